@@ -1,0 +1,173 @@
+/**
+ * Byte helpers shared by every layer: memcmp order, unsigned LEB128 varints, 48/64-bit integers
+ * stored as JS numbers, and a growable output buffer. Leaf module: imports nothing.
+ *
+ * @module
+ */
+
+/** Compares two byte strings in unsigned memcmp order (shorter prefix first). */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = a[i] - b[i];
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/** True when `a` and `b` hold the same bytes. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** True when `key` starts with `prefix`. */
+export function hasPrefix(key: Uint8Array, prefix: Uint8Array): boolean {
+  if (key.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return false;
+  return true;
+}
+
+/**
+ * The smallest byte string greater than every string that starts with `prefix`, or `undefined`
+ * when there is none (the prefix is empty or all 0xff).
+ */
+export function prefixSuccessor(prefix: Uint8Array): Uint8Array | undefined {
+  let end = prefix.length;
+  while (end > 0 && prefix[end - 1] === 0xff) end--;
+  if (end === 0) return undefined;
+  const out = prefix.slice(0, end);
+  out[end - 1]++;
+  return out;
+}
+
+/** Number of bytes `value` (a non-negative safe integer) takes as a varint. */
+export function varintLength(value: number): number {
+  let n = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    n++;
+  }
+  return n;
+}
+
+/** Writes `value` (non-negative safe integer) as a varint at `pos`; returns the new position. */
+export function writeVarint(buf: Uint8Array, pos: number, value: number): number {
+  while (value >= 0x80) {
+    buf[pos++] = (value & 0x7f) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  buf[pos++] = value;
+  return pos;
+}
+
+/**
+ * Reads a varint at `pos`. Returns the value, and stores the position after it in `cursor[0]`.
+ * Returns -1 when the varint runs past `end` or is longer than a safe integer allows.
+ */
+export function readVarint(buf: Uint8Array, pos: number, end: number, cursor: number[]): number {
+  let result = 0;
+  let scale = 1;
+  for (let i = 0; i < 8; i++) {
+    if (pos >= end) return -1;
+    const b = buf[pos++];
+    result += (b & 0x7f) * scale;
+    if (b < 0x80) {
+      cursor[0] = pos;
+      return result;
+    }
+    scale *= 128;
+  }
+  return -1;
+}
+
+/** Writes a non-negative safe integer as 8 bytes big-endian (the high 11 bits are zero). */
+export function writeU64(view: DataView, pos: number, value: number): void {
+  view.setUint32(pos, Math.floor(value / 0x1_0000_0000));
+  view.setUint32(pos + 4, value >>> 0);
+}
+
+/** Reads 8 bytes big-endian as a number; returns -1 if the value exceeds a safe integer. */
+export function readU64(view: DataView, pos: number): number {
+  const hi = view.getUint32(pos);
+  if (hi > 0x1f_ffff) return -1;
+  return hi * 0x1_0000_0000 + view.getUint32(pos + 4);
+}
+
+/** A growable byte buffer for writers that do not know their output size in advance. */
+export class ByteWriter {
+  /** Backing storage; bytes `[0, length)` are written. */
+  buf: Uint8Array;
+  /** DataView over `buf`. */
+  view: DataView;
+  /** Bytes written so far. */
+  length = 0;
+
+  constructor(initialCapacity = 4096) {
+    this.buf = new Uint8Array(initialCapacity);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  /** Makes room for `n` more bytes. */
+  ensure(n: number): void {
+    const need = this.length + n;
+    if (need <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < need) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  /** Appends one byte. */
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.length++] = v;
+  }
+
+  /** Appends a 32-bit unsigned big-endian integer. */
+  u32(v: number): void {
+    this.ensure(4);
+    this.view.setUint32(this.length, v);
+    this.length += 4;
+  }
+
+  /** Appends a safe non-negative integer as 8 bytes big-endian. */
+  u64(v: number): void {
+    this.ensure(8);
+    writeU64(this.view, this.length, v);
+    this.length += 8;
+  }
+
+  /** Appends a float64 big-endian. */
+  f64(v: number): void {
+    this.ensure(8);
+    this.view.setFloat64(this.length, v);
+    this.length += 8;
+  }
+
+  /** Appends a varint. */
+  varint(v: number): void {
+    this.ensure(10);
+    this.length = writeVarint(this.buf, this.length, v);
+  }
+
+  /** Appends raw bytes. */
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+
+  /** The written bytes (a view, valid until the next write). */
+  written(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+
+  /** Forgets the written bytes, keeping the capacity. */
+  reset(): void {
+    this.length = 0;
+  }
+}
