@@ -137,7 +137,7 @@ class KeyShape {
     const n = this.names.length;
     if (key.length > n) {
       throw new KeyEncodingError(
-        `key has ${key.length} items but the layout has ${n} fields (${this.names.join(", ")})`,
+        `key has ${key.length} items but the layout has ${n} field${n === 1 ? "" : "s"} (${this.names.join(", ")})`,
       );
     }
     let g = 0;
