@@ -1,0 +1,330 @@
+/**
+ * Replays a WAL file (layout in `wal_format.ts`): checks every frame's CRC, then hands each op
+ * to a visitor in log order. Called by recovery when a tree opens; the caller emits a torn tail
+ * on the `error` event and passes `validLength` to `WalWriter.openForAppend`, which cuts it off.
+ *
+ * Torn tail or corruption? The writer issues a write only once every earlier write is durable,
+ * so a crash can damage only the last frame. Hence, at the first frame that is damaged
+ * (checksum mismatch, impossible header, length past the end of the file, zeros):
+ * - if some valid frame starts after it, the damage is in the middle: `CorruptionError` naming
+ *   the file and the damaged frame's offset;
+ * - otherwise it is a torn tail: replay stops there and reports it.
+ * A frame whose checksum holds but whose records do not parse cannot come from a torn write, so
+ * it is always corruption. A file shorter than its header, or whose header fails its checksum
+ * with no valid frame after it, was torn while being created: an empty log with a torn tail.
+ *
+ * Invariants: no length read from the file is used to allocate or read before it is checked
+ * against what remains in the file (or frame) and against `FRAME_PAYLOAD_MAX_BYTES`; the ops of
+ * a frame are visited only after the whole frame passed its CRC and every record in it parsed,
+ * so a damaged batch is never half-applied. Keys and values handed to the visitor are subarrays
+ * of a buffer made for that frame alone and never reused, so the caller may keep them (they keep
+ * their frame's payload alive).
+ *
+ * @module
+ */
+import { CorruptionError, IOError } from "../api/errors.ts";
+import type { FileHandle, FileSystem } from "../fs/file_system.ts";
+import { readU64, readVarint } from "../util/bytes.ts";
+import { crc32c } from "../util/crc32c.ts";
+import { lz4Decompress } from "../util/lz4.ts";
+import {
+  decodeWalHeader,
+  FRAME_HEADER_LZ4_BYTES,
+  FRAME_HEADER_RAW_BYTES,
+  FRAME_PAYLOAD_MAX_BYTES,
+  FRAME_TYPE_LZ4,
+  FRAME_TYPE_RAW,
+  HEADER_CHECKSUM_MISMATCH,
+  LZ4_EXPANSION_MAX,
+  OP_FLAG_EXPIRES,
+  OP_KIND_MAX,
+  RECORD_MIN_BYTES,
+  WAL_HEADER_BYTES,
+} from "./wal_format.ts";
+
+/** Receives one op: its opIndex, kind, key, value and expiresAt (epoch ms, 0 = never). */
+export type WalVisitor = (
+  opIndex: number,
+  kind: number,
+  key: Uint8Array,
+  value: Uint8Array,
+  expiresAt: number,
+) => void;
+
+/** What a replay found. */
+export interface WalReplayResult {
+  /** The segment id from the header; -1 when the header itself was torn. */
+  segmentId: number;
+  /** Bytes of the file that hold the header and whole, valid frames (0 if the header is torn). */
+  validLength: number;
+  /** The opIndex of the last op visited; -1 when there was none. */
+  lastOpIndex: number;
+  /** Where and why replay stopped early, when the file ends in a torn frame. */
+  tornTail?: { offset: number; reason: string };
+}
+
+/** Bytes read from the file at a time (frames larger than this are read whole). */
+const READ_CHUNK_BYTES = 1 << 20;
+/**
+ * Deciding "valid frame after the damage?" checksums candidate frames; past this many bytes of
+ * checksumming (or 4x the file size) replay stops guessing and reports corruption, which keeps
+ * the data for a repair tool rather than cutting it off.
+ */
+const RESYNC_CRC_BUDGET_MIN_BYTES = 64 << 20;
+
+/**
+ * Replays the WAL at `path`, calling `visit` for every op of every valid frame in order.
+ * Throws `CorruptionError` (file, offset) for damage before the tail and `IOError` when the file
+ * cannot be read.
+ *
+ * @example
+ * ```ts
+ * import { memoryFileSystem } from "../fs/memory_file_system.ts";
+ * import { WalWriter } from "./wal_writer.ts";
+ * import { replayWal } from "./wal_reader.ts";
+ * const fs = memoryFileSystem();
+ * const wal = WalWriter.create(fs, "/1.wal", 1, "sync");
+ * wal.appendOne(7, 0, new Uint8Array([1]), new Uint8Array([2]), 0);
+ * wal.closeSync();
+ * const seen: number[] = [];
+ * const result = replayWal(fs, "/1.wal", (opIndex) => seen.push(opIndex));
+ * console.assert(result.lastOpIndex === 7 && seen[0] === 7);
+ * ```
+ */
+export function replayWal(fs: FileSystem, path: string, visit: WalVisitor): WalReplayResult {
+  let handle: FileHandle;
+  try {
+    handle = fs.openFile(path, { readOnly: true });
+  } catch (e) {
+    throw new IOError(`cannot open WAL ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    return new Replay(path, new FileWindow(path, handle), visit).run();
+  } finally {
+    handle.close();
+  }
+}
+
+/** A read window over the file, so frames are read in large chunks, not one syscall each. */
+class FileWindow {
+  buf: Uint8Array = new Uint8Array(0);
+  /** File offset of `buf[0]`. */
+  start = 0;
+  /** File offset after the last loaded byte. */
+  end = 0;
+  readonly size: number;
+
+  constructor(private readonly path: string, private readonly handle: FileHandle) {
+    this.size = handle.size();
+  }
+
+  /**
+   * Makes file bytes `[off, off + n)` readable at `buf[off - start]`. The caller checked that
+   * `off + n <= size`, so `n` is bounded by the file's real size.
+   */
+  load(off: number, n: number): Uint8Array {
+    if (off >= this.start && off + n <= this.end) return this.buf;
+    const want = Math.min(Math.max(n, READ_CHUNK_BYTES), this.size - off);
+    if (this.buf.length < want) this.buf = new Uint8Array(want);
+    let got: number;
+    try {
+      got = this.handle.read(this.buf, off, want);
+    } catch (e) {
+      throw new IOError(`cannot read WAL ${this.path} at ${off}: ${(e as Error).message}`, { cause: e });
+    }
+    if (got < n) throw new IOError(`WAL ${this.path} shrank while being read (offset ${off})`);
+    this.start = off;
+    this.end = off + got;
+    return this.buf;
+  }
+}
+
+function u32(b: Uint8Array, i: number): number {
+  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+}
+
+class Replay {
+  private lastOpIndex = -1;
+  private readonly cursor = [0];
+  /** Set by `checkFrame` for the frame it accepted. */
+  private frameHeaderBytes = 0;
+  private frameType = 0;
+  private framePayloadBytes = 0;
+  private frameRawBytes = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly win: FileWindow,
+    private readonly visit: WalVisitor,
+  ) {}
+
+  run(): WalReplayResult {
+    const size = this.win.size;
+    if (size < WAL_HEADER_BYTES) {
+      return this.tornAtCreation(size === 0 ? "empty file" : "file header is torn");
+    }
+    const header = decodeWalHeader(this.win.load(0, WAL_HEADER_BYTES), 0 - this.win.start);
+    if (typeof header === "string") {
+      if (header !== HEADER_CHECKSUM_MISMATCH || this.validFrameAfter(0)) {
+        throw new CorruptionError(this.path, 0, header);
+      }
+      return this.tornAtCreation(header);
+    }
+    let off = WAL_HEADER_BYTES;
+    while (off < size) {
+      const next = this.readFrame(off);
+      if (typeof next === "string") {
+        if (this.validFrameAfter(off)) throw new CorruptionError(this.path, off, next);
+        const tornTail = { offset: off, reason: next };
+        return { segmentId: header, validLength: off, lastOpIndex: this.lastOpIndex, tornTail };
+      }
+      off = next;
+    }
+    return { segmentId: header, validLength: off, lastOpIndex: this.lastOpIndex };
+  }
+
+  private tornAtCreation(reason: string): WalReplayResult {
+    return { segmentId: -1, validLength: 0, lastOpIndex: -1, tornTail: { offset: 0, reason } };
+  }
+
+  /**
+   * Checks the frame at `off`: a plausible header, a length that fits in the file, and the CRC.
+   * Returns the frame's end offset, or why it is not a valid frame.
+   */
+  private checkFrame(off: number): number | string {
+    const left = this.win.size - off;
+    if (left < FRAME_HEADER_RAW_BYTES) return "truncated frame header";
+    let b = this.win.load(off, Math.min(FRAME_HEADER_LZ4_BYTES, left));
+    let i = off - this.win.start;
+    const payloadBytes = u32(b, i);
+    const type = b[i + 8];
+    if (type !== FRAME_TYPE_RAW && type !== FRAME_TYPE_LZ4) return `unknown frame type ${type}`;
+    const headerBytes = type === FRAME_TYPE_LZ4 ? FRAME_HEADER_LZ4_BYTES : FRAME_HEADER_RAW_BYTES;
+    if (left < headerBytes) return "truncated frame header";
+    if (payloadBytes === 0) return "empty frame (zeros)";
+    if (payloadBytes > FRAME_PAYLOAD_MAX_BYTES || payloadBytes > left - headerBytes) {
+      return `frame of ${payloadBytes} bytes runs past the end of the file`;
+    }
+    let rawBytes = payloadBytes;
+    if (type === FRAME_TYPE_LZ4) {
+      rawBytes = u32(b, i + 9);
+      if (rawBytes > FRAME_PAYLOAD_MAX_BYTES || rawBytes > payloadBytes * LZ4_EXPANSION_MAX + 64) {
+        return `implausible decompressed length ${rawBytes}`;
+      }
+    }
+    if (rawBytes < RECORD_MIN_BYTES) return "frame too short to hold a record";
+    const crc = u32(b, i + 4);
+    b = this.win.load(off, headerBytes + payloadBytes);
+    i = off - this.win.start;
+    if (crc32c(b, i + 8, i + headerBytes + payloadBytes) !== crc) return "checksum mismatch";
+    this.frameHeaderBytes = headerBytes;
+    this.frameType = type;
+    this.framePayloadBytes = payloadBytes;
+    this.frameRawBytes = rawBytes;
+    return off + headerBytes + payloadBytes;
+  }
+
+  /** Checks, decodes and visits the frame at `off`; returns its end or why it is damaged. */
+  private readFrame(off: number): number | string {
+    const end = this.checkFrame(off);
+    if (typeof end === "string") return end;
+    const i = off - this.win.start + this.frameHeaderBytes;
+    const stored = this.win.buf.subarray(i, i + this.framePayloadBytes);
+    let payload: Uint8Array | undefined;
+    if (this.frameType === FRAME_TYPE_RAW) {
+      payload = stored.slice();
+    } else {
+      payload = lz4Decompress(stored, this.frameRawBytes);
+      if (payload === undefined) {
+        throw new CorruptionError(this.path, off, "lz4 payload does not decode to its recorded length");
+      }
+    }
+    this.parseRecords(payload, off, false);
+    this.parseRecords(payload, off, true);
+    return end;
+  }
+
+  /**
+   * Walks the records of a payload. With `visiting` false it only validates (so a malformed
+   * frame throws before any of its ops is visited); with true it visits every op.
+   */
+  private parseRecords(p: Uint8Array, frameOff: number, visiting: boolean): void {
+    const view = new DataView(p.buffer, p.byteOffset, p.length);
+    const end = p.length;
+    const cur = this.cursor;
+    let pos = 0;
+    while (pos < end) {
+      if (end - pos < RECORD_MIN_BYTES) this.malformed(frameOff, pos, "record shorter than its header");
+      const opIndex = readU64(view, pos);
+      if (opIndex < 0) this.malformed(frameOff, pos, "opIndex exceeds 2^53");
+      const count = readVarint(p, pos + 8, end, cur);
+      // Every op takes at least 4 bytes, which bounds the count by what remains.
+      if (count < 1 || count > (end - pos) / 4) this.malformed(frameOff, pos, `bad op count ${count}`);
+      if (opIndex + count - 1 > Number.MAX_SAFE_INTEGER) this.malformed(frameOff, pos, "opIndex overflow");
+      let q = cur[0];
+      for (let k = 0; k < count; k++) {
+        if (end - q < 4) this.malformed(frameOff, q, "op runs past the end of the frame");
+        const kind = p[q];
+        const flags = p[q + 1];
+        if (kind > OP_KIND_MAX) this.malformed(frameOff, q, `unknown op kind ${kind}`);
+        if ((flags & ~OP_FLAG_EXPIRES) !== 0) this.malformed(frameOff, q, `unknown op flags ${flags}`);
+        const keyLength = readVarint(p, q + 2, end, cur);
+        if (keyLength < 0 || keyLength > end - cur[0]) this.malformed(frameOff, q, "bad key length");
+        const keyStart = cur[0];
+        q = keyStart + keyLength;
+        const valueLength = readVarint(p, q, end, cur);
+        if (valueLength < 0 || valueLength > end - cur[0]) this.malformed(frameOff, q, "bad value length");
+        const valueStart = cur[0];
+        q = valueStart + valueLength;
+        let expiresAt = 0;
+        if ((flags & OP_FLAG_EXPIRES) !== 0) {
+          if (end - q < 8) this.malformed(frameOff, q, "expiresAt runs past the end of the frame");
+          expiresAt = view.getFloat64(q);
+          if (!Number.isFinite(expiresAt)) this.malformed(frameOff, q, `bad expiresAt ${expiresAt}`);
+          q += 8;
+        }
+        if (visiting) {
+          const key = p.subarray(keyStart, keyStart + keyLength);
+          this.visit(opIndex + k, kind, key, p.subarray(valueStart, valueStart + valueLength), expiresAt);
+        }
+      }
+      if (visiting) this.lastOpIndex = opIndex + count - 1;
+      pos = q;
+    }
+  }
+
+  private malformed(frameOff: number, payloadPos: number, what: string): never {
+    throw new CorruptionError(this.path, frameOff, `malformed record at payload byte ${payloadPos}: ${what}`);
+  }
+
+  /**
+   * True when a valid frame starts anywhere after `off` (then the damage at `off` is not a torn
+   * tail). Cheap checks come first (frame type, length within the file, an opIndex after the
+   * last one seen, a first LZ4 token with literals); only candidates passing them are
+   * checksummed, within a budget.
+   */
+  private validFrameAfter(off: number): boolean {
+    const size = this.win.size;
+    let budget = Math.max(RESYNC_CRC_BUDGET_MIN_BYTES, 4 * size);
+    for (let p = off + 1; p + FRAME_HEADER_RAW_BYTES + RECORD_MIN_BYTES <= size; p++) {
+      const b = this.win.load(p, Math.min(FRAME_HEADER_LZ4_BYTES + 8, size - p));
+      const i = p - this.win.start;
+      const type = b[i + 8];
+      if (type !== FRAME_TYPE_RAW && type !== FRAME_TYPE_LZ4) continue;
+      const headerBytes = type === FRAME_TYPE_LZ4 ? FRAME_HEADER_LZ4_BYTES : FRAME_HEADER_RAW_BYTES;
+      const payloadBytes = u32(b, i);
+      if (payloadBytes === 0 || payloadBytes > size - p - headerBytes) continue;
+      if (type === FRAME_TYPE_RAW) {
+        if (payloadBytes < RECORD_MIN_BYTES || u32(b, i + 9) > 0x1f_ffff) continue;
+        const opIndex = u32(b, i + 9) * 0x1_0000_0000 + u32(b, i + 13);
+        if (opIndex <= this.lastOpIndex) continue;
+      } else if (u32(b, i + 9) <= payloadBytes || b[i + 13] >> 4 === 0) {
+        continue;
+      }
+      budget -= payloadBytes;
+      if (budget < 0) return true;
+      if (typeof this.checkFrame(p) === "number") return true;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,517 @@
+/**
+ * Appends records to one WAL file, in one of the four modes of API.md §6. The engine keeps one
+ * writer per in-memory segment and calls `appendOne`/`appendBatch` before it applies a write.
+ * The byte layout is in `wal_format.ts`.
+ *
+ * Modes:
+ * - "sync": each append is one raw frame, written and fdatasync'ed before the call returns.
+ * - "sync-compressed": the same, with the frame lz4-compressed when that makes it smaller.
+ * - "async-compressed": appends are encoded into an in-memory buffer (no syscall); a background
+ *   step writes the whole buffer as one frame (lz4 when smaller) and fdatasyncs it, at most
+ *   every `SYNC_INTERVAL_MS` while appends keep coming. When the buffer passes
+ *   `ASYNC_BUFFER_MAX_BYTES` the append itself writes it, so memory stays bounded.
+ *   `flush()` resolves once everything appended before it is durable.
+ * - "none": nothing is written and no file exists; the writer only counts bytes.
+ *
+ * Invariants that make a crash at any point recoverable by `replayWal`:
+ * - Each write to the file is one whole frame (or the header), appended at the end.
+ * - At most one write is not yet synced: a write is only issued once every earlier write is
+ *   durable (in async mode the overflow path syncs first, blocking). So after a crash only the
+ *   last frame can be damaged, and the reader can tell a torn tail from corruption in the middle.
+ * - After any write or sync fails the writer is poisoned: every later call throws the same
+ *   `IOError` (after a failed fsync the page cache can no longer be trusted, and a half-written
+ *   frame must stay the last thing in the file).
+ *
+ * @module
+ */
+import { ClosedError, IOError } from "../api/errors.ts";
+import type { FileHandle, FileSystem } from "../fs/file_system.ts";
+import { assert } from "../util/assert.ts";
+import { writeVarint } from "../util/bytes.ts";
+import { crc32c } from "../util/crc32c.ts";
+import { lz4BlockBound, lz4CompressInto } from "../util/lz4_block.ts";
+import {
+  dirOf,
+  encodeWalHeader,
+  FRAME_HEADER_LZ4_BYTES,
+  FRAME_HEADER_RAW_BYTES,
+  FRAME_PAYLOAD_MAX_BYTES,
+  FRAME_TYPE_LZ4,
+  FRAME_TYPE_RAW,
+  OP_FLAG_EXPIRES,
+  OP_KIND_MAX,
+  WAL_HEADER_BYTES,
+  type WalMode,
+  type WalOp,
+} from "./wal_format.ts";
+
+/** In async mode, an append that grows the buffer past this writes it at once. */
+export const ASYNC_BUFFER_MAX_BYTES = 1 << 20;
+/** In async mode, the least time between background syncs while appends keep arriving. */
+export const SYNC_INTERVAL_MS = 2;
+/** Records are encoded after this much room, so a frame header fits in front without a copy. */
+const PAYLOAD_START = FRAME_HEADER_LZ4_BYTES;
+/** Worst-case bytes of a record beyond its keys and values: opIndex, count, then per op. */
+const RECORD_HEADER_MAX = 8 + 5;
+const OP_OVERHEAD_MAX = 2 + 5 + 5 + 8;
+/** Buffers that grew past this for one huge batch are shrunk back after it is written. */
+const BUFFER_KEEP_MAX_BYTES = 4 * ASYNC_BUFFER_MAX_BYTES;
+
+const MODE_SYNC = 0;
+const MODE_SYNC_COMPRESSED = 1;
+const MODE_ASYNC = 2;
+const MODE_NONE = 3;
+const MODE_CODES: Record<WalMode, number> = {
+  "sync": MODE_SYNC,
+  "sync-compressed": MODE_SYNC_COMPRESSED,
+  "async-compressed": MODE_ASYNC,
+  "none": MODE_NONE,
+};
+
+interface FlushWaiter {
+  target: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * The writer of one WAL file.
+ *
+ * @example
+ * ```ts
+ * import { memoryFileSystem } from "../fs/memory_file_system.ts";
+ * import { WalWriter } from "./wal_writer.ts";
+ * const fs = memoryFileSystem();
+ * const wal = WalWriter.create(fs, "/1.wal", 1, "async-compressed");
+ * wal.appendOne(1, 0, new Uint8Array([1]), new Uint8Array([2]), 0);
+ * await wal.close();
+ * ```
+ */
+export class WalWriter {
+  /** Called once with the error when a background write or sync fails. */
+  onError: ((e: IOError) => void) | undefined;
+  /** The file's path. */
+  readonly path: string;
+  /** The mode this writer was made with. */
+  readonly mode: WalMode;
+
+  private readonly modeCode: number;
+  private readonly handle: FileHandle | undefined;
+  /** Encoded records not yet written, in `[PAYLOAD_START, len)`. */
+  private buf: Uint8Array;
+  private view: DataView;
+  private len = PAYLOAD_START;
+  /** Output buffer for compressed frames. */
+  private out: Uint8Array = new Uint8Array(0);
+  private outView: DataView = new DataView(this.out.buffer);
+  /** Bytes in the file (header and frames), written and durable. */
+  private fileBytes: number;
+  private fileSyncedBytes: number;
+  /** Record bytes appended, written into frames, and durable: flush targets compare these. */
+  private appendedBytes = 0;
+  private writtenBytes = 0;
+  private syncedBytes = 0;
+  private failure: IOError | undefined;
+  private closing = false;
+  private closed = false;
+  private timerArmed = false;
+  /** True while `pump` runs; set before it starts and cleared in its last synchronous step. */
+  private pumpActive = false;
+  private pumpDone: Promise<void> = Promise.resolve();
+  private wake: (() => void) | undefined;
+  private waiters: FlushWaiter[] = [];
+
+  private constructor(path: string, mode: WalMode, handle: FileHandle | undefined, fileBytes: number) {
+    this.path = path;
+    this.mode = mode;
+    this.modeCode = MODE_CODES[mode];
+    assert(this.modeCode !== undefined, `unknown WAL mode ${mode}`);
+    this.handle = handle;
+    this.fileBytes = fileBytes;
+    this.fileSyncedBytes = fileBytes;
+    this.buf = new Uint8Array(this.modeCode === MODE_ASYNC ? ASYNC_BUFFER_MAX_BYTES + 65536 : 4096);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  /**
+   * Creates a new WAL file at `path` (it must not exist) holding only the header, and makes the
+   * file and its directory entry durable. In mode "none" no file is created.
+   */
+  static create(fs: FileSystem, path: string, segmentId: number, mode: WalMode): WalWriter {
+    assert(Number.isSafeInteger(segmentId) && segmentId >= 0, `bad segment id ${segmentId}`);
+    if (mode === "none") return new WalWriter(path, mode, undefined, 0);
+    let handle: FileHandle | undefined;
+    try {
+      handle = fs.openFile(path, { create: true, exclusive: true });
+      handle.append(encodeWalHeader(segmentId));
+      handle.sync();
+      fs.syncDir(dirOf(path));
+    } catch (e) {
+      handle?.close();
+      throw new IOError(`cannot create WAL ${path}: ${message(e)}`, { cause: e });
+    }
+    return new WalWriter(path, mode, handle, WAL_HEADER_BYTES);
+  }
+
+  /**
+   * Opens an existing WAL to append after its first `validLength` bytes (what `replayWal`
+   * reported), cutting off a torn tail durably first. When `validLength` is below the header
+   * size (the file was torn while being created), the header is written again for `segmentId`,
+   * which is then required. In mode "none" the file is left alone.
+   */
+  static openForAppend(
+    fs: FileSystem,
+    path: string,
+    mode: WalMode,
+    validLength: number,
+    segmentId?: number,
+  ): WalWriter {
+    if (mode === "none") return new WalWriter(path, mode, undefined, 0);
+    let handle: FileHandle | undefined;
+    try {
+      handle = fs.openFile(path);
+      const size = handle.size();
+      assert(validLength >= 0 && validLength <= size, `validLength ${validLength} of ${path} (size ${size})`);
+      if (validLength < WAL_HEADER_BYTES) {
+        assert(segmentId !== undefined, `rewriting the header of ${path} needs its segment id`);
+        handle.truncate(0);
+        handle.append(encodeWalHeader(segmentId));
+        handle.sync();
+        validLength = WAL_HEADER_BYTES;
+      } else if (size > validLength) {
+        handle.truncate(validLength);
+        handle.sync();
+      }
+    } catch (e) {
+      handle?.close();
+      if (e instanceof Error && e.name === "AssertionError") throw e;
+      throw new IOError(`cannot open WAL ${path} for appending: ${message(e)}`, { cause: e });
+    }
+    return new WalWriter(path, mode, handle, validLength);
+  }
+
+  /** Bytes of the log: the file so far plus what is buffered (in "none", what would be). */
+  get sizeBytes(): number {
+    return this.fileBytes + this.len - PAYLOAD_START;
+  }
+
+  /**
+   * Appends one op as its own record. The hot path: encodes straight into a reused buffer.
+   * In the sync modes it returns once the op is durable.
+   */
+  appendOne(opIndex: number, kind: number, key: Uint8Array, value: Uint8Array, expiresAt: number): void {
+    this.checkWritable();
+    const need = RECORD_HEADER_MAX + OP_OVERHEAD_MAX + key.length + value.length;
+    if (this.len + need > this.buf.length) this.grow(need);
+    const start = this.len;
+    this.view.setUint32(start, Math.floor(opIndex / 0x1_0000_0000));
+    this.view.setUint32(start + 4, opIndex >>> 0);
+    this.buf[start + 8] = 1;
+    const end = this.encodeOp(start + 9, kind, key, value, expiresAt);
+    this.appendedBytes += end - start;
+    this.len = end;
+    this.afterAppend();
+  }
+
+  /**
+   * Appends `ops` as one record (one frame in the sync modes), so a crash keeps all of them or
+   * none. Op i gets opIndex `firstOpIndex + i`. An empty batch writes nothing.
+   */
+  appendBatch(firstOpIndex: number, ops: readonly WalOp[]): void {
+    this.checkWritable();
+    if (ops.length === 0) return;
+    let need = RECORD_HEADER_MAX;
+    for (const op of ops) need += OP_OVERHEAD_MAX + op.key.length + op.value.length;
+    assert(need <= FRAME_PAYLOAD_MAX_BYTES, `batch of ${need} bytes exceeds the WAL frame limit`);
+    if (this.len + need > this.buf.length) this.grow(need);
+    const start = this.len;
+    this.view.setUint32(start, Math.floor(firstOpIndex / 0x1_0000_0000));
+    this.view.setUint32(start + 4, firstOpIndex >>> 0);
+    let p = writeVarint(this.buf, start + 8, ops.length);
+    for (const op of ops) p = this.encodeOp(p, op.kind, op.key, op.value, op.expiresAt);
+    this.appendedBytes += p - start;
+    this.len = p;
+    this.afterAppend();
+  }
+
+  /** Resolves when everything appended before the call is durable; rejects after a failure. */
+  flush(): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.syncedBytes >= this.appendedBytes || this.modeCode !== MODE_ASYNC) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ target: this.appendedBytes, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Flushes, syncs and closes the file. Idempotent; rethrows a background failure. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    try {
+      if (this.failure !== undefined) throw this.failure;
+      if (this.modeCode === MODE_ASYNC) {
+        await this.flush();
+        await this.pumpDone;
+      }
+      this.syncNow();
+    } finally {
+      this.closeHandle();
+    }
+  }
+
+  /** Like `close`, without waiting for the event loop: writes and syncs what is buffered. */
+  closeSync(): void {
+    if (this.closing) return;
+    this.closing = true;
+    try {
+      if (this.failure !== undefined) throw this.failure;
+      if (this.len > PAYLOAD_START) this.writeAfterSync(true);
+      this.syncNow();
+    } finally {
+      this.closeHandle();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Encoding.
+
+  /** Encodes one op at `p`; returns the position after it. The caller made room. */
+  private encodeOp(p: number, kind: number, key: Uint8Array, value: Uint8Array, expiresAt: number): number {
+    assert(kind >= 0 && kind <= OP_KIND_MAX, `bad op kind ${kind}`);
+    const buf = this.buf;
+    buf[p] = kind;
+    buf[p + 1] = expiresAt !== 0 ? OP_FLAG_EXPIRES : 0;
+    p = writeVarint(buf, p + 2, key.length);
+    buf.set(key, p);
+    p = writeVarint(buf, p + key.length, value.length);
+    buf.set(value, p);
+    p += value.length;
+    if (expiresAt !== 0) {
+      this.view.setFloat64(p, expiresAt);
+      p += 8;
+    }
+    return p;
+  }
+
+  /** Makes room for `need` more bytes after `len`, keeping the buffered records. */
+  private grow(need: number): void {
+    assert(need <= FRAME_PAYLOAD_MAX_BYTES, `WAL record of ${need} bytes exceeds the frame limit`);
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + need));
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  private checkWritable(): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.closing) throw new ClosedError(`WAL ${this.path} is closed`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writing.
+
+  private afterAppend(): void {
+    switch (this.modeCode) {
+      case MODE_ASYNC:
+        if (this.len - PAYLOAD_START >= ASYNC_BUFFER_MAX_BYTES) this.writeOverflow();
+        else if (!this.timerArmed && !this.pumpActive) this.armTimer();
+        return;
+      case MODE_NONE:
+        // Count the bytes as if a raw frame held them, then forget the record.
+        this.fileBytes += FRAME_HEADER_RAW_BYTES + this.len - PAYLOAD_START;
+        this.len = PAYLOAD_START;
+        this.writtenBytes = this.syncedBytes = this.appendedBytes;
+        return;
+      default:
+        this.writeBufferedFrame(this.modeCode === MODE_SYNC_COMPRESSED);
+        this.syncNow();
+    }
+  }
+
+  /**
+   * Writes `buf[PAYLOAD_START, len)` as one frame (lz4 when `compress` and smaller) and empties
+   * the buffer. Poisons the writer on failure.
+   */
+  private writeBufferedFrame(compress: boolean): void {
+    const handle = this.handle!;
+    const frame = this.encodeFrame(PAYLOAD_START, this.len, compress);
+    try {
+      handle.append(frame);
+    } catch (e) {
+      throw this.fail(e, "write");
+    }
+    this.fileBytes += frame.length;
+    this.writtenBytes = this.appendedBytes;
+    this.len = PAYLOAD_START;
+    if (this.buf.length > BUFFER_KEEP_MAX_BYTES) {
+      this.buf = new Uint8Array(ASYNC_BUFFER_MAX_BYTES + 65536);
+      this.view = new DataView(this.buf.buffer);
+    }
+    if (this.out.length > BUFFER_KEEP_MAX_BYTES) this.out = new Uint8Array(0);
+  }
+
+  /**
+   * Frames the payload `buf[start, end)`: lz4 into `out` when asked and smaller, else raw, with
+   * the header written in place in front of the payload.
+   */
+  private encodeFrame(start: number, end: number, compress: boolean): Uint8Array {
+    const rawLength = end - start;
+    if (compress) {
+      const need = FRAME_HEADER_LZ4_BYTES + lz4BlockBound(rawLength);
+      if (this.out.length < need) {
+        this.out = new Uint8Array(need);
+        this.outView = new DataView(this.out.buffer);
+      }
+      const n = lz4CompressInto(this.buf, start, end, this.out, FRAME_HEADER_LZ4_BYTES);
+      if (n > 0) {
+        const frameEnd = FRAME_HEADER_LZ4_BYTES + n;
+        this.outView.setUint32(0, n);
+        this.out[8] = FRAME_TYPE_LZ4;
+        this.outView.setUint32(9, rawLength);
+        this.outView.setUint32(4, crc32c(this.out, 8, frameEnd));
+        return this.out.subarray(0, frameEnd);
+      }
+    }
+    const h = start - FRAME_HEADER_RAW_BYTES;
+    this.view.setUint32(h, rawLength);
+    this.buf[h + 8] = FRAME_TYPE_RAW;
+    this.view.setUint32(h + 4, crc32c(this.buf, h + 8, end));
+    return this.buf.subarray(h, end);
+  }
+
+  /** Syncs the file now (blocking) and records everything written as durable. */
+  private syncNow(): void {
+    if (this.handle === undefined) return;
+    try {
+      this.handle.sync();
+    } catch (e) {
+      throw this.fail(e, "sync");
+    }
+    this.markSynced(this.fileBytes, this.writtenBytes);
+  }
+
+  /**
+   * Async mode, buffer full: write it from the append itself so memory stays bounded. The
+   * previous write is synced first (blocking) so that at most one write is ever unsynced.
+   * The frame is stored raw: LZ4 in JavaScript costs about 10 ms per MiB, which would land on
+   * this caller's append (about 1.3 µs per 130-byte op); only appends that outrun the
+   * background step get here, and for them keeping up matters more than a smaller log.
+   */
+  private writeOverflow(): void {
+    this.writeAfterSync(false);
+    this.kick();
+  }
+
+  /** Writes the buffer as a frame once every earlier write is durable (syncing first if not). */
+  private writeAfterSync(compress: boolean): void {
+    if (this.fileBytes > this.fileSyncedBytes) this.syncNow();
+    this.writeBufferedFrame(compress);
+  }
+
+  private markSynced(fileBytes: number, recordBytes: number): void {
+    if (fileBytes > this.fileSyncedBytes) this.fileSyncedBytes = fileBytes;
+    if (recordBytes > this.syncedBytes) this.syncedBytes = recordBytes;
+    let done = 0;
+    while (done < this.waiters.length && this.waiters[done].target <= this.syncedBytes) {
+      this.waiters[done++].resolve();
+    }
+    if (done > 0) this.waiters.splice(0, done);
+  }
+
+  /** Records the first failure (later calls get the same error) and rejects every waiter. */
+  private fail(cause: unknown, what: string): IOError {
+    if (this.failure !== undefined) return this.failure;
+    const err = new IOError(
+      `WAL ${this.path}: ${what} failed (${message(cause)}); the log takes no more writes`,
+      { cause },
+    );
+    this.failure = err;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(err);
+    return err;
+  }
+
+  private closeHandle(): void {
+    this.closed = true;
+    this.wake?.();
+    try {
+      this.handle?.close();
+    } catch (e) {
+      throw this.fail(e, "close");
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The async background step.
+
+  private armTimer(): void {
+    this.timerArmed = true;
+    setTimeout(() => {
+      this.timerArmed = false;
+      this.kick();
+    }, 0);
+  }
+
+  /** Starts the background loop, or cuts its pause short so a flush does not wait. */
+  private kick(): void {
+    if (this.pumpActive) {
+      this.wake?.();
+      return;
+    }
+    if (this.closed || this.failure !== undefined) return;
+    this.pumpActive = true;
+    this.pumpDone = this.pump();
+  }
+
+  /**
+   * Writes the buffer (only once the previous write is durable), syncs, and repeats until
+   * everything is durable. Pauses between rounds while nobody waits, so that syncs happen at
+   * most every `SYNC_INTERVAL_MS` and each write carries more records.
+   */
+  private async pump(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.closed || this.failure !== undefined) return;
+        if (this.len > PAYLOAD_START && this.fileBytes === this.fileSyncedBytes) {
+          this.writeBufferedFrame(true);
+        }
+        if (this.fileBytes === this.fileSyncedBytes) return;
+        const fileTarget = this.fileBytes;
+        const recordTarget = this.writtenBytes;
+        await this.handle!.syncAsync();
+        if (this.closed) return;
+        this.markSynced(fileTarget, recordTarget);
+        if (this.len > PAYLOAD_START && this.waiters.length === 0) await this.pause();
+      }
+    } catch (e) {
+      if (this.closed) return; // closeSync synced everything itself; a late EBADF means nothing.
+      // A write failure was already recorded by `writeBufferedFrame`; `fail` returns it.
+      this.onError?.(this.fail(e, "background sync"));
+    } finally {
+      // Cleared in the same turn as the loop's last check, so no append can slip between.
+      this.pumpActive = false;
+    }
+  }
+
+  private pause(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, SYNC_INTERVAL_MS);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+}

@@ -1,0 +1,77 @@
+// Shared helpers of the WAL tests: random ops, writing them in a mode, replaying into a list.
+import * as nodeFs from "node:fs";
+import * as os from "node:os";
+import type { FileSystem } from "../../src/fs/file_system.ts";
+import { localFileSystem } from "../../src/fs/local_file_system.ts";
+import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
+import { Prng } from "../../src/util/prng.ts";
+import type { WalMode, WalOp } from "../../src/wal/wal_format.ts";
+import { replayWal, type WalReplayResult } from "../../src/wal/wal_reader.ts";
+import type { WalWriter } from "../../src/wal/wal_writer.ts";
+
+export const MODES: WalMode[] = ["sync", "sync-compressed", "async-compressed", "none"];
+
+/** One op as replay reports it. */
+export interface SeenOp extends WalOp {
+  opIndex: number;
+}
+
+/** A random op: keys and values with repeats so that lz4 finds something to compress. */
+export function randomOp(prng: Prng): WalOp {
+  const key = prng.bytes(1 + prng.int(24));
+  const kind = prng.int(10) === 0 ? 1 : prng.int(20) === 0 ? 2 : 0;
+  const base = prng.bytes(prng.int(40));
+  const value = prng.int(8) === 0 ? new Uint8Array(0) : new Uint8Array([...base, ...base, ...base]);
+  const expiresAt = prng.int(5) === 0 ? 1.7e12 + prng.int(1e9) + 0.5 : 0;
+  return { kind, key, value, expiresAt };
+}
+
+/**
+ * Appends `count` ops starting at `firstOpIndex`, as single ops and batches; returns them with
+ * their opIndexes in order.
+ */
+export function appendRandom(wal: WalWriter, prng: Prng, firstOpIndex: number, count: number): SeenOp[] {
+  const out: SeenOp[] = [];
+  let next = firstOpIndex;
+  while (out.length < count) {
+    if (prng.int(4) === 0) {
+      const n = Math.min(1 + prng.int(8), count - out.length);
+      const ops = Array.from({ length: n }, () => randomOp(prng));
+      wal.appendBatch(next, ops);
+      ops.forEach((op, i) => out.push({ ...op, opIndex: next + i }));
+      next += n;
+    } else {
+      const op = randomOp(prng);
+      wal.appendOne(next, op.kind, op.key, op.value, op.expiresAt);
+      out.push({ ...op, opIndex: next++ });
+    }
+  }
+  return out;
+}
+
+/** Replays `path` into a list. */
+export function replayAll(fs: FileSystem, path: string): { ops: SeenOp[]; result: WalReplayResult } {
+  const ops: SeenOp[] = [];
+  const result = replayWal(fs, path, (opIndex, kind, key, value, expiresAt) => {
+    ops.push({ opIndex, kind, key, value, expiresAt });
+  });
+  return { ops, result };
+}
+
+/** Compact form for equality checks with readable diffs. */
+export function show(ops: SeenOp[]): string[] {
+  return ops.map((o) =>
+    `${o.opIndex}:${o.kind}:${Buffer.from(o.key).toString("hex")}=${Buffer.from(o.value).toString("hex")}@${o.expiresAt}`
+  );
+}
+
+/** A fresh provider: a temp dir on local disk, or memory. `cleanup` removes the temp dir. */
+export function makeProvider(kind: "local" | "memory"): { fs: FileSystem; dir: string; cleanup: () => void } {
+  if (kind === "memory") {
+    const fs = memoryFileSystem();
+    fs.mkdirp("/db");
+    return { fs, dir: "/db", cleanup: () => {} };
+  }
+  const dir = nodeFs.mkdtempSync(`${os.tmpdir()}/zt-wal-`);
+  return { fs: localFileSystem(), dir, cleanup: () => nodeFs.rmSync(dir, { recursive: true, force: true }) };
+}

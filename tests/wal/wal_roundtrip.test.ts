@@ -1,0 +1,132 @@
+// WalWriter + replayWal round trips in every mode, on local files and in memory.
+import { afterEach, describe, expect, test } from "bun:test";
+import { type FileSystem, joinPath } from "../../src/fs/file_system.ts";
+import { Prng } from "../../src/util/prng.ts";
+import { WAL_HEADER_BYTES } from "../../src/wal/wal_format.ts";
+import { replayWal } from "../../src/wal/wal_reader.ts";
+import { ASYNC_BUFFER_MAX_BYTES, WalWriter } from "../../src/wal/wal_writer.ts";
+import { appendRandom, makeProvider, MODES, replayAll, show } from "./helpers.ts";
+
+let cleanup = () => {};
+afterEach(() => cleanup());
+function setup(kind: "local" | "memory"): { fs: FileSystem; path: string } {
+  const p = makeProvider(kind);
+  cleanup = p.cleanup;
+  return { fs: p.fs, path: joinPath(p.dir, "000007.wal") };
+}
+
+for (const kind of ["local", "memory"] as const) {
+  for (const mode of MODES) {
+    describe(`${mode} WAL on ${kind} fs`, () => {
+      test("replay returns every appended op in order, then appending continues", async () => {
+        const { fs, path } = setup(kind);
+        const prng = new Prng(11);
+        const wal = WalWriter.create(fs, path, 7, mode);
+        const count = mode.startsWith("sync") ? 150 : 3000;
+        const first = appendRandom(wal, prng, 1, count);
+        await wal.close();
+        if (mode === "none") {
+          expect(fs.stat(path)).toBeUndefined();
+          expect(wal.sizeBytes).toBeGreaterThan(count * 10);
+          return;
+        }
+        expect(fs.stat(path)!.size).toBe(wal.sizeBytes);
+        const { ops, result } = replayAll(fs, path);
+        expect(show(ops)).toEqual(show(first));
+        expect(result).toEqual({ segmentId: 7, validLength: wal.sizeBytes, lastOpIndex: count });
+
+        const again = WalWriter.openForAppend(fs, path, mode, result.validLength);
+        const second = appendRandom(again, prng, count + 1, 50);
+        again.closeSync();
+        const all = replayAll(fs, path);
+        expect(show(all.ops)).toEqual(show([...first, ...second]));
+        expect(all.result.lastOpIndex).toBe(count + 50);
+      });
+    });
+  }
+
+  test(`async-compressed flush makes appends durable without close (${kind})`, async () => {
+    const { fs, path } = setup(kind);
+    const wal = WalWriter.create(fs, path, 1, "async-compressed");
+    const ops = appendRandom(wal, new Prng(3), 1, 500);
+    expect(fs.stat(path)!.size).toBe(WAL_HEADER_BYTES); // buffered: no syscall per append
+    await wal.flush();
+    expect(show(replayAll(fs, path).ops)).toEqual(show(ops));
+    await wal.flush(); // nothing new: resolves at once
+    await wal.close();
+  });
+
+  test(`async-compressed writes from the append once the buffer passes its bound (${kind})`, () => {
+    const { fs, path } = setup(kind);
+    const wal = WalWriter.create(fs, path, 1, "async-compressed");
+    const value = new Uint8Array(1000).fill(7);
+    let i = 0;
+    while (fs.stat(path)!.size === WAL_HEADER_BYTES) {
+      wal.appendOne(++i, 0, new Uint8Array([i & 255, i >> 8]), value, 0);
+      expect(i).toBeLessThan(2 * ASYNC_BUFFER_MAX_BYTES / 1000);
+    }
+    wal.closeSync();
+    expect(replayAll(fs, path).ops.length).toBe(i);
+  });
+}
+
+test("huge values and batches round-trip in one frame", async () => {
+  const { fs, path } = setup("memory");
+  const wal = WalWriter.create(fs, path, 1, "async-compressed");
+  const big = new Prng(1).bytes(3 << 20);
+  wal.appendOne(1, 0, new Uint8Array([1]), big, 0);
+  const batch = Array.from({ length: 20_000 }, (_, i) => ({
+    kind: 0,
+    key: new Uint8Array([i >> 8, i & 255]),
+    value: new Uint8Array(100).fill(i & 255),
+    expiresAt: 0,
+  }));
+  wal.appendBatch(2, batch);
+  await wal.close();
+  const { ops } = replayAll(fs, path);
+  expect(ops.length).toBe(20_001);
+  expect(ops[0].value).toEqual(big);
+  expect(ops[20_000].opIndex).toBe(20_001);
+});
+
+test("sync-compressed stores small incompressible ops raw and compressible ones as lz4", () => {
+  const { fs, path } = setup("memory");
+  const wal = WalWriter.create(fs, path, 1, "sync-compressed");
+  wal.appendOne(1, 0, new Uint8Array([1]), new Uint8Array([2, 3]), 0);
+  const afterSmall = wal.sizeBytes;
+  wal.appendOne(2, 0, new Uint8Array([1]), new Uint8Array(1000), 0);
+  expect(wal.sizeBytes - afterSmall).toBeLessThan(100);
+  wal.closeSync();
+  const { ops } = replayAll(fs, path);
+  expect(ops.map((o) => o.value.length)).toEqual([2, 1000]);
+});
+
+test("visited keys and values stay valid after replay (no shared buffer)", () => {
+  const { fs, path } = setup("local");
+  const wal = WalWriter.create(fs, path, 1, "sync");
+  for (let i = 1; i <= 200; i++) wal.appendOne(i, 0, new Uint8Array([i & 255]), new Uint8Array(6000).fill(i & 255), 0);
+  wal.closeSync();
+  const kept: Uint8Array[] = [];
+  replayWal(fs, path, (_i, _k, _key, value) => kept.push(value));
+  kept.forEach((v, i) => expect(v[5999]).toBe((i + 1) & 255));
+});
+
+test("create refuses an existing file; mode none creates nothing", () => {
+  const { fs, path } = setup("memory");
+  WalWriter.create(fs, path, 1, "sync").closeSync();
+  expect(() => WalWriter.create(fs, path, 1, "sync")).toThrow(expect.objectContaining({ code: "IO" }));
+  const none = WalWriter.create(fs, path + "x", 1, "none");
+  none.appendOne(1, 0, new Uint8Array(1), new Uint8Array(1), 0);
+  none.closeSync();
+  expect(fs.stat(path + "x")).toBeUndefined();
+});
+
+test("appends after close throw ClosedError", async () => {
+  const { fs, path } = setup("memory");
+  const wal = WalWriter.create(fs, path, 1, "async-compressed");
+  await wal.close();
+  await wal.close();
+  expect(() => wal.appendOne(1, 0, new Uint8Array(1), new Uint8Array(1), 0)).toThrow(
+    expect.objectContaining({ code: "CLOSED" }),
+  );
+});
