@@ -2,6 +2,25 @@
  * ZoneTree for TypeScript: an ordered, durable LSM-tree key-value storage engine for Bun and
  * Deno, with declarative key layouts.
  *
+ * A keyspace compiles a key template such as `sensor:<str>:ts:<u64be>` into order-preserving
+ * encoders and a comparer; a tree stores records in that order across a write-ahead log,
+ * in-memory segments and disk segments.
+ *
+ * @example
+ * ```ts
+ * import { defineKeyspace, memoryFileSystem, ZoneTree } from "./mod.ts";
+ *
+ * const readings = defineKeyspace({
+ *   key: "sensor:<str>:ts:<u64be>",
+ *   value: { temp: "f64", humidity: "f32" },
+ * });
+ * await using tree = await ZoneTree.open({ dir: "/db", keyspace: readings, fs: memoryFileSystem() });
+ * tree.upsert({ sensor: "s-7", ts: 1700000000000n }, { temp: 21.5, humidity: 40 });
+ * for (const [key, value] of tree.range({ prefix: { sensor: "s-7" }, reverse: true, limit: 10 })) {
+ *   console.log(key.ts, value.temp);
+ * }
+ * ```
+ *
  * @module
  */
 export {
@@ -20,3 +39,50 @@ export {
   ValueEncodingError,
   ZoneTreeError,
 } from "./src/api/errors.ts";
+export {
+  type AddOrUpdateResult,
+  type BatchOp,
+  type OpenOptions,
+  type RangeBounds,
+  type RangeOptions,
+  type TreeMaintenance,
+  type TreeStats,
+  type WriteOptions,
+  ZoneTree,
+} from "./src/api/zone_tree.ts";
+export type {
+  CompressionMode,
+  DiskSegmentMode,
+  MaintenanceMode,
+  OpenMode,
+  WalMode,
+} from "./src/api/options.ts";
+export { TreeIterator, type TreeIteratorOptions } from "./src/api/tree_iterator.ts";
+export { Transaction } from "./src/api/transaction.ts";
+export { type TreeEventListener, type TreeEventName, TreeEvents } from "./src/api/events.ts";
+export {
+  type AnyKey,
+  type AnyKeyInput,
+  type CustomValueCodec,
+  defineKeyspace,
+  jsonValue,
+  type KeyBound,
+  type KeyCodec,
+  type KeyField,
+  type KeyFieldType,
+  type KeyInputOf,
+  type KeyOf,
+  type Keyspace,
+  type KeyspaceDefinition,
+  type KeyspaceLayout,
+  type KeyspaceSpec,
+  keyspaceFromSpec,
+  type PrefixOf,
+  type ValueCodec,
+  type ValueCodecSpec,
+  type ValueOf,
+} from "./src/keyspace/define_keyspace.ts";
+export { loadKeyspace, parseKeyspaceSchema } from "./src/keyspace/schema_file.ts";
+export type { FileHandle, FileLock, FileStat, FileSystem, OpenFileOptions } from "./src/fs/file_system.ts";
+export { localFileSystem } from "./src/fs/local_file_system.ts";
+export { type MemoryFileSystem, memoryFileSystem } from "./src/fs/memory_file_system.ts";

@@ -1,0 +1,70 @@
+/**
+ * The tree's event emitter (`tree.events`). Events: "segment-moved", "merge-started",
+ * "merge-ended", "disk-segment-created", "error".
+ *
+ * Invariant: an "error" emitted while nobody listens is kept (bounded) and delivered to the first
+ * "error" listener, so problems found while opening (a torn WAL tail) are not lost between
+ * `await ZoneTree.open()` and `tree.events.on("error", …)`.
+ *
+ * @module
+ */
+
+/** Names of the events a tree emits. */
+export type TreeEventName =
+  | "segment-moved"
+  | "merge-started"
+  | "merge-ended"
+  | "disk-segment-created"
+  | "error";
+
+/** A listener; the payload depends on the event (an `Error` for "error", an info object otherwise). */
+export type TreeEventListener = (payload: unknown) => void;
+
+const PENDING_ERRORS_MAX = 100;
+
+/** A small synchronous event emitter. */
+export class TreeEvents {
+  #listeners = new Map<TreeEventName, TreeEventListener[]>();
+  #pendingErrors: unknown[] = [];
+
+  /** Adds `listener` for `name`. Returns `this` for chaining. */
+  on(name: TreeEventName, listener: TreeEventListener): this {
+    const list = this.#listeners.get(name) ?? [];
+    list.push(listener);
+    this.#listeners.set(name, list);
+    if (name === "error" && this.#pendingErrors.length > 0) {
+      const pending = this.#pendingErrors;
+      this.#pendingErrors = [];
+      for (const e of pending) listener(e);
+    }
+    return this;
+  }
+
+  /** Removes `listener` from `name`. Returns `this`. */
+  off(name: TreeEventName, listener: TreeEventListener): this {
+    const list = this.#listeners.get(name);
+    if (list) {
+      const i = list.indexOf(listener);
+      if (i >= 0) list.splice(i, 1);
+    }
+    return this;
+  }
+
+  /** Calls every listener of `name` with `payload`. A listener that throws does not stop the others. */
+  emit(name: TreeEventName, payload: unknown): void {
+    const list = this.#listeners.get(name);
+    if (!list || list.length === 0) {
+      if (name === "error" && this.#pendingErrors.length < PENDING_ERRORS_MAX) {
+        this.#pendingErrors.push(payload);
+      }
+      return;
+    }
+    for (const listener of [...list]) {
+      try {
+        listener(payload);
+      } catch (e) {
+        if (name !== "error") this.emit("error", e);
+      }
+    }
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The public positioned iterator (API.md §4): `seek`, `next`, and the current `key`, `value`,
+ * `rawKey`, `isDeleted`. Values are decoded lazily (only when `value` is read).
+ *
+ * A default iterator reads the live layers and may see writes made after it was created, ahead
+ * of its position; a snapshot iterator sees exactly the records present when it was created.
+ * Disposing (`using`, `close()`) releases the segments it pins; using it afterwards throws
+ * `ClosedError`.
+ *
+ * @module
+ */
+import { ClosedError, InvalidOptionError } from "./errors.ts";
+import type { Keyspace } from "../keyspace/define_keyspace.ts";
+import type { TreeEngine } from "../engine/tree_engine.ts";
+import { KIND_DELETE } from "../iter/record.ts";
+import { RangeCursor } from "../iter/range_cursor.ts";
+import { prefixSuccessor } from "../util/bytes.ts";
+
+/** Options of {@link ZoneTree.iterator}. */
+export interface TreeIteratorOptions {
+  /** Move in descending key order. */
+  reverse?: boolean;
+  /** See exactly the records present at creation. */
+  snapshot?: boolean;
+  /** Also stop on deletion markers (`isDeleted` true, `value` undefined). */
+  includeDeleted?: boolean;
+}
+
+const OPTION_NAMES = ["reverse", "snapshot", "includeDeleted"];
+
+/** A positioned iterator over a tree. */
+export class TreeIterator<K, V, P> implements Disposable {
+  readonly #keyspace: Keyspace<K, V, unknown, P>;
+  readonly #cursor: RangeCursor;
+  readonly #reverse: boolean;
+  #closed = false;
+  #valid = false;
+  /** A seek waiting for the next `next()`: [target, exclusive]. */
+  #pending: [Uint8Array | undefined, boolean] | undefined;
+
+  /** Created by {@link ZoneTree.iterator}. */
+  constructor(engine: TreeEngine, keyspace: Keyspace<K, V, unknown, P>, options: TreeIteratorOptions) {
+    if (options === null || typeof options !== "object") {
+      throw new InvalidOptionError("options", "iterator(options): options must be an object");
+    }
+    for (const name of Object.keys(options)) {
+      if (!OPTION_NAMES.includes(name)) {
+        throw new InvalidOptionError(name, `iterator(options): unknown option "${name}"`);
+      }
+    }
+    this.#keyspace = keyspace;
+    this.#reverse = options.reverse === true;
+    const snapshot = options.snapshot === true;
+    const { cursor, openedAt } = engine.openCursor(this.#reverse, snapshot);
+    this.#cursor = new RangeCursor(cursor, engine.compare, {
+      includeDeleted: options.includeDeleted === true,
+      now: snapshot ? openedAt : undefined,
+    });
+  }
+
+  #check(): void {
+    if (this.#closed) throw new ClosedError("iterator is disposed");
+  }
+
+  #current(): void {
+    this.#check();
+    if (!this.#valid) throw new ClosedError("iterator has no current record (call next() first)");
+  }
+
+  /**
+   * Positions before the target so that the next `next()` lands on it. Forward: the first key
+   * >= target. Reverse: the last key <= target; a prefix target means the last key with that
+   * prefix or below.
+   */
+  seek(keyOrPrefix: P): void {
+    this.#check();
+    const bound = this.#keyspace.key.encodeBound(keyOrPrefix);
+    if (!this.#reverse || bound.complete) this.#pending = [bound.bytes, false];
+    else {
+      const succ = prefixSuccessor(bound.bytes);
+      this.#pending = [succ, succ !== undefined];
+    }
+    this.#valid = false;
+  }
+
+  /** Moves to the next record; false at the end. */
+  next(): boolean {
+    this.#check();
+    const pending = this.#pending;
+    if (pending) {
+      this.#pending = undefined;
+      this.#valid = this.#cursor.seek(pending[0], pending[1]);
+    } else this.#valid = this.#cursor.next();
+    return this.#valid;
+  }
+
+  /** The current key, decoded. */
+  get key(): K {
+    this.#current();
+    return this.#keyspace.key.decode(this.#cursor.key);
+  }
+
+  /** The current key's encoded bytes (a copy). */
+  get rawKey(): Uint8Array {
+    this.#current();
+    return this.#cursor.key.slice();
+  }
+
+  /** The current value, decoded; undefined on a deletion marker. */
+  get value(): V | undefined {
+    this.#current();
+    if (this.#cursor.kind === KIND_DELETE) return undefined;
+    return this.#keyspace.value.decode(this.#cursor.value);
+  }
+
+  /** Whether the current record is a deletion marker (only with `includeDeleted`). */
+  get isDeleted(): boolean {
+    this.#current();
+    return this.#cursor.kind === KIND_DELETE;
+  }
+
+  /** Releases the iterator. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cursor.close();
+  }
+
+  /** `using it = tree.iterator()` disposes it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,506 @@
+/**
+ * `ZoneTree`: the public facade (API.md §2–§6). Turns typed keys and values into bytes through
+ * the keyspace, validates every argument before anything is written, and delegates to the
+ * engine (`src/engine/tree_engine.ts`). Point operations are synchronous; `open`, `flush`,
+ * `close`, merges and backups are async.
+ *
+ * @module
+ */
+import { InvalidOptionError } from "./errors.ts";
+import { type EngineOptions, validateOptions } from "./options.ts";
+import type {
+  CompressionMode,
+  DiskSegmentMode,
+  MaintenanceMode,
+  OpenMode,
+  WalMode,
+} from "./options.ts";
+import { TreeEvents } from "./events.ts";
+import { type EncodedBounds, resolveBounds } from "./bounds.ts";
+import { TreeIterator, type TreeIteratorOptions } from "./tree_iterator.ts";
+import { Transaction } from "./transaction.ts";
+import type { FileSystem } from "../fs/file_system.ts";
+import type { AnyKey, AnyKeyInput, Keyspace } from "../keyspace/define_keyspace.ts";
+import { type EncodedOp, type EngineKeyspace, TreeEngine } from "../engine/tree_engine.ts";
+import { EMPTY, KIND_DELETE, KIND_PUT } from "../iter/record.ts";
+import { RangeCursor } from "../iter/range_cursor.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyKeyspace = Keyspace<any, any, any, any>;
+
+/** Options of {@link ZoneTree.open} (API.md §2). Every tuning option is optional and validated. */
+export interface OpenOptions<KS extends AnyKeyspace = AnyKeyspace> {
+  /** Data directory; created if missing. */
+  dir: string;
+  /** The compiled keyspace: key layout and value codec. Its identity is checked on open. */
+  keyspace: KS;
+  /** `"open-or-create"` (default), `"create"` or `"open"`. */
+  mode?: OpenMode;
+  /** Write-ahead log mode (default `"async-compressed"`). */
+  wal?: WalMode;
+  /** Open without writing anything; writes throw `ReadOnlyError`. */
+  readOnly?: boolean;
+  /** `"auto"` (default) or `"manual"`: nothing moves or merges unless asked. */
+  maintenance?: MaintenanceMode;
+  /** Storage provider; default: local files. `memoryFileSystem()` for tests. */
+  fs?: FileSystem;
+  /** Records in the mutable segment before it moves forward (default 1,000,000). */
+  mutableSegmentMaxItemCount?: number;
+  /** Approximate bytes in the mutable segment before it moves forward (default 64 MiB). */
+  mutableSegmentMaxBytes?: number;
+  /** Records in the disk segment before it moves to the bottom segments (default 20,000,000). */
+  diskSegmentMaxItemCount?: number;
+  /** `"multipart"` (default) or `"single"`. */
+  diskSegmentMode?: DiskSegmentMode;
+  /** Minimum records per multipart part (default 1,500,000). */
+  multipartMinItemCount?: number;
+  /** Maximum records per multipart part (default 3,000,000). */
+  multipartMaxItemCount?: number;
+  /** Block compression of disk segments (default `"lz4"`). */
+  compression?: CompressionMode;
+  /** Keys between sparse index entries (default 1024; 0 disables the extra entries). */
+  sparseStep?: number;
+  /** Uncompressed bytes per disk block (default 32 KiB). */
+  blockSizeBytes?: number;
+  /** Bytes of decompressed blocks kept in the block cache (default 64 MiB). */
+  blockCacheMaxBytes?: number;
+  /** Repair instead of failing on corruption found while opening (drops what is unreadable). */
+  repair?: boolean;
+}
+
+/** Expiry of a written record: an absolute time or a time to live. */
+export interface WriteOptions {
+  /** Epoch milliseconds after which the record reads as absent. */
+  expiresAt?: number;
+  /** Milliseconds from now after which the record reads as absent. */
+  ttlMs?: number;
+}
+
+/** Bounds of a range (API.md §4): each a full key or a prefix. */
+export interface RangeBounds<P> {
+  gte?: P;
+  gt?: P;
+  lte?: P;
+  lt?: P;
+  prefix?: P;
+}
+
+/** Options of {@link ZoneTree.range} and {@link ZoneTree.keys}. */
+export interface RangeOptions<P> extends RangeBounds<P> {
+  /** Descending key order. */
+  reverse?: boolean;
+  /** At most this many records. */
+  limit?: number;
+  /** Read a snapshot: exactly the records present when the range starts. */
+  snapshot?: boolean;
+}
+
+/** One operation of {@link ZoneTree.batch}. */
+export type BatchOp<KIn, V> =
+  | { put: KIn; value: V; expiresAt?: number; ttlMs?: number }
+  | { del: KIn };
+
+/** What {@link ZoneTree.addOrUpdate} did. */
+export interface AddOrUpdateResult {
+  result: "added" | "updated" | "cancelled";
+  opIndex?: number;
+}
+
+/** Statistics of the layers (API.md §6). */
+export interface TreeStats {
+  mutableSegmentRecordCount: number;
+  readOnlySegmentsCount: number;
+  readOnlySegmentsRecordCount: number;
+  diskSegmentRecordCount: number;
+  bottomSegmentsCount: number;
+  totalRecordCount: number;
+  isMerging: boolean;
+  walBytes: number;
+  diskBytes: number;
+  blockCacheBytes: number;
+  lastOpIndex: number;
+}
+
+/** Manual maintenance (API.md §6). */
+export interface TreeMaintenance {
+  /** Freezes the mutable segment into the read-only queue. */
+  moveMutableSegmentForward(): void;
+  /** Merges the read-only segments into the disk segment. */
+  merge(): Promise<"ok" | "nothing-to-merge">;
+  /** Merges bottom segments `from`..`to` (indexes, oldest = 0) into one. */
+  mergeBottomSegments(from?: number, to?: number): Promise<void>;
+}
+
+const RANGE_OPTION_NAMES = ["gte", "gt", "lte", "lt", "prefix", "reverse", "limit", "snapshot"];
+
+/**
+ * An ordered, durable key-value tree over a keyspace.
+ *
+ * @example
+ * ```ts
+ * import { defineKeyspace, memoryFileSystem, ZoneTree } from "../../mod.ts";
+ * const readings = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: "f64" });
+ * const tree = await ZoneTree.open({ dir: "/db", keyspace: readings, fs: memoryFileSystem() });
+ * tree.upsert({ sensor: "s-1", ts: 1n }, 20.5);
+ * tree.get(["s-1", 1n]); // 20.5
+ * await tree.close();
+ * ```
+ */
+export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInput> {
+  /** The keyspace this tree was opened with. */
+  readonly keyspace: Keyspace<K, V, KIn, P>;
+  /** Lifecycle and error events. */
+  readonly events: TreeEvents;
+  /** Manual maintenance operations. */
+  readonly maintenance: TreeMaintenance;
+  readonly #engine: TreeEngine;
+
+  private constructor(keyspace: Keyspace<K, V, KIn, P>, engine: TreeEngine, events: TreeEvents) {
+    this.keyspace = keyspace;
+    this.#engine = engine;
+    this.events = events;
+    this.maintenance = {
+      moveMutableSegmentForward: () => engine.moveMutableSegmentForward(),
+      merge: () => Promise.resolve(engine.checkOpen()).then(() => "nothing-to-merge" as const),
+      mergeBottomSegments: () => Promise.resolve(engine.checkOpen()),
+    };
+  }
+
+  /**
+   * Opens (or creates) a tree. Throws `InvalidOptionError`, `DatabaseNotFoundError`,
+   * `DatabaseAlreadyExistsError`, `ComparerMismatchError`, `DatabaseLockedError` or
+   * `CorruptionError`; a failed open changes no file.
+   */
+  static open<KS extends AnyKeyspace>(
+    options: OpenOptions<KS>,
+  ): Promise<
+    ZoneTree<
+      KS extends Keyspace<infer K, infer _V, infer _I, infer _P> ? K : never,
+      KS extends Keyspace<infer _K, infer V, infer _I, infer _P> ? V : never,
+      KS extends Keyspace<infer _K, infer _V, infer I, infer _P> ? I : never,
+      KS extends Keyspace<infer _K, infer _V, infer _I, infer P> ? P : never
+    >
+  > {
+    return Promise.resolve().then(() => {
+      const keyspace = checkKeyspace((options as { keyspace?: unknown } | undefined)?.keyspace);
+      const engineOptions: EngineOptions = validateOptions(options);
+      const events = new TreeEvents();
+      const engine = TreeEngine.open(engineOptions, engineKeyspace(keyspace), events);
+      // deno-lint-ignore no-explicit-any
+      return new ZoneTree(keyspace, engine, events) as any;
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Writes
+
+  /** Inserts or replaces `key`. Returns the write's opIndex. */
+  upsert(key: KIn, value: V, opts?: WriteOptions): number {
+    this.#engine.checkWritable();
+    const k = this.keyspace.key.encode(key);
+    const v = this.keyspace.value.encode(value);
+    return this.#engine.write(KIND_PUT, k, v, expiryOf(opts));
+  }
+
+  /** Inserts `key` only if it is absent. Returns the opIndex, or undefined if it existed. */
+  tryAdd(key: KIn, value: V, opts?: WriteOptions): number | undefined {
+    this.#engine.checkWritable();
+    const k = this.keyspace.key.encode(key);
+    const v = this.keyspace.value.encode(value);
+    const expiresAt = expiryOf(opts);
+    if (this.#engine.getValue(k) !== undefined) return undefined;
+    return this.#engine.write(KIND_PUT, k, v, expiresAt);
+  }
+
+  /** Deletes `key` if it is present. Returns the opIndex, or undefined if it was absent. */
+  tryDelete(key: KIn): number | undefined {
+    this.#engine.checkWritable();
+    const k = this.keyspace.key.encode(key);
+    if (this.#engine.getValue(k) === undefined) return undefined;
+    return this.#engine.write(KIND_DELETE, k, EMPTY, 0);
+  }
+
+  /** Writes a deletion marker for `key` unconditionally. Returns the opIndex. */
+  forceDelete(key: KIn): number {
+    this.#engine.checkWritable();
+    const k = this.keyspace.key.encode(key);
+    return this.#engine.write(KIND_DELETE, k, EMPTY, 0);
+  }
+
+  /**
+   * Atomically replaces the value of an existing key with `fn(value)`. Returns the opIndex, or
+   * undefined when the key is absent or `fn` returns undefined (nothing written). The record
+   * keeps its expiry time.
+   */
+  update(key: KIn, fn: (value: V) => V | undefined): number | undefined {
+    this.#engine.checkWritable();
+    const k = this.keyspace.key.encode(key);
+    const slot = this.#liveRecord(k);
+    if (!slot) return undefined;
+    const next = fn(this.keyspace.value.decode(slot.value));
+    if (next === undefined) return undefined;
+    const v = this.keyspace.value.encode(next);
+    return this.#engine.write(KIND_PUT, k, v, slot.expiresAt);
+  }
+
+  /** Adds `key` with `initial`, or updates it with `fn` (undefined from `fn` cancels). */
+  addOrUpdate(key: KIn, initial: V, fn: (value: V) => V | undefined): AddOrUpdateResult {
+    this.#engine.checkWritable();
+    const k = this.keyspace.key.encode(key);
+    const slot = this.#liveRecord(k);
+    if (!slot) {
+      const v = this.keyspace.value.encode(initial);
+      return { result: "added", opIndex: this.#engine.write(KIND_PUT, k, v, 0) };
+    }
+    const next = fn(this.keyspace.value.decode(slot.value));
+    if (next === undefined) return { result: "cancelled" };
+    const v = this.keyspace.value.encode(next);
+    return { result: "updated", opIndex: this.#engine.write(KIND_PUT, k, v, slot.expiresAt) };
+  }
+
+  #liveRecord(k: Uint8Array): { value: Uint8Array; expiresAt: number } | undefined {
+    const value = this.#engine.getValue(k);
+    if (value === undefined) return undefined;
+    const slot = { key: k, value, opIndex: 0, kind: 0, expiresAt: 0 };
+    this.#engine.getRecord(k, slot);
+    return { value, expiresAt: slot.expiresAt };
+  }
+
+  /**
+   * Applies `ops` in order as one WAL record: after a crash either all or none of them are
+   * present. Every op is validated and encoded before anything is written. Returns the last
+   * opIndex.
+   */
+  batch(ops: readonly BatchOp<KIn, V>[]): number {
+    this.#engine.checkWritable();
+    if (!Array.isArray(ops)) {
+      throw new InvalidOptionError("ops", "batch(ops): ops must be an array of {put, value} or {del}");
+    }
+    const encoded: EncodedOp[] = new Array(ops.length);
+    for (let i = 0; i < ops.length; i++) encoded[i] = this.#encodeOp(ops[i], i);
+    return this.#engine.writeBatch(encoded);
+  }
+
+  #encodeOp(op: BatchOp<KIn, V>, i: number): EncodedOp {
+    if (op !== null && typeof op === "object") {
+      if ("put" in op) {
+        return {
+          kind: KIND_PUT,
+          key: this.keyspace.key.encode(op.put),
+          value: this.keyspace.value.encode(op.value),
+          expiresAt: expiryOf(op),
+        };
+      }
+      if ("del" in op) {
+        return { kind: KIND_DELETE, key: this.keyspace.key.encode(op.del), value: EMPTY, expiresAt: 0 };
+      }
+    }
+    throw new InvalidOptionError("ops", `batch(ops): ops[${i}] is neither {put, value} nor {del}`);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reads
+
+  /** The value of `key`, or undefined if absent, deleted or expired. */
+  get(key: KIn): V | undefined {
+    this.#engine.checkOpen();
+    const value = this.#engine.getValue(this.keyspace.key.encode(key));
+    return value === undefined ? undefined : this.keyspace.value.decode(value);
+  }
+
+  /** The values of `keys`, in the same order (undefined where absent). */
+  getMany(keys: readonly KIn[]): (V | undefined)[] {
+    this.#engine.checkOpen();
+    const encoded = keys.map((k) => this.keyspace.key.encode(k));
+    return encoded.map((k) => {
+      const value = this.#engine.getValue(k);
+      return value === undefined ? undefined : this.keyspace.value.decode(value);
+    });
+  }
+
+  /** Whether `key` is present (not deleted, not expired). */
+  has(key: KIn): boolean {
+    this.#engine.checkOpen();
+    return this.#engine.getValue(this.keyspace.key.encode(key)) !== undefined;
+  }
+
+  /** Live records, within `bounds` when given. Scans the keys (values are not decoded). */
+  count(bounds?: RangeBounds<P>): number {
+    const cursor = this.#rangeCursor({ ...bounds }, "count");
+    let n = 0;
+    try {
+      while (cursor.next()) n++;
+    } finally {
+      cursor.close();
+    }
+    return n;
+  }
+
+  /** Live records by a full scan of every layer (exact even with TTL). */
+  countFullScan(): number {
+    return this.count();
+  }
+
+  /** Highest opIndex assigned so far; survives reopen. */
+  get lastOpIndex(): number {
+    this.#engine.checkOpen();
+    return this.#engine.lastOpIndex;
+  }
+
+  /** `[key, value]` pairs in key order (or reverse), newest version wins, deleted and expired hidden. */
+  *range(options: RangeOptions<P> = {}): Generator<[K, V], void, undefined> {
+    const cursor = this.#rangeCursor(options, "range");
+    try {
+      const { key, value } = this.keyspace;
+      while (cursor.next()) yield [key.decode(cursor.key), value.decode(cursor.value)];
+    } finally {
+      cursor.close();
+    }
+  }
+
+  /** Keys in order, like {@link ZoneTree.range} without decoding values. */
+  *keys(options: RangeOptions<P> = {}): Generator<K, void, undefined> {
+    const cursor = this.#rangeCursor(options, "keys");
+    try {
+      const key = this.keyspace.key;
+      while (cursor.next()) yield key.decode(cursor.key);
+    } finally {
+      cursor.close();
+    }
+  }
+
+  #rangeCursor(options: RangeOptions<P>, fn: string): RangeCursor {
+    this.#engine.checkOpen();
+    if (options === null || typeof options !== "object") {
+      throw new InvalidOptionError("options", `${fn}(options): options must be an object`);
+    }
+    for (const name of Object.keys(options)) {
+      if (!RANGE_OPTION_NAMES.includes(name)) {
+        throw new InvalidOptionError(name, `${fn}(options): unknown option "${name}"`);
+      }
+    }
+    const limit = options.limit;
+    if (limit !== undefined && (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0)) {
+      throw new InvalidOptionError("limit", `${fn}(options): limit ${String(limit)} is not a non-negative integer`);
+    }
+    const encoded: EncodedBounds = {};
+    for (const side of ["gte", "gt", "lte", "lt", "prefix"] as const) {
+      const b = options[side];
+      if (b !== undefined) encoded[side] = this.keyspace.key.encodeBound(b);
+    }
+    const range = resolveBounds(encoded);
+    const reverse = options.reverse === true;
+    const snapshot = options.snapshot === true;
+    const { cursor, openedAt } = this.#engine.openCursor(reverse, snapshot);
+    return new RangeCursor(cursor, this.#engine.compare, {
+      lower: range.lower,
+      upper: range.upper,
+      limit: range.empty ? 0 : limit,
+      includeDeleted: false,
+      now: snapshot ? openedAt : undefined,
+    });
+  }
+
+  /** A positioned iterator (API.md §4). Dispose it (`using`) to release the segments it pins. */
+  iterator(options: TreeIteratorOptions = {}): TreeIterator<K, V, P> {
+    this.#engine.checkOpen();
+    return new TreeIterator(this.#engine, this.keyspace, options);
+  }
+
+  /** Starts an optimistic transaction (API.md §5). */
+  transaction(): Transaction<K, V, KIn> {
+    this.#engine.checkWritable();
+    return new Transaction(this.#engine, this.keyspace);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Durability, inspection, lifecycle
+
+  /** Resolves when everything written before the call is on disk (fsync). */
+  flush(): Promise<void> {
+    return Promise.resolve().then(() => this.#engine.flush());
+  }
+
+  /** Layer statistics. */
+  stats(): TreeStats {
+    this.#engine.checkOpen();
+    const s = this.#engine.stats();
+    return {
+      mutableSegmentRecordCount: s.mutableSegmentRecordCount,
+      readOnlySegmentsCount: s.readOnlySegmentsCount,
+      readOnlySegmentsRecordCount: s.readOnlySegmentsRecordCount,
+      diskSegmentRecordCount: 0,
+      bottomSegmentsCount: 0,
+      totalRecordCount: s.mutableSegmentRecordCount + s.readOnlySegmentsRecordCount,
+      isMerging: false,
+      walBytes: s.walBytes,
+      diskBytes: 0,
+      blockCacheBytes: 0,
+      lastOpIndex: this.#engine.lastOpIndex,
+    };
+  }
+
+  /** Whether the tree is closed. */
+  get closed(): boolean {
+    return this.#engine.closed;
+  }
+
+  /** Flushes and syncs everything, then releases the directory. Idempotent. */
+  close(): Promise<void> {
+    return this.#engine.close();
+  }
+
+  /** `await using tree = await ZoneTree.open(...)` closes the tree at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function checkKeyspace(keyspace: unknown): AnyKeyspace {
+  const ks = keyspace as AnyKeyspace | undefined;
+  if (
+    !ks || typeof ks !== "object" || typeof ks.identity !== "string" || typeof ks.key?.encode !== "function" ||
+    typeof ks.value?.encode !== "function"
+  ) {
+    throw new InvalidOptionError("keyspace", `option "keyspace": expected a keyspace from defineKeyspace()`);
+  }
+  return ks;
+}
+
+function engineKeyspace(ks: AnyKeyspace): EngineKeyspace {
+  return {
+    compare: ks.key.compare,
+    identity: ks.identity,
+    canonical: ks.canonical,
+    spec: ks.spec,
+    keyFixedWidth: ks.key.fixedWidth,
+    valueFixedWidth: ks.value.fixedWidth,
+    layout: ks.layout,
+  };
+}
+
+/** The stored expiry (epoch ms, 0 = never) of write options; throws on bad values. */
+function expiryOf(opts: WriteOptions | undefined): number {
+  if (opts === undefined) return 0;
+  if (opts === null || typeof opts !== "object") {
+    throw new InvalidOptionError("opts", "write options must be an object {expiresAt?, ttlMs?}");
+  }
+  const { expiresAt, ttlMs } = opts;
+  if (expiresAt !== undefined && ttlMs !== undefined) {
+    throw new InvalidOptionError("ttlMs", "give expiresAt or ttlMs, not both");
+  }
+  if (expiresAt !== undefined) {
+    if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt) || expiresAt <= 0) {
+      throw new InvalidOptionError("expiresAt", `expiresAt ${String(expiresAt)} is not a positive epoch time in ms`);
+    }
+    return expiresAt;
+  }
+  if (ttlMs !== undefined) {
+    if (typeof ttlMs !== "number" || !Number.isFinite(ttlMs) || ttlMs < 0) {
+      throw new InvalidOptionError("ttlMs", `ttlMs ${String(ttlMs)} is not a non-negative number of ms`);
+    }
+    return Date.now() + ttlMs;
+  }
+  return 0;
+}
+
