@@ -432,13 +432,27 @@ class MemHandle implements FileHandle {
     this.node.sync();
   }
 
+  /**
+   * Takes effect a macrotask later, like a real fdatasync that completes on another thread: a
+   * crash before then loses the bytes, which gives crash tests a window where a write is not yet
+   * durable. Writes made after the call may become durable too (as on a real disk).
+   */
   syncAsync(): Promise<void> {
     try {
-      this.sync();
-      return Promise.resolve();
+      this.check("fdatasync");
     } catch (e) {
       return Promise.reject(e);
     }
+    return new Promise((resolve, reject) => {
+      setTimeout(() => {
+        try {
+          this.sync();
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      }, 0);
+    });
   }
 
   truncate(size: number): void {

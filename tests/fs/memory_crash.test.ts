@@ -142,3 +142,17 @@ test("syncing after every append keeps cost linear (append-only fast path)", () 
   fs.crash();
   expect(fs.readFile("/w").length).toBe(2_000_000);
 });
+
+test("syncAsync takes effect when it resolves; a crash before that drops the bytes", async () => {
+  const { fs, f } = fileWith(undefined, [1], { sync: true, syncDir: true });
+  f.append(bytes(2));
+  const pending = f.syncAsync();
+  fs.crash();
+  await expect(pending).rejects.toMatchObject({ code: "EBADF" });
+  expect([...fs.readFile("/d/f")]).toEqual([1]);
+  const g = fs.openFile("/d/f");
+  g.append(bytes(3));
+  await g.syncAsync();
+  fs.crash();
+  expect([...fs.readFile("/d/f")]).toEqual([1, 3]);
+});

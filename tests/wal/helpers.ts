@@ -75,3 +75,22 @@ export function makeProvider(kind: "local" | "memory"): { fs: FileSystem; dir: s
   const dir = nodeFs.mkdtempSync(`${os.tmpdir()}/zt-wal-`);
   return { fs: localFileSystem(), dir, cleanup: () => nodeFs.rmSync(dir, { recursive: true, force: true }) };
 }
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Index of the first op where `got` differs from `want` (-1 if `got` is a prefix of `want`). */
+export function firstMismatch(got: SeenOp[], want: SeenOp[]): number {
+  for (let i = 0; i < got.length; i++) {
+    const g = got[i];
+    const w = want[i];
+    if (
+      w === undefined || g.opIndex !== w.opIndex || g.kind !== w.kind || g.expiresAt !== w.expiresAt ||
+      !sameBytes(g.key, w.key) || !sameBytes(g.value, w.value)
+    ) return i;
+  }
+  return -1;
+}
