@@ -1,0 +1,100 @@
+/**
+ * The mutable segment: the in-memory layer that takes every write first (protected by the WAL),
+ * and, once frozen, the read-only segment that waits in the queue for a merge. It owns a
+ * {@link BPlusTree} of records and the accounting the engine uses to decide when to move it
+ * forward (`recordCount` against mutableSegmentMaxItemCount, `byteSize` against
+ * mutableSegmentMaxBytes).
+ *
+ * Invariants: at most one record per key (a newer write of a key overwrites it in place); after
+ * `freeze()` the record set never changes, so a read-only segment needs no locking and its cursors
+ * never re-seek; `byteSize` is the sum over held records of key + value bytes + a fixed per-record
+ * overhead.
+ *
+ * Called by the engine (write path, read path, move-forward, merge).
+ *
+ * @module
+ */
+
+import type { Comparer, RecordCursor, RecordSlot, SegmentReader } from "../iter/record.ts";
+import { assert } from "../util/assert.ts";
+import { BPlusTree, DEFAULT_FANOUT } from "./bplus_tree.ts";
+
+/**
+ * Approximate bytes of memory per record beyond its key and value bytes: the two Uint8Array
+ * objects (about 2 x 70 B of engine headers), the leaf slots (2 pointers, 3 doubles, 2 u32) and
+ * the slack of partly filled leaves and branches. Only used to bound memory, so approximate.
+ */
+export const RECORD_OVERHEAD_BYTES = 200;
+
+/** An in-memory segment. Writable until {@link MutableSegment.freeze}, then read-only. */
+export class MutableSegment implements SegmentReader {
+  /** Unique id within the tree. */
+  readonly id: number;
+  /** The key order. */
+  readonly compare: Comparer;
+  private readonly tree: BPlusTree;
+  private bytes = 0;
+  private isFrozen = false;
+
+  /**
+   * An empty segment with the given id, ordered by `compare` (must agree with memcmp).
+   * `fanout` is the B+tree node size; only tests change it (small nodes, deep trees).
+   */
+  constructor(id: number, compare: Comparer, fanout = DEFAULT_FANOUT) {
+    this.id = id;
+    this.compare = compare;
+    this.tree = new BPlusTree(compare, fanout);
+  }
+
+  /** Records held, deletion markers included. */
+  get recordCount(): number {
+    return this.tree.size;
+  }
+
+  /** Approximate memory held: key + value bytes plus {@link RECORD_OVERHEAD_BYTES} per record. */
+  get byteSize(): number {
+    return this.bytes;
+  }
+
+  /** True once {@link MutableSegment.freeze} was called. */
+  get frozen(): boolean {
+    return this.isFrozen;
+  }
+
+  /**
+   * Stores a record for `key`, replacing the segment's record of that key if any.
+   * REQUIRES: not frozen. The segment keeps `key` and `value` (no copy): the caller must never
+   * mutate them afterwards. `kind` is KIND_PUT or KIND_DELETE (then `value` is ignored by
+   * readers); `expiresAt` is epoch ms, 0 for never.
+   */
+  put(key: Uint8Array, value: Uint8Array, opIndex: number, kind: number, expiresAt: number): void {
+    assert(!this.isFrozen, `put into frozen segment ${this.id}`);
+    const previous = this.tree.upsert(key, value, opIndex, kind, expiresAt);
+    if (previous === undefined) this.bytes += key.length + value.length + RECORD_OVERHEAD_BYTES;
+    else this.bytes += value.length - previous.length;
+  }
+
+  /** Fills `out` with the record of `key` and returns true, or returns false if absent. */
+  get(key: Uint8Array, out: RecordSlot): boolean {
+    return this.tree.get(key, out);
+  }
+
+  /**
+   * A new cursor. While the segment is writable, the cursor continues after the last key it
+   * returned when records are inserted between its calls (it sees new keys ahead of it).
+   */
+  cursor(reverse: boolean): RecordCursor {
+    return this.tree.cursor(reverse);
+  }
+
+  /** Makes the segment read-only for good (it becomes a read-only segment). Idempotent. */
+  freeze(): void {
+    this.isFrozen = true;
+  }
+}
+
+/**
+ * A read-only segment: a frozen {@link MutableSegment}, waiting in the read-only segment queue
+ * for a merge into a disk segment. The type documents intent; `frozen` is true for it.
+ */
+export type ReadOnlySegment = MutableSegment;

@@ -1,0 +1,211 @@
+import { describe, expect, test } from "bun:test";
+import { KIND_DELETE, KIND_PUT, newSlot } from "../../src/iter/record.ts";
+import { MutableSegment, RECORD_OVERHEAD_BYTES } from "../../src/memory/mutable_segment.ts";
+import { AssertionError } from "../../src/util/assert.ts";
+import { compareBytes } from "../../src/util/bytes.ts";
+import { Prng } from "../../src/util/prng.ts";
+import {
+  drain,
+  hex,
+  keyPool,
+  ModelSegment,
+  randomKey,
+  randomRecord,
+  seekIndex,
+  seeds,
+  show,
+} from "../iter/record_model.ts";
+
+const FANOUTS = [4, 6, 64];
+
+function build(rng: Prng, fanout: number, ops: number) {
+  const seg = new MutableSegment(1, compareBytes, fanout);
+  const model = new ModelSegment();
+  const pool = keyPool(rng, 1 + rng.int(ops));
+  for (let op = 1; op <= ops; op++) {
+    const key = rng.int(4) === 0 ? randomKey(rng) : rng.pick(pool);
+    const r = randomRecord(rng, key, op);
+    seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
+    model.put(r);
+  }
+  return { seg, model, pool };
+}
+
+describe("MutableSegment model", () => {
+  for (const fanout of FANOUTS) {
+    for (const seed of seeds(12, 100)) {
+      test(`get and cursors match the model (seed ${seed}, fanout ${fanout})`, () => {
+        const rng = new Prng(seed);
+        const { seg, model, pool } = build(rng, fanout, 1 + rng.int(2000));
+        const sorted = model.sorted();
+        expect(seg.recordCount).toBe(sorted.length);
+        const out = newSlot();
+        for (let i = 0; i < 300; i++) {
+          const key = rng.int(2) === 0 ? rng.pick(pool) : randomKey(rng);
+          const m = model.get(key);
+          const found = seg.get(key, out);
+          expect(found ? show(out) : "(absent)").toBe(m ? show(m) : "(absent)");
+        }
+        for (const reverse of [false, true]) {
+          const all = sorted.map(show);
+          if (reverse) all.reverse();
+          expect(drain(seg.cursor(reverse), false)).toEqual(all);
+          for (let i = 0; i < 40; i++) {
+            const target = rng.int(10) === 0
+              ? undefined
+              : rng.int(2) === 0
+              ? rng.pick(pool)
+              : randomKey(rng);
+            const exclusive = rng.int(2) === 0;
+            const c = seg.cursor(reverse);
+            const valid = c.seek(target, exclusive);
+            const at = seekIndex(sorted, target, exclusive, reverse);
+            const steps = rng.int(20);
+            const want = reverse
+              ? sorted.slice(Math.max(0, at - steps), at + 1).reverse()
+              : sorted.slice(at, at + steps + 1);
+            expect(valid).toBe(want.length > 0);
+            expect(drain(c, true, steps + 1)).toEqual(want.map(show));
+          }
+        }
+      });
+    }
+  }
+});
+
+describe("MutableSegment cursor auto-refresh", () => {
+  for (const fanout of FANOUTS) {
+    for (const seed of seeds(12, 200)) {
+      test(`cursor continues after its last key when records are inserted (seed ${seed}, fanout ${fanout})`, () => {
+        const rng = new Prng(seed);
+        const { seg, model, pool } = build(rng, fanout, rng.int(300));
+        for (const reverse of [false, true]) {
+          const c = seg.cursor(reverse);
+          let last: Uint8Array | undefined;
+          let op = 10_000;
+          // Bounded: each iteration either inserts or advances; 5000 steps is plenty.
+          for (let step = 0; step < 5000; step++) {
+            const action = rng.int(3);
+            if (action === 0 || last === undefined && step === 0) {
+              const key = rng.int(3) === 0 ? rng.pick(pool) : randomKey(rng);
+              // Sometimes overwrite the key the cursor is on.
+              const k = last !== undefined && rng.int(8) === 0 ? last : key;
+              const r = randomRecord(rng, k, op++);
+              seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
+              model.put(r);
+              continue;
+            }
+            const sorted = model.sorted();
+            const at = last === undefined
+              ? seekIndex(sorted, undefined, false, reverse)
+              : seekIndex(sorted, last, true, reverse);
+            const want = sorted[at];
+            const ok = c.next();
+            expect(ok ? show(c) : "(end)").toBe(show(want));
+            if (!ok) break;
+            last = c.key;
+          }
+        }
+      });
+    }
+  }
+});
+
+describe("MutableSegment workloads", () => {
+  test("ascending, descending and sensor-interleaved keys come back in order", () => {
+    for (const fanout of [4, 64]) {
+      const asc = new MutableSegment(1, compareBytes, fanout);
+      const desc = new MutableSegment(2, compareBytes, fanout);
+      const sensors = new MutableSegment(3, compareBytes, fanout);
+      const n = 5000;
+      const expected: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const k = new Uint8Array(8);
+        new DataView(k.buffer).setUint32(4, i);
+        asc.put(k, k, i, KIND_PUT, 0);
+        const d = new Uint8Array(8);
+        new DataView(d.buffer).setUint32(4, n - 1 - i);
+        desc.put(d, d, i, KIND_PUT, 0);
+        const s = new Uint8Array(12);
+        const v = new DataView(s.buffer);
+        v.setUint32(0, i % 37);
+        v.setUint32(8, Math.floor(i / 37));
+        sensors.put(s, s, i, KIND_PUT, 0);
+        expected.push(hex(k));
+      }
+      for (const seg of [asc, desc]) {
+        const got: string[] = [];
+        const c = seg.cursor(false);
+        while (c.next()) got.push(hex(c.key));
+        expect(got).toEqual(expected);
+      }
+      const c = sensors.cursor(false);
+      let prev: Uint8Array | undefined;
+      let count = 0;
+      while (c.next()) {
+        if (prev !== undefined) expect(compareBytes(prev, c.key)).toBeLessThan(0);
+        prev = c.key;
+        count++;
+      }
+      expect(count).toBe(n);
+    }
+  });
+});
+
+describe("MutableSegment accounting and freezing", () => {
+  test("byteSize counts key + value + overhead, and overwrites by value delta", () => {
+    const seg = new MutableSegment(7, compareBytes);
+    expect(seg.id).toBe(7);
+    expect(seg.byteSize).toBe(0);
+    const k = new Uint8Array([1, 2, 3]);
+    seg.put(k, new Uint8Array(10), 1, KIND_PUT, 0);
+    expect(seg.byteSize).toBe(13 + RECORD_OVERHEAD_BYTES);
+    seg.put(new Uint8Array([1, 2, 3]), new Uint8Array(4), 2, KIND_PUT, 0);
+    expect(seg.byteSize).toBe(7 + RECORD_OVERHEAD_BYTES);
+    seg.put(k, new Uint8Array(0), 3, KIND_DELETE, 0);
+    expect(seg.byteSize).toBe(3 + RECORD_OVERHEAD_BYTES);
+    expect(seg.recordCount).toBe(1);
+    const out = newSlot();
+    expect(seg.get(k, out)).toBe(true);
+    expect(out.kind).toBe(KIND_DELETE);
+    expect(out.opIndex).toBe(3);
+  });
+
+  test("put on a frozen segment is an assertion failure and reads keep working", () => {
+    const seg = new MutableSegment(1, compareBytes);
+    seg.put(new Uint8Array([1]), new Uint8Array([9]), 1, KIND_PUT, 5);
+    expect(seg.frozen).toBe(false);
+    seg.freeze();
+    seg.freeze();
+    expect(seg.frozen).toBe(true);
+    expect(() => seg.put(new Uint8Array([2]), new Uint8Array(0), 2, KIND_PUT, 0)).toThrow(
+      AssertionError,
+    );
+    const out = newSlot();
+    expect(seg.get(new Uint8Array([1]), out)).toBe(true);
+    expect(out.expiresAt).toBe(5);
+    expect(seg.recordCount).toBe(1);
+  });
+
+  test("an empty segment has no records in either direction", () => {
+    const seg = new MutableSegment(1, compareBytes);
+    for (const reverse of [false, true]) {
+      const c = seg.cursor(reverse);
+      expect(c.next()).toBe(false);
+      expect(c.seek(new Uint8Array([5]))).toBe(false);
+      expect(c.valid).toBe(false);
+    }
+    expect(seg.get(new Uint8Array(0), newSlot())).toBe(false);
+  });
+
+  test("large opIndex and expiresAt values round-trip exactly", () => {
+    const seg = new MutableSegment(1, compareBytes);
+    const op = Number.MAX_SAFE_INTEGER;
+    const exp = 8.64e15;
+    seg.put(new Uint8Array([1]), new Uint8Array(0), op, KIND_PUT, exp);
+    const out = newSlot();
+    seg.get(new Uint8Array([1]), out);
+    expect(out.opIndex).toBe(op);
+    expect(out.expiresAt).toBe(exp);
+  });
+});
