@@ -6,7 +6,7 @@
  *   width: big-endian 32-bit words assembled from bytes, compared as unsigned numbers, with an
  *   early exit at the first differing word (then 16- and 8-bit tails). Inputs of another length
  *   (a prefix bound, say) fall back to the general loop, so the result is always memcmp order.
- * - Variable-width layouts use a memcmp loop that steps 4 bytes at a time while they are equal.
+ * - Variable-width layouts use a memcmp loop that steps one 32-bit word at a time.
  *
  * Invariant: `sign(compare(a, b)) === sign(memcmp(a, b))` for all byte strings, checked by the
  * property tests against `compareBytes` of `src/util/bytes.ts`.
@@ -29,15 +29,19 @@ export function compileComparer(fixedWidth: number | undefined): KeyComparer {
   return unrolledComparer(fixedWidth) ?? compareMemcmp;
 }
 
-/** memcmp order of two byte strings, 4 bytes per step while equal; shorter prefix first. */
+/**
+ * memcmp order of two byte strings (shorter prefix first). Steps a big-endian 32-bit word at a
+ * time: one comparison per 4 bytes, and the first differing word decides, exactly as memcmp.
+ */
 export function compareMemcmp(a: Uint8Array, b: Uint8Array): number {
   const al = a.length;
   const bl = b.length;
   const n = al < bl ? al : bl;
   let i = 0;
-  // Skip the common prefix a word at a time: four loads each side, one comparison.
-  while (i + 4 <= n && a[i] === b[i] && a[i + 1] === b[i + 1] && a[i + 2] === b[i + 2] && a[i + 3] === b[i + 3]) {
-    i += 4;
+  for (; i + 4 <= n; i += 4) {
+    const x = ((a[i] << 24) | (a[i + 1] << 16) | (a[i + 2] << 8) | a[i + 3]) >>> 0;
+    const y = ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+    if (x !== y) return x < y ? -1 : 1;
   }
   for (; i < n; i++) {
     const d = a[i] - b[i];

@@ -25,6 +25,7 @@ import { compileComparer, type KeyComparer } from "./compile_comparer.ts";
 import { fieldCodec } from "./field_codec.ts";
 import type { KeyField } from "./key_field_type.ts";
 import { describeValue } from "./key_errors.ts";
+import { generateDecode, generateEncode } from "./generate_key_codec.ts";
 import type { ParsedTemplate } from "./parse_template.ts";
 import type { AnyKey, AnyKeyInput } from "./template_types.ts";
 
@@ -57,30 +58,40 @@ export interface KeyCodec<K = AnyKey, KIn = AnyKeyInput, P = AnyKeyInput> {
   readonly fixedWidth: number | undefined;
 }
 
-/** Compiles the key codec for a parsed template. */
-export function compileKeyCodec(parsed: ParsedTemplate): KeyCodec {
+/**
+ * Compiles the key codec for a parsed template. `generate: false` keeps the generic encode and
+ * decode instead of the generated ones (tests compare the two).
+ */
+export function compileKeyCodec(parsed: ParsedTemplate, options: { generate?: boolean } = {}): KeyCodec {
   const shape = new KeyShape(parsed.fields);
   const codecs = parsed.fields.map(fieldCodec);
   const widths = codecs.map((c) => c.width);
   const fixedWidth = widths.every((w) => w > 0) ? widths.reduce((a, b) => a + b, 0) : undefined;
   const write = (key: unknown, given: number) => writeFields(codecs, shape, key, given, fixedWidth);
+  const genericEncode = (key: unknown): Uint8Array => {
+    const given = shape.given(key, false);
+    if (given < codecs.length) throw shape.missing(given);
+    return write(key, given);
+  };
+  const genericDecode = (bytes: Uint8Array) => decodeFields(codecs, shape.names, bytes, fixedWidth);
+  const generate = options.generate ?? true;
+  const encode = (generate ? generateEncode(codecs, shape.names, fixedWidth, genericEncode) : undefined) ??
+    genericEncode;
+  const decode = (generate ? generateDecode(codecs, shape.names, fixedWidth, genericDecode) : undefined) ??
+    genericDecode;
   let lastGiven = 0;
   const encodeLeading = (keyOrPrefix: unknown): Uint8Array => {
     lastGiven = shape.given(keyOrPrefix, true);
     return write(keyOrPrefix, lastGiven);
   };
   return {
-    encode(key: unknown): Uint8Array {
-      const given = shape.given(key, false);
-      if (given < codecs.length) throw shape.missing(given);
-      return write(key, given);
-    },
+    encode,
     encodePrefix: encodeLeading,
     encodeBound(keyOrPrefix: unknown): KeyBound {
       const bytes = encodeLeading(keyOrPrefix);
       return { bytes, complete: lastGiven === codecs.length };
     },
-    decode: (bytes: Uint8Array) => decodeFields(codecs, shape.names, bytes, fixedWidth) as AnyKey,
+    decode: decode as (bytes: Uint8Array) => AnyKey,
     compare: compileComparer(fixedWidth) satisfies KeyComparer,
     fields: Object.freeze(parsed.fields.map((f) => Object.freeze({ ...f }))),
     fixedWidth,

@@ -1,0 +1,143 @@
+/**
+ * Keyspace throughput: encode, decode and compare for a variable-width layout
+ * (`sensor:<str>:ts:<u64be>`) and a fixed-width one (`metric:<u32be>:ts:<u64be:desc>`), against
+ * baselines in the same run: `Buffer.compare` and a plain JS byte loop on the same bytes, and
+ * string / JSON keys compared with `<`.
+ *
+ * Every benchmark does 1000 operations per iteration (so the numbers are per 1000 ops).
+ * Run: `bun bench/keyspace_bench.ts` or `deno run -A bench/keyspace_bench.ts`.
+ */
+import { Buffer } from "node:buffer";
+import { bench, do_not_optimize, group, run, summary } from "mitata";
+import { defineKeyspace } from "../src/keyspace/define_keyspace.ts";
+import { compareBytes } from "../src/util/bytes.ts";
+import { Prng } from "../src/util/prng.ts";
+
+const OPS = 1000;
+const prng = new Prng(42);
+const BASE_TS = 1_700_000_000_000;
+
+const sensors = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: { temp: "f64", humidity: "f32" } });
+const metrics = defineKeyspace({ key: "metric:<u32be>:ts:<u64be:desc>", value: "f64" });
+
+// Keys with realistic sharing: few sensors/metrics, close timestamps, so compares often run
+// past the first field (the expensive case).
+const sensorKeys = Array.from({ length: OPS }, () => ({
+  sensor: `sensor-${prng.int(50)}`,
+  ts: BASE_TS + prng.int(1_000_000),
+}));
+const metricKeys = Array.from({ length: OPS }, () => ({ metric: prng.int(50), ts: BASE_TS + prng.int(1_000_000) }));
+const sensorTuples = sensorKeys.map((k) => [k.sensor, k.ts] as const);
+
+const sensorBytes = sensorKeys.map((k) => sensors.key.encode(k));
+const metricBytes = metricKeys.map((k) => metrics.key.encode(k));
+const sensorBuffers = sensorBytes.map((b) => Buffer.from(b));
+const metricBuffers = metricBytes.map((b) => Buffer.from(b));
+
+// String keys a user might build instead: zero-padded so `<` orders them (desc ts inverted).
+const pad = (n: number, w: number) => String(n).padStart(w, "0");
+const sensorStrings = sensorKeys.map((k) => `sensor:${k.sensor}:ts:${pad(k.ts, 16)}`);
+const metricStrings = metricKeys.map((k) => `metric:${pad(k.metric, 10)}:ts:${pad(9_999_999_999_999_999 - k.ts, 16)}`);
+const sensorJson = sensorKeys.map((k) => JSON.stringify([k.sensor, k.ts]));
+
+// Pairs to compare: random pairs of the 1000 keys, and neighbours in sorted order (long common
+// prefixes, as in binary search, merges and sorting).
+const randomPairs = new Uint32Array(OPS * 2);
+for (let i = 0; i < OPS * 2; i++) randomPairs[i] = prng.int(OPS);
+function neighbourPairs<T>(keys: readonly T[], cmp: (a: T, b: T) => number): Uint32Array {
+  const order = keys.map((_, i) => i).sort((x, y) => cmp(keys[x], keys[y]));
+  const out = new Uint32Array(OPS * 2);
+  for (let i = 0; i < OPS; i++) {
+    out[2 * i] = order[i];
+    out[2 * i + 1] = order[Math.min(i + 1, OPS - 1)];
+  }
+  return out;
+}
+
+type Cmp<T> = (a: T, b: T) => number;
+/**
+ * A compare loop of its own for each comparer (built with `new Function`, so every benchmark
+ * has its own call site: a call site shared by several comparers would go megamorphic and
+ * penalise the inlinable ones).
+ */
+function compareLoop<T>(cmp: Cmp<T>, keys: readonly T[], pairs: Uint32Array): () => number {
+  return new Function(
+    "cmp",
+    "keys",
+    "pairs",
+    "return function () { let acc = 0; for (let i = 0; i < pairs.length; i += 2) acc += cmp(keys[pairs[i]], keys[pairs[i + 1]]); return acc; };",
+  )(cmp, keys, pairs);
+}
+
+const lt = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const noop: Cmp<unknown> = () => 0;
+
+for (const [name, ks, bytes, buffers, strings] of [
+  ["metric:<u32be>:ts:<u64be:desc> (fixed, 12 bytes)", metrics, metricBytes, metricBuffers, metricStrings],
+  ["sensor:<str>:ts:<u64be> (variable)", sensors, sensorBytes, sensorBuffers, sensorStrings],
+] as const) {
+  for (const [pairing, pairs] of [["random pairs", randomPairs], ["sorted neighbours", neighbourPairs(bytes, compareBytes)]] as const) {
+    group(`compare x${OPS}, ${pairing}: ${name}`, () => {
+      summary(() => {
+        const run = (label: string, loop: () => number) => bench(label, () => do_not_optimize(loop()));
+        run("keyspace.key.compare", compareLoop(ks.key.compare, bytes, pairs));
+        run("Buffer.compare (same bytes)", compareLoop(Buffer.compare, buffers, pairs));
+        run("JS byte loop (util compareBytes)", compareLoop(compareBytes, bytes, pairs));
+        run("string keys with <", compareLoop(lt, strings as readonly string[], pairs));
+        run("no-op comparer (harness overhead)", compareLoop(noop, bytes, pairs));
+      });
+    });
+  }
+}
+
+group(`compare x${OPS}, random pairs: JSON keys`, () => {
+  const loop = compareLoop(lt, sensorJson, randomPairs);
+  bench("JSON.stringify([sensor, ts]) keys with <", () => do_not_optimize(loop()));
+});
+
+group(`encode x${OPS}`, () => {
+  summary(() => {
+    bench("metric key.encode(object)", () => {
+      for (let i = 0; i < OPS; i++) do_not_optimize(metrics.key.encode(metricKeys[i]));
+    });
+    bench("sensor key.encode(object)", () => {
+      for (let i = 0; i < OPS; i++) do_not_optimize(sensors.key.encode(sensorKeys[i]));
+    });
+    bench("sensor key.encode(tuple)", () => {
+      for (let i = 0; i < OPS; i++) do_not_optimize(sensors.key.encode(sensorTuples[i]));
+    });
+    bench("baseline: string key template", () => {
+      for (let i = 0; i < OPS; i++) do_not_optimize(`sensor:${sensorKeys[i].sensor}:ts:${pad(sensorKeys[i].ts, 16)}`);
+    });
+    bench("baseline: JSON.stringify key", () => {
+      for (let i = 0; i < OPS; i++) do_not_optimize(JSON.stringify([sensorKeys[i].sensor, sensorKeys[i].ts]));
+    });
+  });
+});
+
+group(`decode x${OPS}`, () => {
+  summary(() => {
+    bench("metric key.decode", () => {
+      for (let i = 0; i < OPS; i++) do_not_optimize(metrics.key.decode(metricBytes[i]));
+    });
+    bench("sensor key.decode", () => {
+      for (let i = 0; i < OPS; i++) do_not_optimize(sensors.key.decode(sensorBytes[i]));
+    });
+    bench("baseline: JSON.parse key", () => {
+      for (let i = 0; i < OPS; i++) do_not_optimize(JSON.parse(sensorJson[i]));
+    });
+  });
+});
+
+group(`value codec x${OPS}`, () => {
+  const v = { temp: 21.5, humidity: 0.5 };
+  const enc = sensors.value.encode(v);
+  bench("struct {temp: f64, humidity: f32} encode", () => {
+    for (let i = 0; i < OPS; i++) do_not_optimize(sensors.value.encode(v));
+  });
+  bench("struct decode", () => {
+    for (let i = 0; i < OPS; i++) do_not_optimize(sensors.value.decode(enc));
+  });
+});
+
+await run();
