@@ -161,8 +161,9 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     this.events = events;
     this.maintenance = {
       moveMutableSegmentForward: () => engine.moveMutableSegmentForward(),
-      merge: () => Promise.resolve(engine.checkOpen()).then(() => "nothing-to-merge" as const),
-      mergeBottomSegments: () => Promise.resolve(engine.checkOpen()),
+      merge: () => Promise.resolve().then(() => engine.merge()),
+      mergeBottomSegments: (from?: number, to?: number) =>
+        Promise.resolve().then(() => engine.mergeBottomSegments(from, to)),
     };
   }
 
@@ -429,15 +430,24 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
       mutableSegmentRecordCount: s.mutableSegmentRecordCount,
       readOnlySegmentsCount: s.readOnlySegmentsCount,
       readOnlySegmentsRecordCount: s.readOnlySegmentsRecordCount,
-      diskSegmentRecordCount: 0,
-      bottomSegmentsCount: 0,
-      totalRecordCount: s.mutableSegmentRecordCount + s.readOnlySegmentsRecordCount,
-      isMerging: false,
+      diskSegmentRecordCount: s.diskSegmentRecordCount,
+      bottomSegmentsCount: s.bottomSegmentsCount,
+      totalRecordCount: s.mutableSegmentRecordCount + s.readOnlySegmentsRecordCount +
+        s.diskSegmentRecordCount + s.bottomSegmentsRecordCount,
+      isMerging: this.#engine.isMerging,
       walBytes: s.walBytes,
-      diskBytes: 0,
-      blockCacheBytes: 0,
+      diskBytes: s.diskBytes,
+      blockCacheBytes: s.blockCacheBytes,
       lastOpIndex: this.#engine.lastOpIndex,
     };
+  }
+
+  /**
+   * Writes a consistent copy that opens as a tree into `targetDir` (missing or empty), while
+   * the tree stays open and writes go on. It holds everything written before the call.
+   */
+  backup(targetDir: string): Promise<void> {
+    return Promise.resolve().then(() => this.#engine.backup(targetDir));
   }
 
   /** Whether the tree is closed. */

@@ -47,14 +47,27 @@ import { MergingCursor } from "../iter/merging_cursor.ts";
 import { MutableSegment } from "../memory/mutable_segment.ts";
 import { WalWriter } from "../wal/wal_writer.ts";
 import { replayWal } from "../wal/wal_reader.ts";
+import { BlockCache } from "../disk/block_cache.ts";
+import type { DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
+import { openAnyDiskSegment } from "../disk/multipart.ts";
+import { runMerge } from "../merge/merger.ts";
+import { movesToBottom } from "../merge/merge_policy.ts";
 import {
   LOCK_FILE,
+  META_FILE,
   META_TMP_FILE,
   parseSegmentFileName,
   parseWalFileName,
   walFileName,
 } from "./file_names.ts";
-import { FORMAT_VERSION, type Metadata, readMetadata, writeMetadata } from "./metadata.ts";
+import {
+  type DiskSegmentRecord,
+  FORMAT_VERSION,
+  type Metadata,
+  readMetadata,
+  writeMetadata,
+} from "./metadata.ts";
+import { DiskHandle, DiskSet, filesOf } from "./disk_set.ts";
 
 /** What the engine needs to know of a keyspace. */
 export interface EngineKeyspace {
@@ -92,6 +105,58 @@ export interface LayerCursor {
 /** Size of one opIndex lease: numbers are reserved in metadata this many at a time. */
 const OP_INDEX_LEASE = 1 << 20;
 
+/** Longest stretch a merge works before it yields to the event loop. */
+const MERGE_SLICE_MS = 8;
+
+/** A merging cursor that releases the disk segments it pins when closed. */
+class PinnedCursor extends MergingCursor {
+  #release: (() => void) | undefined;
+  constructor(children: RecordCursor[], reverse: boolean, compare: Comparer, release: () => void) {
+    super(children, reverse, compare);
+    this.#release = release;
+  }
+  override close(): void {
+    super.close();
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+  }
+}
+
+/** Copies `from` (its first `length` bytes, default all) to `to` and syncs it. */
+function copyFile(fs: FileSystem, from: string, target: FileSystem, to: string, length?: number): void {
+  const src = fs.openFile(from, { readOnly: true });
+  const dst = target.openFile(to, { create: true, exclusive: true });
+  try {
+    const total = length ?? src.size();
+    const buf = new Uint8Array(Math.min(total, 1 << 20));
+    for (let pos = 0; pos < total;) {
+      const n = src.read(buf, pos, Math.min(buf.length, total - pos));
+      if (n <= 0) throw new IOError(`cannot copy ${from}: file ended at ${pos} of ${total} bytes`);
+      dst.write(n === buf.length ? buf : buf.subarray(0, n), pos);
+      pos += n;
+    }
+    dst.sync();
+  } finally {
+    src.close();
+    dst.close();
+  }
+}
+
+/** Writes every record of an in-memory segment into a new WAL file named after the segment. */
+async function dumpSegmentToWal(segment: MutableSegment, fs: FileSystem, dir: string): Promise<void> {
+  const wal = WalWriter.create(fs, joinPath(dir, walFileName(segment.id)), segment.id, "async-compressed");
+  const c = segment.cursor(false);
+  try {
+    for (let ok = c.seek(undefined); ok; ok = c.next()) {
+      wal.appendOne(c.opIndex, c.kind, c.key, c.value, c.expiresAt);
+    }
+  } finally {
+    c.close();
+  }
+  await wal.close();
+}
+
 /** The engine of one open tree. */
 export class TreeEngine {
   readonly fs: FileSystem;
@@ -116,6 +181,15 @@ export class TreeEngine {
   /** WAL closes (flush + sync) still running for segments that moved forward. */
   #pendingWalCloses = new Set<Promise<void>>();
   readonly #slot: RecordSlot = newSlot();
+  readonly #blockCache: BlockCache;
+  readonly #diskSet: DiskSet;
+  /** The disk segment slot. */
+  #disk: DiskHandle | undefined;
+  /** Bottom segments, oldest first. */
+  #bottom: DiskHandle[] = [];
+  /** The merge running now, if any (merges run one at a time). */
+  #merging: Promise<unknown> | undefined;
+  #mergeScheduled = false;
 
   private constructor(
     fs: FileSystem,
@@ -131,6 +205,9 @@ export class TreeEngine {
     this.events = events;
     this.compare = keyspace.compare;
     this.#meta = meta;
+    this.#blockCache = new BlockCache(options.blockCacheMaxBytes);
+    this.#diskSet = new DiskSet(fs, options.dir, options.readOnly);
+    this.#diskSet.onError = (e) => this.events.emit("error", e);
   }
 
   /** Opens or creates the tree in `options.dir`, recovering from its WALs. */
@@ -174,13 +251,20 @@ export class TreeEngine {
     const names = this.fs.list(this.dir);
     const readOnly = this.options.readOnly;
     if (!readOnly && names.includes(META_TMP_FILE)) this.fs.remove(joinPath(this.dir, META_TMP_FILE));
+    this.#openDiskSegments();
     let maxId = this.#meta.nextSegmentId - 1;
     const walIds: number[] = [];
     for (const name of names) {
       const walId = parseWalFileName(name);
       const segId = walId ?? parseSegmentFileName(name);
       if (segId !== undefined && segId > maxId) maxId = segId;
-      if (walId === undefined) continue;
+      if (walId === undefined) {
+        // A segment file no published segment names: left by a merge that did not publish.
+        if (segId !== undefined && !readOnly && !this.#diskSet.isLive(name)) {
+          this.fs.remove(joinPath(this.dir, name));
+        }
+        continue;
+      }
       if (walId <= this.#meta.persistedSegmentId) {
         // Persisted in a disk segment already: a crash came between publish and delete.
         if (!readOnly) this.fs.remove(joinPath(this.dir, name));
@@ -213,7 +297,7 @@ export class TreeEngine {
     }
 
     if (readOnly) {
-      this.#lastOpIndex = Math.max(maxOpIndex, this.#meta.lastOpIndex);
+      this.#lastOpIndex = Math.max(maxOpIndex, this.#meta.lastOpIndex, this.#maxDiskOpIndex());
       for (const r of replayed) {
         r.segment.freeze();
         this.#readOnly.unshift({ segment: r.segment, walPath: r.path });
@@ -224,6 +308,7 @@ export class TreeEngine {
       this.#rebuildLayers();
       return;
     }
+    this.#lastOpIndex = Math.max(this.#lastOpIndex, this.#maxDiskOpIndex());
 
     this.#lastOpIndex = Math.max(maxOpIndex, this.#meta.opIndexReserved);
     const last = this.options.wal !== "none" ? replayed.pop() : undefined;
@@ -243,6 +328,36 @@ export class TreeEngine {
     this.#meta.opIndexReserved = this.#lastOpIndex + OP_INDEX_LEASE;
     this.#publishMetadata();
     this.#rebuildLayers();
+    if (this.#readOnly.length > 0) this.#scheduleMerge();
+  }
+
+  /** Opens the disk segment and bottom segments the metadata names. */
+  #openDiskSegments(): void {
+    const open = (record: DiskSegmentRecord) =>
+      this.#diskSet.adopt(
+        openAnyDiskSegment(this.fs, this.dir, record.id, this.compare, this.#blockCache),
+        record,
+      );
+    try {
+      if (this.#meta.diskSegment) this.#disk = open(this.#meta.diskSegment);
+      for (const record of this.#meta.bottomSegments) this.#bottom.push(open(record));
+    } catch (e) {
+      this.#closeDiskSegments();
+      throw e;
+    }
+  }
+
+  #closeDiskSegments(): void {
+    if (this.#disk) this.#diskSet.release(this.#disk);
+    for (const h of this.#bottom) this.#diskSet.release(h);
+    this.#disk = undefined;
+    this.#bottom = [];
+  }
+
+  #maxDiskOpIndex(): number {
+    let max = this.#disk?.segment.maxOpIndex ?? 0;
+    for (const h of this.#bottom) max = Math.max(max, h.segment.maxOpIndex);
+    return max;
   }
 
   #startMutableSegment(): void {
@@ -261,7 +376,17 @@ export class TreeEngine {
   #rebuildLayers(): void {
     const layers: SegmentReader[] = [this.#mutable];
     for (const r of this.#readOnly) layers.push(r.segment);
+    if (this.#disk) layers.push(this.#disk.segment);
+    for (let i = this.#bottom.length - 1; i >= 0; i--) layers.push(this.#bottom[i].segment);
     this.#layers = layers;
+  }
+
+  /** Disk handles in layer order (disk segment, then bottom segments newest first). */
+  #diskHandles(): DiskHandle[] {
+    const out: DiskHandle[] = [];
+    if (this.#disk) out.push(this.#disk);
+    for (let i = this.#bottom.length - 1; i >= 0; i--) out.push(this.#bottom[i]);
+    return out;
   }
 
   #publishMetadata(): void {
@@ -398,6 +523,7 @@ export class TreeEngine {
       recordCount: old.recordCount,
       readOnlySegmentsCount: this.#readOnly.length,
     });
+    if (this.options.maintenance === "auto") this.#scheduleMerge();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -443,7 +569,279 @@ export class TreeEngine {
     const layers = snapshot ? this.#layers.slice(1) : this.#layers;
     const children: RecordCursor[] = [];
     for (const layer of layers) children.push(layer.cursor(reverse));
-    return { cursor: new MergingCursor(children, reverse, this.compare), openedAt: Date.now() };
+    const pinned = this.#diskHandles();
+    for (const h of pinned) this.#diskSet.acquire(h);
+    const cursor = new PinnedCursor(children, reverse, this.compare, () => {
+      for (const h of pinned) this.#diskSet.release(h);
+    });
+    return { cursor, openedAt: Date.now() };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Merges
+
+  /** True while a merge runs. */
+  get isMerging(): boolean {
+    return this.#merging !== undefined;
+  }
+
+  #scheduleMerge(): void {
+    if (this.#mergeScheduled || this.#closed) return;
+    this.#mergeScheduled = true;
+    setTimeout(() => {
+      this.#mergeScheduled = false;
+      if (this.#closed || this.#failure || this.#readOnly.length === 0) return;
+      this.merge().catch((e) => this.events.emit("error", e));
+    }, 0);
+  }
+
+  /** Runs `fn` when no other merge runs; merges are serialized. */
+  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#merging) await this.#merging.catch(() => {});
+    const p = fn();
+    this.#merging = p;
+    try {
+      return await p;
+    } finally {
+      this.#merging = undefined;
+    }
+  }
+
+  #writeOptions(): DiskSegmentWriteOptions {
+    return {
+      compare: this.compare,
+      keyFixedWidth: this.keyspace.keyFixedWidth,
+      valueFixedWidth: this.keyspace.valueFixedWidth,
+      compression: this.options.compression,
+      sparseStep: this.options.sparseStep,
+      blockSizeBytes: this.options.blockSizeBytes,
+    };
+  }
+
+  /**
+   * Merges every read-only segment (as of the call) and the disk segment into a new disk
+   * segment, publishes it by an atomic metadata replace, then drops the merged WALs and the
+   * replaced files (once no cursor reads them). Writes go on meanwhile.
+   */
+  merge(): Promise<"ok" | "nothing-to-merge"> {
+    this.checkWritable();
+    return this.#exclusive(async () => {
+      this.checkWritable();
+      if (this.#readOnly.length === 0) return "nothing-to-merge";
+      await this.#mergeReadOnly();
+      return "ok";
+    });
+  }
+
+  async #mergeReadOnly(): Promise<void> {
+    await Promise.all([...this.#pendingWalCloses]);
+    const merged = this.#readOnly.slice(); // newest first
+    const base = this.#disk;
+    if (base) this.#diskSet.acquire(base);
+    const started = performance.now();
+    this.events.emit("merge-started", { readOnlySegments: merged.length });
+    const newer = new MergingCursor(merged.map((r) => r.segment.cursor(false)), false, this.compare);
+    try {
+      const result = await runMerge({
+        fs: this.fs,
+        dir: this.dir,
+        compare: this.compare,
+        newer,
+        base: base?.segment,
+        nothingBelow: this.#bottom.length === 0,
+        now: Date.now(),
+        mode: this.options.diskSegmentMode,
+        write: this.#writeOptions(),
+        partMinItemCount: this.options.multipartMinItemCount,
+        partMaxItemCount: this.options.multipartMaxItemCount,
+        allocateId: () => this.#nextSegmentId++,
+        sliceMs: MERGE_SLICE_MS,
+      });
+      this.checkOpen();
+      const record = result ? { id: result.id, parts: result.parts, recordCount: result.recordCount } : null;
+      const handle = this.#openPublished(record, result?.createdFiles ?? []);
+      const toBottom = handle !== undefined &&
+        movesToBottom(handle.segment.recordCount, this.options.diskSegmentMaxItemCount);
+      const mergedMaxId = Math.max(...merged.map((r) => r.segment.id));
+      this.#publish(() => {
+        this.#meta.diskSegment = toBottom ? null : record;
+        if (toBottom) this.#meta.bottomSegments = [...this.#meta.bottomSegments, record!];
+        this.#meta.persistedSegmentId = Math.max(this.#meta.persistedSegmentId, mergedMaxId);
+      }, handle, result?.createdFiles ?? []);
+      // The new segment set.
+      this.#readOnly = this.#readOnly.filter((r) => !merged.includes(r));
+      const old = this.#disk;
+      this.#disk = toBottom ? undefined : handle;
+      if (toBottom) this.#bottom.push(handle!);
+      this.#rebuildLayers();
+      if (old) this.#diskSet.retire(old);
+      for (const r of merged) if (r.walPath) this.#removeQuietly(r.walPath);
+      this.events.emit("disk-segment-created", {
+        segmentId: record?.id,
+        recordCount: record?.recordCount ?? 0,
+        bytesWritten: result?.bytesWritten ?? 0,
+        carriedParts: result?.carriedParts ?? 0,
+        movedToBottom: toBottom,
+      });
+      this.events.emit("merge-ended", {
+        durationMs: performance.now() - started,
+        bytesWritten: result?.bytesWritten ?? 0,
+      });
+    } finally {
+      newer.close();
+      if (base) this.#diskSet.release(base);
+    }
+  }
+
+  /**
+   * Merges bottom segments `from`..`to` (inclusive indexes into the queue, oldest = 0) into one.
+   * Deletion markers and expired records are dropped when `from` is 0 (nothing lies below).
+   */
+  mergeBottomSegments(from = 0, to = this.#bottom.length - 1): Promise<void> {
+    this.checkWritable();
+    return this.#exclusive(async () => {
+      this.checkWritable();
+      const count = this.#bottom.length;
+      if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to >= count || from > to) {
+        if (count === 0 || from === to) return;
+        throw new InvalidOptionError("from", `mergeBottomSegments(${from}, ${to}): bottom segments are 0..${count - 1}`);
+      }
+      if (from === to) return;
+      const inputs = this.#bottom.slice(from, to + 1);
+      for (const h of inputs) this.#diskSet.acquire(h);
+      const cursors = inputs.slice().reverse().map((h) => h.segment.cursor(false));
+      const newer = new MergingCursor(cursors, false, this.compare);
+      this.events.emit("merge-started", { bottomSegments: inputs.length });
+      const started = performance.now();
+      try {
+        const result = await runMerge({
+          fs: this.fs,
+          dir: this.dir,
+          compare: this.compare,
+          newer,
+          base: undefined,
+          nothingBelow: from === 0,
+          now: Date.now(),
+          mode: this.options.diskSegmentMode,
+          write: this.#writeOptions(),
+          partMinItemCount: this.options.multipartMinItemCount,
+          partMaxItemCount: this.options.multipartMaxItemCount,
+          allocateId: () => this.#nextSegmentId++,
+          sliceMs: MERGE_SLICE_MS,
+        });
+        this.checkOpen();
+        const record = result ? { id: result.id, parts: result.parts, recordCount: result.recordCount } : null;
+        const handle = this.#openPublished(record, result?.createdFiles ?? []);
+        this.#publish(() => {
+          const next = this.#meta.bottomSegments.slice();
+          next.splice(from, to - from + 1, ...(record ? [record] : []));
+          this.#meta.bottomSegments = next;
+        }, handle, result?.createdFiles ?? []);
+        this.#bottom.splice(from, to - from + 1, ...(handle ? [handle] : []));
+        this.#rebuildLayers();
+        for (const h of inputs) this.#diskSet.retire(h); // the segment set's reference
+        this.events.emit("merge-ended", {
+          durationMs: performance.now() - started,
+          bytesWritten: result?.bytesWritten ?? 0,
+        });
+      } finally {
+        newer.close();
+        for (const h of inputs) this.#diskSet.release(h); // this merge's pin
+      }
+    });
+  }
+
+  /** Opens a just-written segment; on failure removes its files. */
+  #openPublished(record: DiskSegmentRecord | null, created: string[]): DiskHandle | undefined {
+    if (!record) return undefined;
+    try {
+      const segment = openAnyDiskSegment(this.fs, this.dir, record.id, this.compare, this.#blockCache);
+      return this.#diskSet.adopt(segment, record);
+    } catch (e) {
+      for (const f of created) this.#removeQuietly(f);
+      throw e;
+    }
+  }
+
+  /**
+   * Makes new segment files durable, then applies `change` to the metadata and replaces it
+   * atomically. If that fails, the metadata in memory is restored, the new files removed, and
+   * the error thrown: the old segment set stays in force, on disk and in memory.
+   */
+  #publish(change: () => void, handle: DiskHandle | undefined, created: string[]): void {
+    const before = structuredClone(this.#meta);
+    try {
+      this.fs.syncDir(this.dir);
+      change();
+      this.#meta.lastOpIndex = Math.max(this.#meta.lastOpIndex, this.#maxDiskOpIndex());
+      this.#publishMetadata();
+    } catch (e) {
+      this.#meta = before;
+      if (handle) this.#diskSet.retire(handle);
+      for (const f of created) this.#removeQuietly(f);
+      throw new IOError(`cannot publish a merge in ${this.dir}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  #removeQuietly(path: string): void {
+    try {
+      this.fs.remove(path);
+    } catch (e) {
+      this.events.emit("error", e);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Backup
+
+  /**
+   * Writes a consistent, openable copy of the tree into `targetDir` (missing or empty) while
+   * the tree stays open: the disk segments as published now (pinned while copied), the WAL
+   * files up to their size right after a flush (whole frames: a prefix of the log), in-memory
+   * segments that have no WAL (wal "none") as fresh WAL files, and the metadata last, so a
+   * backup interrupted half-way has no `meta` and does not open.
+   */
+  async backup(targetDir: string, target: FileSystem = this.fs): Promise<void> {
+    this.checkOpen();
+    const existing = target.stat(targetDir);
+    if (existing && (!existing.isDirectory || target.list(targetDir).length > 0)) {
+      throw new InvalidOptionError("targetDir", `backup target ${targetDir} exists and is not an empty directory`);
+    }
+    if (!this.options.readOnly && !this.#failure) await this.flush();
+    // Capture the state in one synchronous step: nothing can change it in between.
+    const metaBytes = this.fs.readFile(joinPath(this.dir, META_FILE));
+    const handles = this.#diskHandles();
+    for (const h of handles) this.#diskSet.acquire(h);
+    const wals: { name: string; size: number }[] = [];
+    const unlogged: MutableSegment[] = [];
+    const walOf = (seg: MutableSegment, path: string | undefined) => {
+      if (path) wals.push({ name: path.slice(path.lastIndexOf("/") + 1), size: this.fs.stat(path)?.size ?? 0 });
+      else if (seg.recordCount > 0) unlogged.push(seg);
+    };
+    for (const r of this.#readOnly.slice().reverse()) walOf(r.segment, r.walPath);
+    walOf(this.#mutable, this.#mutableWalPath);
+    try {
+      target.mkdirp(targetDir);
+      for (const h of handles) {
+        for (const f of filesOf(h.record)) copyFile(this.fs, joinPath(this.dir, f), target, joinPath(targetDir, f));
+      }
+      for (const w of wals) {
+        copyFile(this.fs, joinPath(this.dir, w.name), target, joinPath(targetDir, w.name), w.size);
+      }
+      for (const seg of unlogged) await dumpSegmentToWal(seg, target, targetDir);
+      const tmp = joinPath(targetDir, META_TMP_FILE);
+      const file = target.openFile(tmp, { create: true, truncate: true });
+      try {
+        file.write(metaBytes, 0);
+        file.sync();
+      } finally {
+        file.close();
+      }
+      target.rename(tmp, joinPath(targetDir, META_FILE));
+      target.syncDir(targetDir);
+    } finally {
+      for (const h of handles) this.#diskSet.release(h);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -459,11 +857,20 @@ export class TreeEngine {
   /** Flushes, syncs, records the exact opIndex, and releases the lock. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (!this.options.readOnly && !this.#failure && this.options.wal === "none") {
+      // Nothing was logged: a clean close persists the in-memory segments in a disk segment.
+      try {
+        if (this.#mutable.recordCount > 0) this.moveMutableSegmentForward();
+        while (this.#readOnly.length > 0 && !this.#failure) await this.merge();
+      } catch (e) {
+        this.events.emit("error", e);
+      }
+    }
     this.#closed = true;
     try {
+      while (this.#merging) await this.#merging.catch(() => {});
       await Promise.all([...this.#pendingWalCloses]);
       if (!this.options.readOnly && !this.#failure) {
-        if (this.options.wal === "none") await this.#persistUnloggedSegments();
         await this.#mutableWal.close();
         this.#meta.lastOpIndex = this.#lastOpIndex;
         this.#meta.opIndexReserved = this.#lastOpIndex;
@@ -472,29 +879,9 @@ export class TreeEngine {
         this.#mutableWal.closeSync();
       }
     } finally {
+      this.#closeDiskSegments();
       this.#lock?.release();
       this.#lock = undefined;
-    }
-  }
-
-  /**
-   * With `wal: "none"` nothing was logged; a clean close must still keep the data. Until disk
-   * segments take this over, every in-memory segment without a WAL file is written to one.
-   */
-  async #persistUnloggedSegments(): Promise<void> {
-    // Oldest first, so that the new WAL ids keep newer segments on top when they are replayed.
-    const unlogged = this.#readOnly.filter((r) => !r.walPath).map((r) => r.segment).reverse();
-    unlogged.push(this.#mutable);
-    for (const segment of unlogged) {
-      if (segment.recordCount === 0) continue;
-      const id = this.#nextSegmentId++;
-      const wal = WalWriter.create(this.fs, joinPath(this.dir, walFileName(id)), id, "async-compressed");
-      const c = segment.cursor(false);
-      for (let ok = c.seek(undefined); ok; ok = c.next()) {
-        wal.appendOne(c.opIndex, c.kind, c.key, c.value, c.expiresAt);
-      }
-      c.close();
-      await wal.close();
     }
   }
 
@@ -503,7 +890,12 @@ export class TreeEngine {
     mutableSegmentRecordCount: number;
     readOnlySegmentsCount: number;
     readOnlySegmentsRecordCount: number;
+    diskSegmentRecordCount: number;
+    bottomSegmentsCount: number;
+    bottomSegmentsRecordCount: number;
     walBytes: number;
+    diskBytes: number;
+    blockCacheBytes: number;
   } {
     let readOnlyRecords = 0;
     let walBytes = this.#mutableWal.sizeBytes;
@@ -511,11 +903,20 @@ export class TreeEngine {
       readOnlyRecords += r.segment.recordCount;
       if (r.walPath) walBytes += this.fs.stat(r.walPath)?.size ?? 0;
     }
+    let diskBytes = 0;
+    let bottomRecords = 0;
+    for (const h of this.#diskHandles()) diskBytes += h.segment.sizeBytes;
+    for (const h of this.#bottom) bottomRecords += h.segment.recordCount;
     return {
       mutableSegmentRecordCount: this.#mutable.recordCount,
       readOnlySegmentsCount: this.#readOnly.length,
       readOnlySegmentsRecordCount: readOnlyRecords,
+      diskSegmentRecordCount: this.#disk?.segment.recordCount ?? 0,
+      bottomSegmentsCount: this.#bottom.length,
+      bottomSegmentsRecordCount: bottomRecords,
       walBytes,
+      diskBytes,
+      blockCacheBytes: this.#blockCache.sizeBytes,
     };
   }
 }

@@ -49,6 +49,11 @@ export class MergingCursor implements RecordCursor {
   private heapSize = 0;
   private started = false;
   private closed = false;
+  /**
+   * Copy of the current key, taken before any child moves: a child's key bytes are only valid
+   * until it moves (disk cursors reuse their block buffers), and the winner moves first.
+   */
+  private currentKey = new Uint8Array(64);
 
   /**
    * `children`: one cursor per layer, newest first, all in direction `reverse`; the merging
@@ -129,9 +134,17 @@ export class MergingCursor implements RecordCursor {
     return best;
   }
 
+  /** The current key, copied into a buffer that no child can overwrite. */
+  private stableCurrentKey(): Uint8Array {
+    const key = this.key;
+    if (this.currentKey.length < key.length) this.currentKey = new Uint8Array(Math.max(key.length, this.currentKey.length * 2));
+    this.currentKey.set(key);
+    return this.currentKey.subarray(0, key.length);
+  }
+
   private advanceScan(): void {
     const children = this.children;
-    const current = this.key;
+    const current = this.stableCurrentKey();
     for (let i = 0; i < children.length; i++) {
       const c = children[i];
       if (c.valid && this.compare(c.key, current) === 0) c.next();
@@ -141,7 +154,7 @@ export class MergingCursor implements RecordCursor {
   private advanceHeap(): void {
     const children = this.children;
     const heap = this.heap;
-    const current = this.key;
+    const current = this.stableCurrentKey();
     // The children at the current key are exactly the heap's leading entries with that key.
     for (let guard = children.length; guard > 0 && this.heapSize > 0; guard--) {
       const top = children[heap[0]];

@@ -63,6 +63,11 @@ async function runModel(seed: number, extra: Partial<OpenOptions>) {
     keyspace: ks,
     fs,
     mutableSegmentMaxItemCount: 1 + r.int(40),
+    diskSegmentMaxItemCount: 20 + r.int(60),
+    multipartMinItemCount: 4,
+    multipartMaxItemCount: 8 + r.int(8),
+    blockSizeBytes: 256,
+    sparseStep: r.int(4),
     ...extra,
   } as OpenOptions<typeof ks>;
   let tree = await ZoneTree.open(options);
@@ -138,6 +143,12 @@ async function runModel(seed: number, extra: Partial<OpenOptions>) {
       tree.maintenance.moveMutableSegmentForward();
     } else if (choice < 96) {
       await tree.maintenance.merge();
+    } else if (choice < 97) {
+      const n = tree.stats().bottomSegmentsCount;
+      if (n >= 2) {
+        const from = r.int(n - 1);
+        await tree.maintenance.mergeBottomSegments(from, from + 1 + r.int(n - 1 - from));
+      }
     } else {
       await tree.close();
       tree = await ZoneTree.open(options);
@@ -214,5 +225,8 @@ describe("model: tree matches a Map + sort", () => {
   }, 60_000);
   test("random ops with manual maintenance, seed 13", async () => {
     await runModel(13, { maintenance: "manual" });
+  }, 60_000);
+  test("random ops with single disk segments and no compression, seed 14", async () => {
+    await runModel(14, { diskSegmentMode: "single", compression: "none" });
   }, 60_000);
 });

@@ -1,0 +1,242 @@
+/**
+ * The merger: writes the merge of newer records (the read-only segments, through one merging
+ * cursor) and an older disk segment into a new disk segment, and nothing else. Publishing the
+ * result (metadata, the segment set, deleting what it replaced) is the engine's job.
+ *
+ * Multipart (default): the old segment's parts are visited in key order. A part that no newer
+ * record falls into is carried forward unchanged (same part file, nothing written); a part that
+ * newer records touch is rewritten together with them into new parts. The range of part i is
+ * [first key of part i, first key of part i+1), with newer keys below the first part counted in
+ * the first part, so every newer record lands in exactly one part's rewrite.
+ *
+ *   old parts:   [ A ][ B ][ C ][ D ]       newer records touch B
+ *   new parts:   [ A ][ B2 ][ C ][ D ]      A, C, D carried; B2 written
+ *
+ * Single mode writes everything into one part file.
+ *
+ * Work is done in slices: the merge yields to the event loop when a slice has run for
+ * `sliceMs`, so that callers are not stalled while a large merge runs.
+ *
+ * @module
+ */
+import type { FileSystem } from "../fs/file_system.ts";
+import { type Comparer, EMPTY, KIND_DELETE, newSlot, type RecordCursor, type RecordSlot } from "../iter/record.ts";
+import type { DiskSegment, DiskSegmentInfo, DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
+import { DiskSegmentWriter } from "../disk/segment_writer.ts";
+import { MultipartDiskSegment, type PartRef, writeMultipartDescriptor } from "../disk/multipart.ts";
+import { partTargetItemCount } from "../disk/multipart.ts";
+import { DROP, KEEP_AS_DELETE, survivorOf } from "./merge_policy.ts";
+
+/** What a merge reads and how it writes. */
+export interface MergeJob {
+  fs: FileSystem;
+  dir: string;
+  compare: Comparer;
+  /** Forward cursor over the newer records (newest version per key; deletion markers included). */
+  newer: RecordCursor;
+  /** The older disk segment, or undefined. */
+  base: DiskSegment | undefined;
+  /** No segment lies below the output: deletion markers and expired records can be dropped. */
+  nothingBelow: boolean;
+  /** Time that decides expiry (epoch ms). */
+  now: number;
+  mode: "multipart" | "single";
+  write: DiskSegmentWriteOptions;
+  partMinItemCount: number;
+  partMaxItemCount: number;
+  /** Hands out fresh segment ids (parts and descriptor). */
+  allocateId: () => number;
+  /** Longest stretch of work between yields to the event loop. */
+  sliceMs: number;
+}
+
+/** The new disk segment a merge wrote. */
+export interface MergeResult {
+  /** Segment id: the multipart descriptor's, or the single part's. */
+  id: number;
+  /** Part ids in key order (`[id]` for single). */
+  parts: number[];
+  recordCount: number;
+  /** Bytes written by this merge (new part files and the descriptor). */
+  bytesWritten: number;
+  /** Parts carried forward without rewriting. */
+  carriedParts: number;
+  /** Files this merge created (to remove if publishing fails). */
+  createdFiles: string[];
+}
+
+/** Resolves on the next turn of the event loop. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** Runs a merge. Returns undefined when nothing survives (the result is an empty segment). */
+export async function runMerge(job: MergeJob): Promise<MergeResult | undefined> {
+  const m = new MergeRun(job);
+  try {
+    return await m.run();
+  } catch (e) {
+    m.abort();
+    throw e;
+  }
+}
+
+class MergeRun {
+  readonly job: MergeJob;
+  readonly out: RecordSlot = newSlot();
+  /** Finished parts of the output, written or carried, in key order. */
+  readonly parts: PartRef[] = [];
+  readonly created: string[] = [];
+  writer: DiskSegmentWriter | undefined;
+  cut: number;
+  bytesWritten = 0;
+  carried = 0;
+  sliceStart = performance.now();
+  counter = 0;
+
+  constructor(job: MergeJob) {
+    this.job = job;
+    this.cut = job.mode === "single"
+      ? Number.MAX_SAFE_INTEGER
+      : partTargetItemCount(undefined, job.partMinItemCount, job.partMaxItemCount);
+  }
+
+  async run(): Promise<MergeResult | undefined> {
+    const { job } = this;
+    const newer = job.newer;
+    newer.seek(undefined);
+    const baseParts = job.base === undefined
+      ? []
+      : job.base instanceof MultipartDiskSegment
+      ? job.base.parts
+      : [job.base];
+    for (let i = 0; i < baseParts.length; i++) {
+      const part = baseParts[i];
+      const nextFirst = baseParts[i + 1]?.firstKey;
+      const touched = newer.valid && (nextFirst === undefined || job.compare(newer.key, nextFirst) < 0);
+      if (!touched && job.mode === "multipart") {
+        this.finishPart();
+        this.parts.push({ id: part.id, recordCount: part.recordCount, firstKey: part.firstKey, lastKey: part.lastKey });
+        this.carried++;
+        continue;
+      }
+      const pc = part.cursor(false);
+      try {
+        pc.seek(undefined);
+        await this.mergeTwo(newer, pc, nextFirst);
+      } finally {
+        pc.close();
+      }
+    }
+    for (; newer.valid; newer.next()) await this.emit(newer);
+    this.finishPart();
+    return this.finish();
+  }
+
+  /** Merges `newer` (up to `limit`, exclusive) with all of `older`; newer wins ties. */
+  async mergeTwo(newer: RecordCursor, older: RecordCursor, limit: Uint8Array | undefined): Promise<void> {
+    const compare = this.job.compare;
+    for (;;) {
+      const nv = newer.valid && (limit === undefined || compare(newer.key, limit) < 0);
+      const ov = older.valid;
+      if (!nv && !ov) return;
+      if (nv && ov) {
+        const c = compare(newer.key, older.key);
+        if (c <= 0) {
+          if (c === 0) older.next();
+          await this.emit(newer);
+          newer.next();
+        } else {
+          await this.emit(older);
+          older.next();
+        }
+      } else if (nv) {
+        await this.emit(newer);
+        newer.next();
+      } else {
+        await this.emit(older);
+        older.next();
+      }
+    }
+  }
+
+  /** Writes the surviving form of `r` (if any). Yields to the event loop when a slice is over. */
+  async emit(r: RecordSlot): Promise<void> {
+    const job = this.job;
+    const fate = survivorOf(r.kind, r.expiresAt, job.now, job.nothingBelow);
+    if (fate !== DROP) {
+      const out = this.out;
+      out.key = r.key;
+      out.opIndex = r.opIndex;
+      if (fate === KEEP_AS_DELETE) {
+        out.kind = KIND_DELETE;
+        out.value = EMPTY;
+        out.expiresAt = 0;
+      } else {
+        out.kind = r.kind;
+        out.value = r.value;
+        out.expiresAt = r.expiresAt;
+      }
+      if (this.writer === undefined) {
+        const id = job.allocateId();
+        this.writer = new DiskSegmentWriter(job.fs, job.dir, id, job.write);
+        this.created.push(this.writer.path);
+      }
+      this.writer.add(out);
+      if (this.writer.recordCount >= this.cut) this.finishPart();
+    }
+    if ((++this.counter & 1023) === 0 && performance.now() - this.sliceStart > job.sliceMs) {
+      await nextTurn();
+      this.sliceStart = performance.now();
+    }
+  }
+
+  finishPart(): void {
+    const w = this.writer;
+    if (w === undefined) return;
+    this.writer = undefined;
+    const info: DiskSegmentInfo = w.finish();
+    this.bytesWritten += info.sizeBytes;
+    this.parts.push({ id: info.id, recordCount: info.recordCount, firstKey: info.firstKey, lastKey: info.lastKey });
+  }
+
+  finish(): MergeResult | undefined {
+    const { job, parts } = this;
+    if (parts.length === 0) return undefined;
+    const recordCount = parts.reduce((n, p) => n + p.recordCount, 0);
+    if (job.mode === "single") {
+      return {
+        id: parts[0].id,
+        parts: [parts[0].id],
+        recordCount,
+        bytesWritten: this.bytesWritten,
+        carriedParts: 0,
+        createdFiles: this.created,
+      };
+    }
+    const id = job.allocateId();
+    const desc = writeMultipartDescriptor(job.fs, job.dir, id, parts);
+    this.created.push(`${job.dir}/${desc.descriptorFile}`);
+    return {
+      id,
+      parts: parts.map((p) => p.id),
+      recordCount,
+      bytesWritten: this.bytesWritten + desc.descriptorBytes,
+      carriedParts: this.carried,
+      createdFiles: this.created,
+    };
+  }
+
+  /** Removes every file this merge created. */
+  abort(): void {
+    this.writer?.abort();
+    this.writer = undefined;
+    for (const path of this.created) {
+      try {
+        this.job.fs.remove(path);
+      } catch {
+        // Best effort: an orphan left here is removed on the next open.
+      }
+    }
+  }
+}
