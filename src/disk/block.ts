@@ -9,17 +9,19 @@
  * variable end offsets are non-decreasing and end at their heap's length. So accessors never
  * read outside the block, whatever the bytes are (the CRC was checked before `load` too).
  *
- * Keys are compared in place in memcmp order, which API.md §1 requires the keyspace comparer to
- * agree with; this is what lets a binary search allocate nothing.
+ * Keys are compared in place in memcmp order (a KeyProbe, four bytes a step), which API.md §1
+ * requires the keyspace comparer to agree with; this is what lets a binary search allocate
+ * nothing.
  *
  * @module
  */
 import { EMPTY } from "../iter/record.ts";
+import type { KeyProbe } from "./key_probe.ts";
 import { BLOCK_HEADER_SIZE } from "./format.ts";
 import { FLAG_EXPIRY, FLAG_KEY_ENDS_U32, FLAG_KINDS, FLAG_VALUE_ENDS_U32 } from "./block_builder.ts";
 
 /** Object overhead charged to the block cache on top of a block's raw bytes. */
-const BLOCK_OVERHEAD_BYTES = 256;
+export const BLOCK_OVERHEAD_BYTES = 256;
 
 /** A decoded block, readable by record index 0..count-1. */
 export class BlockView {
@@ -195,24 +197,16 @@ export class BlockView {
     return this.view.getUint32(p) * 0x1_0000_0000 + this.view.getUint32(p + 4);
   }
 
-  /** memcmp(key, key of record i): negative, zero or positive. */
-  compareKey(key: Uint8Array, i: number): number {
-    const off = this.keyOffset(i);
-    const len = this.keyLength(i);
-    const bytes = this.bytes;
-    const n = key.length < len ? key.length : len;
-    for (let j = 0; j < n; j++) {
-      const d = key[j] - bytes[off + j];
-      if (d !== 0) return d;
-    }
-    return key.length - len;
+  /** memcmp(probe key, key of record i): negative, zero or positive. Allocates nothing. */
+  compareKey(probe: KeyProbe, i: number): number {
+    return probe.compare(this.view, this.bytes, this.keyOffset(i), this.keyLength(i));
   }
 
-  /** First record index in [lo, hi) whose key is >= `key` (> with `strict`), else hi. */
-  search(key: Uint8Array, lo: number, hi: number, strict: boolean): number {
+  /** First record index in [lo, hi) whose key is >= the probe (> with `strict`), else hi. */
+  search(probe: KeyProbe, lo: number, hi: number, strict: boolean): number {
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const c = this.compareKey(key, mid);
+      const c = this.compareKey(probe, mid);
       if (c > 0 || (strict && c === 0)) lo = mid + 1;
       else hi = mid;
     }

@@ -20,7 +20,8 @@
 import { ClosedError } from "../api/errors.ts";
 import { EMPTY, type RecordCursor } from "../iter/record.ts";
 import { BlockView } from "./block.ts";
-import type { ReadScratch, SinglePartDiskSegment } from "./segment_reader.ts";
+import { KeyProbe } from "./key_probe.ts";
+import { newScratch, type ReadScratch, type SinglePartDiskSegment } from "./segment_reader.ts";
 
 /** A cursor over one single-part disk segment. */
 export class DiskSegmentCursor implements RecordCursor {
@@ -41,7 +42,8 @@ export class DiskSegmentCursor implements RecordCursor {
   private seg: SinglePartDiskSegment | undefined;
   private readonly fillCache: boolean;
   private readonly own: BlockView;
-  private readonly scratch: ReadScratch = { buf: EMPTY };
+  private readonly scratch: ReadScratch = newScratch();
+  private readonly probe = new KeyProbe();
   private blk: BlockView | undefined;
   private blockNo = -1;
   private i = 0;
@@ -67,7 +69,8 @@ export class DiskSegmentCursor implements RecordCursor {
     if (n === 0) return this.invalidate();
     if (target === undefined) return this.moveTo(this.reverse ? n - 1 : 0);
     const idx = seg.index;
-    const e = idx.findEntry(target);
+    const probe = this.probe.set(target);
+    const e = idx.findEntry(probe);
     if (e < 0) return this.moveTo(this.reverse ? -1 : 0);
     this.useBlock(idx.entryBlock[e]);
     const blk = this.blk!;
@@ -75,7 +78,7 @@ export class DiskSegmentCursor implements RecordCursor {
     const hi = idx.entryOrdinal[e + 1] - blk.first;
     // Forward: first key >= target (> if exclusive). Reverse: one before the first key
     // > target (>= if exclusive), i.e. the last key <= target (< if exclusive).
-    const at = this.reverse ? blk.search(target, lo, hi, !exclusive) - 1 : blk.search(target, lo, hi, exclusive);
+    const at = this.reverse ? blk.search(probe, lo, hi, !exclusive) - 1 : blk.search(probe, lo, hi, exclusive);
     return this.moveTo(blk.first + at);
   }
 
@@ -148,7 +151,7 @@ export class DiskSegmentCursor implements RecordCursor {
     this.valid = false;
     this.blockNo = -1;
     this.blk = undefined;
-    let blk = this.fillCache ? seg.blockForGet(b) : seg.peekBlock(b);
+    let blk = this.fillCache ? seg.blockForGet(b, this.own, this.scratch) : seg.peekBlock(b);
     if (blk === undefined) {
       seg.readBlock(b, this.own, this.scratch);
       blk = this.own;

@@ -20,19 +20,32 @@ import { type FileHandle, type FileSystem, joinPath } from "../fs/file_system.ts
 import type { Comparer, RecordCursor, RecordSlot } from "../iter/record.ts";
 import { compareBytes } from "../util/bytes.ts";
 import { crc32c } from "../util/crc32c.ts";
-import { lz4Decompress } from "../util/lz4.ts";
-import { BlockView } from "./block.ts";
+import { lz4DecodeInto } from "../util/lz4_decode.ts";
+import { BLOCK_OVERHEAD_BYTES, BlockView } from "./block.ts";
 import type { BlockCache } from "./block_cache.ts";
 import type { DiskCursorOptions, DiskSegment, DiskSegmentInfo } from "./disk_segment.ts";
 import { CODEC_LZ4, dataFileName, decodeFooter, type DiskLayout, FOOTER_SIZE, type Footer, LAYOUTS } from "./format.ts";
+import { KeyProbe } from "./key_probe.ts";
 import { DiskSegmentCursor } from "./segment_cursor.ts";
 import { io } from "./segment_writer.ts";
 import { SegmentIndex } from "./sparse_index.ts";
 import { verifySegmentBlocks } from "./segment_verify.ts";
 
-/** A reusable read buffer (grows to the largest stored block read through it). */
+/** Reusable buffers of one reader (a cursor, or point reads that the cache cannot keep). */
 export interface ReadScratch {
+  /** Stored (compressed) bytes; grows to the largest stored block read through it. */
   buf: Uint8Array;
+  /** Decoded bytes; grows to the largest raw block. */
+  out: Uint8Array;
+}
+
+/** Fresh, empty scratch buffers. */
+export function newScratch(): ReadScratch {
+  return { buf: new Uint8Array(0), out: new Uint8Array(0) };
+}
+
+function grown(buf: Uint8Array, n: number): Uint8Array {
+  return buf.length >= n ? buf : new Uint8Array(Math.max(n, buf.length * 2));
 }
 
 /**
@@ -138,7 +151,9 @@ export class SinglePartDiskSegment implements DiskSegment {
   /** -1 = variable values. */
   readonly valueWidth: number;
   private handle: FileHandle | undefined;
-  private readonly scratch: ReadScratch = { buf: new Uint8Array(0) };
+  private readonly scratch: ReadScratch = newScratch();
+  private readonly getView: BlockView;
+  private readonly probe = new KeyProbe();
 
   /** Use `openDiskSegment`. */
   constructor(
@@ -166,6 +181,7 @@ export class SinglePartDiskSegment implements DiskSegment {
     this.lastKey = footer.recordCount > 0 ? index.lastKey : undefined;
     this.compare = compare;
     this.cache = cache;
+    this.getView = new BlockView(this.keyWidth, this.valueWidth);
   }
 
   /** Largest opIndex held. */
@@ -186,14 +202,15 @@ export class SinglePartDiskSegment implements DiskSegment {
   /** See DiskSegment.get. */
   get(key: Uint8Array, out: RecordSlot): boolean {
     const idx = this.index;
-    const e = idx.findEntry(key);
+    const probe = this.probe.set(key);
+    const e = idx.findEntry(probe);
     if (e < 0) return false;
     if (e === idx.sparseCount - 1 && compareBytes(key, idx.lastKey) > 0) return false;
     const blk = this.blockForGet(idx.entryBlock[e]);
     const lo = idx.entryOrdinal[e] - blk.first;
     const hi = idx.entryOrdinal[e + 1] - blk.first;
-    const i = blk.search(key, lo, hi, false);
-    if (i >= hi || blk.compareKey(key, i) !== 0) return false;
+    const i = blk.search(probe, lo, hi, false);
+    if (i >= hi || blk.compareKey(probe, i) !== 0) return false;
     out.key = key;
     out.value = blk.valueCopy(i);
     out.opIndex = blk.opIndex(i);
@@ -207,10 +224,19 @@ export class SinglePartDiskSegment implements DiskSegment {
     return new DiskSegmentCursor(this, reverse, options?.fillCache ?? false);
   }
 
-  /** Block `b` through the cache: a hit, or read + check + decode + insert. */
-  blockForGet(b: number): BlockView {
+  /**
+   * Block `b` through the cache: a hit, or read + check + decode + insert. A block the cache
+   * cannot hold at all (capacity 0, or a huge block) is decoded into `reuse` instead (default:
+   * this segment's own point-read buffers), so a cache-less get allocates no block buffer.
+   */
+  blockForGet(b: number, reuseView?: BlockView, reuseScratch?: ReadScratch): BlockView {
     const cached = this.cache.get(this.id, b) as BlockView | undefined;
     if (cached !== undefined) return cached;
+    if (!this.cache.fits(this.index.blockRaw[b] + BLOCK_OVERHEAD_BYTES)) {
+      const view = reuseView ?? this.getView;
+      this.readBlock(b, view, reuseScratch ?? this.scratch);
+      return view;
+    }
     const blk = new BlockView(this.keyWidth, this.valueWidth);
     this.readBlock(b, blk, undefined);
     this.cache.set(this.id, b, blk);
@@ -223,10 +249,11 @@ export class SinglePartDiskSegment implements DiskSegment {
   }
 
   /**
-   * Reads block `b` from the file into `into`: checks the CRC of the stored bytes, decompresses,
-   * checks the structure. With `scratch`, a raw block is read into that reusable buffer (the
-   * cursor's own block buffer); without, into a fresh array the block then owns (cacheable).
-   * `idx` defaults to the open index; `verify` passes the one it re-read from the file.
+   * Reads block `b` from the file into `into`: checks the CRC of the stored bytes, decodes,
+   * checks the structure. With `scratch`, the block is decoded into its reusable buffers (a
+   * cursor's own block, or an uncacheable point read); without, into a fresh array that the
+   * block then owns (cacheable). `idx` defaults to the open index; `verify` passes the one it
+   * re-read from the file.
    */
   readBlock(b: number, into: BlockView, scratch: ReadScratch | undefined, idx = this.index): void {
     const handle = this.handle;
@@ -235,25 +262,22 @@ export class SinglePartDiskSegment implements DiskSegment {
     const raw = idx.blockRaw[b];
     const offset = idx.blockOffset[b];
     const lz4 = idx.blockCodec[b] === CODEC_LZ4;
-    const sink = lz4 ? this.scratch : scratch;
-    let buf: Uint8Array;
-    if (sink === undefined) {
-      buf = new Uint8Array(stored);
-    } else {
-      if (sink.buf.length < stored) sink.buf = new Uint8Array(Math.max(stored, sink.buf.length * 2));
-      buf = sink.buf;
+    let out: Uint8Array;
+    if (scratch === undefined) out = new Uint8Array(raw);
+    else out = scratch.out = grown(scratch.out, raw);
+    let buf = out;
+    if (lz4) {
+      const s = scratch ?? this.scratch;
+      buf = s.buf = grown(s.buf, stored);
     }
     readFully(handle, this.path, buf, offset, stored, `block ${b}`);
     if (crc32c(buf, 0, stored) !== idx.blockCrc[b]) {
       throw new CorruptionError(this.path, offset, `block ${b} checksum mismatch`);
     }
-    let bytes = buf;
-    if (lz4) {
-      const out = lz4Decompress(buf.subarray(0, stored), raw);
-      if (out === undefined) throw new CorruptionError(this.path, offset, `block ${b} does not decompress to ${raw} bytes`);
-      bytes = out;
+    if (lz4 && !lz4DecodeInto(buf, 0, stored, raw === out.length ? out : out.subarray(0, raw))) {
+      throw new CorruptionError(this.path, offset, `block ${b} does not decompress to ${raw} bytes`);
     }
-    const problem = into.load(bytes, raw, idx.blockFirst[b + 1] - idx.blockFirst[b], idx.blockFirst[b]);
+    const problem = into.load(out, raw, idx.blockFirst[b + 1] - idx.blockFirst[b], idx.blockFirst[b]);
     if (problem !== undefined) throw new CorruptionError(this.path, offset, `block ${b}: ${problem}`);
   }
 

@@ -12,17 +12,19 @@
 import { CorruptionError } from "../api/errors.ts";
 import { compareBytes } from "../util/bytes.ts";
 import { BlockView } from "./block.ts";
+import { KeyProbe } from "./key_probe.ts";
 import type { Footer } from "./format.ts";
-import type { SinglePartDiskSegment } from "./segment_reader.ts";
+import { newScratch, type SinglePartDiskSegment } from "./segment_reader.ts";
 import type { SegmentIndex } from "./sparse_index.ts";
 
 /** Checks every block of `seg` against the freshly read `footer` and `index`. */
 export function verifySegmentBlocks(seg: SinglePartDiskSegment, footer: Footer, index: SegmentIndex): void {
   const view = new BlockView(seg.keyWidth, seg.valueWidth);
-  const scratch = { buf: new Uint8Array(0) };
+  const scratch = newScratch();
   const totals = { deletes: 0, expiring: 0, minOp: Infinity, maxOp: 0, keyBytes: 0, valueBytes: 0 };
   let prev: Uint8Array | undefined;
   let entry = 0;
+  const probe = new KeyProbe();
   for (let b = 0; b < index.blockCount; b++) {
     seg.readBlock(b, view, scratch, index);
     const at = (what: string) => new CorruptionError(seg.path, index.blockOffset[b], `block ${b}: ${what}`);
@@ -31,7 +33,7 @@ export function verifySegmentBlocks(seg: SinglePartDiskSegment, footer: Footer, 
       const key = view.keyCopy(i);
       if (prev !== undefined && seg.compare(prev, key) >= 0) throw at(`record ${i} is not above the previous key`);
       if (entry < index.sparseCount && index.entryOrdinal[entry] === view.first + i) {
-        if (index.compareEntry(key, entry) !== 0) {
+        if (index.compareEntry(probe.set(key), entry) !== 0) {
           throw new CorruptionError(seg.path, footer.indexOffset, `sparse key ${entry} differs from its record`);
         }
         entry++;

@@ -34,6 +34,7 @@
 import { CorruptionError } from "../api/errors.ts";
 import { assert } from "../util/assert.ts";
 import { readU64, writeU64 } from "../util/bytes.ts";
+import type { KeyProbe } from "./key_probe.ts";
 import { BLOCK_ENTRY_SIZE, BLOCK_HEADER_SIZE, CODEC_LZ4, CODEC_RAW, type Footer } from "./format.ts";
 
 /** Collects block table entries and sparse keys while a segment is written. */
@@ -126,6 +127,7 @@ export class SegmentIndex {
   readonly lastKey: Uint8Array;
   private readonly keyWidth: number; // 0 = variable
   private readonly keyHeap: Uint8Array;
+  private readonly keyHeapView: DataView;
   private readonly keyEnds: Uint32Array | undefined;
 
   private constructor(f: Footer, bytes: Uint8Array, bad: (rel: number, what: string) => CorruptionError) {
@@ -165,6 +167,7 @@ export class SegmentIndex {
       throw bad(pos, `index sections take ${pos + heapLength + f.lastKeyLength} bytes, index has ${bytes.length}`);
     }
     this.keyHeap = bytes.subarray(pos, pos + heapLength);
+    this.keyHeapView = new DataView(bytes.buffer, bytes.byteOffset + pos, heapLength);
     this.lastKey = bytes.slice(pos + heapLength, bytes.length);
   }
 
@@ -233,24 +236,11 @@ export class SegmentIndex {
     this.entryOrdinal[this.sparseCount] = f.recordCount;
   }
 
-  /** memcmp(key, sparse key e). */
-  compareEntry(key: Uint8Array, e: number): number {
-    let off: number;
-    let len: number;
-    if (this.keyWidth !== 0) {
-      off = e * this.keyWidth;
-      len = this.keyWidth;
-    } else {
-      off = e === 0 ? 0 : this.keyEnds![e - 1];
-      len = this.keyEnds![e] - off;
-    }
-    const heap = this.keyHeap;
-    const n = key.length < len ? key.length : len;
-    for (let j = 0; j < n; j++) {
-      const d = key[j] - heap[off + j];
-      if (d !== 0) return d;
-    }
-    return key.length - len;
+  /** memcmp(probe key, sparse key e). */
+  compareEntry(probe: KeyProbe, e: number): number {
+    if (this.keyWidth !== 0) return probe.compare(this.keyHeapView, this.keyHeap, e * this.keyWidth, this.keyWidth);
+    const off = e === 0 ? 0 : this.keyEnds![e - 1];
+    return probe.compare(this.keyHeapView, this.keyHeap, off, this.keyEnds![e] - off);
   }
 
   /** Copy of sparse key `e`. */
@@ -259,8 +249,8 @@ export class SegmentIndex {
     return this.keyHeap.slice(e === 0 ? 0 : this.keyEnds![e - 1], this.keyEnds![e]);
   }
 
-  /** The last entry whose key is <= `key`, or -1 when `key` sorts before every key. */
-  findEntry(key: Uint8Array): number {
+  /** The last entry whose key is <= the probe's, or -1 when it sorts before every key. */
+  findEntry(key: KeyProbe): number {
     let lo = 0;
     let hi = this.sparseCount;
     while (lo < hi) {
