@@ -58,7 +58,9 @@ export interface MemoryFileSystem extends FileSystem {
  * fs.mkdirp("/db");
  * const f = fs.openFile("/db/a", { create: true });
  * f.append(new Uint8Array([1, 2, 3]));
- * f.sync();
+ * f.sync(); // the bytes are durable...
+ * fs.syncDir("/db"); // ...and so is the file's name
+ * f.append(new Uint8Array([4]));
  * fs.crash();
  * console.assert(fs.readFile("/db/a").length === 3);
  * ```

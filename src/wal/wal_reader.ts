@@ -260,7 +260,7 @@ class Replay {
       const count = readVarint(p, pos + 8, end, cur);
       // Every op takes at least 4 bytes, which bounds the count by what remains.
       if (count < 1 || count > (end - pos) / 4) this.malformed(frameOff, pos, `bad op count ${count}`);
-      if (opIndex + count - 1 > Number.MAX_SAFE_INTEGER) this.malformed(frameOff, pos, "opIndex overflow");
+      if (opIndex > Number.MAX_SAFE_INTEGER - (count - 1)) this.malformed(frameOff, pos, "opIndex overflow");
       let q = cur[0];
       for (let k = 0; k < count; k++) {
         if (end - q < 4) this.malformed(frameOff, q, "op runs past the end of the frame");

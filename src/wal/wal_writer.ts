@@ -74,6 +74,13 @@ interface FlushWaiter {
   reject: (e: unknown) => void;
 }
 
+/** opIndexes `first .. first + count - 1` must be safe non-negative integers (the format's range). */
+function checkOpIndex(first: number, count: number): void {
+  if (!(first >= 0 && first <= Number.MAX_SAFE_INTEGER - (count - 1) && Math.floor(first) === first)) {
+    assert(false, `bad opIndex ${first} (count ${count})`);
+  }
+}
+
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -133,8 +140,13 @@ export class WalWriter {
     this.handle = handle;
     this.fileBytes = fileBytes;
     this.fileSyncedBytes = fileBytes;
-    this.buf = new Uint8Array(this.modeCode === MODE_ASYNC ? ASYNC_BUFFER_MAX_BYTES + 65536 : 4096);
+    this.buf = new Uint8Array(this.initialCapacity());
     this.view = new DataView(this.buf.buffer);
+  }
+
+  /** The async buffer holds up to a full frame plus one typical record; sync modes one record. */
+  private initialCapacity(): number {
+    return this.modeCode === MODE_ASYNC ? ASYNC_BUFFER_MAX_BYTES + 65536 : 4096;
   }
 
   /**
@@ -160,8 +172,10 @@ export class WalWriter {
   /**
    * Opens an existing WAL to append after its first `validLength` bytes (what `replayWal`
    * reported), cutting off a torn tail durably first. When `validLength` is below the header
-   * size (the file was torn while being created), the header is written again for `segmentId`,
-   * which is then required. In mode "none" the file is left alone.
+   * size (a crash hit `create`), the header is written again with `segmentId`; callers should
+   * pass it (the torn header no longer holds it); without it the header records 0, which only
+   * tools that cross-check file names against headers would notice. In mode "none" the file is
+   * left alone.
    */
   static openForAppend(
     fs: FileSystem,
@@ -177,9 +191,8 @@ export class WalWriter {
       const size = handle.size();
       assert(validLength >= 0 && validLength <= size, `validLength ${validLength} of ${path} (size ${size})`);
       if (validLength < WAL_HEADER_BYTES) {
-        assert(segmentId !== undefined, `rewriting the header of ${path} needs its segment id`);
         handle.truncate(0);
-        handle.append(encodeWalHeader(segmentId));
+        handle.append(encodeWalHeader(segmentId ?? 0));
         handle.sync();
         validLength = WAL_HEADER_BYTES;
       } else if (size > validLength) {
@@ -205,6 +218,7 @@ export class WalWriter {
    */
   appendOne(opIndex: number, kind: number, key: Uint8Array, value: Uint8Array, expiresAt: number): void {
     this.checkWritable();
+    checkOpIndex(opIndex, 1);
     const need = RECORD_HEADER_MAX + OP_OVERHEAD_MAX + key.length + value.length;
     if (this.len + need > this.buf.length) this.grow(need);
     const start = this.len;
@@ -224,6 +238,7 @@ export class WalWriter {
   appendBatch(firstOpIndex: number, ops: readonly WalOp[]): void {
     this.checkWritable();
     if (ops.length === 0) return;
+    checkOpIndex(firstOpIndex, ops.length);
     let need = RECORD_HEADER_MAX;
     for (const op of ops) need += OP_OVERHEAD_MAX + op.key.length + op.value.length;
     assert(need <= FRAME_PAYLOAD_MAX_BYTES, `batch of ${need} bytes exceeds the WAL frame limit`);
@@ -284,7 +299,9 @@ export class WalWriter {
 
   /** Encodes one op at `p`; returns the position after it. The caller made room. */
   private encodeOp(p: number, kind: number, key: Uint8Array, value: Uint8Array, expiresAt: number): number {
-    assert(kind >= 0 && kind <= OP_KIND_MAX, `bad op kind ${kind}`);
+    // Checked here, not only on replay, so a bad argument fails now instead of turning into
+    // "corruption" at the next open. (Messages are built only on failure: this is the hot path.)
+    if (!(kind >= 0 && kind <= OP_KIND_MAX && (kind | 0) === kind)) assert(false, `bad op kind ${kind}`);
     const buf = this.buf;
     buf[p] = kind;
     buf[p + 1] = expiresAt !== 0 ? OP_FLAG_EXPIRES : 0;
@@ -294,6 +311,7 @@ export class WalWriter {
     buf.set(value, p);
     p += value.length;
     if (expiresAt !== 0) {
+      if (!Number.isFinite(expiresAt)) assert(false, `bad expiresAt ${expiresAt}`);
       this.view.setFloat64(p, expiresAt);
       p += 8;
     }
@@ -351,7 +369,7 @@ export class WalWriter {
     this.writtenBytes = this.appendedBytes;
     this.len = PAYLOAD_START;
     if (this.buf.length > BUFFER_KEEP_MAX_BYTES) {
-      this.buf = new Uint8Array(ASYNC_BUFFER_MAX_BYTES + 65536);
+      this.buf = new Uint8Array(this.initialCapacity());
       this.view = new DataView(this.buf.buffer);
     }
     if (this.out.length > BUFFER_KEEP_MAX_BYTES) this.out = new Uint8Array(0);

@@ -130,3 +130,16 @@ test("appends after close throw ClosedError", async () => {
     expect.objectContaining({ code: "CLOSED" }),
   );
 });
+
+test("bad arguments fail at append time, not as corruption at the next open", () => {
+  const { fs, path } = setup("memory");
+  const wal = WalWriter.create(fs, path, 1, "sync");
+  const k = new Uint8Array(1);
+  expect(() => wal.appendOne(-1, 0, k, k, 0)).toThrow(/bad opIndex/);
+  expect(() => wal.appendOne(2 ** 53, 0, k, k, 0)).toThrow(/bad opIndex/);
+  expect(() => wal.appendOne(1, 3, k, k, 0)).toThrow(/bad op kind/);
+  expect(() => wal.appendOne(1, 0, k, k, NaN)).toThrow(/bad expiresAt/);
+  wal.appendOne(1, 2, k, k, 0); // kind 2: range deletion
+  wal.closeSync();
+  expect(replayAll(fs, path).ops.map((o) => o.kind)).toEqual([2]);
+});
