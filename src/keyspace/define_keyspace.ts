@@ -14,13 +14,15 @@
  */
 import { SchemaError } from "../api/errors.ts";
 import { compileKeyCodec, type KeyBound, type KeyCodec } from "./compile_key_codec.ts";
-import type { KeyField, KeyFieldType } from "./key_field_type.ts";
+import type { KeyField, KeyFieldType, KeyTypeWord } from "./key_field_type.ts";
 import { canonicalLayout, identityOf } from "./keyspace_identity.ts";
 import { parseTemplate } from "./parse_template.ts";
 import type {
   AnyKey,
   AnyKeyInput,
+  BigWord,
   CustomValueCodec,
+  IntWord,
   JsonSpec,
   KeyInputOfTemplate,
   KeyOfTemplate,
@@ -37,16 +39,24 @@ import { compileValueCodec, jsonValue, type ValueCodec, type ValueSpecJson } fro
 export type {
   AnyKey,
   AnyKeyInput,
+  BigWord,
   CustomValueCodec,
+  IntWord,
   JsonSpec,
   KeyBound,
   KeyCodec,
   KeyField,
   KeyFieldType,
+  KeyInputOfTemplate,
+  KeyOfTemplate,
   KeyScalar,
+  KeyTypeWord,
+  PrefixOfTemplate,
   StructSpec,
+  TemplateCheck,
   ValueCodec,
   ValueCodecSpec,
+  ValueOfSpec,
   ValueScalarType,
   ValueSpecJson,
 };
@@ -103,8 +113,9 @@ export interface Keyspace<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKey
   readonly spec: KeyspaceSpec;
 }
 
+/** Any keyspace, whatever its key and value types (for generic code such as the engine). */
 // deno-lint-ignore no-explicit-any
-type AnyKeyspace = Keyspace<any, any, any, any>;
+export type AnyKeyspace = Keyspace<any, any, any, any>;
 
 /** The decoded key type of a keyspace. */
 export type KeyOf<KS extends AnyKeyspace> = KS extends Keyspace<infer K, infer _V, infer _I, infer _P> ? K : never;

@@ -28,8 +28,10 @@ export type AnyKey = KeyScalar | { readonly [field: string]: KeyScalar };
  */
 export type AnyKeyInput = KeyScalar | { readonly [field: string]: KeyScalar | undefined } | readonly KeyScalar[];
 
-type IntWord = "u8" | "u16be" | "u32be" | "i8" | "i16be" | "i32be";
-type BigWord = "u64be" | "i64be";
+/** Key and value types whose JS value is a number of at most 32 bits. */
+export type IntWord = "u8" | "u16be" | "u32be" | "i8" | "i16be" | "i32be";
+/** 64-bit integer types: number or bigint in, bigint out. */
+export type BigWord = "u64be" | "i64be";
 type Word = IntWord | BigWord | "f64" | "bool" | "uuid" | "str" | "bytes";
 
 /** JS type a key field decodes to. */
@@ -159,9 +161,11 @@ type ScalarValueOf<W> = W extends IntWord | "f64" | "f32" ? number
   : W extends `bytes:${number}` ? Uint8Array
   : never;
 
-declare const jsonType: unique symbol;
-/** The `"json"` codec name carrying the JSON value's TypeScript type (see `jsonValue`). */
-export type JsonSpec<T> = "json" & { readonly [jsonType]?: T };
+/**
+ * The `"json"` codec name carrying the JSON value's TypeScript type (see `jsonValue`). The
+ * property exists only in the type; at runtime the spec is the plain string `"json"`.
+ */
+export type JsonSpec<T> = "json" & { readonly __jsonValueType?: T };
 
 /** A user-supplied value codec. */
 export interface CustomValueCodec<V> {
@@ -189,7 +193,7 @@ export type ValueCodecSpec =
   | CustomValueCodec<any>;
 
 /** The value type of a codec spec (`unknown` for plain `"json"`). */
-export type ValueOfSpec<S> = S extends { readonly [jsonType]?: infer T } & "json" ? unknown extends T ? unknown : T
+export type ValueOfSpec<S> = S extends { readonly __jsonValueType?: infer T } & "json" ? unknown extends T ? unknown : T
   : S extends "json" | undefined ? unknown
   : S extends "utf8" ? string
   : S extends "bytes" ? Uint8Array
