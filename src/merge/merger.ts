@@ -20,7 +20,7 @@
  * @module
  */
 import type { FileSystem } from "../fs/file_system.ts";
-import { type Comparer, EMPTY, KIND_DELETE, newSlot, type RecordCursor, type RecordSlot } from "../iter/record.ts";
+import { type Comparer, KIND_DELETE, newSlot, type RecordCursor, type RecordSlot } from "../iter/record.ts";
 import type { DiskSegment, DiskSegmentInfo, DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
 import { DiskSegmentWriter } from "../disk/segment_writer.ts";
 import { MultipartDiskSegment, type PartRef, writeMultipartDescriptor } from "../disk/multipart.ts";
@@ -93,9 +93,12 @@ class MergeRun {
   carried = 0;
   sliceStart = performance.now();
   counter = 0;
+  /** The value a deletion marker carries: zero bytes, or zeros of the fixed value width. */
+  readonly deleteValue: Uint8Array;
 
   constructor(job: MergeJob) {
     this.job = job;
+    this.deleteValue = new Uint8Array(job.write.valueFixedWidth ?? 0);
     this.cut = job.mode === "single"
       ? Number.MAX_SAFE_INTEGER
       : partTargetItemCount(undefined, job.partMinItemCount, job.partMaxItemCount);
@@ -168,9 +171,9 @@ class MergeRun {
       const out = this.out;
       out.key = r.key;
       out.opIndex = r.opIndex;
-      if (fate === KEEP_AS_DELETE) {
+      if (fate === KEEP_AS_DELETE || r.kind === KIND_DELETE) {
         out.kind = KIND_DELETE;
-        out.value = EMPTY;
+        out.value = this.deleteValue;
         out.expiresAt = 0;
       } else {
         out.kind = r.kind;
