@@ -17,7 +17,10 @@ const OPS = 1000;
 const prng = new Prng(42);
 const BASE_TS = 1_700_000_000_000;
 
-const sensors = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: { temp: "f64", humidity: "f32" } });
+const sensors = defineKeyspace({
+  key: "sensor:<str>:ts:<u64be>",
+  value: { temp: "f64", humidity: "f32" },
+});
 const metrics = defineKeyspace({ key: "metric:<u32be>:ts:<u64be:desc>", value: "f64" });
 
 // Keys with realistic sharing: few sensors/metrics, close timestamps, so compares often run
@@ -26,7 +29,10 @@ const sensorKeys = Array.from({ length: OPS }, () => ({
   sensor: `sensor-${prng.int(50)}`,
   ts: BASE_TS + prng.int(1_000_000),
 }));
-const metricKeys = Array.from({ length: OPS }, () => ({ metric: prng.int(50), ts: BASE_TS + prng.int(1_000_000) }));
+const metricKeys = Array.from(
+  { length: OPS },
+  () => ({ metric: prng.int(50), ts: BASE_TS + prng.int(1_000_000) }),
+);
 const sensorTuples = sensorKeys.map((k) => [k.sensor, k.ts] as const);
 
 const sensorBytes = sensorKeys.map((k) => sensors.key.encode(k));
@@ -37,7 +43,9 @@ const metricBuffers = metricBytes.map((b) => Buffer.from(b));
 // String keys a user might build instead: zero-padded so `<` orders them (desc ts inverted).
 const pad = (n: number, w: number) => String(n).padStart(w, "0");
 const sensorStrings = sensorKeys.map((k) => `sensor:${k.sensor}:ts:${pad(k.ts, 16)}`);
-const metricStrings = metricKeys.map((k) => `metric:${pad(k.metric, 10)}:ts:${pad(9_999_999_999_999_999 - k.ts, 16)}`);
+const metricStrings = metricKeys.map((k) =>
+  `metric:${pad(k.metric, 10)}:ts:${pad(9_999_999_999_999_999 - k.ts, 16)}`
+);
 const sensorJson = sensorKeys.map((k) => JSON.stringify([k.sensor, k.ts]));
 
 // Pairs to compare: random pairs of the 1000 keys, and neighbours in sorted order (long common
@@ -72,14 +80,28 @@ function compareLoop<T>(cmp: Cmp<T>, keys: readonly T[], pairs: Uint32Array): ()
 const lt = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const noop: Cmp<unknown> = () => 0;
 
-for (const [name, ks, bytes, buffers, strings] of [
-  ["metric:<u32be>:ts:<u64be:desc> (fixed, 12 bytes)", metrics, metricBytes, metricBuffers, metricStrings],
-  ["sensor:<str>:ts:<u64be> (variable)", sensors, sensorBytes, sensorBuffers, sensorStrings],
-] as const) {
-  for (const [pairing, pairs] of [["random pairs", randomPairs], ["sorted neighbours", neighbourPairs(bytes, compareBytes)]] as const) {
+for (
+  const [name, ks, bytes, buffers, strings] of [
+    [
+      "metric:<u32be>:ts:<u64be:desc> (fixed, 12 bytes)",
+      metrics,
+      metricBytes,
+      metricBuffers,
+      metricStrings,
+    ],
+    ["sensor:<str>:ts:<u64be> (variable)", sensors, sensorBytes, sensorBuffers, sensorStrings],
+  ] as const
+) {
+  for (
+    const [pairing, pairs] of [["random pairs", randomPairs], [
+      "sorted neighbours",
+      neighbourPairs(bytes, compareBytes),
+    ]] as const
+  ) {
     group(`compare x${OPS}, ${pairing}: ${name}`, () => {
       summary(() => {
-        const run = (label: string, loop: () => number) => bench(label, () => do_not_optimize(loop()));
+        const run = (label: string, loop: () => number) =>
+          bench(label, () => do_not_optimize(loop()));
         run("keyspace.key.compare", compareLoop(ks.key.compare, bytes, pairs));
         run("Buffer.compare (same bytes)", compareLoop(Buffer.compare, buffers, pairs));
         run("JS byte loop (util compareBytes)", compareLoop(compareBytes, bytes, pairs));
@@ -107,10 +129,14 @@ group(`encode x${OPS}`, () => {
       for (let i = 0; i < OPS; i++) do_not_optimize(sensors.key.encode(sensorTuples[i]));
     });
     bench("baseline: string key template", () => {
-      for (let i = 0; i < OPS; i++) do_not_optimize(`sensor:${sensorKeys[i].sensor}:ts:${pad(sensorKeys[i].ts, 16)}`);
+      for (let i = 0; i < OPS; i++) {
+        do_not_optimize(`sensor:${sensorKeys[i].sensor}:ts:${pad(sensorKeys[i].ts, 16)}`);
+      }
     });
     bench("baseline: JSON.stringify key", () => {
-      for (let i = 0; i < OPS; i++) do_not_optimize(JSON.stringify([sensorKeys[i].sensor, sensorKeys[i].ts]));
+      for (let i = 0; i < OPS; i++) {
+        do_not_optimize(JSON.stringify([sensorKeys[i].sensor, sensorKeys[i].ts]));
+      }
     });
   });
 });

@@ -55,7 +55,10 @@ export function compareMemcmp(a: Uint8Array, b: Uint8Array): number {
  * `[o, o+4)` of both keys big-endian and returns at the first difference.
  */
 function unrolledSource(width: number): string {
-  const lines = [`if (a.length !== ${width} || b.length !== ${width}) return memcmp(a, b);`, "let x = 0, y = 0;"];
+  const lines = [
+    `if (a.length !== ${width} || b.length !== ${width}) return memcmp(a, b);`,
+    "let x = 0, y = 0;",
+  ];
   let o = 0;
   for (; o + 4 <= width; o += 4) {
     lines.push(
@@ -84,7 +87,10 @@ function unrolledSource(width: number): string {
  */
 function unrolledComparer(width: number): KeyComparer | undefined {
   try {
-    const make = new Function("memcmp", `return function compareFixed${width}(a, b) {\n${unrolledSource(width)}\n};`);
+    const make = new Function(
+      "memcmp",
+      `return function compareFixed${width}(a, b) {\n${unrolledSource(width)}\n};`,
+    );
     return make(compareMemcmp) as KeyComparer;
   } catch {
     return undefined;

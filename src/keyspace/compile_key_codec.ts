@@ -62,7 +62,10 @@ export interface KeyCodec<K = AnyKey, KIn = AnyKeyInput, P = AnyKeyInput> {
  * Compiles the key codec for a parsed template. `generate: false` keeps the generic encode and
  * decode instead of the generated ones (tests compare the two).
  */
-export function compileKeyCodec(parsed: ParsedTemplate, options: { generate?: boolean } = {}): KeyCodec {
+export function compileKeyCodec(
+  parsed: ParsedTemplate,
+  options: { generate?: boolean } = {},
+): KeyCodec {
   const shape = new KeyShape(parsed.fields);
   const codecs = parsed.fields.map(fieldCodec);
   const widths = codecs.map((c) => c.width);
@@ -75,10 +78,12 @@ export function compileKeyCodec(parsed: ParsedTemplate, options: { generate?: bo
   };
   const genericDecode = (bytes: Uint8Array) => decodeFields(codecs, shape.names, bytes, fixedWidth);
   const generate = options.generate ?? true;
-  const encode = (generate ? generateEncode(codecs, shape.names, fixedWidth, genericEncode) : undefined) ??
-    genericEncode;
-  const decode = (generate ? generateDecode(codecs, shape.names, fixedWidth, genericDecode) : undefined) ??
-    genericDecode;
+  const encode =
+    (generate ? generateEncode(codecs, shape.names, fixedWidth, genericEncode) : undefined) ??
+      genericEncode;
+  const decode =
+    (generate ? generateDecode(codecs, shape.names, fixedWidth, genericDecode) : undefined) ??
+      genericDecode;
   let lastGiven = 0;
   const encodeLeading = (keyOrPrefix: unknown): Uint8Array => {
     lastGiven = shape.given(keyOrPrefix, true);
@@ -136,7 +141,9 @@ class KeyShape {
     }
     if (n !== 1) {
       throw new KeyEncodingError(
-        `key must be an object or a tuple of fields (${this.names.join(", ")}), got ${describeValue(key)}`,
+        `key must be an object or a tuple of fields (${this.names.join(", ")}), got ${
+          describeValue(key)
+        }`,
       );
     }
     this.form = SCALAR;
@@ -148,7 +155,9 @@ class KeyShape {
     const n = this.names.length;
     if (key.length > n) {
       throw new KeyEncodingError(
-        `key has ${key.length} items but the layout has ${n} field${n === 1 ? "" : "s"} (${this.names.join(", ")})`,
+        `key has ${key.length} items but the layout has ${n} field${n === 1 ? "" : "s"} (${
+          this.names.join(", ")
+        })`,
       );
     }
     let g = 0;
@@ -256,5 +265,7 @@ function decodeFields(
 }
 
 function checkEnd(pos: number, end: number): void {
-  if (pos !== end) throw new KeyEncodingError(`cannot decode key: ${end - pos} bytes after the last field`);
+  if (pos !== end) {
+    throw new KeyEncodingError(`cannot decode key: ${end - pos} bytes after the last field`);
+  }
 }

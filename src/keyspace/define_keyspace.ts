@@ -34,7 +34,12 @@ import type {
   ValueOfSpec,
   ValueScalarType,
 } from "./template_types.ts";
-import { compileValueCodec, jsonValue, type ValueCodec, type ValueSpecJson } from "./value_codec.ts";
+import {
+  compileValueCodec,
+  jsonValue,
+  type ValueCodec,
+  type ValueSpecJson,
+} from "./value_codec.ts";
 
 export type {
   AnyKey,
@@ -118,14 +123,18 @@ export interface Keyspace<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKey
 export type AnyKeyspace = Keyspace<any, any, any, any>;
 
 /** The decoded key type of a keyspace. */
-export type KeyOf<KS extends AnyKeyspace> = KS extends Keyspace<infer K, infer _V, infer _I, infer _P> ? K : never;
+export type KeyOf<KS extends AnyKeyspace> = KS extends
+  Keyspace<infer K, infer _V, infer _I, infer _P> ? K : never;
 /** The value type of a keyspace. */
-export type ValueOf<KS extends AnyKeyspace> = KS extends Keyspace<infer _K, infer V, infer _I, infer _P> ? V : never;
+export type ValueOf<KS extends AnyKeyspace> = KS extends
+  Keyspace<infer _K, infer V, infer _I, infer _P> ? V : never;
 /** What a keyspace accepts as a whole key. */
-export type KeyInputOf<KS extends AnyKeyspace> = KS extends Keyspace<infer _K, infer _V, infer I, infer _P> ? I
+export type KeyInputOf<KS extends AnyKeyspace> = KS extends
+  Keyspace<infer _K, infer _V, infer I, infer _P> ? I
   : never;
 /** What a keyspace accepts as a prefix or bound (a whole key or any leading subset of fields). */
-export type PrefixOf<KS extends AnyKeyspace> = KS extends Keyspace<infer _K, infer _V, infer _I, infer P> ? P
+export type PrefixOf<KS extends AnyKeyspace> = KS extends
+  Keyspace<infer _K, infer _V, infer _I, infer P> ? P
   : never;
 
 const DEFINITION_PROPS = ["name", "key", "value"];
@@ -180,18 +189,24 @@ export function defineKeyspace(def: KeyspaceDefinition<string, unknown>): Keyspa
 
 function checkDefinition(def: unknown): asserts def is KeyspaceDefinition {
   if (typeof def !== "object" || def === null || Array.isArray(def)) {
-    throw new SchemaError(`keyspace definition must be an object, got ${def === null ? "null" : typeof def}`);
+    throw new SchemaError(
+      `keyspace definition must be an object, got ${def === null ? "null" : typeof def}`,
+    );
   }
   for (const prop of Object.keys(def)) {
     if (!DEFINITION_PROPS.includes(prop)) {
-      throw new SchemaError(`keyspace definition has unknown property "${prop}" (expected name, key, value)`);
+      throw new SchemaError(
+        `keyspace definition has unknown property "${prop}" (expected name, key, value)`,
+      );
     }
   }
   const { name, key } = def as Record<string, unknown>;
   if (name !== undefined && typeof name !== "string") {
     throw new SchemaError(`keyspace name must be a string, got ${typeof name}`);
   }
-  if (typeof key !== "string") throw new SchemaError(`keyspace key must be a template string, got ${typeof key}`);
+  if (typeof key !== "string") {
+    throw new SchemaError(`keyspace key must be a template string, got ${typeof key}`);
+  }
 }
 
 function deepFreeze<T extends object>(o: T): T {
@@ -214,12 +229,16 @@ function deepFreeze<T extends object>(o: T): T {
  */
 export function keyspaceFromSpec(spec: KeyspaceSpec): Keyspace {
   if (typeof spec !== "object" || spec === null) {
-    throw new SchemaError(`keyspace spec must be an object, got ${spec === null ? "null" : typeof spec}`);
+    throw new SchemaError(
+      `keyspace spec must be an object, got ${spec === null ? "null" : typeof spec}`,
+    );
   }
   const value = spec.value as unknown;
   if (typeof value === "object" && value !== null && "custom" in value) {
     throw new SchemaError(
-      `keyspace value codec is the custom codec ${JSON.stringify((value as { custom: unknown }).custom)}, ` +
+      `keyspace value codec is the custom codec ${
+        JSON.stringify((value as { custom: unknown }).custom)
+      }, ` +
         "which cannot be rebuilt from a spec; pass the keyspace in code",
     );
   }

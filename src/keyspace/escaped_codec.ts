@@ -203,7 +203,13 @@ function unescape(b: Uint8Array, start: number, stop: number, mask: number): num
   return n;
 }
 
-function readBytes(name: string, b: Uint8Array, pos: number, end: number, mask: number): Uint8Array {
+function readBytes(
+  name: string,
+  b: Uint8Array,
+  pos: number,
+  end: number,
+  mask: number,
+): Uint8Array {
   const stop = scanField(name, b, pos, end, mask);
   readCursor.pos = stop + 2;
   if (scan.escapes === 0 && mask === 0) return b.slice(pos, stop);

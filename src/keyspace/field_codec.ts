@@ -316,7 +316,7 @@ function fixedBytesCodec(field: KeyField, n: number, mask: number): FieldCodec {
     },
     (b, pos) => {
       const v = b.slice(pos, pos + n);
-      if (mask !== 0) for (let i = 0; i < n; i++) v[i] ^= mask;
+      if (mask !== 0) { for (let i = 0; i < n; i++) v[i] ^= mask; }
       return v;
     },
   );

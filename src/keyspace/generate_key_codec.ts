@@ -38,7 +38,7 @@ function pickValuesSource(names: readonly string[]): string {
     "if (Array.isArray(key)) {",
     `  if (key.length !== ${n}) return slow(key);`,
     `  ${fromTuple}`,
-    "} else if (typeof key === \"object\" && key !== null && !(key instanceof Uint8Array)) {",
+    '} else if (typeof key === "object" && key !== null && !(key instanceof Uint8Array)) {',
     `  ${fromObject}`,
     "  let count = 0;",
     "  for (const _ in key) count++;",
@@ -76,7 +76,9 @@ export function generateEncode(
 ): EncodeFn | undefined {
   const params = codecs.flatMap((_, i) => [`w${i}`, `s${i}`]);
   const args = codecs.flatMap((c) => [c.write, c.size]);
-  const body = `return function encode(key) {\n${pickValuesSource(names)}\n${writeSource(codecs, fixedWidth)}\nreturn out;\n};`;
+  const body = `return function encode(key) {\n${pickValuesSource(names)}\n${
+    writeSource(codecs, fixedWidth)
+  }\nreturn out;\n};`;
   return compile<EncodeFn>(["slow", ...params], body, [slow, ...args]);
 }
 
@@ -105,7 +107,11 @@ export function generateDecode(
   lines.push(`return ${result};`);
   const params = codecs.map((_, i) => `r${i}`);
   const body = `return function decode(bytes) {\n${lines.join("\n")}\n};`;
-  return compile<DecodeFn>(["slow", "cursor", ...params], body, [slow, readCursor, ...codecs.map((c) => c.read)]);
+  return compile<DecodeFn>(["slow", "cursor", ...params], body, [
+    slow,
+    readCursor,
+    ...codecs.map((c) => c.read),
+  ]);
 }
 
 function compile<F>(params: string[], body: string, args: unknown[]): F | undefined {

@@ -14,7 +14,9 @@ export function describeValue(v: unknown): string {
     case "bigint":
       return `${v}n`;
     case "string":
-      return v.length > 40 ? `string ${JSON.stringify(v.slice(0, 40))}...` : `string ${JSON.stringify(v)}`;
+      return v.length > 40
+        ? `string ${JSON.stringify(v.slice(0, 40))}...`
+        : `string ${JSON.stringify(v)}`;
     case "undefined":
       return "undefined";
     case "boolean":

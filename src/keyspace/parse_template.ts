@@ -88,7 +88,9 @@ function placeholderEnd(template: string, open: number): number {
 }
 
 function checkFields(template: string, fields: KeyField[]): void {
-  if (fields.length === 0) throw fail(template, "has no placeholder: a key needs at least one field");
+  if (fields.length === 0) {
+    throw fail(template, "has no placeholder: a key needs at least one field");
+  }
   if (fields.length > FIELD_COUNT_MAX) {
     throw fail(template, `has ${fields.length} fields, more than ${FIELD_COUNT_MAX}`);
   }
@@ -123,7 +125,9 @@ function parsePlaceholder(
   }
   const typeAt = typeIndex(template, tokens, where);
   const name = typeAt === 1 ? explicitName(template, tokens[0]) : nameFromLiteral(literal, index);
-  if (name === "__proto__") throw fail(template, `field name "__proto__" in ${where} is not allowed`);
+  if (name === "__proto__") {
+    throw fail(template, `field name "__proto__" in ${where} is not allowed`);
+  }
   return parseTypeAndModifiers(template, tokens, typeAt, name, where);
 }
 
@@ -176,7 +180,7 @@ function unexpectedToken(template: string, t: Token, where: string): SchemaError
   const why = isTypeWord(t.text)
     ? "a placeholder has exactly one type"
     : t.text === "desc"
-    ? "\"desc\" may appear once"
+    ? '"desc" may appear once'
     : "a placeholder is <name:type:desc> with the name before the type";
   return fail(template, `unexpected token "${t.text}" at column ${t.column} in ${where}: ${why}`);
 }

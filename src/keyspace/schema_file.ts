@@ -19,13 +19,17 @@ import { describeValue } from "./key_errors.ts";
 
 const isScalar = (t: string): boolean => VALUE_SCALAR_TYPES.includes(t) || bytesN(t) > 0;
 const SCALAR_EXPECTED = `a fixed-width scalar type (${VALUE_SCALAR_TYPES.join(", ")}, bytes:N)`;
-const CODEC_EXPECTED = `a value codec: json, utf8, bytes, ${VALUE_SCALAR_TYPES.join(", ")}, bytes:N, ` +
+const CODEC_EXPECTED =
+  `a value codec: json, utf8, bytes, ${VALUE_SCALAR_TYPES.join(", ")}, bytes:N, ` +
   "or an object of scalar types";
 
 const ScalarType = v.pipe(v.string(SCALAR_EXPECTED), v.check(isScalar, SCALAR_EXPECTED));
 const CodecName = v.pipe(
   v.string(CODEC_EXPECTED),
-  v.check((t: string) => t === "json" || t === "utf8" || t === "bytes" || isScalar(t), CODEC_EXPECTED),
+  v.check(
+    (t: string) => t === "json" || t === "utf8" || t === "bytes" || isScalar(t),
+    CODEC_EXPECTED,
+  ),
 );
 
 /** A value codec spec: a name, or a struct (an object of scalar types). */
@@ -39,7 +43,7 @@ const SchemaFile = v.strictObject(
     key: v.string("a key template string"),
     value: v.optional(v.unknown()), // checked by ValueSpec, for precise paths
   },
-  "an object with a \"key\" template (and optional \"name\", \"value\")",
+  'an object with a "key" template (and optional "name", "value")',
 );
 
 /**
@@ -54,7 +58,9 @@ const SchemaFile = v.strictObject(
  * ```
  */
 export function parseKeyspaceSchema(json: unknown, fileName: string): Keyspace {
-  if (Array.isArray(json)) throw fileError(fileName, "$", `expected ${SchemaFile.message}, got an array`);
+  if (Array.isArray(json)) {
+    throw fileError(fileName, "$", `expected ${SchemaFile.message}, got an array`);
+  }
   const result = v.safeParse(SchemaFile, json);
   if (!result.success) throw issueError(fileName, result.issues[0]);
   const { name, key, value } = result.output;
@@ -84,7 +90,9 @@ export async function loadKeyspace(path: string): Promise<Keyspace> {
   try {
     text = await readFile(path, "utf8");
   } catch (e) {
-    throw new SchemaError(`${path}: cannot read keyspace schema file: ${(e as Error).message}`, { cause: e });
+    throw new SchemaError(`${path}: cannot read keyspace schema file: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   let json: unknown;
   try {
@@ -97,7 +105,9 @@ export async function loadKeyspace(path: string): Promise<Keyspace> {
 
 function checkValueSpec(fileName: string, value: unknown): void {
   if (value === undefined) return;
-  const schema = typeof value === "object" && value !== null && !Array.isArray(value) ? StructSpec : CodecName;
+  const schema = typeof value === "object" && value !== null && !Array.isArray(value)
+    ? StructSpec
+    : CodecName;
   const result = v.safeParse(schema, value);
   if (!result.success) throw issueError(fileName, result.issues[0], ["value"]);
 }
@@ -107,7 +117,11 @@ type Issue = v.BaseIssue<unknown>;
 function issueError(fileName: string, issue: Issue, base: string[] = []): SchemaError {
   const path = jsonPath([...base, ...(issue.path?.map((p) => p.key) ?? [])]);
   if (issue.type === "strict_object" && issue.expected === "never") {
-    return fileError(fileName, path, `unknown property ${issue.received} (expected $schema, name, key, value)`);
+    return fileError(
+      fileName,
+      path,
+      `unknown property ${issue.received} (expected $schema, name, key, value)`,
+    );
   }
   if (issue.type === "strict_object" && issue.input === undefined && issue.path?.length) {
     return fileError(fileName, path, `missing required property ${issue.expected}`);

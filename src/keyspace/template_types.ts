@@ -26,7 +26,10 @@ export type AnyKey = KeyScalar | { readonly [field: string]: KeyScalar };
  * A key or prefix input of a layout whose types are not known statically (an `undefined`
  * field counts as absent).
  */
-export type AnyKeyInput = KeyScalar | { readonly [field: string]: KeyScalar | undefined } | readonly KeyScalar[];
+export type AnyKeyInput =
+  | KeyScalar
+  | { readonly [field: string]: KeyScalar | undefined }
+  | readonly KeyScalar[];
 
 /** Key and value types whose JS value is a number of at most 32 bits. */
 export type IntWord = "u8" | "u16be" | "u32be" | "i8" | "i16be" | "i32be";
@@ -68,8 +71,36 @@ type Placeholder<Tokens> = Tokens extends [infer W extends Word, ...infer Rest]
 
 /** ASCII characters that are not word characters (non-ASCII ones are word characters). */
 type NonWordAscii =
-  | " " | "!" | '"' | "#" | "$" | "%" | "&" | "'" | "(" | ")" | "*" | "+" | "," | "-" | "."
-  | "/" | ":" | ";" | "=" | "?" | "@" | "[" | "\\" | "]" | "^" | "`" | "{" | "|" | "}" | "~";
+  | " "
+  | "!"
+  | '"'
+  | "#"
+  | "$"
+  | "%"
+  | "&"
+  | "'"
+  | "("
+  | ")"
+  | "*"
+  | "+"
+  | ","
+  | "-"
+  | "."
+  | "/"
+  | ":"
+  | ";"
+  | "="
+  | "?"
+  | "@"
+  | "["
+  | "\\"
+  | "]"
+  | "^"
+  | "`"
+  | "{"
+  | "|"
+  | "}"
+  | "~";
 type IsWordChar<C> = C extends NonWordAscii ? false : true;
 
 /** The trailing word of `S`, after dropping one trailing non-word character. */
@@ -79,15 +110,15 @@ type TrailingWord<S extends string, Acc extends string = ""> = S extends `${infe
   : TrailingWord<R, "">
   : Acc;
 
-type NameFromLiteral<L extends string, I extends number> = TrailingWord<L> extends infer W extends string
-  ? W extends "" | `${Digit}${string}` ? `f${I}` : W
+type NameFromLiteral<L extends string, I extends number> = TrailingWord<L> extends
+  infer W extends string ? W extends "" | `${Digit}${string}` ? `f${I}` : W
   : never;
 
 type Entry = [name: string, word: Word];
 
 /** The fields of a template as `[name, typeWord]` entries, or {@link Invalid}. */
-type Walk<S extends string, Acc extends Entry[] = []> = S extends `${infer Lit}<${infer Ph}>${infer Rest}`
-  ? Lit extends `${string}>${string}` ? Invalid
+type Walk<S extends string, Acc extends Entry[] = []> = S extends
+  `${infer Lit}<${infer Ph}>${infer Rest}` ? Lit extends `${string}>${string}` ? Invalid
   : Ph extends `${string}<${string}` ? Invalid
   : Placeholder<Split<Ph>> extends [infer N, infer W extends Word]
     ? Walk<Rest, [...Acc, [N extends string ? N : NameFromLiteral<Lit, Acc["length"]>, W]]>
@@ -96,7 +127,8 @@ type Walk<S extends string, Acc extends Entry[] = []> = S extends `${infer Lit}<
   : Acc extends [] ? Invalid
   : Acc;
 
-type HasDuplicate<Es extends Entry[], Seen = never> = Es extends [infer E extends Entry, ...infer R extends Entry[]]
+type HasDuplicate<Es extends Entry[], Seen = never> = Es extends
+  [infer E extends Entry, ...infer R extends Entry[]]
   ? E[0] extends Seen ? true : HasDuplicate<R, Seen | E[0]>
   : false;
 
@@ -105,6 +137,8 @@ export type TemplateFields<T extends string> = Walk<T> extends infer Es extends 
   ? HasDuplicate<Es> extends true ? Invalid : Es
   : Invalid;
 
+/** Flattens an intersection into one object type, for readable hovers and errors. */
+// deno-lint-ignore ban-types
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
 type ObjOut<Es extends Entry[]> = Simplify<{ -readonly [E in Es[number] as E[0]]: OutOf<E[1]> }>;
@@ -118,7 +152,8 @@ type TupleIn<Es extends Entry[]> = { [I in keyof Es]: InOf<Es[I][1]> };
 type Prefixes<Given extends Entry[], Rest extends Entry[]> =
   | ObjIn<Given, Rest>
   | Readonly<TupleIn<Given>>
-  | (Rest extends [infer H extends Entry, ...infer R extends Entry[]] ? Prefixes<[...Given, H], R> : never);
+  | (Rest extends [infer H extends Entry, ...infer R extends Entry[]] ? Prefixes<[...Given, H], R>
+    : never);
 
 /**
  * The decoded key type of template `T`: an object by field names, or the bare scalar for a
@@ -146,13 +181,21 @@ export type PrefixOfTemplate<T extends string> = string extends T ? AnyKeyInput
  * problem otherwise, so `key: T & TemplateCheck<T>` rejects the literal at compile time.
  */
 export type TemplateCheck<T extends string> = string extends T ? unknown
-  : TemplateFields<T> extends Invalid ? { "invalid key template (unknown type, bad token, duplicate name or no placeholder)": T }
+  : TemplateFields<T> extends Invalid
+    ? { "invalid key template (unknown type, bad token, duplicate name or no placeholder)": T }
   : unknown;
 
 // ---- values -------------------------------------------------------------------------------
 
 /** The scalar type names a value codec accepts (fixed-width key types plus `f32`). */
-export type ValueScalarType = IntWord | BigWord | "f64" | "f32" | "bool" | "uuid" | `bytes:${number}`;
+export type ValueScalarType =
+  | IntWord
+  | BigWord
+  | "f64"
+  | "f32"
+  | "bool"
+  | "uuid"
+  | `bytes:${number}`;
 
 type ScalarValueOf<W> = W extends IntWord | "f64" | "f32" ? number
   : W extends BigWord ? bigint
@@ -193,7 +236,8 @@ export type ValueCodecSpec =
   | CustomValueCodec<any>;
 
 /** The value type of a codec spec (`unknown` for plain `"json"`). */
-export type ValueOfSpec<S> = S extends { readonly __jsonValueType?: infer T } & "json" ? unknown extends T ? unknown : T
+export type ValueOfSpec<S> = S extends { readonly __jsonValueType?: infer T } & "json"
+  ? unknown extends T ? unknown : T
   : S extends "json" | undefined ? unknown
   : S extends "utf8" ? string
   : S extends "bytes" ? Uint8Array

@@ -73,7 +73,9 @@ export function compileValueCodec(spec: unknown): { codec: ValueCodec; json: Val
   if (spec === "bytes") return { codec: BYTES_CODEC, json: "bytes" };
   if (typeof spec === "string") {
     const scalar = scalarCodec(spec, "value");
-    if (scalar === undefined) throw new SchemaError(`value codec ${JSON.stringify(spec)} is unknown (${codecNames()})`);
+    if (scalar === undefined) {
+      throw new SchemaError(`value codec ${JSON.stringify(spec)} is unknown (${codecNames()})`);
+    }
     return { codec: single(spec, scalar), json: spec };
   }
   if (typeof spec === "object" && spec !== null && !Array.isArray(spec)) {
@@ -84,11 +86,15 @@ export function compileValueCodec(spec: unknown): { codec: ValueCodec; json: Val
     }
     return structCodec(s);
   }
-  throw new SchemaError(`value codec must be a name, a struct object or a custom codec, got ${describeValue(spec)}`);
+  throw new SchemaError(
+    `value codec must be a name, a struct object or a custom codec, got ${describeValue(spec)}`,
+  );
 }
 
 function codecNames(): string {
-  return `json, utf8, bytes, ${VALUE_SCALAR_TYPES.join(", ")}, bytes:N, a struct object or a custom codec`;
+  return `json, utf8, bytes, ${
+    VALUE_SCALAR_TYPES.join(", ")
+  }, bytes:N, a struct object or a custom codec`;
 }
 
 function valueError(path: string, what: string, cause?: unknown): ValueEncodingError {
@@ -118,7 +124,9 @@ const JSON_CODEC: ValueCodec = {
     } catch (e) {
       throw valueError("value", `cannot be encoded as JSON: ${(e as Error).message}`, e);
     }
-    if (text === undefined) throw valueError("value", `cannot be encoded as JSON: ${describeValue(value)}`);
+    if (text === undefined) {
+      throw valueError("value", `cannot be encoded as JSON: ${describeValue(value)}`);
+    }
     return encoder.encode(text);
   },
   decode(bytes: Uint8Array): unknown {
@@ -137,7 +145,9 @@ const UTF8_CODEC: ValueCodec = {
   id: "utf8",
   fixedWidth: undefined,
   encode(value: unknown): Uint8Array {
-    if (typeof value !== "string") throw valueError("value", `expected a string, got ${describeValue(value)}`);
+    if (typeof value !== "string") {
+      throw valueError("value", `expected a string, got ${describeValue(value)}`);
+    }
     if ((value as WellFormed).isWellFormed?.() === false) {
       throw valueError("value", "string has a lone surrogate (not valid UTF-16)");
     }
@@ -150,7 +160,9 @@ const BYTES_CODEC: ValueCodec = {
   id: "bytes",
   fixedWidth: undefined,
   encode(value: unknown): Uint8Array {
-    if (!(value instanceof Uint8Array)) throw valueError("value", `expected a Uint8Array, got ${describeValue(value)}`);
+    if (!(value instanceof Uint8Array)) {
+      throw valueError("value", `expected a Uint8Array, got ${describeValue(value)}`);
+    }
     return value.slice();
   },
   decode: (bytes: Uint8Array) => bytes.slice(),
@@ -211,7 +223,9 @@ function int64Scalar(path: string, signed: boolean): Scalar {
     write(out, pos, v) {
       let big: bigint;
       if (typeof v === "number") {
-        if (!Number.isSafeInteger(v)) throw valueError(path, `${describeValue(v)} is not a safe integer; pass a bigint`);
+        if (!Number.isSafeInteger(v)) {
+          throw valueError(path, `${describeValue(v)} is not a safe integer; pass a bigint`);
+        }
         big = BigInt(v);
       } else if (typeof v === "bigint") {
         big = v;
@@ -261,7 +275,9 @@ function otherScalar(type: string, path: string): Scalar | undefined {
     return {
       width: 1,
       write(out, pos, v) {
-        if (typeof v !== "boolean") throw valueError(path, `expected a boolean, got ${describeValue(v)}`);
+        if (typeof v !== "boolean") {
+          throw valueError(path, `expected a boolean, got ${describeValue(v)}`);
+        }
         out[pos] = v ? 1 : 0;
       },
       read(b, pos) {
@@ -275,7 +291,10 @@ function otherScalar(type: string, path: string): Scalar | undefined {
       width: 16,
       write(out, pos, v) {
         if (typeof v !== "string" || !writeUuid(out, pos, v, 0)) {
-          throw valueError(path, `expected a uuid string (8-4-4-4-12 hex digits), got ${describeValue(v)}`);
+          throw valueError(
+            path,
+            `expected a uuid string (8-4-4-4-12 hex digits), got ${describeValue(v)}`,
+          );
         }
       },
       read: (b, pos) => readUuid(b, pos, 0),
@@ -286,7 +305,9 @@ function otherScalar(type: string, path: string): Scalar | undefined {
   return {
     width: n,
     write(out, pos, v) {
-      if (!(v instanceof Uint8Array)) throw valueError(path, `expected a Uint8Array of ${n} bytes, got ${describeValue(v)}`);
+      if (!(v instanceof Uint8Array)) {
+        throw valueError(path, `expected a Uint8Array of ${n} bytes, got ${describeValue(v)}`);
+      }
       if (v.length !== n) throw valueError(path, `expected ${n} bytes, got ${v.length}`);
       out.set(v, pos);
     },
@@ -344,18 +365,26 @@ function single(type: string, s: Scalar): ValueCodec {
   };
 }
 
-function structCodec(spec: Record<string, unknown>): { codec: ValueCodec; json: Record<string, string> } {
+function structCodec(
+  spec: Record<string, unknown>,
+): { codec: ValueCodec; json: Record<string, string> } {
   const names = Object.keys(spec);
   if (names.length === 0) throw new SchemaError("struct value codec has no fields");
-  if (names.length > STRUCT_FIELDS_MAX) throw new SchemaError(`struct value codec has more than ${STRUCT_FIELDS_MAX} fields`);
+  if (names.length > STRUCT_FIELDS_MAX) {
+    throw new SchemaError(`struct value codec has more than ${STRUCT_FIELDS_MAX} fields`);
+  }
   const scalars: Scalar[] = [];
   const json: Record<string, string> = {};
   for (const name of names) {
     const type = spec[name];
-    const s = typeof type === "string" && name !== "__proto__" ? scalarCodec(type, `value field "${name}"`) : undefined;
+    const s = typeof type === "string" && name !== "__proto__"
+      ? scalarCodec(type, `value field "${name}"`)
+      : undefined;
     if (s === undefined) {
       throw new SchemaError(
-        `struct value field "${name}": expected a fixed-width scalar type (${VALUE_SCALAR_TYPES.join(", ")}, bytes:N), got ${describeValue(type)}`,
+        `struct value field "${name}": expected a fixed-width scalar type (${
+          VALUE_SCALAR_TYPES.join(", ")
+        }, bytes:N), got ${describeValue(type)}`,
       );
     }
     scalars.push(s);
@@ -380,9 +409,20 @@ function structCodec(spec: Record<string, unknown>): { codec: ValueCodec; json: 
   return { codec, json };
 }
 
-function encodeStruct(names: string[], scalars: Scalar[], width: number, value: unknown): Uint8Array {
-  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-    throw valueError("value", `expected an object with fields ${names.join(", ")}, got ${describeValue(value)}`);
+function encodeStruct(
+  names: string[],
+  scalars: Scalar[],
+  width: number,
+  value: unknown,
+): Uint8Array {
+  if (
+    typeof value !== "object" || value === null || Array.isArray(value) ||
+    value instanceof Uint8Array
+  ) {
+    throw valueError(
+      "value",
+      `expected an object with fields ${names.join(", ")}, got ${describeValue(value)}`,
+    );
   }
   const v = value as Record<string, unknown>;
   const out = new Uint8Array(width);
@@ -404,12 +444,18 @@ function encodeStruct(names: string[], scalars: Scalar[], width: number, value: 
 
 function customCodec(spec: CustomValueCodec<unknown>): ValueCodec {
   const { id, fixedWidth } = spec;
-  if (typeof id !== "string" || id === "") throw new SchemaError("custom value codec needs a non-empty string id");
+  if (typeof id !== "string" || id === "") {
+    throw new SchemaError("custom value codec needs a non-empty string id");
+  }
   if (typeof spec.encode !== "function" || typeof spec.decode !== "function") {
     throw new SchemaError(`custom value codec "${id}" needs encode and decode functions`);
   }
   if (fixedWidth !== undefined && !(Number.isInteger(fixedWidth) && fixedWidth > 0)) {
-    throw new SchemaError(`custom value codec "${id}": fixedWidth must be a positive integer, got ${describeValue(fixedWidth)}`);
+    throw new SchemaError(
+      `custom value codec "${id}": fixedWidth must be a positive integer, got ${
+        describeValue(fixedWidth)
+      }`,
+    );
   }
   const path = `value (custom codec "${id}")`;
   return {
@@ -417,7 +463,9 @@ function customCodec(spec: CustomValueCodec<unknown>): ValueCodec {
     fixedWidth,
     encode(value: unknown): Uint8Array {
       const out = callUser(() => spec.encode(value), path, "encode");
-      if (!(out instanceof Uint8Array)) throw valueError(path, `encode returned ${describeValue(out)}, not a Uint8Array`);
+      if (!(out instanceof Uint8Array)) {
+        throw valueError(path, `encode returned ${describeValue(out)}, not a Uint8Array`);
+      }
       if (fixedWidth !== undefined && out.length !== fixedWidth) {
         throw valueError(path, `encode returned ${out.length} bytes, expected ${fixedWidth}`);
       }

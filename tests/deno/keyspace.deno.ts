@@ -33,11 +33,17 @@ Deno.test("shipped schemas load with the same identities as under Bun", async ()
 });
 
 Deno.test("readings keys and struct values round-trip", () => {
-  const readings = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: { temp: "f64", humidity: "f32" } });
+  const readings = defineKeyspace({
+    key: "sensor:<str>:ts:<u64be>",
+    value: { temp: "f64", humidity: "f32" },
+  });
   const key = readings.key.encode({ sensor: "s-7", ts: 1700000000000 });
   assert.equal(hex(key), "73 2d 37 00 01 00 00 01 8b cf e5 68 00");
   assert.deepEqual(readings.key.decode(key), { sensor: "s-7", ts: 1700000000000n });
-  assert.deepEqual(readings.key.decode(readings.key.encode(["s-7", 1700000000000n])), { sensor: "s-7", ts: 1700000000000n });
+  assert.deepEqual(readings.key.decode(readings.key.encode(["s-7", 1700000000000n])), {
+    sensor: "s-7",
+    ts: 1700000000000n,
+  });
   const value = readings.value.encode({ temp: 21.5, humidity: 0.25 });
   assert.equal(value.length, 12);
   assert.deepEqual(readings.value.decode(value), { temp: 21.5, humidity: 0.25 });
@@ -60,9 +66,16 @@ Deno.test("metric keys are 12 bytes and latest-first inside a metric", () => {
 Deno.test("memcmp order == natural order == compare for every type (seeded)", () => {
   for (const type of Object.keys(GENERATORS)) {
     for (const desc of [false, true]) {
-      const fields: FieldSpec[] = [{ name: "a", type, desc }, { name: "b", type: "str", desc: !desc }];
+      const fields: FieldSpec[] = [{ name: "a", type, desc }, {
+        name: "b",
+        type: "str",
+        desc: !desc,
+      }];
       const ks = defineKeyspace({ key: templateOf(fields) as string });
-      withSeed(seedFor(9000 + type.length * 2 + Number(desc)), (p) => checkOrderProperty(ks, fields, p, 1000));
+      withSeed(
+        seedFor(9000 + type.length * 2 + Number(desc)),
+        (p) => checkOrderProperty(ks, fields, p, 1000),
+      );
     }
   }
 });
@@ -89,7 +102,10 @@ Deno.test("bad templates and schema files are SchemaErrors with column, file and
     assert.match(e.message, /unknown type "u65be" at column 4/);
     return true;
   });
-  assert.throws(() => parseKeyspaceSchema({ key: "<u8>", value: { t: "str" } }, "f.json"), /^SchemaError: f\.json: at \$\.value\.t: expected a fixed-width scalar type/);
+  assert.throws(
+    () => parseKeyspaceSchema({ key: "<u8>", value: { t: "str" } }, "f.json"),
+    /^SchemaError: f\.json: at \$\.value\.t: expected a fixed-width scalar type/,
+  );
 });
 
 Deno.test("value codecs reject what they cannot encode", () => {

@@ -6,7 +6,10 @@ import { seedFor, withSeed } from "./helpers.ts";
 
 const sign = (x: number) => (x > 0 ? 1 : x < 0 ? -1 : 0);
 
-function randomBytes(p: { int(n: number): number; next(): number; u32(): number }, n: number): Uint8Array {
+function randomBytes(
+  p: { int(n: number): number; next(): number; u32(): number },
+  n: number,
+): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = p.next() < 0.6 ? p.int(3) : p.u32() & 0xff; // many ties
   return out;
@@ -33,7 +36,9 @@ test("the variable-width memcmp agrees with compareBytes, including 0xff bytes a
   withSeed(seedFor(6001), (p) => {
     for (let i = 0; i < 20000; i++) {
       const a = randomBytes(p, p.int(12));
-      const b = p.next() < 0.5 ? randomBytes(p, p.int(12)) : new Uint8Array([...a.subarray(0, p.int(a.length + 1)), ...randomBytes(p, p.int(3))]);
+      const b = p.next() < 0.5
+        ? randomBytes(p, p.int(12))
+        : new Uint8Array([...a.subarray(0, p.int(a.length + 1)), ...randomBytes(p, p.int(3))]);
       if (p.next() < 0.1) a.fill(0xff);
       expect(sign(compareMemcmp(a, b))).toBe(sign(compareBytes(a, b)));
     }

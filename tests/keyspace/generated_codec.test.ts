@@ -14,7 +14,11 @@ function outcome(fn: () => unknown): unknown {
   try {
     return { ok: fn() };
   } catch (e) {
-    return { error: (e as Error).name, code: (e as { code?: string }).code, message: (e as Error).message };
+    return {
+      error: (e as Error).name,
+      code: (e as { code?: string }).code,
+      message: (e as Error).message,
+    };
   }
 }
 
@@ -22,7 +26,9 @@ function outcome(fn: () => unknown): unknown {
 function randomInput(p: Prng, fields: FieldSpec[]): unknown {
   const values = fields.map((f) => GENERATORS[f.type](p));
   const r = p.next();
-  if (r < 0.1 && values.length > 0) values[p.int(values.length)] = p.pick([undefined, "x", -1, 1.5, null, {}]);
+  if (r < 0.1 && values.length > 0) {
+    values[p.int(values.length)] = p.pick([undefined, "x", -1, 1.5, null, {}]);
+  }
   const asObject = () => Object.fromEntries(fields.map((f, i) => [f.name, values[i]]));
   if (r < 0.35) return fields.length === 1 ? values[0] : values;
   if (r < 0.4) return values.slice(0, p.int(values.length + 1));

@@ -10,7 +10,8 @@ import type { Keyspace } from "../../src/keyspace/define_keyspace.ts";
 
 /** The seed of a property test: `ZT_SEED` from the environment, else `fallback`. */
 export function seedFor(fallback: number): number {
-  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.ZT_SEED;
+  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env
+    .ZT_SEED;
   return env !== undefined ? Number(env) : fallback;
 }
 
@@ -39,8 +40,26 @@ function u64(p: Prng): bigint {
   return (BigInt(p.u32()) << 32n) | BigInt(p.u32());
 }
 
-const U64_EDGES = [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n];
-const I64_EDGES = [-(2n ** 63n), -(2n ** 53n), -(2n ** 32n), -1n, 0n, 1n, 2n ** 53n - 1n, 2n ** 63n - 1n];
+const U64_EDGES = [
+  0n,
+  1n,
+  2n ** 32n - 1n,
+  2n ** 32n,
+  2n ** 53n - 1n,
+  2n ** 53n,
+  2n ** 63n,
+  2n ** 64n - 1n,
+];
+const I64_EDGES = [
+  -(2n ** 63n),
+  -(2n ** 53n),
+  -(2n ** 32n),
+  -1n,
+  0n,
+  1n,
+  2n ** 53n - 1n,
+  2n ** 63n - 1n,
+];
 
 /** u64 as number (safe range) or bigint; small values often, to make ties. */
 function u64Gen(p: Prng): number | bigint {
@@ -59,7 +78,21 @@ function i64Gen(p: Prng): number | bigint {
   return BigInt.asIntN(64, u64(p));
 }
 
-const F64_EDGES = [0, -0, 1, -1, Infinity, -Infinity, Number.MIN_VALUE, -Number.MIN_VALUE, Number.MAX_VALUE, -Number.MAX_VALUE, 0.1, -0.1, 2 ** 53];
+const F64_EDGES = [
+  0,
+  -0,
+  1,
+  -1,
+  Infinity,
+  -Infinity,
+  Number.MIN_VALUE,
+  -Number.MIN_VALUE,
+  Number.MAX_VALUE,
+  -Number.MAX_VALUE,
+  0.1,
+  -0.1,
+  2 ** 53,
+];
 const f64Scratch = new DataView(new ArrayBuffer(8));
 function f64Gen(p: Prng): number {
   const r = p.next();
@@ -74,7 +107,26 @@ function f64Gen(p: Prng): number {
 }
 
 /** Characters that stress UTF-8 order: NUL, ASCII, 2- and 3-byte, U+E000-U+FFFF, astral, BOM. */
-const CHARS = ["", "\0", "a", "b", "z", "\x7f", "\x80", "é", "ÿ", "߿", "ࠀ", "中", "\ufeff", "\ue000", "\uffff", "😀", "𐀀", "\u{10ffff}"];
+const CHARS = [
+  "",
+  "\0",
+  "a",
+  "b",
+  "z",
+  "\x7f",
+  "\x80",
+  "é",
+  "ÿ",
+  "߿",
+  "ࠀ",
+  "中",
+  "\ufeff",
+  "\ue000",
+  "\uffff",
+  "😀",
+  "𐀀",
+  "\u{10ffff}",
+];
 function strGen(p: Prng): string {
   const n = p.int(6);
   let s = "";
@@ -91,8 +143,12 @@ function bytesGen(p: Prng, n?: number): Uint8Array {
 
 function uuidGen(p: Prng): string {
   let hex = "";
-  for (let i = 0; i < 32; i++) hex += p.next() < 0.3 ? p.pick(["0", "f"]) : (p.u32() & 15).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  for (let i = 0; i < 32; i++) {
+    hex += p.next() < 0.3 ? p.pick(["0", "f"]) : (p.u32() & 15).toString(16);
+  }
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+    hex.slice(20)
+  }`;
 }
 
 /** Generator of each key field type. */
@@ -130,13 +186,17 @@ export function compareCodePoints(a: string, b: string): number {
 /** Natural order of two values of one field type (64-bit ints compared as bigint). */
 export function compareNatural(type: string, a: unknown, b: unknown): number {
   if (type === "str") return compareCodePoints(a as string, b as string);
-  if (type === "bytes" || type.startsWith("bytes:")) return compareBytes(a as Uint8Array, b as Uint8Array);
+  if (type === "bytes" || type.startsWith("bytes:")) {
+    return compareBytes(a as Uint8Array, b as Uint8Array);
+  }
   if (type === "u64be" || type === "i64be") {
     const x = BigInt(a as number | bigint);
     const y = BigInt(b as number | bigint);
     return x < y ? -1 : x > y ? 1 : 0;
   }
-  if (type === "uuid") return compareCodePoints((a as string).toLowerCase(), (b as string).toLowerCase());
+  if (type === "uuid") {
+    return compareCodePoints((a as string).toLowerCase(), (b as string).toLowerCase());
+  }
   const x = a as number;
   const y = b as number;
   return x < y ? -1 : x > y ? 1 : 0; // -0 == 0, as the f64 encoding stores it
@@ -171,8 +231,17 @@ export function compareKeys(fields: readonly FieldSpec[], a: unknown[], b: unkno
 const sign = (x: number): number => (x > 0 ? 1 : x < 0 ? -1 : 0);
 
 function show(v: unknown): string {
-  return JSON.stringify(v, (_k, x) =>
-    typeof x === "bigint" ? `${x}n` : x instanceof Uint8Array ? `bytes[${[...x]}]` : Object.is(x, -0) ? "-0" : x);
+  return JSON.stringify(
+    v,
+    (_k, x) =>
+      typeof x === "bigint"
+        ? `${x}n`
+        : x instanceof Uint8Array
+        ? `bytes[${[...x]}]`
+        : Object.is(x, -0)
+        ? "-0"
+        : x,
+  );
 }
 
 /**
@@ -192,17 +261,30 @@ export function checkOrderProperty(
   for (let i = 0; i < count; i++) checkRoundTrip(ks, fields, keys[i], encoded[i]);
   const order = keys.map((_, i) => i).sort((x, y) => compareKeys(fields, keys[x], keys[y]));
   for (let j = 0; j + 1 < count; j++) checkPair(ks, fields, keys, encoded, order[j], order[j + 1]);
-  for (let j = 0; j < count; j++) checkPair(ks, fields, keys, encoded, prng.int(count), prng.int(count));
+  for (let j = 0; j < count; j++) {
+    checkPair(ks, fields, keys, encoded, prng.int(count), prng.int(count));
+  }
 }
 
-function checkRoundTrip(ks: Keyspace, fields: readonly FieldSpec[], key: unknown[], bytes: Uint8Array): void {
+function checkRoundTrip(
+  ks: Keyspace,
+  fields: readonly FieldSpec[],
+  key: unknown[],
+  bytes: Uint8Array,
+): void {
   const decoded = ks.key.decode(bytes);
-  const values = fields.length === 1 ? [decoded] : fields.map((f) => (decoded as Record<string, unknown>)[f.name]);
+  const values = fields.length === 1
+    ? [decoded]
+    : fields.map((f) => (decoded as Record<string, unknown>)[f.name]);
   for (let i = 0; i < fields.length; i++) {
     const want = normalize(fields[i].type, key[i]);
     const got = values[i];
-    const same = want instanceof Uint8Array ? got instanceof Uint8Array && compareBytes(want, got) === 0 : Object.is(want, got);
-    if (!same) throw new Error(`round trip of ${show(key)}: field ${fields[i].name} gave ${show(got)}`);
+    const same = want instanceof Uint8Array
+      ? got instanceof Uint8Array && compareBytes(want, got) === 0
+      : Object.is(want, got);
+    if (!same) {
+      throw new Error(`round trip of ${show(key)}: field ${fields[i].name} gave ${show(got)}`);
+    }
   }
 }
 
@@ -219,7 +301,9 @@ function checkPair(
   const cmp = sign(ks.key.compare(encoded[i], encoded[j]));
   if (natural !== bytes || bytes !== cmp) {
     throw new Error(
-      `order of ${show(keys[i])} vs ${show(keys[j])}: natural ${natural}, memcmp ${bytes}, compare ${cmp} ` +
+      `order of ${show(keys[i])} vs ${
+        show(keys[j])
+      }: natural ${natural}, memcmp ${bytes}, compare ${cmp} ` +
         `(bytes ${show(encoded[i])} vs ${show(encoded[j])})`,
     );
   }

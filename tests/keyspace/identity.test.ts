@@ -19,12 +19,17 @@ describe("identity", () => {
   });
 
   test("golden canonical layouts and identities", () => {
-    const readings = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: { temp: "f64", humidity: "f32" } });
+    const readings = defineKeyspace({
+      key: "sensor:<str>:ts:<u64be>",
+      value: { temp: "f64", humidity: "f32" },
+    });
     expect(readings.canonical).toBe(
       'zt-keyspace/1;key="sensor:"<sensor:str>":ts:"<ts:u64be>;value=struct{"temp":"f64","humidity":"f32"}',
     );
     expect(readings.identity).toBe("zt1:6ffec4edeeb7d6bf");
-    expect(defineKeyspace({ key: "metric:<u32be>:ts:<u64be:desc>", value: "f64" }).identity).toBe("zt1:9890edecd1e28eb9");
+    expect(defineKeyspace({ key: "metric:<u32be>:ts:<u64be:desc>", value: "f64" }).identity).toBe(
+      "zt1:9890edecd1e28eb9",
+    );
     expect(defineKeyspace({ key: "stream:<str>:<u64be>" }).identity).toBe("zt1:8020f4f3c425a74b");
     expect(identityOf(readings.canonical)).toBe(readings.identity);
   });
@@ -36,7 +41,9 @@ describe("identity", () => {
   });
 
   test("explicit names equal to implicit ones give the same identity", () => {
-    expect(defineKeyspace({ key: "ts:<ts:u64be>" }).identity).toBe(defineKeyspace({ key: "ts:<u64be>" }).identity);
+    expect(defineKeyspace({ key: "ts:<ts:u64be>" }).identity).toBe(
+      defineKeyspace({ key: "ts:<u64be>" }).identity,
+    );
   });
 
   test("types, names, desc, literals and value codec all change the identity", () => {
@@ -55,26 +62,38 @@ describe("identity", () => {
     ];
     const ids = new Set(variants.map((key) => defineKeyspace({ key }).identity));
     expect(ids.size).toBe(variants.length);
-    const values = ["json", "utf8", "bytes", "f64", "f32", { a: "f64" }, { b: "f64" }, { a: "f64", b: "u8" }, { b: "u8", a: "f64" }];
-    const vids = new Set(values.map((value) => defineKeyspace({ key: "<u8>", value: value as "json" }).identity));
+    const values = ["json", "utf8", "bytes", "f64", "f32", { a: "f64" }, { b: "f64" }, {
+      a: "f64",
+      b: "u8",
+    }, { b: "u8", a: "f64" }];
+    const vids = new Set(
+      values.map((value) => defineKeyspace({ key: "<u8>", value: value as "json" }).identity),
+    );
     expect(vids.size).toBe(values.length);
     const custom = (id: string, fixedWidth?: number) =>
-      defineKeyspace({ key: "<u8>", value: { id, fixedWidth, encode: () => new Uint8Array(), decode: () => 0 } }).identity;
+      defineKeyspace({
+        key: "<u8>",
+        value: { id, fixedWidth, encode: () => new Uint8Array(), decode: () => 0 },
+      }).identity;
     expect(new Set([custom("a"), custom("b"), custom("a", 4)]).size).toBe(3);
   });
 
   test("the default value codec is json", () => {
-    expect(defineKeyspace({ key: "<u8>" }).identity).toBe(defineKeyspace({ key: "<u8>", value: "json" }).identity);
+    expect(defineKeyspace({ key: "<u8>" }).identity).toBe(
+      defineKeyspace({ key: "<u8>", value: "json" }).identity,
+    );
   });
 });
 
 describe("spec and keyspaceFromSpec", () => {
   test("rebuild a keyspace with the same identity from its JSON spec", () => {
-    for (const def of [
-      { name: "r", key: "sensor:<str>:ts:<u64be>", value: { temp: "f64", humidity: "f32" } },
-      { key: "metric:<u32be>:ts:<u64be:desc>", value: "f64" },
-      { key: "<id:bytes:16>" },
-    ]) {
+    for (
+      const def of [
+        { name: "r", key: "sensor:<str>:ts:<u64be>", value: { temp: "f64", humidity: "f32" } },
+        { key: "metric:<u32be>:ts:<u64be:desc>", value: "f64" },
+        { key: "<id:bytes:16>" },
+      ]
+    ) {
       const ks = defineKeyspace(def as { key: string });
       const again = keyspaceFromSpec(JSON.parse(JSON.stringify(ks.spec)));
       expect(again.identity).toBe(ks.identity);
@@ -89,7 +108,10 @@ describe("spec and keyspaceFromSpec", () => {
     expect(Object.isFrozen(ks.key.fields[0])).toBe(true);
   });
   test("a custom codec cannot be rebuilt from its spec", () => {
-    const ks = defineKeyspace({ key: "<u8>", value: { id: "mine", encode: () => new Uint8Array(), decode: () => 1 } });
+    const ks = defineKeyspace({
+      key: "<u8>",
+      value: { id: "mine", encode: () => new Uint8Array(), decode: () => 1 },
+    });
     expect(ks.spec.value).toEqual({ custom: "mine" });
     expect(() => keyspaceFromSpec(ks.spec)).toThrow(SchemaError);
     expect(() => keyspaceFromSpec(ks.spec)).toThrow(/custom codec "mine"/);
@@ -110,7 +132,11 @@ describe("golden key bytes (docs/FORMATS.md)", () => {
     ["<f64>", -1, "40 0f ff ff ff ff ff ff"],
     ["<f64>", -0, "80 00 00 00 00 00 00 00"],
     ["<bool>", true, "01"],
-    ["<uuid>", "01234567-89AB-cdef-0123-456789abcdef", "01 23 45 67 89 ab cd ef 01 23 45 67 89 ab cd ef"],
+    [
+      "<uuid>",
+      "01234567-89AB-cdef-0123-456789abcdef",
+      "01 23 45 67 89 ab cd ef 01 23 45 67 89 ab cd ef",
+    ],
     ["<bytes:2>", new Uint8Array([0, 0xff]), "00 ff"],
     ["<str>", "a\0é", "61 00 ff c3 a9 00 01"],
     ["<str>", "", "00 01"],
@@ -129,16 +155,21 @@ describe("golden key bytes (docs/FORMATS.md)", () => {
   });
   test("uuid accepts upper case and returns lower case", () => {
     const ks = defineKeyspace({ key: "<uuid>" });
-    expect(ks.key.decode(ks.key.encode("ABCDEF01-2345-6789-ABCD-EF0123456789"))).toBe("abcdef01-2345-6789-abcd-ef0123456789");
+    expect(ks.key.decode(ks.key.encode("ABCDEF01-2345-6789-ABCD-EF0123456789"))).toBe(
+      "abcdef01-2345-6789-abcd-ef0123456789",
+    );
   });
   test("-0 is stored as 0 (equal keys), Infinity sorts last, NaN is rejected", () => {
     const ks = defineKeyspace({ key: "<f64>" });
     expect(ks.key.encode(-0)).toEqual(ks.key.encode(0));
     expect(Object.is(ks.key.decode(ks.key.encode(-0)), 0)).toBe(true);
-    expect(ks.key.compare(ks.key.encode(Infinity), ks.key.encode(Number.MAX_VALUE))).toBeGreaterThan(0);
+    expect(ks.key.compare(ks.key.encode(Infinity), ks.key.encode(Number.MAX_VALUE)))
+      .toBeGreaterThan(0);
   });
   test("a str key keeps a leading BOM, embedded NULs and astral characters", () => {
     const ks = defineKeyspace({ key: "<str>" });
-    for (const s of ["\ufeffx", "\0", "\0\0a\0", "😀𐀀\u{10ffff}", "\uffff"]) expect(ks.key.decode(ks.key.encode(s))).toBe(s);
+    for (const s of ["\ufeffx", "\0", "\0\0a\0", "😀𐀀\u{10ffff}", "\uffff"]) {
+      expect(ks.key.decode(ks.key.encode(s))).toBe(s);
+    }
   });
 });

@@ -38,13 +38,17 @@ describe("field values", () => {
     ["u64be", 2 ** 60, 'key field "x": 1152921504606847000 is not a safe integer; pass a bigint'],
     ["u64be", 0.5, 'key field "x": 0.5 is not an integer'],
     ["u64be", "7", 'key field "x": expected a number or bigint, got string "7"'],
-    ["i64be", -(2n ** 63n) - 1n, 'key field "x": -9223372036854775809n is below -9223372036854775808n'],
+    [
+      "i64be",
+      -(2n ** 63n) - 1n,
+      'key field "x": -9223372036854775809n is below -9223372036854775808n',
+    ],
     ["i64be", 2n ** 63n, 'key field "x": 9223372036854775808n is above 9223372036854775807n'],
     ["f64", NaN, 'key field "x": NaN is not allowed'],
     ["f64", "1", 'key field "x": expected a number, got string "1"'],
     ["bool", 1, 'key field "x": expected a boolean, got 1'],
     ["uuid", "not-a-uuid", 'key field "x": "not-a-uuid" is not a uuid (8-4-4-4-12 hex digits)'],
-    ["uuid", "0123456789abcdef0123456789abcdef0123", 'is not a uuid'],
+    ["uuid", "0123456789abcdef0123456789abcdef0123", "is not a uuid"],
     ["uuid", "g1234567-89ab-cdef-0123-456789abcdef", "is not a uuid"],
     ["uuid", 5, 'key field "x": expected a uuid string, got 5'],
     ["bytes:4", new Uint8Array(3), 'key field "x": expected 4 bytes, got 3'],
@@ -72,7 +76,9 @@ describe("key shape", () => {
     const err = keyError(() => ks.key.encode({ sensor: "s" } as never));
     expect(err.message).toBe('key field "ts" is missing');
     expect(err.field).toBe("ts");
-    expect(keyError(() => ks.key.encode({ ts: 1 } as never)).message).toBe('key field "sensor" is missing');
+    expect(keyError(() => ks.key.encode({ ts: 1 } as never)).message).toBe(
+      'key field "sensor" is missing',
+    );
     expect(keyError(() => ks.key.encode({ sensor: "s", ts: undefined } as never)).field).toBe("ts");
     expect(keyError(() => ks.key.encode(["s"] as never)).field).toBe("ts");
   });
@@ -91,7 +97,9 @@ describe("key shape", () => {
   });
 
   test("a scalar or null for a multi-field layout", () => {
-    expect(keyError(() => ks.key.encode(5 as never)).message).toContain("key must be an object or a tuple");
+    expect(keyError(() => ks.key.encode(5 as never)).message).toContain(
+      "key must be an object or a tuple",
+    );
     keyError(() => ks.key.encode(null as never));
     keyError(() => ks.key.encode(undefined as never));
     keyError(() => ks.key.encode(new Uint8Array(2) as never));
@@ -117,17 +125,25 @@ describe("key shape", () => {
     expect(one.key.encodeBound({})).toEqual({ bytes: new Uint8Array(), complete: false });
     expect(one.key.encodeBound([])).toEqual({ bytes: new Uint8Array(), complete: false });
     expect(one.key.encodeBound(7)).toEqual({ bytes: new Uint8Array([0, 0, 0, 7]), complete: true });
-    expect(keyError(() => one.key.encode(undefined as never)).message).toBe('key field "id" is missing');
-    expect(keyError(() => one.key.encode({ other: 7 } as never)).message).toContain('unknown field "other"');
+    expect(keyError(() => one.key.encode(undefined as never)).message).toBe(
+      'key field "id" is missing',
+    );
+    expect(keyError(() => one.key.encode({ other: 7 } as never)).message).toContain(
+      'unknown field "other"',
+    );
     const bytes = defineKeyspace({ key: "<blob:bytes>" });
-    expect(bytes.key.decode(bytes.key.encode(new Uint8Array([1, 0])))).toEqual(new Uint8Array([1, 0]));
+    expect(bytes.key.decode(bytes.key.encode(new Uint8Array([1, 0])))).toEqual(
+      new Uint8Array([1, 0]),
+    );
   });
 });
 
 describe("decode rejects bytes that are not a key", () => {
   test("wrong length for a fixed-width layout", () => {
     const ks = defineKeyspace({ key: "metric:<u32be>:ts:<u64be:desc>" });
-    expect(keyError(() => ks.key.decode(new Uint8Array(11))).message).toBe("cannot decode key: 11 bytes, expected 12");
+    expect(keyError(() => ks.key.decode(new Uint8Array(11))).message).toBe(
+      "cannot decode key: 11 bytes, expected 12",
+    );
   });
   test("missing terminator, bad escape, trailing bytes, truncation, bad bool, bad UTF-8", () => {
     const ks = defineKeyspace({ key: "a:<str>:b:<bool>" });
@@ -135,9 +151,14 @@ describe("decode rejects bytes that are not a key", () => {
     keyError(() => ks.key.decode(new Uint8Array([0x61, 0, 7, 0, 1, 1])));
     keyError(() => ks.key.decode(new Uint8Array([0x61, 0, 1, 1, 9])));
     keyError(() => ks.key.decode(new Uint8Array([0x61, 0, 1])));
-    expect(keyError(() => ks.key.decode(new Uint8Array([0x61, 0, 1, 2]))).message).toContain("is not a bool");
-    expect(keyError(() => ks.key.decode(new Uint8Array([0xc3, 0x28, 0, 1, 1]))).message).toContain("invalid UTF-8");
-    expect(keyError(() => ks.key.decode(new Uint8Array([0xed, 0xa0, 0x80, 0, 1, 1]))).message).toContain("invalid UTF-8");
+    expect(keyError(() => ks.key.decode(new Uint8Array([0x61, 0, 1, 2]))).message).toContain(
+      "is not a bool",
+    );
+    expect(keyError(() => ks.key.decode(new Uint8Array([0xc3, 0x28, 0, 1, 1]))).message).toContain(
+      "invalid UTF-8",
+    );
+    expect(keyError(() => ks.key.decode(new Uint8Array([0xed, 0xa0, 0x80, 0, 1, 1]))).message)
+      .toContain("invalid UTF-8");
   });
 });
 

@@ -5,7 +5,14 @@
  */
 import { describe, expect, test } from "bun:test";
 import { defineKeyspace } from "../../src/keyspace/define_keyspace.ts";
-import { checkOrderProperty, type FieldSpec, GENERATORS, seedFor, templateOf, withSeed } from "./helpers.ts";
+import {
+  checkOrderProperty,
+  type FieldSpec,
+  GENERATORS,
+  seedFor,
+  templateOf,
+  withSeed,
+} from "./helpers.ts";
 
 const TYPES = Object.keys(GENERATORS);
 const KEYS_PER_LAYOUT = 3000;
@@ -30,8 +37,17 @@ describe("two-field layouts", () => {
   for (const type of TYPES) {
     test(`${type} then bytes:3 / str, asc and desc, order correctly`, () => {
       withSeed(seedFor(2000 + TYPES.indexOf(type)), (p) => {
-        for (const [desc, next] of [[false, "bytes:3"], [true, "bytes:3"], [true, "str"], [false, "u64be"]] as const) {
-          const fields: FieldSpec[] = [{ name: "a", type, desc }, { name: "b", type: next, desc: false }];
+        for (
+          const [desc, next] of [[false, "bytes:3"], [true, "bytes:3"], [true, "str"], [
+            false,
+            "u64be",
+          ]] as const
+        ) {
+          const fields: FieldSpec[] = [{ name: "a", type, desc }, {
+            name: "b",
+            type: next,
+            desc: false,
+          }];
           const ks = defineKeyspace({ key: templateOf(fields) as string });
           checkOrderProperty(ks, fields, p, 1500);
         }
@@ -49,9 +65,17 @@ test("str:desc followed by another field orders latest-first inside a prefix", (
   const ks = defineKeyspace({ key: templateOf(fields) as string });
   withSeed(seedFor(3001), (p) => checkOrderProperty(ks, fields, p, 5000));
   // The cases that break naive schemes: a prefix string, an embedded NUL, a 0xff-ish next field.
-  const sorted = [["ab", 0n, new Uint8Array()], ["a\0", 5n, new Uint8Array([0])], ["a", 0n, new Uint8Array()], ["a", 2n ** 64n - 1n, new Uint8Array([0xff])], ["", 7n, new Uint8Array()]];
+  const sorted = [
+    ["ab", 0n, new Uint8Array()],
+    ["a\0", 5n, new Uint8Array([0])],
+    ["a", 0n, new Uint8Array()],
+    ["a", 2n ** 64n - 1n, new Uint8Array([0xff])],
+    ["", 7n, new Uint8Array()],
+  ];
   const enc = sorted.map((k) => ks.key.encode(k as [string, bigint, Uint8Array]));
-  for (let i = 0; i + 1 < enc.length; i++) expect(ks.key.compare(enc[i], enc[i + 1])).toBeLessThan(0);
+  for (let i = 0; i + 1 < enc.length; i++) {
+    expect(ks.key.compare(enc[i], enc[i + 1])).toBeLessThan(0);
+  }
 });
 
 test("random composite layouts of 1-5 fields keep memcmp == natural order", () => {
@@ -67,7 +91,9 @@ test("random composite layouts of 1-5 fields keep memcmp == natural order", () =
       try {
         checkOrderProperty(ks, fields, p, 1000);
       } catch (e) {
-        (e as Error).message = `layout ${templateOf(fields)} (round ${round}): ${(e as Error).message}`;
+        (e as Error).message = `layout ${templateOf(fields)} (round ${round}): ${
+          (e as Error).message
+        }`;
         throw e;
       }
     }

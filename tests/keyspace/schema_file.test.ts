@@ -19,7 +19,10 @@ describe("shipped schemas", () => {
     ]);
     expect(ks.value.fixedWidth).toBe(12);
     expect(ks.layout).toBe("variable-key-fixed-value");
-    const same = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: { temp: "f64", humidity: "f32" } });
+    const same = defineKeyspace({
+      key: "sensor:<str>:ts:<u64be>",
+      value: { temp: "f64", humidity: "f32" },
+    });
     expect(ks.identity).toBe(same.identity);
     const v = ks.value.decode(ks.value.encode({ temp: 21.5, humidity: 0.25 }));
     expect(v).toEqual({ temp: 21.5, humidity: 0.25 });
@@ -72,12 +75,16 @@ describe("bad schema files", () => {
     expect((await loadError(path)).message).toStartWith(`${path}: not valid JSON`);
   });
   test("a missing file names the file", async () => {
-    expect((await loadError("/no/such/schema.json")).message).toStartWith("/no/such/schema.json: cannot read");
+    expect((await loadError("/no/such/schema.json")).message).toStartWith(
+      "/no/such/schema.json: cannot read",
+    );
   });
   test("a template error names the file, $.key and the column", async () => {
     const path = await file("t.json", JSON.stringify({ key: "a:<u65be>" }));
     const err = await loadError(path);
-    expect(err.message).toStartWith(`${path}: at $.key: key template "a:<u65be>": unknown type "u65be" at column 4`);
+    expect(err.message).toStartWith(
+      `${path}: at $.key: key template "a:<u65be>": unknown type "u65be" at column 4`,
+    );
   });
 
   const cases: [unknown, string][] = [
@@ -87,10 +94,16 @@ describe("bad schema files", () => {
     [[], "at $: expected an object"],
     [{ key: "<u8>", vaule: "json" }, 'at $.vaule: unknown property "vaule"'],
     [{ key: "<u8>", name: 1 }, "at $.name: expected a string, got 1"],
-    [{ key: "<u8>", value: "yaml" }, 'at $.value: expected a value codec: json, utf8, bytes'],
+    [{ key: "<u8>", value: "yaml" }, "at $.value: expected a value codec: json, utf8, bytes"],
     [{ key: "<u8>", value: 7 }, "at $.value: expected a value codec"],
-    [{ key: "<u8>", value: { temp: "str" } }, 'at $.value.temp: expected a fixed-width scalar type (u8, u16be'],
-    [{ key: "<u8>", value: { "odd key": 5 } }, 'at $.value["odd key"]: expected a fixed-width scalar type'],
+    [
+      { key: "<u8>", value: { temp: "str" } },
+      "at $.value.temp: expected a fixed-width scalar type (u8, u16be",
+    ],
+    [
+      { key: "<u8>", value: { "odd key": 5 } },
+      'at $.value["odd key"]: expected a fixed-width scalar type',
+    ],
     [{ key: "<u8>", value: {} }, "at $.value: struct value codec has no fields"],
   ];
   for (const [json, message] of cases) {
@@ -109,7 +122,11 @@ describe("bad schema files", () => {
 
   test("$schema, bytes:N and every scalar are accepted", () => {
     const ks = parseKeyspaceSchema(
-      { $schema: "x", key: "<id:bytes:16>", value: { a: "bytes:4", b: "uuid", c: "i64be", d: "bool", e: "f32" } },
+      {
+        $schema: "x",
+        key: "<id:bytes:16>",
+        value: { a: "bytes:4", b: "uuid", c: "i64be", d: "bool", e: "f32" },
+      },
       "ok.json",
     );
     expect(ks.value.fixedWidth).toBe(4 + 16 + 8 + 1 + 4);

@@ -98,6 +98,8 @@ describe("template errors are SchemaErrors naming the column and token", () => {
   test("a non-string template is a SchemaError", () => {
     expect(() => defineKeyspace({ key: 5 as unknown as string })).toThrow(SchemaError);
     expect(() => defineKeyspace(null as never)).toThrow(SchemaError);
-    expect(() => defineKeyspace({ key: "<u8>", values: "json" } as never)).toThrow(/unknown property "values"/);
+    expect(() => defineKeyspace({ key: "<u8>", values: "json" } as never)).toThrow(
+      /unknown property "values"/,
+    );
   });
 });

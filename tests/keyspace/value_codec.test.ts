@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { SchemaError, ValueEncodingError } from "../../src/api/errors.ts";
 import { defineKeyspace, jsonValue } from "../../src/keyspace/define_keyspace.ts";
-import { Prng } from "../../src/util/prng.ts";
+import type { Prng } from "../../src/util/prng.ts";
 import { seedFor, withSeed } from "./helpers.ts";
 
 function valueError(fn: () => unknown): ValueEncodingError {
@@ -30,7 +30,9 @@ describe("json (the default)", () => {
   });
   test("rejects BigInt, undefined, functions and cycles", () => {
     expect(valueError(() => json.encode(1n)).message).toContain("cannot be encoded as JSON");
-    expect(valueError(() => json.encode(undefined)).message).toBe("value: cannot be encoded as JSON: undefined");
+    expect(valueError(() => json.encode(undefined)).message).toBe(
+      "value: cannot be encoded as JSON: undefined",
+    );
     valueError(() => json.encode(() => 1));
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
@@ -123,7 +125,9 @@ describe("scalars", () => {
   });
   test("out-of-range and wrong-type scalars are ValueEncodingErrors", () => {
     expect(valueError(() => codecOf("u8").encode(256)).message).toBe("value: 256 is above 255");
-    expect(valueError(() => codecOf("u8").encode("1")).message).toBe('value: expected a number, got string "1"');
+    expect(valueError(() => codecOf("u8").encode("1")).message).toBe(
+      'value: expected a number, got string "1"',
+    );
     valueError(() => codecOf("i8").encode(-129));
     valueError(() => codecOf("u32be").encode(1.5));
     valueError(() => codecOf("u64be").encode(-1n));
@@ -133,7 +137,9 @@ describe("scalars", () => {
     valueError(() => codecOf("uuid").encode("x"));
     valueError(() => codecOf("bytes:3").encode(new Uint8Array(2)));
     valueError(() => codecOf("f64").encode("1"));
-    expect(valueError(() => codecOf("u8").decode(new Uint8Array(2))).message).toBe("value: cannot decode: 2 bytes, expected 1");
+    expect(valueError(() => codecOf("u8").decode(new Uint8Array(2))).message).toBe(
+      "value: cannot decode: 2 bytes, expected 1",
+    );
   });
 });
 
@@ -147,19 +153,25 @@ describe("structs", () => {
     expect(ks.value.decode(enc)).toEqual({ temp: 1, humidity: 0.5, n: 258 });
   });
   test("a missing, extra or wrong field is a ValueEncodingError naming it", () => {
-    expect(valueError(() => ks.value.encode({ temp: 1, humidity: 2 } as never)).message).toBe('value field "n": is missing');
-    expect(valueError(() => ks.value.encode({ temp: 1, humidity: 2, n: 1, x: 0 } as never)).message).toContain(
-      'unknown field "x"',
+    expect(valueError(() => ks.value.encode({ temp: 1, humidity: 2 } as never)).message).toBe(
+      'value field "n": is missing',
     );
-    expect(valueError(() => ks.value.encode({ temp: "1", humidity: 2, n: 1 } as never)).message).toBe(
-      'value field "temp": expected a number, got string "1"',
-    );
+    expect(valueError(() => ks.value.encode({ temp: 1, humidity: 2, n: 1, x: 0 } as never)).message)
+      .toContain(
+        'unknown field "x"',
+      );
+    expect(valueError(() => ks.value.encode({ temp: "1", humidity: 2, n: 1 } as never)).message)
+      .toBe(
+        'value field "temp": expected a number, got string "1"',
+      );
     valueError(() => ks.value.encode(null as never));
     valueError(() => ks.value.encode([1, 2, 3] as never));
   });
   test("invalid struct specs are SchemaErrors", () => {
     expect(() => codecOf({})).toThrow(SchemaError);
-    expect(() => codecOf({ a: "str" })).toThrow(/struct value field "a": expected a fixed-width scalar type/);
+    expect(() => codecOf({ a: "str" })).toThrow(
+      /struct value field "a": expected a fixed-width scalar type/,
+    );
     expect(() => codecOf({ a: "json" })).toThrow(SchemaError);
     expect(() => codecOf({ a: 5 })).toThrow(SchemaError);
     expect(() => codecOf("yaml")).toThrow(/value codec "yaml" is unknown/);
@@ -182,12 +194,26 @@ describe("custom codecs", () => {
     expect(codecOf({ ...point, fixedWidth: undefined }).fixedWidth).toBeUndefined();
   });
   test("a codec that throws, returns a non-Uint8Array or the wrong width is a ValueEncodingError", () => {
-    const err = valueError(() => codecOf({ ...point, encode: () => { throw new Error("boom"); } }).encode(1));
+    const err = valueError(() =>
+      codecOf({
+        ...point,
+        encode: () => {
+          throw new Error("boom");
+        },
+      }).encode(1)
+    );
     expect(err.message).toContain("encode failed: boom");
     expect(err.cause).toBeInstanceOf(Error);
     valueError(() => codecOf({ ...point, encode: () => "x" }).encode(1));
     valueError(() => codecOf({ ...point, encode: () => new Uint8Array(3) }).encode(1));
-    valueError(() => codecOf({ ...point, decode: () => { throw new Error("bad"); } }).decode(new Uint8Array(2)));
+    valueError(() =>
+      codecOf({
+        ...point,
+        decode: () => {
+          throw new Error("bad");
+        },
+      }).decode(new Uint8Array(2))
+    );
     valueError(() => codecOf(point).decode(new Uint8Array(3)));
   });
   test("invalid custom codec specs are SchemaErrors", () => {
@@ -200,6 +226,10 @@ describe("custom codecs", () => {
 test("layout names which sides are fixed-width", () => {
   expect(defineKeyspace({ key: "<u8>", value: "f64" }).layout).toBe("fixed-key-fixed-value");
   expect(defineKeyspace({ key: "<u8>" }).layout).toBe("fixed-key-variable-value");
-  expect(defineKeyspace({ key: "<str>", value: { a: "u8" } }).layout).toBe("variable-key-fixed-value");
-  expect(defineKeyspace({ key: "<bytes>", value: "utf8" }).layout).toBe("variable-key-variable-value");
+  expect(defineKeyspace({ key: "<str>", value: { a: "u8" } }).layout).toBe(
+    "variable-key-fixed-value",
+  );
+  expect(defineKeyspace({ key: "<bytes>", value: "utf8" }).layout).toBe(
+    "variable-key-variable-value",
+  );
 });

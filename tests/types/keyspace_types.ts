@@ -5,9 +5,9 @@
  */
 import {
   defineKeyspace,
+  jsonValue,
   type KeyInputOf,
   type KeyOf,
-  jsonValue,
   type Keyspace,
   type PrefixOf,
   type ValueOf,
@@ -15,7 +15,8 @@ import {
 import { loadKeyspace } from "../../src/keyspace/schema_file.ts";
 
 /** `true` only when A and B are the same type. */
-type Equal<A, B> = (<G>() => G extends A ? 1 : 2) extends (<G>() => G extends B ? 1 : 2) ? true : false;
+type Equal<A, B> = (<G>() => G extends A ? 1 : 2) extends (<G>() => G extends B ? 1 : 2) ? true
+  : false;
 function expectType<_T extends true>(): void {}
 
 // ---- key types from templates ----------------------------------------------------------------
@@ -76,8 +77,13 @@ const events = defineKeyspace({ key: "stream:<str>:<u64be>" });
 expectType<Equal<KeyOf<typeof events>, { stream: string; f1: bigint }>>();
 expectType<Equal<ValueOf<typeof events>, unknown>>();
 
-const named = defineKeyspace({ key: "t/<tenant:uuid>/<id:bytes:16:desc>/<ok:bool>/<n:i8>", value: "utf8" });
-expectType<Equal<KeyOf<typeof named>, { tenant: string; id: Uint8Array; ok: boolean; n: number }>>();
+const named = defineKeyspace({
+  key: "t/<tenant:uuid>/<id:bytes:16:desc>/<ok:bool>/<n:i8>",
+  value: "utf8",
+});
+expectType<
+  Equal<KeyOf<typeof named>, { tenant: string; id: Uint8Array; ok: boolean; n: number }>
+>();
 expectType<Equal<ValueOf<typeof named>, string>>();
 
 const positional = defineKeyspace({ key: "<str><f64:desc>-<bytes>", value: "bytes" });
@@ -151,7 +157,10 @@ const custom = defineKeyspace({
 });
 expectType<Equal<ValueOf<typeof custom>, { x: number; y: number }>>();
 
-const scalars = defineKeyspace({ key: "<u8>", value: { a: "u64be", b: "bool", c: "uuid", d: "bytes:4" } });
+const scalars = defineKeyspace({
+  key: "<u8>",
+  value: { a: "u64be", b: "bool", c: "uuid", d: "bytes:4" },
+});
 expectType<Equal<ValueOf<typeof scalars>, { a: bigint; b: boolean; c: string; d: Uint8Array }>>();
 // @ts-expect-error str is not a fixed-width struct field type
 defineKeyspace({ key: "<u8>", value: { a: "str" } });
