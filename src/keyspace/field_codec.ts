@@ -17,9 +17,10 @@
  * | uuid            | 16    | the 16 bytes of the hex digits, in order                         |
  * | bytes:N         | N     | the bytes as given                                               |
  *
- * Invariants: `write` validates before it stores anything it returns, writes exactly `width`
- * bytes, and never allocates; `read` is the exact inverse and throws KeyEncodingError on bytes
- * that no value encodes to (a bool byte other than 0/1).
+ * Invariants: `write` validates the value (KeyEncodingError naming the field; the caller then
+ * drops the half-written output), writes exactly `width` bytes, and never allocates; `read` is
+ * the exact inverse and throws KeyEncodingError on bytes that no value encodes to (a bool byte
+ * other than 0/1).
  *
  * @module
  */

@@ -94,6 +94,12 @@ const digits = defineKeyspace({ key: "v2:<u8>:2024:<i16be>", value: "i64be" });
 expectType<Equal<KeyOf<typeof digits>, { v2: number; f1: number }>>();
 expectType<Equal<ValueOf<typeof digits>, bigint>>();
 
+// The same naming rules as parse_template.ts (tests/keyspace/template.test.ts checks the runtime).
+const separators = defineKeyspace({ key: "user/<str>/post-<u32be>" });
+expectType<Equal<KeyOf<typeof separators>, { user: string; post: number }>>();
+const lastWord = defineKeyspace({ key: "a:b:<u8>|x::<u8>|id<uuid>" });
+expectType<Equal<KeyOf<typeof lastWord>, { b: number; f1: number; id: string }>>();
+
 const unicode = defineKeyspace({ key: "température:<f64>" });
 expectType<Equal<KeyOf<typeof unicode>, number>>();
 
