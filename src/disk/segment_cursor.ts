@@ -19,6 +19,7 @@
  */
 import { ClosedError } from "../api/errors.ts";
 import { EMPTY, type RecordCursor } from "../iter/record.ts";
+import { compareBytes } from "../util/bytes.ts";
 import { BlockView } from "./block.ts";
 import { KeyProbe } from "./key_probe.ts";
 import { newScratch, type ReadScratch, type SinglePartDiskSegment } from "./segment_reader.ts";
@@ -69,6 +70,9 @@ export class DiskSegmentCursor implements RecordCursor {
     if (n === 0) return this.invalidate();
     if (target === undefined) return this.moveTo(this.reverse ? n - 1 : 0);
     const idx = seg.index;
+    // Past the last key no block needs reading (merging cursors often seek past a segment).
+    const vsLast = compareBytes(target, idx.lastKey);
+    if (vsLast > 0 || (vsLast === 0 && exclusive && !this.reverse)) return this.moveTo(this.reverse ? n - 1 : n);
     const probe = this.probe.set(target);
     const e = idx.findEntry(probe);
     if (e < 0) return this.moveTo(this.reverse ? -1 : 0);
