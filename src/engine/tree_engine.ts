@@ -697,7 +697,7 @@ export class TreeEngine {
    * Merges bottom segments `from`..`to` (inclusive indexes into the queue, oldest = 0) into one.
    * Deletion markers and expired records are dropped when `from` is 0 (nothing lies below).
    */
-  mergeBottomSegments(from = 0, to = this.#bottom.length - 1): Promise<void> {
+  mergeBottomSegments(from: number = 0, to: number = this.#bottom.length - 1): Promise<void> {
     this.checkWritable();
     return this.#exclusive(async () => {
       this.checkWritable();
