@@ -123,9 +123,12 @@ export class WalWriter {
   private writtenBytes = 0;
   private syncedBytes = 0;
   private failure: IOError | undefined;
+  /** Whether `onError` was called (it is called at most once). */
+  private reported = false;
   private closing = false;
   private closed = false;
-  private timerArmed = false;
+  /** The pending "write soon" timer, cleared on close so no timer outlives the writer. */
+  private timer: ReturnType<typeof setTimeout> | undefined;
   /** True while `pump` runs; set before it starts and cleared in its last synchronous step. */
   private pumpActive = false;
   private pumpDone: Promise<void> = Promise.resolve();
@@ -339,7 +342,7 @@ export class WalWriter {
     switch (this.modeCode) {
       case MODE_ASYNC:
         if (this.len - PAYLOAD_START >= ASYNC_BUFFER_MAX_BYTES) this.writeOverflow();
-        else if (!this.timerArmed && !this.pumpActive) this.armTimer();
+        else if (this.timer === undefined && !this.pumpActive) this.armTimer();
         return;
       case MODE_NONE:
         // Count the bytes as if a raw frame held them, then forget the record.
@@ -427,6 +430,13 @@ export class WalWriter {
     this.kick();
   }
 
+  /** Tells `onError` about a background failure, once. */
+  private reportBackground(err: IOError): void {
+    if (this.reported) return;
+    this.reported = true;
+    this.onError?.(err);
+  }
+
   /** Writes the buffer as a frame once every earlier write is durable (syncing first if not). */
   private writeAfterSync(compress: boolean): void {
     if (this.fileBytes > this.fileSyncedBytes) this.syncNow();
@@ -459,6 +469,8 @@ export class WalWriter {
 
   private closeHandle(): void {
     this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.wake?.();
     try {
       this.handle?.close();
@@ -471,9 +483,8 @@ export class WalWriter {
   // The async background step.
 
   private armTimer(): void {
-    this.timerArmed = true;
-    setTimeout(() => {
-      this.timerArmed = false;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
       this.kick();
     }, 0);
   }
@@ -512,7 +523,7 @@ export class WalWriter {
     } catch (e) {
       if (this.closed) return; // closeSync synced everything itself; a late EBADF means nothing.
       // A write failure was already recorded by `writeBufferedFrame`; `fail` returns it.
-      this.onError?.(this.fail(e, "background sync"));
+      this.reportBackground(this.fail(e, "background sync"));
     } finally {
       // Cleared in the same turn as the loop's last check, so no append can slip between.
       this.pumpActive = false;
