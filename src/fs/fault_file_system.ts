@@ -151,7 +151,9 @@ class FaultFs implements FaultFileSystem {
   write(path: string, buf: Uint8Array, store: (part: Uint8Array) => void): void {
     const rule = this.decide("write", path);
     if (rule !== undefined) {
-      if (rule.short && buf.length > 0) this.storeCounted(buf.subarray(0, this.prng.int(buf.length)), store);
+      if (rule.short && buf.length > 0) {
+        this.storeCounted(buf.subarray(0, this.prng.int(buf.length)), store);
+      }
       throw new InjectedFaultError(rule.code ?? "EIO", "write", path);
     }
     const limit = this.plan.enospcAfterBytes;

@@ -308,7 +308,9 @@ function staleReason(path: string, text: string): string | undefined {
 function lockedError(path: string, text: string | undefined): DatabaseLockedError {
   const holder = text === undefined ? undefined : parseLock(text);
   const who = holder ? `process ${holder.pid}` : "another process";
-  return new DatabaseLockedError(`${nodePath.dirname(path)} is locked by ${who} (lock file ${path})`);
+  return new DatabaseLockedError(
+    `${nodePath.dirname(path)} is locked by ${who} (lock file ${path})`,
+  );
 }
 
 /** Creates the lock file exclusively; returns false if it already exists. */

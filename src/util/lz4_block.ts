@@ -86,7 +86,13 @@ function emitSequence(
 }
 
 /** Emits the final literals-only sequence. */
-function emitLastLiterals(dst: Uint8Array, d: number, src: Uint8Array, anchor: number, end: number): number {
+function emitLastLiterals(
+  dst: Uint8Array,
+  d: number,
+  src: Uint8Array,
+  anchor: number,
+  end: number,
+): number {
   const literals = end - anchor;
   if (literals >= 15) {
     dst[d++] = 0xf0;

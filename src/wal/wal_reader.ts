@@ -130,7 +130,9 @@ class FileWindow {
     try {
       got = this.handle.read(this.buf, off, want);
     } catch (e) {
-      throw new IOError(`cannot read WAL ${this.path} at ${off}: ${(e as Error).message}`, { cause: e });
+      throw new IOError(`cannot read WAL ${this.path} at ${off}: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     if (got < n) throw new IOError(`WAL ${this.path} shrank while being read (offset ${off})`);
     this.start = off;
@@ -236,7 +238,11 @@ class Replay {
     } else {
       payload = lz4Decompress(stored, this.frameRawBytes);
       if (payload === undefined) {
-        throw new CorruptionError(this.path, off, "lz4 payload does not decode to its recorded length");
+        throw new CorruptionError(
+          this.path,
+          off,
+          "lz4 payload does not decode to its recorded length",
+        );
       }
     }
     this.parseRecords(payload, off, false);
@@ -254,38 +260,58 @@ class Replay {
     const cur = this.cursor;
     let pos = 0;
     while (pos < end) {
-      if (end - pos < RECORD_MIN_BYTES) this.malformed(frameOff, pos, "record shorter than its header");
+      if (end - pos < RECORD_MIN_BYTES) {
+        this.malformed(frameOff, pos, "record shorter than its header");
+      }
       const opIndex = readU64(view, pos);
       if (opIndex < 0) this.malformed(frameOff, pos, "opIndex exceeds 2^53");
       const count = readVarint(p, pos + 8, end, cur);
       // Every op takes at least 4 bytes, which bounds the count by what remains.
-      if (count < 1 || count > (end - pos) / 4) this.malformed(frameOff, pos, `bad op count ${count}`);
-      if (opIndex > Number.MAX_SAFE_INTEGER - (count - 1)) this.malformed(frameOff, pos, "opIndex overflow");
+      if (count < 1 || count > (end - pos) / 4) {
+        this.malformed(frameOff, pos, `bad op count ${count}`);
+      }
+      if (opIndex > Number.MAX_SAFE_INTEGER - (count - 1)) {
+        this.malformed(frameOff, pos, "opIndex overflow");
+      }
       let q = cur[0];
       for (let k = 0; k < count; k++) {
         if (end - q < 4) this.malformed(frameOff, q, "op runs past the end of the frame");
         const kind = p[q];
         const flags = p[q + 1];
         if (kind > OP_KIND_MAX) this.malformed(frameOff, q, `unknown op kind ${kind}`);
-        if ((flags & ~OP_FLAG_EXPIRES) !== 0) this.malformed(frameOff, q, `unknown op flags ${flags}`);
+        if ((flags & ~OP_FLAG_EXPIRES) !== 0) {
+          this.malformed(frameOff, q, `unknown op flags ${flags}`);
+        }
         const keyLength = readVarint(p, q + 2, end, cur);
-        if (keyLength < 0 || keyLength > end - cur[0]) this.malformed(frameOff, q, "bad key length");
+        if (keyLength < 0 || keyLength > end - cur[0]) {
+          this.malformed(frameOff, q, "bad key length");
+        }
         const keyStart = cur[0];
         q = keyStart + keyLength;
         const valueLength = readVarint(p, q, end, cur);
-        if (valueLength < 0 || valueLength > end - cur[0]) this.malformed(frameOff, q, "bad value length");
+        if (valueLength < 0 || valueLength > end - cur[0]) {
+          this.malformed(frameOff, q, "bad value length");
+        }
         const valueStart = cur[0];
         q = valueStart + valueLength;
         let expiresAt = 0;
         if ((flags & OP_FLAG_EXPIRES) !== 0) {
           if (end - q < 8) this.malformed(frameOff, q, "expiresAt runs past the end of the frame");
           expiresAt = view.getFloat64(q);
-          if (!Number.isFinite(expiresAt)) this.malformed(frameOff, q, `bad expiresAt ${expiresAt}`);
+          if (!Number.isFinite(expiresAt)) {
+            this.malformed(frameOff, q, `bad expiresAt ${expiresAt}`);
+          }
           q += 8;
         }
         if (visiting) {
           const key = p.subarray(keyStart, keyStart + keyLength);
-          this.visit(opIndex + k, kind, key, p.subarray(valueStart, valueStart + valueLength), expiresAt);
+          this.visit(
+            opIndex + k,
+            kind,
+            key,
+            p.subarray(valueStart, valueStart + valueLength),
+            expiresAt,
+          );
         }
       }
       if (visiting) this.lastOpIndex = opIndex + count - 1;
@@ -294,7 +320,11 @@ class Replay {
   }
 
   private malformed(frameOff: number, payloadPos: number, what: string): never {
-    throw new CorruptionError(this.path, frameOff, `malformed record at payload byte ${payloadPos}: ${what}`);
+    throw new CorruptionError(
+      this.path,
+      frameOff,
+      `malformed record at payload byte ${payloadPos}: ${what}`,
+    );
   }
 
   /**

@@ -76,7 +76,9 @@ interface FlushWaiter {
 
 /** opIndexes `first .. first + count - 1` must be safe non-negative integers (the format's range). */
 function checkOpIndex(first: number, count: number): void {
-  if (!(first >= 0 && first <= Number.MAX_SAFE_INTEGER - (count - 1) && Math.floor(first) === first)) {
+  if (
+    !(first >= 0 && first <= Number.MAX_SAFE_INTEGER - (count - 1) && Math.floor(first) === first)
+  ) {
     assert(false, `bad opIndex ${first} (count ${count})`);
   }
 }
@@ -135,7 +137,12 @@ export class WalWriter {
   private wake: (() => void) | undefined;
   private waiters: FlushWaiter[] = [];
 
-  private constructor(path: string, mode: WalMode, handle: FileHandle | undefined, fileBytes: number) {
+  private constructor(
+    path: string,
+    mode: WalMode,
+    handle: FileHandle | undefined,
+    fileBytes: number,
+  ) {
     this.path = path;
     this.mode = mode;
     this.modeCode = MODE_CODES[mode];
@@ -192,7 +199,10 @@ export class WalWriter {
     try {
       handle = fs.openFile(path);
       const size = handle.size();
-      assert(validLength >= 0 && validLength <= size, `validLength ${validLength} of ${path} (size ${size})`);
+      assert(
+        validLength >= 0 && validLength <= size,
+        `validLength ${validLength} of ${path} (size ${size})`,
+      );
       if (validLength < WAL_HEADER_BYTES) {
         handle.truncate(0);
         handle.append(encodeWalHeader(segmentId ?? 0));
@@ -219,7 +229,13 @@ export class WalWriter {
    * Appends one op as its own record. The hot path: encodes straight into a reused buffer.
    * In the sync modes it returns once the op is durable.
    */
-  appendOne(opIndex: number, kind: number, key: Uint8Array, value: Uint8Array, expiresAt: number): void {
+  appendOne(
+    opIndex: number,
+    kind: number,
+    key: Uint8Array,
+    value: Uint8Array,
+    expiresAt: number,
+  ): void {
     this.checkWritable();
     checkOpIndex(opIndex, 1);
     const need = RECORD_HEADER_MAX + OP_OVERHEAD_MAX + key.length + value.length;
@@ -301,10 +317,18 @@ export class WalWriter {
   // Encoding.
 
   /** Encodes one op at `p`; returns the position after it. The caller made room. */
-  private encodeOp(p: number, kind: number, key: Uint8Array, value: Uint8Array, expiresAt: number): number {
+  private encodeOp(
+    p: number,
+    kind: number,
+    key: Uint8Array,
+    value: Uint8Array,
+    expiresAt: number,
+  ): number {
     // Checked here, not only on replay, so a bad argument fails now instead of turning into
     // "corruption" at the next open. (Messages are built only on failure: this is the hot path.)
-    if (!(kind >= 0 && kind <= OP_KIND_MAX && (kind | 0) === kind)) assert(false, `bad op kind ${kind}`);
+    if (!(kind >= 0 && kind <= OP_KIND_MAX && (kind | 0) === kind)) {
+      assert(false, `bad op kind ${kind}`);
+    }
     const buf = this.buf;
     buf[p] = kind;
     buf[p + 1] = expiresAt !== 0 ? OP_FLAG_EXPIRES : 0;

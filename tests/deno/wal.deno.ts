@@ -47,86 +47,104 @@ function replayAll(path: string) {
 }
 
 for (const mode of ["sync", "sync-compressed", "async-compressed"] as WalMode[]) {
-  Deno.test(`${mode} WAL round-trips under Deno`, withDir(async (dir) => {
-    const path = `${dir}/000003.wal`;
-    const ops = randomOps(7, mode === "async-compressed" ? 2000 : 100);
-    const wal = WalWriter.create(localFileSystem(), path, 3, mode);
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i];
-      if (i % 10 === 9) {
-        wal.appendBatch(op.opIndex, ops.slice(i, i + 1));
-      } else {
-        wal.appendOne(op.opIndex, op.kind, op.key, op.value, op.expiresAt);
+  Deno.test(
+    `${mode} WAL round-trips under Deno`,
+    withDir(async (dir) => {
+      const path = `${dir}/000003.wal`;
+      const ops = randomOps(7, mode === "async-compressed" ? 2000 : 100);
+      const wal = WalWriter.create(localFileSystem(), path, 3, mode);
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i];
+        if (i % 10 === 9) {
+          wal.appendBatch(op.opIndex, ops.slice(i, i + 1));
+        } else {
+          wal.appendOne(op.opIndex, op.kind, op.key, op.value, op.expiresAt);
+        }
       }
-    }
-    await wal.flush();
-    await wal.close();
-    const { ops: got, result } = replayAll(path);
-    assert.deepEqual(got, ops);
-    assert.deepEqual(result, { segmentId: 3, validLength: wal.sizeBytes, lastOpIndex: ops.length });
-  }));
+      await wal.flush();
+      await wal.close();
+      const { ops: got, result } = replayAll(path);
+      assert.deepEqual(got, ops);
+      assert.deepEqual(result, {
+        segmentId: 3,
+        validLength: wal.sizeBytes,
+        lastOpIndex: ops.length,
+      });
+    }),
+  );
 }
 
-Deno.test("a torn tail under Deno opens with the prefix, reports it, and appending cuts it off", withDir(async (dir) => {
-  const path = `${dir}/000004.wal`;
-  const ops = randomOps(9, 5);
-  const wal = WalWriter.create(localFileSystem(), path, 4, "sync");
-  const starts: number[] = [];
-  for (const op of ops) {
-    starts.push(wal.sizeBytes);
-    wal.appendOne(op.opIndex, op.kind, op.key, op.value, op.expiresAt);
-  }
-  await wal.close();
-  const bytes = nodeFs.readFileSync(path);
-  const last = starts[starts.length - 1];
-  for (let cut = last + 1; cut < bytes.length; cut++) {
-    nodeFs.writeFileSync(path, bytes.subarray(0, cut));
+Deno.test(
+  "a torn tail under Deno opens with the prefix, reports it, and appending cuts it off",
+  withDir(async (dir) => {
+    const path = `${dir}/000004.wal`;
+    const ops = randomOps(9, 5);
+    const wal = WalWriter.create(localFileSystem(), path, 4, "sync");
+    const starts: number[] = [];
+    for (const op of ops) {
+      starts.push(wal.sizeBytes);
+      wal.appendOne(op.opIndex, op.kind, op.key, op.value, op.expiresAt);
+    }
+    await wal.close();
+    const bytes = nodeFs.readFileSync(path);
+    const last = starts[starts.length - 1];
+    for (let cut = last + 1; cut < bytes.length; cut++) {
+      nodeFs.writeFileSync(path, bytes.subarray(0, cut));
+      const { ops: got, result } = replayAll(path);
+      assert.deepEqual(got, ops.slice(0, 4));
+      assert.equal(result.tornTail?.offset, last);
+      assert.equal(result.validLength, last);
+    }
+    const again = WalWriter.openForAppend(localFileSystem(), path, "sync", last);
+    const extra = ops[4];
+    again.appendOne(extra.opIndex, extra.kind, extra.key, extra.value, extra.expiresAt);
+    again.closeSync();
     const { ops: got, result } = replayAll(path);
-    assert.deepEqual(got, ops.slice(0, 4));
-    assert.equal(result.tornTail?.offset, last);
-    assert.equal(result.validLength, last);
-  }
-  const again = WalWriter.openForAppend(localFileSystem(), path, "sync", last);
-  const extra = ops[4];
-  again.appendOne(extra.opIndex, extra.kind, extra.key, extra.value, extra.expiresAt);
-  again.closeSync();
-  const { ops: got, result } = replayAll(path);
-  assert.deepEqual(got, ops);
-  assert.equal(result.tornTail, undefined);
-}));
+    assert.deepEqual(got, ops);
+    assert.equal(result.tornTail, undefined);
+  }),
+);
 
-Deno.test("a bit flip in the middle is CorruptionError under Deno", withDir((dir) => {
-  const path = `${dir}/000005.wal`;
-  const wal = WalWriter.create(localFileSystem(), path, 5, "sync");
-  const starts: number[] = [];
-  for (const op of randomOps(3, 6)) {
-    starts.push(wal.sizeBytes);
-    wal.appendOne(op.opIndex, op.kind, op.key, op.value, op.expiresAt);
-  }
-  wal.closeSync();
-  const bytes = nodeFs.readFileSync(path);
-  bytes[starts[2] + 10] ^= 0x40;
-  nodeFs.writeFileSync(path, bytes);
-  assert.throws(() => replayAll(path), { code: "CORRUPTION", file: path, offset: starts[2] });
-}));
+Deno.test(
+  "a bit flip in the middle is CorruptionError under Deno",
+  withDir((dir) => {
+    const path = `${dir}/000005.wal`;
+    const wal = WalWriter.create(localFileSystem(), path, 5, "sync");
+    const starts: number[] = [];
+    for (const op of randomOps(3, 6)) {
+      starts.push(wal.sizeBytes);
+      wal.appendOne(op.opIndex, op.kind, op.key, op.value, op.expiresAt);
+    }
+    wal.closeSync();
+    const bytes = nodeFs.readFileSync(path);
+    bytes[starts[2] + 10] ^= 0x40;
+    nodeFs.writeFileSync(path, bytes);
+    assert.throws(() => replayAll(path), { code: "CORRUPTION", file: path, offset: starts[2] });
+  }),
+);
 
-Deno.test("the local lock works under Deno", withDir((dir) => {
-  const fs = localFileSystem();
-  const lock = fs.lock(`${dir}/lock`);
-  assert.throws(() => fs.lock(`${dir}/lock`), { code: "DATABASE_LOCKED" });
-  lock.release();
-  nodeFs.writeFileSync(`${dir}/lock`, "999999 ab not-this-boot\n");
-  fs.lock(`${dir}/lock`).release();
-}));
+Deno.test(
+  "the local lock works under Deno",
+  withDir((dir) => {
+    const fs = localFileSystem();
+    const lock = fs.lock(`${dir}/lock`);
+    assert.throws(() => fs.lock(`${dir}/lock`), { code: "DATABASE_LOCKED" });
+    lock.release();
+    nodeFs.writeFileSync(`${dir}/lock`, "999999 ab not-this-boot\n");
+    fs.lock(`${dir}/lock`).release();
+  }),
+);
 
-Deno.test("a WAL written by Bun replays under Deno", withDir(async (dir) => {
-  const path = `${dir}/000006.wal`;
-  const bun = new URL("../../node_modules/.bin/bun", import.meta.url).pathname;
-  const writer = new URL("../../src/wal/wal_writer.ts", import.meta.url).pathname;
-  const prng = new URL("../../src/util/prng.ts", import.meta.url).pathname;
-  const fsModule = new URL("../../src/fs/local_file_system.ts", import.meta.url).pathname;
-  // The same op stream as randomOps(11, 500), generated and written by Bun.
-  const script = `
+Deno.test(
+  "a WAL written by Bun replays under Deno",
+  withDir(async (dir) => {
+    const path = `${dir}/000006.wal`;
+    const bun = new URL("../../node_modules/.bin/bun", import.meta.url).pathname;
+    const writer = new URL("../../src/wal/wal_writer.ts", import.meta.url).pathname;
+    const prng = new URL("../../src/util/prng.ts", import.meta.url).pathname;
+    const fsModule = new URL("../../src/fs/local_file_system.ts", import.meta.url).pathname;
+    // The same op stream as randomOps(11, 500), generated and written by Bun.
+    const script = `
     import { WalWriter } from ${JSON.stringify(writer)};
     import { Prng } from ${JSON.stringify(prng)};
     import { localFileSystem } from ${JSON.stringify(fsModule)};
@@ -141,9 +159,10 @@ Deno.test("a WAL written by Bun replays under Deno", withDir(async (dir) => {
       wal.appendOne(i + 1, kind, key, value, expiresAt);
     }
     await wal.close();`;
-  const out = await new Deno.Command(bun, { args: ["-e", script], stderr: "piped" }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const { ops, result } = replayAll(path);
-  assert.deepEqual(ops, randomOps(11, 500));
-  assert.equal(result.segmentId, 6);
-}));
+    const out = await new Deno.Command(bun, { args: ["-e", script], stderr: "piped" }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const { ops, result } = replayAll(path);
+    assert.deepEqual(ops, randomOps(11, 500));
+    assert.equal(result.segmentId, 6);
+  }),
+);

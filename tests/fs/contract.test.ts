@@ -2,14 +2,18 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
-import { joinPath, type FileSystem } from "../../src/fs/file_system.ts";
+import { type FileSystem, joinPath } from "../../src/fs/file_system.ts";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
 import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
 
 const providers: [string, () => { fs: FileSystem; dir: string; cleanup: () => void }][] = [
   ["local", () => {
     const dir = nodeFs.mkdtempSync(joinPath(os.tmpdir(), "zt-fs-"));
-    return { fs: localFileSystem(), dir, cleanup: () => nodeFs.rmSync(dir, { recursive: true, force: true }) };
+    return {
+      fs: localFileSystem(),
+      dir,
+      cleanup: () => nodeFs.rmSync(dir, { recursive: true, force: true }),
+    };
   }],
   ["memory", () => {
     const fs = memoryFileSystem();
@@ -115,7 +119,9 @@ for (const [name, make] of providers) {
       fs.removeDir(p("x"));
       fs.removeDir(p("x"));
       expect(fs.list(dir)).toEqual([]);
-      expect(() => fs.rename(p("nope"), p("z"))).toThrow(expect.objectContaining({ code: "ENOENT" }));
+      expect(() => fs.rename(p("nope"), p("z"))).toThrow(
+        expect.objectContaining({ code: "ENOENT" }),
+      );
     });
 
     test("link makes a second name with the same content and refuses an existing target", () => {
@@ -132,7 +138,9 @@ for (const [name, make] of providers) {
 
     test("lock is exclusive until released", () => {
       const lock = fs.lock(p("lock"));
-      expect(() => fs.lock(p("lock"))).toThrow(expect.objectContaining({ code: "DATABASE_LOCKED" }));
+      expect(() => fs.lock(p("lock"))).toThrow(
+        expect.objectContaining({ code: "DATABASE_LOCKED" }),
+      );
       lock.release();
       lock.release();
       expect(fs.stat(p("lock"))).toBeUndefined();

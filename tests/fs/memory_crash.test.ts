@@ -4,7 +4,11 @@ import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
 
 const bytes = (...xs: number[]) => new Uint8Array(xs);
 
-function fileWith(fs = memoryFileSystem(), content: number[], opts: { sync?: boolean; syncDir?: boolean } = {}) {
+function fileWith(
+  fs = memoryFileSystem(),
+  content: number[],
+  opts: { sync?: boolean; syncDir?: boolean } = {},
+) {
   fs.mkdirp("/d");
   const f = fs.openFile("/d/f", { create: true });
   f.append(bytes(...content));

@@ -49,8 +49,12 @@ async function runYielding(count: number, fs: FileSystem, dir: string) {
   await wal.close();
   const total = performance.now() - t0;
   console.log(
-    `${where} async-compressed, yielding every 1000: appendOne ${(inAppend * 1e6 / count).toFixed(0)} ns/op, ` +
-      `wall incl. background compress/write/sync ${(total * 1e6 / count).toFixed(0)} ns/op, file ${(wal.sizeBytes / count).toFixed(1)} B/op`,
+    `${where} async-compressed, yielding every 1000: appendOne ${
+      (inAppend * 1e6 / count).toFixed(0)
+    } ns/op, ` +
+      `wall incl. background compress/write/sync ${(total * 1e6 / count).toFixed(0)} ns/op, file ${
+        (wal.sizeBytes / count).toFixed(1)
+      } B/op`,
   );
 }
 
@@ -58,7 +62,12 @@ const dir = where === "local" ? nodeFs.mkdtempSync(`${os.tmpdir()}/zt-walbench-`
 const fs = where === "local" ? localFileSystem() : memoryFileSystem();
 fs.mkdirp(dir);
 try {
-  for (const [mode, count] of [["none", 1_000_000], ["async-compressed", 1_000_000], ["sync-compressed", 2000], ["sync", 2000]] as const) {
+  for (
+    const [mode, count] of [["none", 1_000_000], ["async-compressed", 1_000_000], [
+      "sync-compressed",
+      2000,
+    ], ["sync", 2000]] as const
+  ) {
     for (let round = 0; round < 3; round++) {
       const { wal, t0, t1 } = run(mode, count, fs, dir, round);
       await wal.close();
@@ -67,12 +76,18 @@ try {
       const perOp = ((t1 - t0) * 1e6) / count;
       const total = ((t2 - t0) * 1e6) / count;
       console.log(
-        `${where} ${mode.padEnd(17)} ${String(count).padStart(8)} ops: appendOne ${perOp.toFixed(0).padStart(6)} ns/op, ` +
-          `with flush+close ${total.toFixed(0).padStart(6)} ns/op, file ${(wal.sizeBytes / count).toFixed(1)} B/op`,
+        `${where} ${mode.padEnd(17)} ${String(count).padStart(8)} ops: appendOne ${
+          perOp.toFixed(0).padStart(6)
+        } ns/op, ` +
+          `with flush+close ${total.toFixed(0).padStart(6)} ns/op, file ${
+            (wal.sizeBytes / count).toFixed(1)
+          } B/op`,
       );
     }
   }
-  for (let round = 0; round < 2; round++) await runYielding(300_000, fs, dir).then(() => fs.remove(`${dir}/yield.wal`));
+  for (let round = 0; round < 2; round++) {
+    await runYielding(300_000, fs, dir).then(() => fs.remove(`${dir}/yield.wal`));
+  }
 } finally {
   if (where === "local") nodeFs.rmSync(dir, { recursive: true, force: true });
 }

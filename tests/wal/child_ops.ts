@@ -8,7 +8,12 @@ export function opAt(opIndex: number): WalOp {
   const prng = new Prng(opIndex);
   const key = prng.bytes(4 + prng.int(12));
   const half = prng.bytes(prng.int(60));
-  return { kind: prng.int(10) === 0 ? 1 : 0, key, value: new Uint8Array([...half, ...half]), expiresAt: 0 };
+  return {
+    kind: prng.int(10) === 0 ? 1 : 0,
+    key,
+    value: new Uint8Array([...half, ...half]),
+    expiresAt: 0,
+  };
 }
 
 /** How many ops the append that starts at `opIndex` writes (a batch when more than one). */

@@ -4,7 +4,7 @@ import * as os from "node:os";
 import type { FileSystem } from "../../src/fs/file_system.ts";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
 import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
-import { Prng } from "../../src/util/prng.ts";
+import type { Prng } from "../../src/util/prng.ts";
 import type { WalMode, WalOp } from "../../src/wal/wal_format.ts";
 import { replayWal, type WalReplayResult } from "../../src/wal/wal_reader.ts";
 import type { WalWriter } from "../../src/wal/wal_writer.ts";
@@ -30,7 +30,12 @@ export function randomOp(prng: Prng): WalOp {
  * Appends `count` ops starting at `firstOpIndex`, as single ops and batches; returns them with
  * their opIndexes in order.
  */
-export function appendRandom(wal: WalWriter, prng: Prng, firstOpIndex: number, count: number): SeenOp[] {
+export function appendRandom(
+  wal: WalWriter,
+  prng: Prng,
+  firstOpIndex: number,
+  count: number,
+): SeenOp[] {
   const out: SeenOp[] = [];
   let next = firstOpIndex;
   while (out.length < count) {
@@ -50,7 +55,10 @@ export function appendRandom(wal: WalWriter, prng: Prng, firstOpIndex: number, c
 }
 
 /** Replays `path` into a list. */
-export function replayAll(fs: FileSystem, path: string): { ops: SeenOp[]; result: WalReplayResult } {
+export function replayAll(
+  fs: FileSystem,
+  path: string,
+): { ops: SeenOp[]; result: WalReplayResult } {
   const ops: SeenOp[] = [];
   const result = replayWal(fs, path, (opIndex, kind, key, value, expiresAt) => {
     ops.push({ opIndex, kind, key, value, expiresAt });
@@ -61,19 +69,27 @@ export function replayAll(fs: FileSystem, path: string): { ops: SeenOp[]; result
 /** Compact form for equality checks with readable diffs. */
 export function show(ops: SeenOp[]): string[] {
   return ops.map((o) =>
-    `${o.opIndex}:${o.kind}:${Buffer.from(o.key).toString("hex")}=${Buffer.from(o.value).toString("hex")}@${o.expiresAt}`
+    `${o.opIndex}:${o.kind}:${Buffer.from(o.key).toString("hex")}=${
+      Buffer.from(o.value).toString("hex")
+    }@${o.expiresAt}`
   );
 }
 
 /** A fresh provider: a temp dir on local disk, or memory. `cleanup` removes the temp dir. */
-export function makeProvider(kind: "local" | "memory"): { fs: FileSystem; dir: string; cleanup: () => void } {
+export function makeProvider(
+  kind: "local" | "memory",
+): { fs: FileSystem; dir: string; cleanup: () => void } {
   if (kind === "memory") {
     const fs = memoryFileSystem();
     fs.mkdirp("/db");
     return { fs, dir: "/db", cleanup: () => {} };
   }
   const dir = nodeFs.mkdtempSync(`${os.tmpdir()}/zt-wal-`);
-  return { fs: localFileSystem(), dir, cleanup: () => nodeFs.rmSync(dir, { recursive: true, force: true }) };
+  return {
+    fs: localFileSystem(),
+    dir,
+    cleanup: () => nodeFs.rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -88,7 +104,8 @@ export function firstMismatch(got: SeenOp[], want: SeenOp[]): number {
     const g = got[i];
     const w = want[i];
     if (
-      w === undefined || g.opIndex !== w.opIndex || g.kind !== w.kind || g.expiresAt !== w.expiresAt ||
+      w === undefined || g.opIndex !== w.opIndex || g.kind !== w.kind ||
+      g.expiresAt !== w.expiresAt ||
       !sameBytes(g.key, w.key) || !sameBytes(g.value, w.value)
     ) return i;
   }

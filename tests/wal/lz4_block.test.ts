@@ -50,7 +50,9 @@ test("random inputs round-trip through lz4Decompress and stay inside their windo
 test("incompressible and tiny inputs are declined; a zero run compresses hard", () => {
   const prng = new Prng(1);
   const noise = prng.bytes(100_000);
-  expect(lz4CompressInto(noise, 0, noise.length, new Uint8Array(lz4BlockBound(100_000)), 0)).toBe(-1);
+  expect(lz4CompressInto(noise, 0, noise.length, new Uint8Array(lz4BlockBound(100_000)), 0)).toBe(
+    -1,
+  );
   expect(lz4CompressInto(new Uint8Array(10), 0, 10, new Uint8Array(64), 0)).toBe(-1);
   const zeros = new Uint8Array(1 << 20);
   const dst = new Uint8Array(lz4BlockBound(zeros.length));

@@ -18,7 +18,10 @@ const childScript = new URL("./child_writer.ts", import.meta.url).pathname;
 
 /** Runs the child until `ms` after its first acknowledgement, then SIGKILLs it. */
 async function runAndKill(path: string, mode: WalMode, ms: number) {
-  const child = Bun.spawn([process.execPath, childScript, path, mode], { stdout: "pipe", stderr: "pipe" });
+  const child = Bun.spawn([process.execPath, childScript, path, mode], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   let text = "";
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   // Kill on a timer, not between reads, so a stalled child cannot stall the test.
@@ -26,7 +29,9 @@ async function runAndKill(path: string, mode: WalMode, ms: number) {
   const decoder = new TextDecoder();
   for await (const chunk of child.stdout) {
     text += decoder.decode(chunk);
-    if (killTimer === undefined && /\nA \d+\n/.test(text)) killTimer = setTimeout(() => child.kill(9), ms);
+    if (killTimer === undefined && /\nA \d+\n/.test(text)) {
+      killTimer = setTimeout(() => child.kill(9), ms);
+    }
   }
   await child.exited;
   clearTimeout(hardStop);
@@ -35,7 +40,9 @@ async function runAndKill(path: string, mode: WalMode, ms: number) {
   if (lines[lines.length - 1] !== "") lines.pop(); // a line cut by the kill is not an acknowledgement
   const recovered = Number(lines.find((l) => l.startsWith("R "))?.slice(2));
   const acked = lines.filter((l) => l.startsWith("A ")).map((l) => Number(l.slice(2)));
-  if (Number.isNaN(recovered)) throw new Error(`child did not start: ${await new Response(child.stderr).text()}`);
+  if (Number.isNaN(recovered)) {
+    throw new Error(`child did not start: ${await new Response(child.stderr).text()}`);
+  }
   return { recovered, acked: acked.length ? Math.max(...acked) : recovered };
 }
 
@@ -52,9 +59,13 @@ for (const mode of ["sync", "sync-compressed", "async-compressed"] as WalMode[])
       let expected = 1;
       let nextBatch = 1;
       const r = replayWal(localFileSystem(), path, (opIndex, kind, key, value) => {
-        if (opIndex !== expected) throw new Error(`${why}: opIndex ${opIndex}, expected ${expected}`);
+        if (opIndex !== expected) {
+          throw new Error(`${why}: opIndex ${opIndex}, expected ${expected}`);
+        }
         const want = opAt(opIndex);
-        if (kind !== want.kind || !Bun.deepEquals(key, want.key) || !Bun.deepEquals(value, want.value)) {
+        if (
+          kind !== want.kind || !Bun.deepEquals(key, want.key) || !Bun.deepEquals(value, want.value)
+        ) {
           throw new Error(`${why}: op ${opIndex} differs`);
         }
         if (opIndex === nextBatch) nextBatch += batchSizeAt(opIndex);

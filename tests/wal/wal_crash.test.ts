@@ -104,7 +104,9 @@ test("after a failed write every later append and flush throws the same IOError"
   }
   expect(first).toMatchObject({ code: "IO" });
   expect((first as Error).cause).toMatchObject({ injected: true });
-  expect(() => wal.appendOne(3, 0, new Uint8Array(1), new Uint8Array(1), 0)).toThrow(first as Error);
+  expect(() => wal.appendOne(3, 0, new Uint8Array(1), new Uint8Array(1), 0)).toThrow(
+    first as Error,
+  );
   await expect(wal.flush()).rejects.toBe(first);
   expect(() => wal.closeSync()).toThrow(first as Error);
 });

@@ -104,7 +104,9 @@ test("sync-compressed stores small incompressible ops raw and compressible ones 
 test("visited keys and values stay valid after replay (no shared buffer)", () => {
   const { fs, path } = setup("local");
   const wal = WalWriter.create(fs, path, 1, "sync");
-  for (let i = 1; i <= 200; i++) wal.appendOne(i, 0, new Uint8Array([i & 255]), new Uint8Array(6000).fill(i & 255), 0);
+  for (let i = 1; i <= 200; i++) {
+    wal.appendOne(i, 0, new Uint8Array([i & 255]), new Uint8Array(6000).fill(i & 255), 0);
+  }
   wal.closeSync();
   const kept: Uint8Array[] = [];
   replayWal(fs, path, (_i, _k, _key, value) => kept.push(value));
@@ -114,7 +116,9 @@ test("visited keys and values stay valid after replay (no shared buffer)", () =>
 test("create refuses an existing file; mode none creates nothing", () => {
   const { fs, path } = setup("memory");
   WalWriter.create(fs, path, 1, "sync").closeSync();
-  expect(() => WalWriter.create(fs, path, 1, "sync")).toThrow(expect.objectContaining({ code: "IO" }));
+  expect(() => WalWriter.create(fs, path, 1, "sync")).toThrow(
+    expect.objectContaining({ code: "IO" }),
+  );
   const none = WalWriter.create(fs, path + "x", 1, "none");
   none.appendOne(1, 0, new Uint8Array(1), new Uint8Array(1), 0);
   none.closeSync();

@@ -37,7 +37,7 @@ async function writeFrames(mode: WalMode, frames: number, seed: number) {
       // One append, one frame: a single op or a batch of several.
       const batch = Array.from({ length: 1 + prng.int(4) }, () => randomOp(prng));
       wal.appendBatch(ops.length + 1, batch);
-      batch.forEach((op, i) => ops.push({ ...op, opIndex: ops.length + 1 }));
+      for (const op of batch) ops.push({ ...op, opIndex: ops.length + 1 });
     }
   }
   await wal.close();
@@ -47,7 +47,7 @@ async function writeFrames(mode: WalMode, frames: number, seed: number) {
 }
 
 /** How many ops the frames before frame number `frame` hold. */
-function opsBefore(ops: SeenOp[], starts: number[], bytes: Uint8Array, frame: number): number {
+function opsBefore(starts: number[], bytes: Uint8Array, frame: number): number {
   // Replays the prefix that ends at the frame to count its ops.
   nodeFs.writeFileSync(path, bytes.subarray(0, starts[frame]));
   return replayAll(fs, path).ops.length;
@@ -57,7 +57,7 @@ for (const mode of ["sync", "sync-compressed", "async-compressed"] as WalMode[])
   test(`${mode}: a cut at every byte of the last frame opens with the prefix and reports the tail`, async () => {
     const { ops, starts, bytes } = await writeFrames(mode, 4, 5);
     const last = starts[starts.length - 1];
-    const before = opsBefore(ops, starts, bytes, starts.length - 1);
+    const before = opsBefore(starts, bytes, starts.length - 1);
     expect(before).toBeLessThan(ops.length);
     for (let cut = last; cut <= bytes.length; cut++) {
       nodeFs.writeFileSync(path, bytes.subarray(0, cut));
@@ -137,15 +137,19 @@ for (const mode of ["sync", "async-compressed"] as WalMode[]) {
       } catch (e) {
         err = e;
       }
-      expect(err, `${mode} flip at ${pos}`).toMatchObject({ code: "CORRUPTION", file: path, offset: frameStart });
+      expect(err, `${mode} flip at ${pos}`).toMatchObject({
+        code: "CORRUPTION",
+        file: path,
+        offset: frameStart,
+      });
     }
   });
 }
 
 test("a bit flip in the last frame is a torn tail", async () => {
-  const { ops, starts, bytes } = await writeFrames("sync", 6, 3);
+  const { starts, bytes } = await writeFrames("sync", 6, 3);
   const last = starts[starts.length - 1];
-  const before = opsBefore(ops, starts, bytes, starts.length - 1);
+  const before = opsBefore(starts, bytes, starts.length - 1);
   for (let pos = last; pos < bytes.length; pos++) {
     const flipped = bytes.slice();
     flipped[pos] ^= 0x10;
@@ -199,7 +203,10 @@ function spyingFs(): { fs: FileSystem; maxReadBuffer: () => number } {
     },
     close: () => h.close(),
   });
-  return { fs: { ...inner, openFile: (p, o) => wrap(inner.openFile(p, o)) } as FileSystem, maxReadBuffer: () => max };
+  return {
+    fs: { ...inner, openFile: (p, o) => wrap(inner.openFile(p, o)) } as FileSystem,
+    maxReadBuffer: () => max,
+  };
 }
 
 function writeLog(...frames: Uint8Array[]): number {
@@ -225,15 +232,22 @@ test("an lz4 frame claiming a 2 GiB decompressed size is refused before decompre
   const huge = lz4FrameClaiming(0x7fff_ffff, [0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
   // At the tail: torn. Followed by a valid frame: corruption at its offset.
   const at = writeLog(huge);
-  expect(replayAll(fs, path).result.tornTail).toMatchObject({ offset: at, reason: expect.stringContaining("implausible") });
+  expect(replayAll(fs, path).result.tornTail).toMatchObject({
+    offset: at,
+    reason: expect.stringContaining("implausible"),
+  });
   writeLog(huge, rawFrame(record(2)));
-  expect(() => replayAll(fs, path)).toThrow(expect.objectContaining({ code: "CORRUPTION", offset: at }));
+  expect(() => replayAll(fs, path)).toThrow(
+    expect.objectContaining({ code: "CORRUPTION", offset: at }),
+  );
 });
 
 test("a checksummed frame with a huge key length or op count is corruption, even at the tail", () => {
   const hugeKey = [0, 0, 0, 0, 0, 0, 0, 2, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2];
   const at = writeLog(rawFrame(hugeKey));
-  expect(() => replayAll(fs, path)).toThrow(expect.objectContaining({ code: "CORRUPTION", offset: at }));
+  expect(() => replayAll(fs, path)).toThrow(
+    expect.objectContaining({ code: "CORRUPTION", offset: at }),
+  );
   const hugeCount = [0, 0, 0, 0, 0, 0, 0, 2, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 1, 1, 1, 2];
   writeLog(rawFrame(hugeCount));
   expect(() => replayAll(fs, path)).toThrow(/bad op count/);
@@ -246,7 +260,9 @@ test("a damaged file header is corruption when frames follow it", () => {
   const bytes = new Uint8Array(nodeFs.readFileSync(path));
   bytes[3] ^= 4;
   nodeFs.writeFileSync(path, bytes);
-  expect(() => replayAll(fs, path)).toThrow(expect.objectContaining({ code: "CORRUPTION", offset: 0 }));
+  expect(() => replayAll(fs, path)).toThrow(
+    expect.objectContaining({ code: "CORRUPTION", offset: 0 }),
+  );
   bytes[3] ^= 4;
   bytes[5] = 2; // a future format version, checksum fixed
   new DataView(bytes.buffer).setUint32(16, crc32c(bytes, 0, 16));
