@@ -259,6 +259,39 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     return { result: "updated", opIndex: this.#engine.write(KIND_PUT, k, v, slot.expiresAt) };
   }
 
+  /**
+   * Deletes every key within `bounds` (API.md §4 bounds: full keys or prefixes) as one write,
+   * whatever the number of keys: a range tombstone, honoured by every read, iterator and
+   * snapshot opened after it, and applied by merges. Returns its opIndex.
+   */
+  deleteRange(bounds: RangeBounds<P>): number {
+    this.#engine.checkWritable();
+    const range = resolveBounds(this.#encodeBounds(bounds, "deleteRange"));
+    let start: Uint8Array = EMPTY;
+    let end: Uint8Array = EMPTY;
+    if (range.lower) start = range.lower.inclusive ? range.lower.key : withZero(range.lower.key);
+    if (range.upper) end = range.upper.inclusive ? withZero(range.upper.key) : range.upper.key;
+    if (range.empty || (range.upper && end.length === 0)) end = start.length === 0 ? new Uint8Array(1) : start;
+    return this.#engine.deleteRange(start, end);
+  }
+
+  #encodeBounds(bounds: RangeBounds<P>, fn: string): EncodedBounds {
+    if (bounds === null || typeof bounds !== "object") {
+      throw new InvalidOptionError("bounds", `${fn}(bounds): bounds must be an object`);
+    }
+    const encoded: EncodedBounds = {};
+    for (const name of Object.keys(bounds)) {
+      if (!["gte", "gt", "lte", "lt", "prefix"].includes(name)) {
+        throw new InvalidOptionError(name, `${fn}(bounds): unknown bound "${name}"`);
+      }
+    }
+    for (const side of ["gte", "gt", "lte", "lt", "prefix"] as const) {
+      const b = bounds[side];
+      if (b !== undefined) encoded[side] = this.keyspace.key.encodeBound(b);
+    }
+    return encoded;
+  }
+
   #liveRecord(k: Uint8Array): { value: Uint8Array; expiresAt: number } | undefined {
     const value = this.#engine.getValue(k);
     if (value === undefined) return undefined;
@@ -464,6 +497,13 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** `key` followed by one 0x00 byte: the smallest byte string above `key`. */
+function withZero(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(key.length + 1);
+  out.set(key);
+  return out;
 }
 
 function checkKeyspace(keyspace: unknown): AnyKeyspace {

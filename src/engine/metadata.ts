@@ -34,6 +34,13 @@ export interface DiskSegmentRecord {
   recordCount: number;
 }
 
+/** A range tombstone as stored in metadata (hex bytes; an empty end is unbounded). */
+export interface StoredTombstone {
+  start: string;
+  end: string;
+  opIndex: number;
+}
+
 /** The JSON body of the metadata file. */
 export interface Metadata {
   formatVersion: number;
@@ -55,6 +62,11 @@ export interface Metadata {
   diskSegment: DiskSegmentRecord | null;
   /** Bottom segments, oldest first. */
   bottomSegments: DiskSegmentRecord[];
+  /**
+   * Range tombstones merged out of the WALs that may still hide records in bottom segments.
+   * Dropped when a merge has applied them to every segment (nothing below it). Optional.
+   */
+  rangeTombstones?: StoredTombstone[];
 }
 
 /** Encodes `meta` into the file bytes. */

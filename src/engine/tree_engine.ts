@@ -44,6 +44,7 @@ import {
   type SegmentReader,
 } from "../iter/record.ts";
 import { MergingCursor } from "../iter/merging_cursor.ts";
+import { type RangeTombstone, TombstoneCursor, TombstoneSet } from "../iter/range_tombstones.ts";
 import { MutableSegment } from "../memory/mutable_segment.ts";
 import { WalWriter } from "../wal/wal_writer.ts";
 import { replayWal } from "../wal/wal_reader.ts";
@@ -65,6 +66,7 @@ import {
   FORMAT_VERSION,
   type Metadata,
   readMetadata,
+  type StoredTombstone,
   writeMetadata,
 } from "./metadata.ts";
 import { DiskHandle, DiskSet, filesOf } from "./disk_set.ts";
@@ -121,6 +123,23 @@ class PinnedCursor extends MergingCursor {
     this.#release = undefined;
     release?.();
   }
+}
+
+/** Range tombstones as metadata stores them (hex). */
+function encodeTombstones(list: readonly RangeTombstone[]): StoredTombstone[] {
+  const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return list.map((t) => ({ start: hex(t.start), end: hex(t.end), opIndex: t.opIndex }));
+}
+
+/** Range tombstones from metadata. */
+function decodeTombstones(list: readonly StoredTombstone[] | undefined): RangeTombstone[] {
+  if (!list) return [];
+  const bytes = (h: string) => {
+    const out = new Uint8Array(h.length >>> 1);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(h.substr(i * 2, 2), 16);
+    return out;
+  };
+  return list.map((t) => ({ start: bytes(t.start), end: bytes(t.end), opIndex: t.opIndex }));
 }
 
 /** Copies `from` (its first `length` bytes, default all) to `to` and syncs it. */
@@ -190,6 +209,10 @@ export class TreeEngine {
   /** The merge running now, if any (merges run one at a time). */
   #merging: Promise<unknown> | undefined;
   #mergeScheduled = false;
+  /** Range tombstones of in-memory segments, by segment id. */
+  #memTombstones = new Map<number, RangeTombstone[]>();
+  /** Every live range tombstone (all layers). Replaced, never mutated. */
+  #tombstones: TombstoneSet = TombstoneSet.EMPTY;
 
   private constructor(
     fs: FileSystem,
@@ -279,7 +302,8 @@ export class TreeEngine {
       const path = joinPath(this.dir, walFileName(id));
       const segment = new MutableSegment(id, this.compare);
       const result = replayWal(this.fs, path, (opIndex, kind, key, value, expiresAt) => {
-        segment.put(key, value, opIndex, kind, expiresAt);
+        if (kind === KIND_RANGE_DELETE) this.#addMemTombstone(id, { start: key, end: value, opIndex });
+        else segment.put(key, value, opIndex, kind, expiresAt);
         if (opIndex > maxOpIndex) maxOpIndex = opIndex;
       });
       if (result.tornTail) {
@@ -318,7 +342,13 @@ export class TreeEngine {
     }
     if (last) {
       this.#mutable = last.segment;
-      this.#mutableWal = WalWriter.openForAppend(this.fs, last.path, this.options.wal, last.validLength);
+      this.#mutableWal = WalWriter.openForAppend(
+        this.fs,
+        last.path,
+        this.options.wal,
+        last.validLength,
+        last.segment.id,
+      );
       this.#mutableWalPath = last.path;
     } else {
       this.#startMutableSegment();
@@ -379,6 +409,23 @@ export class TreeEngine {
     if (this.#disk) layers.push(this.#disk.segment);
     for (let i = this.#bottom.length - 1; i >= 0; i--) layers.push(this.#bottom[i].segment);
     this.#layers = layers;
+    // Tombstones of segments that left the set (merged) are gone with them.
+    const all: RangeTombstone[] = [];
+    for (const layer of layers) {
+      const mem = this.#memTombstones.get(layer.id);
+      if (mem) all.push(...mem);
+    }
+    for (const id of [...this.#memTombstones.keys()]) {
+      if (!layers.some((l) => l.id === id)) this.#memTombstones.delete(id);
+    }
+    all.push(...decodeTombstones(this.#meta.rangeTombstones));
+    this.#tombstones = all.length === 0 ? TombstoneSet.EMPTY : new TombstoneSet(all);
+  }
+
+  #addMemTombstone(segmentId: number, t: RangeTombstone): void {
+    const list = this.#memTombstones.get(segmentId);
+    if (list) list.push(t);
+    else this.#memTombstones.set(segmentId, [t]);
   }
 
   /** Disk handles in layer order (disk segment, then bottom segments newest first). */
@@ -490,6 +537,20 @@ export class TreeEngine {
     return first + ops.length - 1;
   }
 
+  /**
+   * Deletes every key in [start, end) (empty end: no upper end) with one WAL record and one
+   * range tombstone, whatever the number of keys. Returns its opIndex.
+   */
+  deleteRange(start: Uint8Array, end: Uint8Array): number {
+    this.checkWritable();
+    const opIndex = this.#takeOpIndexes(1);
+    this.#guardIO("append to the write-ahead log", () =>
+      this.#mutableWal.appendOne(opIndex, KIND_RANGE_DELETE, start, end, 0));
+    this.#addMemTombstone(this.#mutable.id, { start, end, opIndex });
+    this.#tombstones = this.#tombstones.with([{ start, end, opIndex }]);
+    return opIndex;
+  }
+
   #afterWrite(): void {
     if (this.options.maintenance !== "auto") return;
     const m = this.#mutable;
@@ -547,13 +608,15 @@ export class TreeEngine {
     if (!this.getRecord(key, slot)) return undefined;
     if (slot.kind !== KIND_PUT) return undefined;
     if (slot.expiresAt !== 0 && slot.expiresAt <= Date.now()) return undefined;
+    if (this.#tombstones.size > 0 && this.#tombstones.coveringOpIndex(key) > slot.opIndex) return undefined;
     return slot.value;
   }
 
   /** The opIndex of the newest record of `key` (any kind), or 0 when no layer has it. */
   versionOf(key: Uint8Array): number {
     const slot = this.#slot;
-    return this.getRecord(key, slot) ? slot.opIndex : 0;
+    const own = this.getRecord(key, slot) ? slot.opIndex : 0;
+    return this.#tombstones.size > 0 ? Math.max(own, this.#tombstones.coveringOpIndex(key)) : own;
   }
 
   /**
@@ -571,9 +634,11 @@ export class TreeEngine {
     for (const layer of layers) children.push(layer.cursor(reverse));
     const pinned = this.#diskHandles();
     for (const h of pinned) this.#diskSet.acquire(h);
-    const cursor = new PinnedCursor(children, reverse, this.compare, () => {
+    const merged = new PinnedCursor(children, reverse, this.compare, () => {
       for (const h of pinned) this.#diskSet.release(h);
     });
+    const tombstones = this.#tombstones;
+    const cursor = tombstones.size === 0 ? merged : new TombstoneCursor(merged, tombstones);
     return { cursor, openedAt: Date.now() };
   }
 
@@ -637,6 +702,12 @@ export class TreeEngine {
     await Promise.all([...this.#pendingWalCloses]);
     const merged = this.#readOnly.slice(); // newest first
     const base = this.#disk;
+    const applied = this.#tombstones;
+    const nothingBelow = this.#bottom.length === 0;
+    const newTombstones: RangeTombstone[] = [];
+    for (const r of merged) newTombstones.push(...(this.#memTombstones.get(r.segment.id) ?? []));
+    const persisted = decodeTombstones(this.#meta.rangeTombstones);
+    const keptTombstones = nothingBelow ? [] : [...persisted, ...newTombstones];
     if (base) this.#diskSet.acquire(base);
     const started = performance.now();
     this.events.emit("merge-started", { readOnlySegments: merged.length });
@@ -648,7 +719,9 @@ export class TreeEngine {
         compare: this.compare,
         newer,
         base: base?.segment,
-        nothingBelow: this.#bottom.length === 0,
+        nothingBelow,
+        tombstones: applied,
+        touching: new TombstoneSet(newTombstones),
         now: Date.now(),
         mode: this.options.diskSegmentMode,
         write: this.#writeOptions(),
@@ -667,6 +740,7 @@ export class TreeEngine {
         this.#meta.diskSegment = toBottom ? null : record;
         if (toBottom) this.#meta.bottomSegments = [...this.#meta.bottomSegments, record!];
         this.#meta.persistedSegmentId = Math.max(this.#meta.persistedSegmentId, mergedMaxId);
+        this.#meta.rangeTombstones = encodeTombstones(keptTombstones);
       }, handle, result?.createdFiles ?? []);
       // The new segment set.
       this.#readOnly = this.#readOnly.filter((r) => !merged.includes(r));
@@ -708,6 +782,9 @@ export class TreeEngine {
       }
       if (from === to) return;
       const inputs = this.#bottom.slice(from, to + 1);
+      const applied = this.#tombstones;
+      // Once every bottom segment is rewritten with them applied, persisted tombstones hide nothing.
+      const allBottoms = from === 0 && to === count - 1;
       for (const h of inputs) this.#diskSet.acquire(h);
       const cursors = inputs.slice().reverse().map((h) => h.segment.cursor(false));
       const newer = new MergingCursor(cursors, false, this.compare);
@@ -721,6 +798,8 @@ export class TreeEngine {
           newer,
           base: undefined,
           nothingBelow: from === 0,
+          tombstones: applied,
+          touching: TombstoneSet.EMPTY,
           now: Date.now(),
           mode: this.options.diskSegmentMode,
           write: this.#writeOptions(),
@@ -736,6 +815,7 @@ export class TreeEngine {
           const next = this.#meta.bottomSegments.slice();
           next.splice(from, to - from + 1, ...(record ? [record] : []));
           this.#meta.bottomSegments = next;
+          if (allBottoms) this.#meta.rangeTombstones = [];
         }, handle, result?.createdFiles ?? []);
         this.#bottom.splice(from, to - from + 1, ...(handle ? [handle] : []));
         this.#rebuildLayers();
@@ -898,7 +978,7 @@ export class TreeEngine {
     blockCacheBytes: number;
   } {
     let readOnlyRecords = 0;
-    let walBytes = this.#mutableWal.sizeBytes;
+    let walBytes = this.#mutableWalPath ? this.#mutableWal.sizeBytes : 0;
     for (const r of this.#readOnly) {
       readOnlyRecords += r.segment.recordCount;
       if (r.walPath) walBytes += this.fs.stat(r.walPath)?.size ?? 0;
@@ -972,5 +1052,8 @@ function newMetadata(keyspace: EngineKeyspace): Metadata {
     bottomSegments: [],
   };
 }
+
+/** WAL op kind of a range deletion (key = start, value = end; empty end = unbounded). */
+export const KIND_RANGE_DELETE = 2;
 
 export { KIND_DELETE, KIND_PUT };

@@ -26,6 +26,7 @@ import { DiskSegmentWriter } from "../disk/segment_writer.ts";
 import { MultipartDiskSegment, type PartRef, writeMultipartDescriptor } from "../disk/multipart.ts";
 import { partTargetItemCount } from "../disk/multipart.ts";
 import { DROP, KEEP_AS_DELETE, survivorOf } from "./merge_policy.ts";
+import type { TombstoneSet } from "../iter/range_tombstones.ts";
 
 /** What a merge reads and how it writes. */
 export interface MergeJob {
@@ -40,6 +41,10 @@ export interface MergeJob {
   nothingBelow: boolean;
   /** Time that decides expiry (epoch ms). */
   now: number;
+  /** Range tombstones to apply: a record they hide is not written. */
+  tombstones: TombstoneSet;
+  /** Tombstones that leave the WALs with this merge: a part they overlap is rewritten. */
+  touching: TombstoneSet;
   mode: "multipart" | "single";
   write: DiskSegmentWriteOptions;
   partMinItemCount: number;
@@ -116,7 +121,9 @@ class MergeRun {
     for (let i = 0; i < baseParts.length; i++) {
       const part = baseParts[i];
       const nextFirst = baseParts[i + 1]?.firstKey;
-      const touched = newer.valid && (nextFirst === undefined || job.compare(newer.key, nextFirst) < 0);
+      const touched = (newer.valid && (nextFirst === undefined || job.compare(newer.key, nextFirst) < 0)) ||
+        (job.touching.size > 0 && part.firstKey !== undefined && part.lastKey !== undefined &&
+          job.touching.overlaps(part.firstKey, part.lastKey));
       if (!touched && job.mode === "multipart") {
         this.finishPart();
         this.parts.push({ id: part.id, recordCount: part.recordCount, firstKey: part.firstKey, lastKey: part.lastKey });
@@ -166,7 +173,8 @@ class MergeRun {
   /** Writes the surviving form of `r` (if any). Yields to the event loop when a slice is over. */
   async emit(r: RecordSlot): Promise<void> {
     const job = this.job;
-    const fate = survivorOf(r.kind, r.expiresAt, job.now, job.nothingBelow);
+    const hidden = job.tombstones.size > 0 && job.tombstones.coveringOpIndex(r.key) > r.opIndex;
+    const fate = hidden ? DROP : survivorOf(r.kind, r.expiresAt, job.now, job.nothingBelow);
     if (fate !== DROP) {
       const out = this.out;
       out.key = r.key;

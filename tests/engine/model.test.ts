@@ -119,6 +119,7 @@ async function runModel(seed: number, extra: Partial<OpenOptions>, layout: Layou
     const value = `v${step % 1000}`;
     const choice = r.int(100);
     const ctx = `seed ${seed} step ${step} op ${choice}`;
+    if (process.env.ZT_TRACE) console.log(ctx, JSON.stringify(tree.stats()));
     if (choice < 30) {
       const exp = randomExpiry(r, now);
       checkOp(tree.upsert(key, value, exp));
@@ -175,6 +176,14 @@ async function runModel(seed: number, extra: Partial<OpenOptions>, layout: Layou
       transcript.push(checkRange(tree, model, r, now, ctx));
     } else if (choice < 91) {
       expect(tree.count(), ctx).toBe(model.sorted(now).length);
+    } else if (choice < 92) {
+      // deleteRange must behave exactly like deleting each key in the bounds.
+      const bounds = randomBounds(r);
+      if (process.env.ZT_TRACE) console.log("deleteRange", JSON.stringify(bounds));
+      checkOp(tree.deleteRange(bounds as never));
+      for (const hex of [...model.map.keys()]) {
+        if (matchesBounds(hex, bounds)) model.map.delete(hex);
+      }
     } else if (choice < 94) {
       tree.maintenance.moveMutableSegmentForward();
     } else if (choice < 96) {
@@ -207,19 +216,36 @@ function checkRange(
   ctx: string,
 ): unknown {
   const all = model.sorted(now);
+  const opts = randomBounds(r);
+  const reverse = r.int(2) === 0;
+  const limit = r.int(3) === 0 ? r.int(10) : undefined;
+  let expected = all.filter(([h]) => matchesBounds(h, opts));
+  if (reverse) expected = expected.reverse();
+  if (limit !== undefined) expected = expected.slice(0, limit);
+  const got = [...tree.range({ ...opts, reverse, limit } as never)];
+  expect(got.map(([k, v]) => [k, v]), `${ctx} range ${JSON.stringify(opts)} rev=${reverse} limit=${limit}`)
+    .toEqual(expected.map(([, k, rec]) => [k, rec.value]));
+  return got;
+}
+
+const BOUND_NAMES = ["gte", "gt", "lte", "lt", "prefix"];
+
+/** Random range bounds: each side a full key, a one-field prefix or the empty prefix. */
+function randomBounds(r: Prng): Record<string, unknown> {
   const bound = () => {
     const key = randomKey(r);
-    const kind = r.int(3);
-    if (kind === 0) return { k: key.k };
+    const kind = r.int(8);
+    if (kind === 0) return {};
+    if (kind < 3) return { k: key.k };
     return key;
   };
   const opts: Record<string, unknown> = {};
-  const names = ["gte", "gt", "lte", "lt", "prefix"];
-  for (const name of names) if (r.int(5) === 0) opts[name] = bound();
-  const reverse = r.int(2) === 0;
-  const limit = r.int(3) === 0 ? r.int(10) : undefined;
-  // Expected: filter the model by the same byte rules.
-  const enc = (b: unknown) => ks.key.encodeBound(b as Key);
+  for (const name of BOUND_NAMES) if (r.int(4) === 0) opts[name] = bound();
+  return opts;
+}
+
+/** Whether the key with encoded hex `h` lies within `opts`, by the byte rules of API.md §4. */
+function matchesBounds(h: string, opts: Record<string, unknown>): boolean {
   const hex = (u: Uint8Array) => Buffer.from(u).toString("hex");
   const succ = (u: Uint8Array) => {
     let end = u.length;
@@ -229,27 +255,19 @@ function checkRange(
     o[end - 1]++;
     return hex(o);
   };
-  let expected = all.filter(([h]) => {
-    for (const name of names) {
-      const b = opts[name];
-      if (b === undefined) continue;
-      const e = enc(b);
-      const bh = hex(e.bytes);
-      const s = succ(e.bytes);
-      if (name === "gte" && h < bh) return false;
-      if (name === "gt" && (e.complete ? h <= bh : (s === undefined || h < s))) return false;
-      if (name === "lte" && (e.complete ? h > bh : (s !== undefined && h >= s))) return false;
-      if (name === "lt" && h >= bh) return false;
-      if (name === "prefix" && !h.startsWith(bh)) return false;
-    }
-    return true;
-  });
-  if (reverse) expected = expected.reverse();
-  if (limit !== undefined) expected = expected.slice(0, limit);
-  const got = [...tree.range({ ...opts, reverse, limit } as never)];
-  expect(got.map(([k, v]) => [k, v]), `${ctx} range ${JSON.stringify(opts)} rev=${reverse} limit=${limit}`)
-    .toEqual(expected.map(([, k, rec]) => [k, rec.value]));
-  return got;
+  for (const name of BOUND_NAMES) {
+    const b = opts[name];
+    if (b === undefined) continue;
+    const e = ks.key.encodeBound(b as Key);
+    const bh = hex(e.bytes);
+    const s = succ(e.bytes);
+    if (name === "gte" && h < bh) return false;
+    if (name === "gt" && (e.complete ? h <= bh : (s === undefined || h < s))) return false;
+    if (name === "lte" && (e.complete ? h > bh : (s !== undefined && h >= s))) return false;
+    if (name === "lt" && h >= bh) return false;
+    if (name === "prefix" && !h.startsWith(bh)) return false;
+  }
+  return true;
 }
 
 describe("model: tree matches a Map + sort", () => {
