@@ -27,7 +27,9 @@ import {
   DatabaseNotFoundError,
   InvalidOptionError,
   IOError,
+  KeyEncodingError,
   ReadOnlyError,
+  ValueEncodingError,
   ZoneTreeError,
 } from "../api/errors.ts";
 import type { EngineOptions } from "../api/options.ts";
@@ -102,6 +104,21 @@ export interface LayerCursor {
   cursor: RecordCursor;
   /** Opened at this moment (epoch ms); snapshots judge expiry as of it. */
   openedAt: number;
+}
+
+/** Largest encoded key, in bytes (documented in README "Limits"). */
+export const KEY_MAX_BYTES = 65_535;
+/** Largest encoded value, in bytes (documented in README "Limits"). */
+export const VALUE_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Throws unless the encoded key and value fit the limits. */
+function checkSizes(key: Uint8Array, value: Uint8Array): void {
+  if (key.length > KEY_MAX_BYTES) {
+    throw new KeyEncodingError(`key is ${key.length} bytes encoded, above the maximum of ${KEY_MAX_BYTES}`);
+  }
+  if (value.length > VALUE_MAX_BYTES) {
+    throw new ValueEncodingError(`value is ${value.length} bytes encoded, above the maximum of ${VALUE_MAX_BYTES}`);
+  }
 }
 
 /** Size of one opIndex lease: numbers are reserved in metadata this many at a time. */
@@ -514,6 +531,7 @@ export class TreeEngine {
   /** Logs and applies one write; returns its opIndex. */
   write(kind: number, key: Uint8Array, value: Uint8Array, expiresAt: number): number {
     this.checkWritable();
+    checkSizes(key, value);
     const opIndex = this.#takeOpIndexes(1);
     this.#guardIO("append to the write-ahead log", () =>
       this.#mutableWal.appendOne(opIndex, kind, key, value, expiresAt));
@@ -526,6 +544,7 @@ export class TreeEngine {
   writeBatch(ops: readonly EncodedOp[]): number {
     this.checkWritable();
     if (ops.length === 0) return this.#lastOpIndex;
+    for (let i = 0; i < ops.length; i++) checkSizes(ops[i].key, ops[i].value);
     const first = this.#takeOpIndexes(ops.length);
     this.#guardIO("append to the write-ahead log", () =>
       this.#mutableWal.appendBatch(first, ops as EncodedOp[]));
