@@ -375,7 +375,7 @@ export class TreeEngine {
     this.#meta.opIndexReserved = this.#lastOpIndex + OP_INDEX_LEASE;
     this.#publishMetadata();
     this.#rebuildLayers();
-    if (this.#readOnly.length > 0) this.#scheduleMerge();
+    if (this.#readOnly.length > 0 && this.options.maintenance === "auto") this.#scheduleMerge();
   }
 
   /** Opens the disk segment and bottom segments the metadata names. */

@@ -1,0 +1,236 @@
+/**
+ * Crash tests of the whole tree with real processes and real files: a child (`crash_child.ts`)
+ * writes seeded random operations and is SIGKILLed at a seeded moment; the parent reopens the
+ * directory and checks, against the oracle built from the child's stdout, that
+ * - every durable acknowledged write is present, or superseded by a write issued after it
+ *   ("sync", "sync-compressed": every acknowledged write; "async-compressed": every write
+ *   acknowledged before a resolved flush());
+ * - a batch is all or nothing (its marker key decides which);
+ * - no value appears that no write to that key stored; range, reverse range and get agree;
+ * - lastOpIndex after reopen is at least every opIndex ever returned, and a new write gets a
+ *   larger one;
+ * - no orphan file is left, every file the metadata names exists, every WAL replays and every
+ *   disk segment verifies (before and after the parent closes it again).
+ * Cycles continue in the same directory, so recovery of a recovered tree is exercised; the
+ * parent sometimes merges after recovery. A variant kills the child in the middle of large merges.
+ *
+ * ZT_SEED=<n> reproduces a run (the op sequence and the kill points, counted in output lines);
+ * CRASH_CYCLES=<n> runs more cycles (default 10 per mode).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import * as nodeFs from "node:fs";
+import * as os from "node:os";
+import { ZoneTree } from "../../mod.ts";
+import { Prng } from "../../src/util/prng.ts";
+import {
+  type ChildConfig,
+  checkDirectory,
+  type CycleLog,
+  KEYSPACES,
+  keyOf,
+  numberOfKey,
+  Oracle,
+  tuningOf,
+  valueOf,
+  widOfValue,
+} from "./crash_shared.ts";
+
+const SEED = Number(process.env.ZT_SEED ?? Date.now() % 1_000_000);
+const CYCLES = Number(process.env.CRASH_CYCLES ?? 10);
+const childScript = new URL("./crash_child.ts", import.meta.url).pathname;
+
+let root: string;
+beforeAll(() => (root = nodeFs.mkdtempSync(`${os.tmpdir()}/zt-crash-`)));
+afterAll(() => nodeFs.rmSync(root, { recursive: true, force: true }));
+
+/** Totals over the file, printed at the end (and used in the report). */
+const totals = { cycles: 0, issued: 0, acked: 0, durableChecked: 0, torn: 0, merges: 0, killedInMerge: 0 };
+afterAll(() => console.log(`crash totals (seed ${SEED}): ${JSON.stringify(totals)}`));
+
+type KillPolicy = { afterLines: number } | { afterMergeMs: number };
+
+/** Runs the child until the kill policy fires, SIGKILLs it and returns everything it printed. */
+async function runChild(cfg: ChildConfig, kill: KillPolicy): Promise<string> {
+  const child = Bun.spawn([process.execPath, childScript, JSON.stringify(cfg)], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let text = "";
+  let lines = 0;
+  let killed = false;
+  const killNow = () => {
+    if (!killed) child.kill(9);
+    killed = true;
+  };
+  let stalled = false;
+  const hardStop = setTimeout(() => {
+    stalled = true;
+    killNow();
+  }, 30_000);
+  let mergeTimer: ReturnType<typeof setTimeout> | undefined;
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    const s = decoder.decode(chunk, { stream: true });
+    text += s;
+    if (killed) continue;
+    for (let i = s.indexOf("\n"); i >= 0; i = s.indexOf("\n", i + 1)) lines++;
+    if ("afterLines" in kill && lines >= kill.afterLines) killNow();
+    if ("afterMergeMs" in kill && mergeTimer === undefined && /(^|\n)G /.test(text)) {
+      mergeTimer = setTimeout(killNow, kill.afterMergeMs);
+    }
+    if (/(^|\n)E /.test(text)) killNow();
+  }
+  const code = await child.exited;
+  clearTimeout(hardStop);
+  clearTimeout(mergeTimer);
+  const stderr = await new Response(child.stderr).text();
+  if (stalled) throw new Error(`the child stalled for 30 s; stderr: ${stderr}`);
+  if (!killed || code !== null && child.signalCode !== "SIGKILL") {
+    throw new Error(`the child exited by itself (${code}); stdout tail: ${text.slice(-500)}; stderr: ${stderr}`);
+  }
+  return text;
+}
+
+interface Run {
+  name: string;
+  wal: ChildConfig["wal"] | "alternate";
+  layout: ChildConfig["layout"];
+  variant: ChildConfig["variant"];
+  cycles: number;
+  seed: number;
+  keySpace?: number;
+  diskSegmentMaxItemCount?: number;
+}
+
+/** Reopens the tree after a kill and checks every promise; returns the durable writes checked. */
+async function reopenAndCheck(
+  cfg: ChildConfig,
+  oracle: Oracle,
+  log: CycleLog,
+  cycle: number,
+  prng: Prng,
+): Promise<void> {
+  const tree = await ZoneTree.open({
+    dir: cfg.dir,
+    keyspace: KEYSPACES[cfg.layout],
+    wal: cfg.wal,
+    maintenance: "manual",
+    ...tuningOf(cfg),
+  });
+  const errors: unknown[] = [];
+  tree.events.on("error", (e) => errors.push(e));
+  try {
+    // Synchronously after open: recovery has removed what it removes, and nothing runs yet.
+    checkDirectory(cfg.dir, cfg.layout);
+    for (const e of errors) {
+      expect((e as { code?: string }).code, String(e)).toBe("CORRUPTION");
+      expect((e as Error).message, String(e)).toContain("torn");
+      totals.torn++;
+    }
+    const openedAt = tree.lastOpIndex;
+    expect(openedAt).toBeGreaterThanOrEqual(oracle.maxOpIndexEver);
+    expect(openedAt).toBeGreaterThanOrEqual(log.openedAt);
+
+    // deno-lint-ignore no-explicit-any
+    const t = tree as ZoneTree<any, string, any, any>;
+    const observed = new Map<number, number>();
+    for (const [k, v] of t.range()) observed.set(numberOfKey(cfg.layout, k), widOfValue(v));
+    const reverse = [...t.keys({ reverse: true })].map((k) => numberOfKey(cfg.layout, k));
+    expect(reverse).toEqual([...observed.keys()].reverse());
+    expect(t.count()).toBe(observed.size);
+    for (const k of oracle.history.keys()) {
+      const v = t.get(keyOf(cfg.layout, k));
+      expect(v === undefined ? -1 : widOfValue(v), `get(${k})`).toBe(observed.get(k) ?? -1);
+    }
+    totals.durableChecked += oracle.check(observed);
+
+    // Numbering goes on above everything ever returned.
+    const w = cycle * 1_000_000 + 999_999;
+    const k = prng.int(300);
+    const opIndex = t.upsert(keyOf(cfg.layout, k), valueOf(w));
+    expect(opIndex).toBeGreaterThan(oracle.maxOpIndexEver);
+    expect(opIndex).toBeGreaterThan(openedAt);
+    oracle.maxOpIndexEver = opIndex;
+    oracle.history.set(k, [{ wid: w, kind: "put", status: "durable" }]);
+
+    // Sometimes persist the recovered segments here, so the next child starts from merged files.
+    if (prng.int(3) === 0) {
+      t.maintenance.moveMutableSegmentForward();
+      await t.maintenance.merge();
+    }
+  } finally {
+    await tree.close();
+  }
+  checkDirectory(cfg.dir, cfg.layout);
+  const reopened = await ZoneTree.open({ dir: cfg.dir, keyspace: KEYSPACES[cfg.layout], mode: "open", readOnly: true });
+  try {
+    expect(reopened.lastOpIndex).toBe(oracle.maxOpIndexEver);
+  } finally {
+    await reopened.close();
+  }
+}
+
+async function crashCycles(run: Run): Promise<void> {
+  const dir = `${root}/${run.name}`;
+  const prng = new Prng(run.seed);
+  const oracle = new Oracle();
+  for (let cycle = 1; cycle <= run.cycles; cycle++) {
+    const wal = run.wal === "alternate" ? (cycle % 2 ? "async-compressed" : "sync-compressed") : run.wal;
+    const cfg: ChildConfig = {
+      dir,
+      wal,
+      layout: run.layout,
+      maintenance: cycle % 2 ? "auto" : "manual",
+      seed: prng.u32(),
+      widBase: cycle * 1_000_000,
+      markerBase: cycle * 100_000,
+      variant: run.variant,
+      keySpace: run.keySpace,
+      diskSegmentMaxItemCount: run.diskSegmentMaxItemCount,
+    };
+    const syncMode = wal !== "async-compressed";
+    const kill: KillPolicy = run.variant === "merge"
+      ? { afterMergeMs: prng.int(700) }
+      : { afterLines: 20 + prng.int(syncMode ? 300 : 1500) };
+    const where = `seed ${run.seed} (file seed ${SEED}) ${run.name} cycle ${cycle} ${JSON.stringify(kill)}`;
+    try {
+      const t0 = performance.now();
+      const stdout = await runChild(cfg, kill);
+      const t1 = performance.now();
+      const log = oracle.absorb(stdout, syncMode);
+      totals.cycles++;
+      totals.issued += log.issued;
+      totals.acked += log.acked;
+      totals.merges += log.merges;
+      if (log.merges > log.mergesEnded) totals.killedInMerge++;
+      if (run.variant === "merge") expect(log.bigMerge).toBe(true);
+      await reopenAndCheck(cfg, oracle, log, cycle, prng);
+      if (process.env.CRASH_DEBUG) console.log(where, Math.round(t1 - t0), Math.round(performance.now() - t1), JSON.stringify(log));
+    } catch (e) {
+      (e as Error).message = `${where}: ${(e as Error).message}`;
+      throw e;
+    }
+  }
+}
+
+const RUNS: Run[] = [
+  { name: "sync", wal: "sync", layout: "str", variant: "ops", cycles: CYCLES, seed: SEED + 1 },
+  { name: "sync-compressed", wal: "sync-compressed", layout: "u32", variant: "ops", cycles: CYCLES, seed: SEED + 2 },
+  { name: "async-compressed", wal: "async-compressed", layout: "str", variant: "ops", cycles: CYCLES, seed: SEED + 3 },
+  {
+    name: "merge",
+    wal: "alternate",
+    layout: "u32",
+    variant: "merge",
+    cycles: Math.max(4, CYCLES >> 1),
+    seed: SEED + 4,
+    keySpace: 20_000,
+    diskSegmentMaxItemCount: 15_000,
+  },
+];
+
+for (const run of RUNS) {
+  test.concurrent(`${run.name}: SIGKILL at random moments loses no durable write (seed ${run.seed})`, async () => {
+    await crashCycles(run);
+  }, 120_000 + CYCLES * 10_000);
+}
