@@ -154,15 +154,20 @@ export class DiskSegmentWriter {
     this.rememberKey(key);
   }
 
+  /** Asserts the record invariants (messages are built only on failure: this runs per record). */
   private checkRecord(r: RecordSlot): void {
     const { key, value } = r;
-    assert(this.keyWidth === 0 || key.length === this.keyWidth, `key length ${key.length} != ${this.keyWidth}`);
-    assert(this.valueWidth < 0 || value.length === this.valueWidth, `value length ${value.length} != ${this.valueWidth}`);
-    assert(Number.isSafeInteger(r.opIndex) && r.opIndex >= 0, `opIndex ${r.opIndex}`);
-    assert(r.kind === KIND_PUT || r.kind === KIND_DELETE, `kind ${r.kind}`);
-    assert(Number.isSafeInteger(r.expiresAt) && r.expiresAt >= 0, `expiresAt ${r.expiresAt}`);
-    if (this.prevKey !== undefined) {
-      assert(this.compare(this.prevKey, key) < 0, "records arrive in strictly ascending key order");
+    if (this.keyWidth !== 0 && key.length !== this.keyWidth) {
+      assert(false, `key length ${key.length} != keyFixedWidth ${this.keyWidth}`);
+    }
+    if (this.valueWidth >= 0 && value.length !== this.valueWidth) {
+      assert(false, `value length ${value.length} != valueFixedWidth ${this.valueWidth}`);
+    }
+    if (!(r.opIndex >= 0 && Number.isSafeInteger(r.opIndex))) assert(false, `opIndex ${r.opIndex}`);
+    if (r.kind !== KIND_PUT && r.kind !== KIND_DELETE) assert(false, `kind ${r.kind}`);
+    if (!(r.expiresAt >= 0 && Number.isSafeInteger(r.expiresAt))) assert(false, `expiresAt ${r.expiresAt}`);
+    if (this.prevKey !== undefined && !(this.compare(this.prevKey, key) < 0)) {
+      assert(false, "records arrive in strictly ascending key order");
     }
   }
 
