@@ -24,6 +24,7 @@ import type { AnyKey, AnyKeyInput, Keyspace } from "../keyspace/define_keyspace.
 import { type EncodedOp, type EngineKeyspace, TreeEngine } from "../engine/tree_engine.ts";
 import { EMPTY, KIND_DELETE, KIND_PUT } from "../iter/record.ts";
 import { RangeCursor } from "../iter/range_cursor.ts";
+import { type RawChange, readChanges } from "../engine/change_feed.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyKeyspace = Keyspace<any, any, any, any>;
@@ -64,9 +65,32 @@ export interface OpenOptions<KS extends AnyKeyspace = AnyKeyspace> {
   blockSizeBytes?: number;
   /** Bytes of decompressed blocks kept in the block cache (default 64 MiB). */
   blockCacheMaxBytes?: number;
-  /** Repair instead of failing on corruption found while opening (drops what is unreadable). */
+  /**
+   * Repair a write-ahead log damaged in the middle instead of failing with `CorruptionError`:
+   * the log is cut at the damaged frame (the records after it are lost) and the repair is
+   * reported on the `error` event. Damaged disk segments are not repaired (restore a backup).
+   */
   repair?: boolean;
+  /**
+   * Bytes of merged WAL files kept for {@link ZoneTree.changes} (default 64 MiB; 0 keeps none:
+   * the feed then covers only writes not merged yet). The oldest files go first.
+   */
+  changeFeedRetentionBytes?: number;
 }
+
+/**
+ * One write, as {@link ZoneTree.changes} yields it. A batch or transaction yields one change per
+ * op, with consecutive opIndexes.
+ */
+export type Change<K, V> =
+  | { opIndex: number; type: "put"; key: K; value: V; expiresAt?: number }
+  | { opIndex: number; type: "delete"; key: K }
+  | {
+    opIndex: number;
+    type: "deleteRange";
+    /** Encoded keys: deletes every key k with start <= k < end (an empty end: no upper end). */
+    range: { start: Uint8Array; end: Uint8Array };
+  };
 
 /** Expiry of a written record: an absolute time or a time to live. */
 export interface WriteOptions {
@@ -439,6 +463,48 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   iterator(options: TreeIteratorOptions = {}): TreeIterator<K, V, P> {
     this.#engine.checkOpen();
     return new TreeIterator(this.#engine, this.keyspace, options);
+  }
+
+  /**
+   * The change feed: every write with an opIndex above `sinceOpIndex`, in opIndex order, up to
+   * the `lastOpIndex` at the call (after awaiting a flush, so each is durable). Reads the WAL
+   * files and the merged ones kept within `changeFeedRetentionBytes`; throws
+   * `ChangeFeedGapError` when writes above `sinceOpIndex` are no longer kept (resync from a full
+   * copy), `InvalidOptionError` with wal "none".
+   *
+   * @example
+   * ```ts
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "../../mod.ts";
+   * const ks = defineKeyspace({ key: "<str>", value: "u32be" });
+   * const tree = await ZoneTree.open({ dir: "/db", keyspace: ks, fs: memoryFileSystem() });
+   * tree.upsert("a", 1);
+   * const from = tree.lastOpIndex;
+   * tree.upsert("b", 2);
+   * tree.forceDelete("a");
+   * for await (const c of tree.changes(from)) console.log(c.opIndex, c.type); // put b, delete a
+   * await tree.close();
+   * ```
+   */
+  async *changes(sinceOpIndex: number = 0): AsyncGenerator<Change<K, V>, void, undefined> {
+    this.#engine.checkOpen();
+    for await (const raw of readChanges(this.#engine, sinceOpIndex)) yield this.#decodeChange(raw);
+  }
+
+  #decodeChange(raw: RawChange): Change<K, V> {
+    const { opIndex, kind } = raw;
+    if (kind === KIND_PUT) {
+      const key = this.keyspace.key.decode(raw.key);
+      const value = this.keyspace.value.decode(raw.value);
+      return raw.expiresAt === 0 ? { opIndex, type: "put", key, value } : {
+        opIndex,
+        type: "put",
+        key,
+        value,
+        expiresAt: raw.expiresAt,
+      };
+    }
+    if (kind === KIND_DELETE) return { opIndex, type: "delete", key: this.keyspace.key.decode(raw.key) };
+    return { opIndex, type: "deleteRange", range: { start: raw.key.slice(), end: raw.value.slice() } };
   }
 
   /** Starts an optimistic transaction (API.md §5). */

@@ -50,6 +50,7 @@ import { type RangeTombstone, TombstoneCursor, TombstoneSet } from "../iter/rang
 import { MutableSegment } from "../memory/mutable_segment.ts";
 import { WalWriter } from "../wal/wal_writer.ts";
 import { replayWal } from "../wal/wal_reader.ts";
+import { changeFeedFilePath, type ChangeFeedView, planRetention } from "./change_feed.ts";
 import { BlockCache } from "../disk/block_cache.ts";
 import type { DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
 import { openAnyDiskSegment } from "../disk/multipart.ts";
@@ -60,7 +61,9 @@ import {
   META_FILE,
   META_TMP_FILE,
   parseSegmentFileName,
+  parseRetainedWalFileName,
   parseWalFileName,
+  retainedWalFileName,
   walFileName,
 } from "./file_names.ts";
 import {
@@ -68,6 +71,7 @@ import {
   FORMAT_VERSION,
   type Metadata,
   readMetadata,
+  type RetainedWal,
   type StoredTombstone,
   writeMetadata,
 } from "./metadata.ts";
@@ -97,6 +101,8 @@ interface ReadOnlyEntry {
   segment: MutableSegment;
   /** The WAL file holding this segment's records, or undefined (wal "none"). */
   walPath: string | undefined;
+  /** Every op of the segment is <= this (the tree's lastOpIndex when it froze): for the change feed. */
+  lastOpIndex: number;
 }
 
 /** A cursor over a fixed set of layers, with what it pins. */
@@ -288,6 +294,7 @@ export class TreeEngine {
   // Recovery
 
   #recover(): void {
+    this.#recoverChangeFeed();
     const names = this.fs.list(this.dir);
     const readOnly = this.options.readOnly;
     if (!readOnly && names.includes(META_TMP_FILE)) this.fs.remove(joinPath(this.dir, META_TMP_FILE));
@@ -314,15 +321,29 @@ export class TreeEngine {
     this.#nextSegmentId = maxId + 1;
 
     let maxOpIndex = 0;
-    const replayed: { segment: MutableSegment; path: string; validLength: number }[] = [];
+    const replayed: { segment: MutableSegment; path: string; validLength: number; lastOpIndex: number }[] = [];
     for (const id of walIds) {
       const path = joinPath(this.dir, walFileName(id));
       const segment = new MutableSegment(id, this.compare);
-      const result = replayWal(this.fs, path, (opIndex, kind, key, value, expiresAt) => {
-        if (kind === KIND_RANGE_DELETE) this.#addMemTombstone(id, { start: key, end: value, opIndex });
-        else segment.put(key, value, opIndex, kind, expiresAt);
-        if (opIndex > maxOpIndex) maxOpIndex = opIndex;
-      });
+      let result;
+      try {
+        result = replayWal(this.fs, path, (opIndex, kind, key, value, expiresAt) => {
+          if (kind === KIND_RANGE_DELETE) this.#addMemTombstone(id, { start: key, end: value, opIndex });
+          else segment.put(key, value, opIndex, kind, expiresAt);
+          if (opIndex > maxOpIndex) maxOpIndex = opIndex;
+        });
+      } catch (e) {
+        if (!(e instanceof CorruptionError) || !this.options.repair || e.file !== path) throw e;
+        // Repair: keep the records before the damaged frame, drop it and everything after.
+        result = { validLength: e.offset, tornTail: undefined };
+        this.events.emit(
+          "error",
+          new CorruptionError(path, e.offset, `repaired: the log was cut at the damaged frame (${e.message})`, {
+            cause: e,
+          }),
+        );
+        if (!readOnly) this.#truncate(path, e.offset);
+      }
       if (result.tornTail) {
         this.events.emit(
           "error",
@@ -334,14 +355,14 @@ export class TreeEngine {
           ),
         );
       }
-      replayed.push({ segment, path, validLength: result.validLength });
+      replayed.push({ segment, path, validLength: result.validLength, lastOpIndex: maxOpIndex });
     }
 
     if (readOnly) {
       this.#lastOpIndex = Math.max(maxOpIndex, this.#meta.lastOpIndex, this.#maxDiskOpIndex());
       for (const r of replayed) {
         r.segment.freeze();
-        this.#readOnly.unshift({ segment: r.segment, walPath: r.path });
+        this.#readOnly.unshift({ segment: r.segment, walPath: r.path, lastOpIndex: r.lastOpIndex });
       }
       this.#mutable = new MutableSegment(0, this.compare);
       this.#mutable.freeze();
@@ -355,7 +376,7 @@ export class TreeEngine {
     const last = this.options.wal !== "none" ? replayed.pop() : undefined;
     for (const r of replayed) {
       r.segment.freeze();
-      this.#readOnly.unshift({ segment: r.segment, walPath: r.path });
+      this.#readOnly.unshift({ segment: r.segment, walPath: r.path, lastOpIndex: r.lastOpIndex });
     }
     if (last) {
       this.#mutable = last.segment;
@@ -376,6 +397,17 @@ export class TreeEngine {
     this.#publishMetadata();
     this.#rebuildLayers();
     if (this.#readOnly.length > 0 && this.options.maintenance === "auto") this.#scheduleMerge();
+  }
+
+  /** Cuts `path` to `length` bytes durably. */
+  #truncate(path: string, length: number): void {
+    const file = this.fs.openFile(path);
+    try {
+      file.truncate(length);
+      file.sync();
+    } finally {
+      file.close();
+    }
   }
 
   /** Opens the disk segment and bottom segments the metadata names. */
@@ -593,7 +625,7 @@ export class TreeEngine {
     this.#guardIO("create a write-ahead log", () => this.#startMutableSegment());
     this.#attachWalErrors(this.#mutableWal);
     old.freeze();
-    this.#readOnly.unshift({ segment: old, walPath: oldPath });
+    this.#readOnly.unshift({ segment: old, walPath: oldPath, lastOpIndex: this.#lastOpIndex });
     this.#rebuildLayers();
     const closing = oldWal.close().catch((e) => this.#fail(e));
     this.#pendingWalCloses.add(closing);
@@ -755,7 +787,9 @@ export class TreeEngine {
       const toBottom = handle !== undefined &&
         movesToBottom(handle.segment.recordCount, this.options.diskSegmentMaxItemCount);
       const mergedMaxId = Math.max(...merged.map((r) => r.segment.id));
+      let dropped: RetainedWal[] = [];
       this.#publish(() => {
+        dropped = this.#retainMergedWals(merged);
         this.#meta.diskSegment = toBottom ? null : record;
         if (toBottom) this.#meta.bottomSegments = [...this.#meta.bottomSegments, record!];
         this.#meta.persistedSegmentId = Math.max(this.#meta.persistedSegmentId, mergedMaxId);
@@ -768,7 +802,7 @@ export class TreeEngine {
       if (toBottom) this.#bottom.push(handle!);
       this.#rebuildLayers();
       if (old) this.#diskSet.retire(old);
-      for (const r of merged) if (r.walPath) this.#removeQuietly(r.walPath);
+      this.#moveMergedWals(merged, dropped);
       this.events.emit("disk-segment-created", {
         segmentId: record?.id,
         recordCount: record?.recordCount ?? 0,
@@ -887,6 +921,95 @@ export class TreeEngine {
       this.fs.remove(path);
     } catch (e) {
       this.events.emit("error", e);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Change feed (reader and retention rule in change_feed.ts)
+
+  /** The floor and the WAL files above it, oldest first. Synchronous, so a consistent view. */
+  changeFeedView(): ChangeFeedView {
+    this.checkOpen();
+    let floor = this.#meta.changeFeedFloor ?? 0;
+    const files = (this.#meta.changeFeedFiles ?? []).map((f) => ({ id: f.id, lastOpIndex: f.lastOpIndex }));
+    for (let i = this.#readOnly.length - 1; i >= 0; i--) {
+      const r = this.#readOnly[i];
+      if (r.walPath) files.push({ id: r.segment.id, lastOpIndex: r.lastOpIndex });
+      else floor = Math.max(floor, r.lastOpIndex); // never logged (wal "none"): not in the feed
+    }
+    if (this.#mutableWalPath) files.push({ id: this.#mutable.id, lastOpIndex: Infinity });
+    return { floor, files };
+  }
+
+  /**
+   * Called inside a merge's metadata publish: lists the merged WALs as retained, applies
+   * changeFeedRetentionBytes, and returns the files to delete once the publish has succeeded.
+   */
+  #retainMergedWals(merged: readonly ReadOnlyEntry[]): RetainedWal[] {
+    let floor = this.#meta.changeFeedFloor ?? 0;
+    const added: RetainedWal[] = [];
+    for (const r of merged) {
+      if (!r.walPath) floor = Math.max(floor, r.lastOpIndex);
+      else added.push({ id: r.segment.id, lastOpIndex: r.lastOpIndex, bytes: this.fs.stat(r.walPath)?.size ?? 0 });
+    }
+    const limit = this.options.changeFeedRetentionBytes;
+    const plan = planRetention(this.#meta.changeFeedFiles ?? [], added, floor, limit);
+    this.#meta.changeFeedFiles = plan.files;
+    this.#meta.changeFeedFloor = plan.floor;
+    return plan.dropped;
+  }
+
+  /**
+   * After the publish: renames the kept merged WALs `.log` → `.old` and deletes the dropped
+   * files. A crash before the renames is completed by the next open (`#recoverChangeFeed`).
+   */
+  #moveMergedWals(merged: readonly ReadOnlyEntry[], dropped: readonly RetainedWal[]): void {
+    const gone = new Set(dropped.map((f) => f.id));
+    for (const r of merged) {
+      if (!r.walPath || gone.has(r.segment.id)) continue;
+      try {
+        this.fs.rename(r.walPath, joinPath(this.dir, retainedWalFileName(r.segment.id)));
+      } catch (e) {
+        this.events.emit("error", e); // the feed reads it as .log; the next open renames it
+      }
+    }
+    for (const f of dropped) {
+      const path = changeFeedFilePath(this.fs, this.dir, f.id);
+      if (path) this.#removeQuietly(path);
+    }
+  }
+
+  /**
+   * On open, before WAL replay, completes what a crash interrupted: a listed WAL still named
+   * `.log` (crash between the publish and the rename) is renamed, so it is neither replayed nor
+   * deleted as obsolete; a listed file that is gone (a backup copies no `.old`) is dropped with
+   * every older one and the floor raised; the retention bound (it may have changed) is applied;
+   * an unlisted `.old` (crash between a publish and its delete) is removed. A read-only open
+   * changes no file: the reader finds a file under either name.
+   */
+  #recoverChangeFeed(): void {
+    const meta = this.#meta;
+    const readOnly = this.options.readOnly;
+    // A directory from before the change feed: nothing written before this open is in the feed.
+    let floor = meta.changeFeedFloor ?? (meta.persistedSegmentId > 0 ? meta.opIndexReserved : 0);
+    let files = meta.changeFeedFiles ?? [];
+    for (let i = files.length - 1; i >= 0; i--) {
+      const path = changeFeedFilePath(this.fs, this.dir, files[i].id);
+      if (!path) {
+        for (const f of files.slice(0, i + 1)) floor = Math.max(floor, f.lastOpIndex);
+        files = files.slice(i + 1);
+        break;
+      }
+      if (!readOnly && path.endsWith(".log")) this.fs.rename(path, joinPath(this.dir, retainedWalFileName(files[i].id)));
+    }
+    const plan = planRetention(files, [], floor, this.options.changeFeedRetentionBytes);
+    meta.changeFeedFiles = plan.files;
+    meta.changeFeedFloor = plan.floor;
+    if (readOnly) return;
+    const kept = new Set(plan.files.map((f) => f.id));
+    for (const name of this.fs.list(this.dir)) {
+      const id = parseRetainedWalFileName(name);
+      if (id !== undefined && !kept.has(id)) this.fs.remove(joinPath(this.dir, name));
     }
   }
 
