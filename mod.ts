@@ -24,6 +24,7 @@
  * @module
  */
 export {
+  ChangeFeedGapError,
   ClosedError,
   ComparerMismatchError,
   CorruptionError,
@@ -42,6 +43,7 @@ export {
 export {
   type AddOrUpdateResult,
   type BatchOp,
+  type Change,
   type OpenOptions,
   type RangeBounds,
   type RangeOptions,

@@ -130,3 +130,20 @@ export class IOError extends ZoneTreeError {
     super("IO", message, options);
   }
 }
+
+/**
+ * `tree.changes(since)` was asked for writes that the change feed no longer retains (`since` is
+ * below the floor: the highest opIndex dropped from retention). The consumer must resync from a
+ * full copy, then follow the feed from that copy's opIndex.
+ */
+export class ChangeFeedGapError extends ZoneTreeError {
+  /** The opIndex the consumer asked to continue after. */
+  readonly since: number;
+  /** The highest opIndex no longer retained; `changes(floor)` and above work. */
+  readonly floor: number;
+  constructor(since: number, floor: number, message: string, options?: { cause?: unknown }) {
+    super("CHANGE_FEED_GAP", message, options);
+    this.since = since;
+    this.floor = floor;
+  }
+}

@@ -38,6 +38,8 @@ export interface EngineOptions {
   blockSizeBytes: number;
   blockCacheMaxBytes: number;
   repair: boolean;
+  /** Bytes of merged WAL files kept for the change feed (0 = keep none). */
+  changeFeedRetentionBytes: number;
 }
 
 /** Defaults of every tuning option. */
@@ -57,6 +59,7 @@ export const DEFAULT_OPTIONS: Omit<EngineOptions, "dir" | "fs"> = {
   blockSizeBytes: 32 * 1024,
   blockCacheMaxBytes: 64 * 1024 * 1024,
   repair: false,
+  changeFeedRetentionBytes: 64 * 1024 * 1024,
 };
 
 const ENUMS: Record<string, readonly string[]> = {
@@ -77,6 +80,7 @@ const INTEGERS: Record<string, [number, number]> = {
   sparseStep: [0, 2 ** 30],
   blockSizeBytes: [256, 64 * 1024 * 1024],
   blockCacheMaxBytes: [0, 2 ** 44],
+  changeFeedRetentionBytes: [0, 2 ** 50],
 };
 
 const BOOLEANS = ["readOnly", "repair"];

@@ -6,6 +6,7 @@
  *   meta.tmp             a metadata replace in progress (removed on open)
  *   lock                 the process lock
  *   wal-<id>.log         write-ahead log of in-memory segment <id>
+ *   wal-<id>.old         a merged WAL kept for the change feed (never replayed; see change_feed.ts)
  *   seg-<id>.*           disk segment (or part) <id> files
  *
  * Ids are decimal, zero-padded to 10 digits so that names sort in id order.
@@ -33,6 +34,17 @@ export function walFileName(id: number): string {
 /** The segment id of a WAL file name, or undefined if `name` is not one. */
 export function parseWalFileName(name: string): number | undefined {
   const m = /^wal-(\d{10})\.log$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Name of a merged WAL file kept for the change feed (`parseWalFileName` does not match it). */
+export function retainedWalFileName(id: number): string {
+  return `wal-${padId(id)}.old`;
+}
+
+/** The segment id of a retained WAL file name (`wal-<id>.old`), or undefined. */
+export function parseRetainedWalFileName(name: string): number | undefined {
+  const m = /^wal-(\d{10})\.old$/.exec(name);
   return m ? Number(m[1]) : undefined;
 }
 

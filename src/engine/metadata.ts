@@ -67,6 +67,24 @@ export interface Metadata {
    * Dropped when a merge has applied them to every segment (nothing below it). Optional.
    */
   rangeTombstones?: StoredTombstone[];
+  /**
+   * Change feed (src/engine/change_feed.ts): every opIndex above this is in a WAL file (a live
+   * `wal-<id>.log` or a retained `wal-<id>.old`); it is the highest opIndex dropped from
+   * retention. Optional: absent in directories written before the change feed existed.
+   */
+  changeFeedFloor?: number;
+  /** Merged WAL files kept as `wal-<id>.old` for the change feed, oldest first. Optional. */
+  changeFeedFiles?: RetainedWal[];
+}
+
+/** A merged WAL file kept for the change feed. */
+export interface RetainedWal {
+  /** Segment id: the file is `wal-<id>.old`. */
+  id: number;
+  /** Every op in the file has an opIndex <= this (the tree's lastOpIndex when it was frozen). */
+  lastOpIndex: number;
+  /** File size in bytes, counted against changeFeedRetentionBytes. */
+  bytes: number;
 }
 
 /** Encodes `meta` into the file bytes. */
