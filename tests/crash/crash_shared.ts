@@ -26,7 +26,7 @@ import { BlockCache } from "../../src/disk/block_cache.ts";
 import { openAnyDiskSegment } from "../../src/disk/multipart.ts";
 import { filesOf } from "../../src/engine/disk_set.ts";
 import { readMetadata } from "../../src/engine/metadata.ts";
-import { parseSegmentFileName, parseWalFileName } from "../../src/engine/file_names.ts";
+import { parseRetainedWalFileName, parseSegmentFileName, parseWalFileName } from "../../src/engine/file_names.ts";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
 import { replayWal } from "../../src/wal/wal_reader.ts";
 import { defineKeyspace, type OpenOptions } from "../../mod.ts";
@@ -304,7 +304,15 @@ export function checkDirectory(dir: string, layout: LayoutName): { segments: num
   const referenced = new Set(records.flatMap(filesOf));
   const names = nodeFs.readdirSync(dir);
   let wals = 0;
+  const retained = new Set((meta.changeFeedFiles ?? []).map((f) => f.id));
   for (const name of names) {
+    // Merged WALs kept for the change feed: exactly the ones the metadata lists, each replayable.
+    const retainedId = parseRetainedWalFileName(name);
+    if (retainedId !== undefined) {
+      if (!retained.has(retainedId)) throw new Error(`orphan retained WAL ${name}: the metadata does not list it`);
+      replayWal(fs, `${dir}/${name}`, () => {});
+      continue;
+    }
     const walId = parseWalFileName(name);
     if (walId !== undefined) {
       if (walId <= meta.persistedSegmentId) throw new Error(`${name} is obsolete (persisted up to ${meta.persistedSegmentId})`);
