@@ -19,8 +19,8 @@ import { Prng } from "../../src/util/prng.ts";
 import {
   type ChildConfig,
   KEY_SPACE,
-  KEYSPACES,
   keyOf,
+  KEYSPACES,
   MARKER_BASE,
   tuningOf,
   valueOf,
@@ -33,7 +33,13 @@ const out = (line: string) => {
   for (let done = 0; done < bytes.length;) done += nodeFs.writeSync(1, bytes, done);
 };
 const fail = (what: string, e: unknown) => {
-  out(`E ${what}: ${e instanceof Error ? `${e.name} ${(e as { code?: string }).code ?? ""} ${e.message}` : String(e)}`.replaceAll("\n", " "));
+  out(
+    `E ${what}: ${
+      e instanceof Error
+        ? `${e.name} ${(e as { code?: string }).code ?? ""} ${e.message}`
+        : String(e)
+    }`.replaceAll("\n", " "),
+  );
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -45,12 +51,16 @@ const tree = await ZoneTree.open({
   ...tuningOf(cfg),
 });
 tree.events.on("error", (e) => {
-  const torn = e instanceof Error && (e as { code?: string }).code === "CORRUPTION" && /torn/.test(e.message);
+  const torn = e instanceof Error && (e as { code?: string }).code === "CORRUPTION" &&
+    /torn/.test(e.message);
   if (torn) out(`T ${(e as Error).message.replaceAll("\n", " ")}`);
   else fail("error event", e);
 });
 tree.events.on("merge-started", (info) => out(`M ${JSON.stringify(info)}`));
-tree.events.on("merge-ended", (info) => out(`N ${Math.round((info as { durationMs: number }).durationMs)}`));
+tree.events.on(
+  "merge-ended",
+  (info) => out(`N ${Math.round((info as { durationMs: number }).durationMs)}`),
+);
 out(`R ${tree.lastOpIndex}`);
 
 // deno-lint-ignore no-explicit-any
@@ -121,7 +131,9 @@ async function step(): Promise<void> {
   else if (x < 95) t.maintenance.moveMutableSegmentForward();
   else if (x < 97) {
     if (!background) {
-      background = t.maintenance.merge().catch((e) => fail("merge", e)).finally(() => (background = undefined));
+      background = t.maintenance.merge().catch((e) => fail("merge", e)).finally(
+        () => (background = undefined),
+      );
     }
   } else if (x < 98) await t.maintenance.merge();
   else if (x < 99) {
@@ -144,7 +156,9 @@ async function loadThenMerge(): Promise<void> {
   await t.flush();
   out(`F ${covered}`);
   t.maintenance.moveMutableSegmentForward();
-  background = t.maintenance.merge().catch((e) => fail("merge", e)).finally(() => (background = undefined));
+  background = t.maintenance.merge().catch((e) => fail("merge", e)).finally(
+    () => (background = undefined),
+  );
   out(`G ${JSON.stringify(t.stats())}`);
 }
 

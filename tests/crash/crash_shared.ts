@@ -26,7 +26,11 @@ import { BlockCache } from "../../src/disk/block_cache.ts";
 import { openAnyDiskSegment } from "../../src/disk/multipart.ts";
 import { filesOf } from "../../src/engine/disk_set.ts";
 import { readMetadata } from "../../src/engine/metadata.ts";
-import { parseRetainedWalFileName, parseSegmentFileName, parseWalFileName } from "../../src/engine/file_names.ts";
+import {
+  parseRetainedWalFileName,
+  parseSegmentFileName,
+  parseWalFileName,
+} from "../../src/engine/file_names.ts";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
 import { replayWal } from "../../src/wal/wal_reader.ts";
 import { defineKeyspace, type OpenOptions } from "../../mod.ts";
@@ -107,7 +111,10 @@ export interface ChildConfig {
 
 /** The tuning options of a child's tree (the parent reopens with the same). */
 export function tuningOf(cfg: ChildConfig): typeof TREE_TUNING {
-  return { ...TREE_TUNING, diskSegmentMaxItemCount: cfg.diskSegmentMaxItemCount ?? TREE_TUNING.diskSegmentMaxItemCount };
+  return {
+    ...TREE_TUNING,
+    diskSegmentMaxItemCount: cfg.diskSegmentMaxItemCount ?? TREE_TUNING.diskSegmentMaxItemCount,
+  };
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -172,8 +179,15 @@ export class Oracle {
     const lines = stdout.split("\n");
     lines.pop(); // "" after the last newline, or a line the kill cut short
     const log: CycleLog = {
-      openedAt: -1, acked: 0, durable: 0, issued: 0, maxAckedOpIndex: 0, torn: [], merges: 0,
-      mergesEnded: 0, bigMerge: false,
+      openedAt: -1,
+      acked: 0,
+      durable: 0,
+      issued: 0,
+      maxAckedOpIndex: 0,
+      torn: [],
+      merges: 0,
+      mergesEnded: 0,
+      bigMerge: false,
     };
     const byWid = new Map<number, Write[]>();
     let lastOpIndex = 0;
@@ -190,7 +204,14 @@ export class Oracle {
           for (const item of d.split(",")) {
             const [k, kind] = item.split(":");
             info.keys.push(Number(k));
-            ws.push(this.#push(Number(k), { wid, kind: kind === "p" ? "put" : "del", status: "unknown", batch: wid }));
+            ws.push(
+              this.#push(Number(k), {
+                wid,
+                kind: kind === "p" ? "put" : "del",
+                status: "unknown",
+                batch: wid,
+              }),
+            );
           }
           ws.push(this.#push(info.marker, { wid, kind: "put", status: "unknown", batch: wid }));
           this.batches.set(wid, info);
@@ -205,7 +226,9 @@ export class Oracle {
         const noop = b === "-";
         if (!noop) {
           const opIndex = Number(b);
-          if (!(opIndex > lastOpIndex)) throw new Error(`opIndex ${opIndex} not above ${lastOpIndex} (write ${a})`);
+          if (!(opIndex > lastOpIndex)) {
+            throw new Error(`opIndex ${opIndex} not above ${lastOpIndex} (write ${a})`);
+          }
           lastOpIndex = opIndex;
           log.maxAckedOpIndex = opIndex;
         }
@@ -221,7 +244,9 @@ export class Oracle {
     }
     if (!syncMode) {
       for (const [wid, ws] of byWid) {
-        if (wid <= flushedWid) for (const w of ws) if (w.status === "acked") w.status = "durable";
+        if (wid <= flushedWid) {
+          for (const w of ws) if (w.status === "acked") w.status = "durable";
+        }
       }
     }
     for (const ws of byWid.values()) if (ws[0].status === "durable") log.durable++;
@@ -264,9 +289,13 @@ export class Oracle {
         ok = w.kind === "put" ? seen === w.wid : seen === -1;
       }
       if (!ok) {
-        const tail = h.slice(Math.max(0, from - 2)).map((w) => `${w.kind}#${w.wid}:${w.status}${w.batch !== undefined ? `@batch${w.batch}` : ""}`);
+        const tail = h.slice(Math.max(0, from - 2)).map((w) =>
+          `${w.kind}#${w.wid}:${w.status}${w.batch !== undefined ? `@batch${w.batch}` : ""}`
+        );
         const what = seen === -1 ? "absent" : `write ${seen}`;
-        throw new Error(`key ${key} shows ${what}; last durable at history[${from}]; history ${tail.join(" ")}`);
+        throw new Error(
+          `key ${key} shows ${what}; last durable at history[${from}]; history ${tail.join(" ")}`,
+        );
       }
     }
     for (const [wid, info] of this.batches) {
@@ -282,7 +311,9 @@ export class Oracle {
     // The observed state is the next cycle's baseline (it was verified and the tree closed).
     this.history.clear();
     this.batches.clear();
-    for (const [key, wid] of observed) this.history.set(key, [{ wid, kind: "put", status: "durable" }]);
+    for (const [key, wid] of observed) {
+      this.history.set(key, [{ wid, kind: "put", status: "durable" }]);
+    }
     return checked;
   }
 }
@@ -296,7 +327,10 @@ export class Oracle {
  * persisted and replays without corruption; every disk segment verifies (every checksum, every
  * structure field, key order). Returns what it looked at.
  */
-export function checkDirectory(dir: string, layout: LayoutName): { segments: number; files: number; wals: number } {
+export function checkDirectory(
+  dir: string,
+  layout: LayoutName,
+): { segments: number; files: number; wals: number } {
   const fs = localFileSystem();
   const meta = readMetadata(fs, dir);
   if (!meta) throw new Error(`no metadata in ${dir}`);
@@ -309,31 +343,45 @@ export function checkDirectory(dir: string, layout: LayoutName): { segments: num
     // Merged WALs kept for the change feed: exactly the ones the metadata lists, each replayable.
     const retainedId = parseRetainedWalFileName(name);
     if (retainedId !== undefined) {
-      if (!retained.has(retainedId)) throw new Error(`orphan retained WAL ${name}: the metadata does not list it`);
+      if (!retained.has(retainedId)) {
+        throw new Error(`orphan retained WAL ${name}: the metadata does not list it`);
+      }
       replayWal(fs, `${dir}/${name}`, () => {});
       continue;
     }
     const walId = parseWalFileName(name);
     if (walId !== undefined) {
-      if (walId <= meta.persistedSegmentId) throw new Error(`${name} is obsolete (persisted up to ${meta.persistedSegmentId})`);
+      if (walId <= meta.persistedSegmentId) {
+        throw new Error(`${name} is obsolete (persisted up to ${meta.persistedSegmentId})`);
+      }
       replayWal(fs, `${dir}/${name}`, () => {});
       wals++;
       continue;
     }
     if (parseSegmentFileName(name) !== undefined && !referenced.has(name)) {
-      throw new Error(`orphan file ${name}: the metadata names ${[...referenced].join(", ") || "no segment file"}`);
+      throw new Error(
+        `orphan file ${name}: the metadata names ${
+          [...referenced].join(", ") || "no segment file"
+        }`,
+      );
     }
     if (!["meta", "lock"].includes(name) && parseSegmentFileName(name) === undefined) {
       throw new Error(`unexpected file ${name} in ${dir}`);
     }
   }
-  for (const f of referenced) if (!names.includes(f)) throw new Error(`the metadata names ${f}, which is missing`);
+  for (const f of referenced) {
+    if (!names.includes(f)) throw new Error(`the metadata names ${f}, which is missing`);
+  }
   const cache = new BlockCache(1 << 20);
   for (const r of records) {
     const seg = openAnyDiskSegment(fs, dir, r.id, KEYSPACES[layout].key.compare, cache);
     try {
       seg.verify();
-      if (seg.recordCount !== r.recordCount) throw new Error(`segment ${r.id}: ${seg.recordCount} records, metadata says ${r.recordCount}`);
+      if (seg.recordCount !== r.recordCount) {
+        throw new Error(
+          `segment ${r.id}: ${seg.recordCount} records, metadata says ${r.recordCount}`,
+        );
+      }
     } finally {
       seg.close();
     }

@@ -12,7 +12,7 @@ let dir: string;
 beforeEach(() => (dir = nodeFs.mkdtempSync(`${os.tmpdir()}/zt-recovery-`)));
 afterEach(() => nodeFs.rmSync(dir, { recursive: true, force: true }));
 
-test("maintenance \"manual\" does not merge recovered read-only segments on open", async () => {
+test('maintenance "manual" does not merge recovered read-only segments on open', async () => {
   const first = await ZoneTree.open({ dir, keyspace: ks, wal: "sync", maintenance: "manual" });
   for (let i = 0; i < 10; i++) first.upsert(i, `v${i}`);
   first.maintenance.moveMutableSegmentForward();

@@ -15,7 +15,7 @@
  * parent sometimes merges after recovery. A variant kills the child in the middle of large merges.
  *
  * ZT_SEED=<n> reproduces a run (the op sequence and the kill points, counted in output lines);
- * CRASH_CYCLES=<n> runs more cycles (default 10 per mode).
+ * CRASH_CYCLES=<n> runs more cycles (default 10 per mode); CRASH_DEBUG=1 prints every cycle.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import * as nodeFs from "node:fs";
@@ -23,11 +23,11 @@ import * as os from "node:os";
 import { ZoneTree } from "../../mod.ts";
 import { Prng } from "../../src/util/prng.ts";
 import {
-  type ChildConfig,
   checkDirectory,
+  type ChildConfig,
   type CycleLog,
-  KEYSPACES,
   keyOf,
+  KEYSPACES,
   numberOfKey,
   Oracle,
   tuningOf,
@@ -44,7 +44,15 @@ beforeAll(() => (root = nodeFs.mkdtempSync(`${os.tmpdir()}/zt-crash-`)));
 afterAll(() => nodeFs.rmSync(root, { recursive: true, force: true }));
 
 /** Totals over the file, printed at the end (and used in the report). */
-const totals = { cycles: 0, issued: 0, acked: 0, durableChecked: 0, torn: 0, merges: 0, killedInMerge: 0 };
+const totals = {
+  cycles: 0,
+  issued: 0,
+  acked: 0,
+  durableChecked: 0,
+  torn: 0,
+  merges: 0,
+  killedInMerge: 0,
+};
 afterAll(() => console.log(`crash totals (seed ${SEED}): ${JSON.stringify(totals)}`));
 
 type KillPolicy = { afterLines: number } | { afterMergeMs: number };
@@ -86,7 +94,9 @@ async function runChild(cfg: ChildConfig, kill: KillPolicy): Promise<string> {
   const stderr = await new Response(child.stderr).text();
   if (stalled) throw new Error(`the child stalled for 30 s; stderr: ${stderr}`);
   if (!killed || code !== null && child.signalCode !== "SIGKILL") {
-    throw new Error(`the child exited by itself (${code}); stdout tail: ${text.slice(-500)}; stderr: ${stderr}`);
+    throw new Error(
+      `the child exited by itself (${code}); stdout tail: ${text.slice(-500)}; stderr: ${stderr}`,
+    );
   }
   return text;
 }
@@ -162,7 +172,12 @@ async function reopenAndCheck(
     await tree.close();
   }
   checkDirectory(cfg.dir, cfg.layout);
-  const reopened = await ZoneTree.open({ dir: cfg.dir, keyspace: KEYSPACES[cfg.layout], mode: "open", readOnly: true });
+  const reopened = await ZoneTree.open({
+    dir: cfg.dir,
+    keyspace: KEYSPACES[cfg.layout],
+    mode: "open",
+    readOnly: true,
+  });
   try {
     expect(reopened.lastOpIndex).toBe(oracle.maxOpIndexEver);
   } finally {
@@ -175,7 +190,9 @@ async function crashCycles(run: Run): Promise<void> {
   const prng = new Prng(run.seed);
   const oracle = new Oracle();
   for (let cycle = 1; cycle <= run.cycles; cycle++) {
-    const wal = run.wal === "alternate" ? (cycle % 2 ? "async-compressed" : "sync-compressed") : run.wal;
+    const wal = run.wal === "alternate"
+      ? (cycle % 2 ? "async-compressed" : "sync-compressed")
+      : run.wal;
     const cfg: ChildConfig = {
       dir,
       wal,
@@ -192,7 +209,9 @@ async function crashCycles(run: Run): Promise<void> {
     const kill: KillPolicy = run.variant === "merge"
       ? { afterMergeMs: prng.int(700) }
       : { afterLines: 20 + prng.int(syncMode ? 300 : 1500) };
-    const where = `seed ${run.seed} (file seed ${SEED}) ${run.name} cycle ${cycle} ${JSON.stringify(kill)}`;
+    const where = `seed ${run.seed} (file seed ${SEED}) ${run.name} cycle ${cycle} ${
+      JSON.stringify(kill)
+    }`;
     try {
       const t0 = performance.now();
       const stdout = await runChild(cfg, kill);
@@ -205,7 +224,14 @@ async function crashCycles(run: Run): Promise<void> {
       if (log.merges > log.mergesEnded) totals.killedInMerge++;
       if (run.variant === "merge") expect(log.bigMerge).toBe(true);
       await reopenAndCheck(cfg, oracle, log, cycle, prng);
-      if (process.env.CRASH_DEBUG) console.log(where, Math.round(t1 - t0), Math.round(performance.now() - t1), JSON.stringify(log));
+      if (process.env.CRASH_DEBUG) {
+        console.log(
+          where,
+          Math.round(t1 - t0),
+          Math.round(performance.now() - t1),
+          JSON.stringify(log),
+        );
+      }
     } catch (e) {
       (e as Error).message = `${where}: ${(e as Error).message}`;
       throw e;
@@ -215,8 +241,22 @@ async function crashCycles(run: Run): Promise<void> {
 
 const RUNS: Run[] = [
   { name: "sync", wal: "sync", layout: "str", variant: "ops", cycles: CYCLES, seed: SEED + 1 },
-  { name: "sync-compressed", wal: "sync-compressed", layout: "u32", variant: "ops", cycles: CYCLES, seed: SEED + 2 },
-  { name: "async-compressed", wal: "async-compressed", layout: "str", variant: "ops", cycles: CYCLES, seed: SEED + 3 },
+  {
+    name: "sync-compressed",
+    wal: "sync-compressed",
+    layout: "u32",
+    variant: "ops",
+    cycles: CYCLES,
+    seed: SEED + 2,
+  },
+  {
+    name: "async-compressed",
+    wal: "async-compressed",
+    layout: "str",
+    variant: "ops",
+    cycles: CYCLES,
+    seed: SEED + 3,
+  },
   {
     name: "merge",
     wal: "alternate",
@@ -230,7 +270,11 @@ const RUNS: Run[] = [
 ];
 
 for (const run of RUNS) {
-  test.concurrent(`${run.name}: SIGKILL at random moments loses no durable write (seed ${run.seed})`, async () => {
-    await crashCycles(run);
-  }, 120_000 + CYCLES * 10_000);
+  test.concurrent(
+    `${run.name}: SIGKILL at random moments loses no durable write (seed ${run.seed})`,
+    async () => {
+      await crashCycles(run);
+    },
+    120_000 + CYCLES * 10_000,
+  );
 }
