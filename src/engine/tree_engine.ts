@@ -232,6 +232,8 @@ export class TreeEngine {
   /** The merge running now, if any (merges run one at a time). */
   #merging: Promise<unknown> | undefined;
   #mergeScheduled = false;
+  /** The close in progress or done. */
+  #closing: Promise<void> | undefined;
   /** Range tombstones of in-memory segments, by segment id. */
   #memTombstones = new Map<number, RangeTombstone[]>();
   /** Every live range tombstone (all layers). Replaced, never mutated. */
@@ -1077,8 +1079,20 @@ export class TreeEngine {
   }
 
   /** Flushes, syncs, records the exact opIndex, and releases the lock. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #waitForMerges(): Promise<void> {
+    while (this.#merging) await this.#merging.catch(() => {});
+  }
+
+  async #close(): Promise<void> {
+    // No new background merge starts from here on; a running one is allowed to finish, so a
+    // close during a merge neither wastes it nor reports it as failed.
+    this.#mergeScheduled = true;
+    await this.#waitForMerges();
     if (!this.options.readOnly && !this.#failure && this.options.wal === "none") {
       // Nothing was logged: a clean close persists the in-memory segments in a disk segment.
       try {
@@ -1090,7 +1104,7 @@ export class TreeEngine {
     }
     this.#closed = true;
     try {
-      while (this.#merging) await this.#merging.catch(() => {});
+      await this.#waitForMerges();
       await Promise.all([...this.#pendingWalCloses]);
       if (!this.options.readOnly && !this.#failure) {
         await this.#mutableWal.close();
