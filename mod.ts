@@ -42,6 +42,7 @@ export {
 } from "./src/api/errors.ts";
 export {
   type AddOrUpdateResult,
+  type AnyKeyspace,
   type BatchOp,
   type Change,
   type OpenOptions,
@@ -85,6 +86,36 @@ export {
   type ValueOf,
 } from "./src/keyspace/define_keyspace.ts";
 export { loadKeyspace, parseKeyspaceSchema } from "./src/keyspace/schema_file.ts";
+export type {
+  BigWord,
+  IntWord,
+  JsonSpec,
+  KeyInputOfTemplate,
+  KeyOfTemplate,
+  KeyScalar,
+  PrefixOfTemplate,
+  StructSpec,
+  TemplateCheck,
+  TemplateFields,
+  ValueOfSpec,
+  ValueScalarType,
+} from "./src/keyspace/template_types.ts";
+export type { KeyTypeWord } from "./src/keyspace/key_field_type.ts";
+export type { ValueSpecJson } from "./src/keyspace/value_codec.ts";
 export type { FileHandle, FileLock, FileStat, FileSystem, OpenFileOptions } from "./src/fs/file_system.ts";
 export { localFileSystem } from "./src/fs/local_file_system.ts";
-export { type MemoryFileSystem, memoryFileSystem } from "./src/fs/memory_file_system.ts";
+export { type CrashOptions, type MemoryFileSystem, memoryFileSystem } from "./src/fs/memory_file_system.ts";
+export {
+  type ApplyResult,
+  replicaStateKeyspace,
+  type ReplicaStateTree,
+  replicate,
+  type ReplicateOptions,
+  Replicator,
+} from "./src/systems/replicator.ts";
+export {
+  type PartitionBy,
+  PartitionedTree,
+  type PartitionedTreeOptions,
+  timeBucket,
+} from "./src/systems/partitioned_tree.ts";

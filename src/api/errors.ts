@@ -11,6 +11,7 @@ export class ZoneTreeError extends Error {
   /** Stable machine-readable code, e.g. `"KEY_ENCODING"`. */
   readonly code: string;
 
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
@@ -20,6 +21,7 @@ export class ZoneTreeError extends Error {
 
 /** A keyspace definition or schema file is invalid. */
 export class SchemaError extends ZoneTreeError {
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(message: string, options?: { cause?: unknown }) {
     super("SCHEMA", message, options);
   }
@@ -29,6 +31,7 @@ export class SchemaError extends ZoneTreeError {
 export class KeyEncodingError extends ZoneTreeError {
   /** The field that was wrong, when one can be named. */
   readonly field: string | undefined;
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(message: string, field?: string, options?: { cause?: unknown }) {
     super("KEY_ENCODING", message, options);
     this.field = field;
@@ -37,6 +40,7 @@ export class KeyEncodingError extends ZoneTreeError {
 
 /** A value cannot be encoded (or decoded) by the keyspace's value codec. */
 export class ValueEncodingError extends ZoneTreeError {
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(message: string, options?: { cause?: unknown }) {
     super("VALUE_ENCODING", message, options);
   }
@@ -46,6 +50,7 @@ export class ValueEncodingError extends ZoneTreeError {
 export class InvalidOptionError extends ZoneTreeError {
   /** The option's name. */
   readonly option: string;
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(option: string, message: string, options?: { cause?: unknown }) {
     super("INVALID_OPTION", message, options);
     this.option = option;
@@ -58,6 +63,7 @@ export class ComparerMismatchError extends ZoneTreeError {
   readonly storedIdentity: string;
   /** Identity of the keyspace passed to `open`. */
   readonly givenIdentity: string;
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(storedIdentity: string, givenIdentity: string, dir: string) {
     super(
       "COMPARER_MISMATCH",
@@ -71,6 +77,7 @@ export class ComparerMismatchError extends ZoneTreeError {
 
 /** `mode: "open"` was asked for a directory that holds no database. */
 export class DatabaseNotFoundError extends ZoneTreeError {
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(message: string, options?: { cause?: unknown }) {
     super("DATABASE_NOT_FOUND", message, options);
   }
@@ -78,6 +85,7 @@ export class DatabaseNotFoundError extends ZoneTreeError {
 
 /** `mode: "create"` was asked for a directory that already holds a database. */
 export class DatabaseAlreadyExistsError extends ZoneTreeError {
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(message: string, options?: { cause?: unknown }) {
     super("DATABASE_ALREADY_EXISTS", message, options);
   }
@@ -85,6 +93,7 @@ export class DatabaseAlreadyExistsError extends ZoneTreeError {
 
 /** The data directory is held open by another process (or another tree in this process). */
 export class DatabaseLockedError extends ZoneTreeError {
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(message: string, options?: { cause?: unknown }) {
     super("DATABASE_LOCKED", message, options);
   }
@@ -96,6 +105,7 @@ export class CorruptionError extends ZoneTreeError {
   readonly file: string;
   /** Byte offset in the file where the bad data starts. */
   readonly offset: number;
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(file: string, offset: number, what: string, options?: { cause?: unknown }) {
     super("CORRUPTION", `corruption in ${file} at offset ${offset}: ${what}`, options);
     this.file = file;
@@ -105,6 +115,7 @@ export class CorruptionError extends ZoneTreeError {
 
 /** A transaction's read or write set was written by someone else before it committed. */
 export class TransactionConflictError extends ZoneTreeError {
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(message: string, options?: { cause?: unknown }) {
     super("TRANSACTION_CONFLICT", message, options);
   }
@@ -112,6 +123,7 @@ export class TransactionConflictError extends ZoneTreeError {
 
 /** A write was attempted on a tree opened with `readOnly: true` (or stopped after an I/O fault). */
 export class ReadOnlyError extends ZoneTreeError {
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(message: string, options?: { cause?: unknown }) {
     super("READ_ONLY", message, options);
   }
@@ -119,6 +131,7 @@ export class ReadOnlyError extends ZoneTreeError {
 
 /** The tree, iterator or transaction was already closed, disposed or finished. */
 export class ClosedError extends ZoneTreeError {
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(message: string, options?: { cause?: unknown }) {
     super("CLOSED", message, options);
   }
@@ -126,6 +139,7 @@ export class ClosedError extends ZoneTreeError {
 
 /** An I/O operation failed (the OS error is the `cause`). */
 export class IOError extends ZoneTreeError {
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(message: string, options?: { cause?: unknown }) {
     super("IO", message, options);
   }
@@ -141,6 +155,7 @@ export class ChangeFeedGapError extends ZoneTreeError {
   readonly since: number;
   /** The highest opIndex no longer retained; `changes(floor)` and above work. */
   readonly floor: number;
+  /** Creates the error; `options.cause` keeps the underlying error. */
   constructor(since: number, floor: number, message: string, options?: { cause?: unknown }) {
     super("CHANGE_FEED_GAP", message, options);
     this.since = since;

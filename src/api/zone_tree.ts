@@ -26,8 +26,9 @@ import { EMPTY, KIND_DELETE, KIND_PUT } from "../iter/record.ts";
 import { RangeCursor } from "../iter/range_cursor.ts";
 import { type RawChange, readChanges } from "../engine/change_feed.ts";
 
+/** Any compiled keyspace (the constraint of {@link OpenOptions}). */
 // deno-lint-ignore no-explicit-any
-type AnyKeyspace = Keyspace<any, any, any, any>;
+export type AnyKeyspace = Keyspace<any, any, any, any>;
 
 /** Options of {@link ZoneTree.open} (API.md §2). Every tuning option is optional and validated. */
 export interface OpenOptions<KS extends AnyKeyspace = AnyKeyspace> {
@@ -102,10 +103,15 @@ export interface WriteOptions {
 
 /** Bounds of a range (API.md §4): each a full key or a prefix. */
 export interface RangeBounds<P> {
+  /** Keys at or above this key; with a prefix, at or above every key with it. */
   gte?: P;
+  /** Keys above this key; with a prefix, above every key with it. */
   gt?: P;
+  /** Keys at or below this key; with a prefix, up to and including every key with it. */
   lte?: P;
+  /** Keys below this key; with a prefix, below every key with it. */
   lt?: P;
+  /** Only keys that start with this prefix (or equal this full key). */
   prefix?: P;
 }
 
@@ -126,22 +132,35 @@ export type BatchOp<KIn, V> =
 
 /** What {@link ZoneTree.addOrUpdate} did. */
 export interface AddOrUpdateResult {
+  /** What happened: the key was added, updated, or `fn` cancelled the update. */
   result: "added" | "updated" | "cancelled";
+  /** The write's opIndex (absent when cancelled). */
   opIndex?: number;
 }
 
 /** Statistics of the layers (API.md §6). */
 export interface TreeStats {
+  /** Records in the mutable segment (deletion markers included). */
   mutableSegmentRecordCount: number;
+  /** Frozen in-memory segments waiting for a merge. */
   readOnlySegmentsCount: number;
+  /** Records across the read-only segments. */
   readOnlySegmentsRecordCount: number;
+  /** Records in the disk segment. */
   diskSegmentRecordCount: number;
+  /** Disk segments in the bottom segment queue. */
   bottomSegmentsCount: number;
+  /** Physical records across every layer (a key written in two layers counts twice). */
   totalRecordCount: number;
+  /** Whether a merge is running. */
   isMerging: boolean;
+  /** Bytes of write-ahead log files. */
   walBytes: number;
+  /** Bytes of disk segment files. */
   diskBytes: number;
+  /** Bytes of decompressed blocks held by the block cache. */
   blockCacheBytes: number;
+  /** Highest opIndex assigned so far. */
   lastOpIndex: number;
 }
 
