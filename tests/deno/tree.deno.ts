@@ -1,0 +1,266 @@
+// The tree's public API under Deno on real files, and trees crossing runtimes: a tree written by a
+// Bun process opens and reads identically here (tests/crash/cross_runtime.test.ts does the other
+// direction), and the crash child SIGKILLed under Deno loses no acknowledged write.
+// Run: deno test -A tests/deno/tree.deno.ts
+import assert from "node:assert/strict";
+import * as nodeFs from "node:fs";
+import * as os from "node:os";
+import {
+  ClosedError,
+  CorruptionError,
+  DatabaseLockedError,
+  defineKeyspace,
+  ZoneTree,
+} from "../../mod.ts";
+import { Prng } from "../../src/util/prng.ts";
+import { checkTree, readings } from "../crash/tree_writer.ts";
+import {
+  checkDirectory,
+  type ChildConfig,
+  KEYSPACES,
+  numberOfKey,
+  Oracle,
+  tuningOf,
+  widOfValue,
+} from "../crash/crash_shared.ts";
+
+const bun = new URL("../../node_modules/.bin/bun", import.meta.url).pathname;
+const writer = new URL("../crash/tree_writer.ts", import.meta.url).pathname;
+const crashChild = new URL("../crash/crash_child.ts", import.meta.url).pathname;
+
+function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = nodeFs.mkdtempSync(`${os.tmpdir()}/zt-deno-tree-`);
+    try {
+      await fn(dir);
+    } finally {
+      nodeFs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+const ks = defineKeyspace({ key: "user:<str>:n:<u32be>", value: "json" });
+type Key = [string, number];
+const tuning = {
+  maintenance: "manual",
+  mutableSegmentMaxItemCount: 100,
+  diskSegmentMaxItemCount: 600,
+  multipartMinItemCount: 50,
+  multipartMaxItemCount: 150,
+  blockSizeBytes: 512,
+  sparseStep: 8,
+} as const;
+
+// deno-lint-ignore no-explicit-any
+type Tree = ZoneTree<any, unknown, any, any>;
+
+function sortedModel(model: Map<string, [Key, unknown]>): [Key, unknown][] {
+  const enc = (k: Key) =>
+    Array.from(ks.key.encode(k), (b) => b.toString(16).padStart(2, "0")).join("");
+  return [...model.values()].sort((
+    a,
+    b,
+  ) => (enc(a[0]) < enc(b[0]) ? -1 : enc(a[0]) > enc(b[0]) ? 1 : 0));
+}
+
+function assertSame(tree: Tree, model: Map<string, [Key, unknown]>, why: string): void {
+  const want = sortedModel(model).map(([[u, n], v]) => [{ user: u, n }, v]);
+  assert.deepEqual([...tree.range()], want, why);
+  assert.deepEqual([...tree.range({ reverse: true })], want.slice().reverse(), why);
+  assert.equal(tree.count(), want.length, why);
+  for (const [k, v] of model.values()) assert.deepEqual(tree.get(k), v, why);
+}
+
+for (const wal of ["sync-compressed", "async-compressed"] as const) {
+  Deno.test(
+    `tree (${wal}): writes, batches, ranges, merges and reopens match a model under Deno`,
+    withDir(async (dir) => {
+      const prng = new Prng(7);
+      const model = new Map<string, [Key, unknown]>();
+      const users = ["ann", "bob", "", "é", "a\u0000b"];
+      const key = (): Key => [users[prng.int(users.length)], prng.int(200)];
+      let tree = (await ZoneTree.open({ dir, keyspace: ks, wal, ...tuning })) as Tree;
+      let last = 0;
+      // Sync writes cost an fsync each: fewer of them.
+      const steps = wal === "sync-compressed" ? 600 : 1500;
+      for (let i = 0; i < steps; i++) {
+        const k = key();
+        const id = JSON.stringify(k);
+        const x = prng.int(10);
+        let opIndex: number | undefined;
+        if (x < 5) {
+          opIndex = tree.upsert(k, { i, tags: [i % 3] });
+          model.set(id, [k, { i, tags: [i % 3] }]);
+        } else if (x < 6) {
+          opIndex = tree.tryAdd(k, { added: i });
+          assert.equal(opIndex === undefined, model.has(id));
+          if (opIndex !== undefined) model.set(id, [k, { added: i }]);
+        } else if (x < 7) {
+          opIndex = tree.tryDelete(k);
+          assert.equal(opIndex === undefined, !model.has(id));
+          model.delete(id);
+        } else if (x < 8) {
+          opIndex = tree.forceDelete(k);
+          model.delete(id);
+        } else {
+          const ops = [{ put: k, value: i }, { del: key() }, { put: key(), value: [i] }];
+          opIndex = tree.batch(ops);
+          model.set(id, [k, i]);
+          model.delete(JSON.stringify(ops[1].del));
+          model.set(JSON.stringify(ops[2].put), [ops[2].put as Key, [i]]);
+        }
+        if (opIndex !== undefined) {
+          assert.ok(opIndex > last, `opIndex ${opIndex} after ${last}`);
+          last = opIndex;
+        }
+        if (i % 150 === 149) tree.maintenance.moveMutableSegmentForward();
+        if (i % 400 === 399) assert.equal(await tree.maintenance.merge(), "ok");
+        if (i % 500 === 499) {
+          assertSame(tree, model, `before reopen at ${i}`);
+          await tree.close();
+          assert.throws(() => tree.get(k), ClosedError);
+          tree = (await ZoneTree.open({ dir, keyspace: ks, wal, ...tuning })) as Tree;
+          assert.ok(tree.lastOpIndex >= last);
+          assertSame(tree, model, `after reopen at ${i}`);
+        }
+      }
+      // Ranges by prefix and bounds.
+      const ann = sortedModel(model).filter(([[u]]) => u === "ann");
+      assert.deepEqual(
+        [...tree.keys({ prefix: ["ann"] })],
+        ann.map(([[u, n]]) => ({ user: u, n })),
+      );
+      assert.deepEqual(
+        [...tree.keys({ prefix: ["ann"], reverse: true, limit: 3 })],
+        ann.slice().reverse().slice(0, 3).map(([[u, n]]) => ({ user: u, n })),
+      );
+      const mid = [...tree.keys({ gte: ["bob", 50], lt: ["bob", 100] })];
+      assert.ok(mid.every((k) => k.user === "bob" && k.n >= 50 && k.n < 100));
+      assert.ok(
+        tree.stats().bottomSegmentsCount + (tree.stats().diskSegmentRecordCount > 0 ? 1 : 0) > 0,
+      );
+      // A second open in this process is refused while the tree is open.
+      await assert.rejects(ZoneTree.open({ dir, keyspace: ks, wal }), DatabaseLockedError);
+      await tree.close();
+      assert.equal(nodeFs.existsSync(`${dir}/lock`), false);
+    }),
+  );
+}
+
+Deno.test(
+  "a flipped byte in meta is CorruptionError naming it under Deno",
+  withDir(async (dir) => {
+    const tree = await ZoneTree.open({ dir, keyspace: ks, wal: "sync", ...tuning });
+    tree.upsert(["a", 1], 1);
+    await tree.close();
+    const bytes = nodeFs.readFileSync(`${dir}/meta`);
+    bytes[bytes.length - 3] ^= 0x20;
+    nodeFs.writeFileSync(`${dir}/meta`, bytes);
+    await assert.rejects(ZoneTree.open({ dir, keyspace: ks }), (e: unknown) => {
+      assert.ok(e instanceof CorruptionError);
+      assert.equal(e.code, "CORRUPTION");
+      assert.ok(e.file.endsWith("/meta"), e.file);
+      return true;
+    });
+  }),
+);
+
+Deno.test(
+  "a tree written by a Bun process (killed without close) opens and reads identically under Deno",
+  withDir(async (dir) => {
+    const seed = 31337;
+    const out = await new Deno.Command(bun, { args: [writer, `${dir}/t`, String(seed)] }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const [ok, lastOpIndex, count] = stdout.trim().split(" ");
+    assert.equal(ok, "OK", stdout);
+    assert.ok(nodeFs.existsSync(`${dir}/t/lock`), "the Bun child left its lock behind");
+
+    const tree = await ZoneTree.open({ dir: `${dir}/t`, keyspace: readings, mode: "open" });
+    const errors: unknown[] = [];
+    tree.events.on("error", (e) => errors.push(e));
+    try {
+      assert.deepEqual(errors, []);
+      assert.ok(tree.lastOpIndex >= Number(lastOpIndex));
+      assert.equal(checkTree(tree, seed), Number(count));
+      assert.ok(tree.stats().bottomSegmentsCount > 0);
+      tree.upsert(["deno", 1n], { temp: -2.25, count: 9 });
+      await tree.maintenance.merge();
+    } finally {
+      await tree.close();
+    }
+    const again = await ZoneTree.open({ dir: `${dir}/t`, keyspace: readings, readOnly: true });
+    try {
+      assert.deepEqual(again.get(["deno", 1n]), { temp: -2.25, count: 9 });
+      assert.equal(again.count(), Number(count) + 1);
+    } finally {
+      await again.close();
+    }
+  }),
+);
+
+/** Runs the crash child under Deno until it printed `lines` lines, then SIGKILLs it. */
+async function runDenoChild(cfg: ChildConfig, lines: number): Promise<string> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", crashChild, JSON.stringify(cfg)],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  let killed = false;
+  const decoder = new TextDecoder();
+  const hardStop = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  for await (const chunk of child.stdout) {
+    text += decoder.decode(chunk, { stream: true });
+    if (!killed && (text.split("\n").length > lines || /(^|\n)E /.test(text))) {
+      child.kill("SIGKILL");
+      killed = true;
+    }
+  }
+  const status = await child.status;
+  clearTimeout(hardStop);
+  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+  assert.equal(status.signal, "SIGKILL", `child ended by itself: ${text.slice(-400)} ${stderr}`);
+  return text;
+}
+
+Deno.test(
+  "the crash child SIGKILLed under Deno loses no acknowledged write (3 cycles, sync-compressed)",
+  withDir(async (dir) => {
+    const oracle = new Oracle();
+    const prng = new Prng(99);
+    for (let cycle = 1; cycle <= 3; cycle++) {
+      const cfg: ChildConfig = {
+        dir: `${dir}/t`,
+        wal: "sync-compressed",
+        layout: "u32",
+        maintenance: cycle % 2 ? "auto" : "manual",
+        seed: prng.u32(),
+        widBase: cycle * 1_000_000,
+        markerBase: cycle * 100_000,
+        variant: "ops",
+      };
+      const log = oracle.absorb(await runDenoChild(cfg, 60 + prng.int(200)), true);
+      const tree = await ZoneTree.open({
+        dir: cfg.dir,
+        keyspace: KEYSPACES.u32,
+        wal: cfg.wal,
+        ...tuningOf(cfg),
+        maintenance: "manual",
+      });
+      try {
+        checkDirectory(cfg.dir, "u32");
+        assert.ok(tree.lastOpIndex >= log.maxAckedOpIndex);
+        const observed = new Map<number, number>();
+        // deno-lint-ignore no-explicit-any
+        for (const [k, v] of (tree as ZoneTree<any, string, any, any>).range()) {
+          observed.set(numberOfKey("u32", k), widOfValue(v));
+        }
+        oracle.check(observed);
+        oracle.maxOpIndexEver = Math.max(oracle.maxOpIndexEver, tree.lastOpIndex);
+      } finally {
+        await tree.close();
+      }
+    }
+  }),
+);
