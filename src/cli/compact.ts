@@ -23,7 +23,7 @@ import {
   positionals,
   table,
 } from "./common.ts";
-import { bytesOf, readDataDir, storedKeyspace } from "./data_dir.ts";
+import { bytesOf, readDataDir, storedKeyspace, WAL_ROLES } from "./data_dir.ts";
 
 const HELP = `Usage: zonetree compact <dir>
 
@@ -56,7 +56,7 @@ function snapshot(dir: string, tree: ZoneTree): Snapshot {
     bottomSegments: s.bottomSegmentsCount,
     bottomRecords: s.totalRecordCount - s.mutableSegmentRecordCount -
       s.readOnlySegmentsRecordCount - s.diskSegmentRecordCount,
-    walBytes: bytesOf(files, "wal", "wal (obsolete)"),
+    walBytes: bytesOf(files, ...WAL_ROLES),
     segmentBytes: bytesOf(files, "segment", "segment (unreferenced)"),
     files: files.filter((f) => f.role !== "lock").length,
   };

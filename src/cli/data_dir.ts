@@ -20,6 +20,7 @@ import {
   LOCK_FILE,
   META_FILE,
   META_TMP_FILE,
+  parseRetainedWalFileName,
   parseSegmentFileName,
   parseWalFileName,
 } from "../engine/file_names.ts";
@@ -40,9 +41,19 @@ export type FileRole =
   | "lock"
   | "wal"
   | "wal (obsolete)"
+  | "wal (retained)"
+  | "wal (retained, unlisted)"
   | "segment"
   | "segment (unreferenced)"
   | "other";
+
+/** The roles of WAL files (live, merged and obsolete, kept for the change feed). */
+export const WAL_ROLES: readonly FileRole[] = [
+  "wal",
+  "wal (obsolete)",
+  "wal (retained)",
+  "wal (retained, unlisted)",
+];
 
 /** A file of the data directory. */
 export interface DirFile {
@@ -131,8 +142,18 @@ function roleOf(name: string, meta: Metadata, live: Set<number>): FileRole {
   if (name === META_FILE) return "meta";
   if (name === META_TMP_FILE) return "meta.tmp";
   if (name === LOCK_FILE) return "lock";
+  // Merged WALs the change feed keeps are listed in the metadata; the engine renames a listed
+  // `.log` to `.old` and removes unlisted merged ones on open.
+  const retained = new Set((meta.changeFeedFiles ?? []).map((f) => f.id));
   const walId = parseWalFileName(name);
-  if (walId !== undefined) return walId <= meta.persistedSegmentId ? "wal (obsolete)" : "wal";
+  if (walId !== undefined) {
+    if (walId > meta.persistedSegmentId) return "wal";
+    return retained.has(walId) ? "wal (retained)" : "wal (obsolete)";
+  }
+  const oldId = parseRetainedWalFileName(name);
+  if (oldId !== undefined) {
+    return retained.has(oldId) ? "wal (retained)" : "wal (retained, unlisted)";
+  }
   const segId = parseSegmentFileName(name);
   if (segId !== undefined) return live.has(segId) ? "segment" : "segment (unreferenced)";
   return "other";

@@ -293,6 +293,7 @@ async function runDemo(
   out: Output,
 ): Promise<void> {
   const started = performance.now();
+  const cpuStart = process.cpuUsage();
   const fleet = new SensorFleet(options);
   const total = options.sensors * options.readings;
   out.line(
@@ -426,8 +427,10 @@ async function runDemo(
     out.line("  segment layout:");
     for (const line of segmentLines(report, "    ")) out.line(line);
     out.line("");
+    const cpu = process.cpuUsage(cpuStart);
     out.line(
-      `done in ${formatDuration(performance.now() - started)}` +
+      `done in ${formatDuration(performance.now() - started)} ` +
+        `(CPU ${formatDuration((cpu.user + cpu.system) / 1000)})` +
         (temporary ? "; temporary data directory removed" : `; data kept in ${dir}`),
     );
   } finally {

@@ -27,11 +27,13 @@ import {
   bytesOf,
   type DataDir,
   describeSegment,
+  type DirFile,
   openSegment,
   readDataDir,
   type SegmentInfo,
   segmentRecords,
   storedKeyspace,
+  WAL_ROLES,
 } from "./data_dir.ts";
 
 const HELP = `Usage: zonetree inspect <dir> [--json]
@@ -68,9 +70,11 @@ export interface InspectReport {
   nextSegmentId: number;
   persistedSegmentId: number;
   rangeTombstones: number;
+  /** Every opIndex above this is in a WAL file (the change feed reads from there); null: none. */
+  changeFeedFloor: number | null;
   segments: (SegmentInfo & { layer: string; metaRecordCount: number; error?: string })[];
   wal: { file: string; sizeBytes: number; role: string }[];
-  files: { name: string; sizeBytes: number; role: string }[];
+  files: DirFile[];
   walBytes: number;
   diskBytes: number;
   totalBytes: number;
@@ -144,39 +148,36 @@ export function inspectDataDir(dir: string): InspectReport {
     nextSegmentId: meta.nextSegmentId,
     persistedSegmentId: meta.persistedSegmentId,
     rangeTombstones: (meta as { rangeTombstones?: unknown[] }).rangeTombstones?.length ?? 0,
+    changeFeedFloor: meta.changeFeedFloor ?? null,
     segments,
     wal: walFiles(data),
     files: data.files,
-    walBytes: bytesOf(data.files, "wal", "wal (obsolete)"),
+    walBytes: bytesOf(data.files, ...WAL_ROLES),
     diskBytes: bytesOf(data.files, "segment", "segment (unreferenced)"),
-    totalBytes: bytesOf(
-      data.files,
-      "meta",
-      "meta.tmp",
-      "lock",
-      "wal",
-      "wal (obsolete)",
-      "segment",
-      "segment (unreferenced)",
-      "other",
-    ),
+    totalBytes: data.files.reduce((n, f) => n + f.sizeBytes, 0),
     lockHolderPid: lockHolder(data),
   };
 }
 
 /** WAL files, oldest first; the newest live one belongs to the mutable segment. */
 function walFiles(data: DataDir): InspectReport["wal"] {
-  const wals = data.files.filter((f) => f.role === "wal" || f.role === "wal (obsolete)");
+  const wals = data.files.filter((f) => WAL_ROLES.includes(f.role));
   const live = wals.filter((f) => f.role === "wal");
-  return wals.map((f) => ({
-    file: f.name,
-    sizeBytes: f.sizeBytes,
-    role: f.role === "wal (obsolete)"
-      ? "obsolete (already merged; removed on next open)"
-      : f === live[live.length - 1]
-      ? "mutable segment"
-      : "read-only segment (waiting for a merge)",
-  }));
+  const roleOf = (f: DirFile) => {
+    switch (f.role) {
+      case "wal":
+        return f === live[live.length - 1]
+          ? "mutable segment"
+          : "read-only segment (waiting for a merge)";
+      case "wal (obsolete)":
+        return "obsolete (already merged; removed on next open)";
+      case "wal (retained)":
+        return "merged, kept for the change feed";
+      default:
+        return "merged, not listed in meta (removed on next open)";
+    }
+  };
+  return wals.map((f) => ({ file: f.name, sizeBytes: f.sizeBytes, role: roleOf(f) }));
 }
 
 function lockHolder(data: DataDir): number | null {
@@ -262,6 +263,15 @@ function humanLines(r: InspectReport): string[] {
   if (r.rangeTombstones > 0) {
     head.push(["range deletions", `${formatCount(r.rangeTombstones)} pending in bottom segments`]);
   }
+  if (r.changeFeedFloor !== null) {
+    const kept = r.wal.filter((w) => w.role.includes("change feed"));
+    head.push([
+      "change feed",
+      `ops above ${formatCount(r.changeFeedFloor)} readable, ` +
+      `${kept.length} merged WAL${kept.length === 1 ? "" : "s"} kept ` +
+      `(${formatBytes(kept.reduce((n, w) => n + w.sizeBytes, 0))})`,
+    ]);
+  }
   head.push([
     "lock",
     r.lockHolderPid === null ? "none (not open)" : `held by pid ${r.lockHolderPid}`,
@@ -271,7 +281,7 @@ function humanLines(r: InspectReport): string[] {
   lines.push("", `segments (newest first): ${formatCount(records)} records on disk`);
   lines.push(...segmentLines(r));
   const others = r.files.filter((f) =>
-    !["wal", "wal (obsolete)", "segment", "meta", "lock"].includes(f.role)
+    !WAL_ROLES.includes(f.role) && !["segment", "meta", "lock"].includes(f.role)
   );
   if (others.length > 0) {
     lines.push("", "other files");

@@ -31,10 +31,12 @@ import {
 import {
   type DataDir,
   describeSegment,
+  type FileRole,
   openSegment,
   readDataDir,
   segmentRecords,
   storedKeyspace,
+  WAL_ROLES,
 } from "./data_dir.ts";
 
 const HELP = `Usage: zonetree verify <dir> [--json]
@@ -96,7 +98,7 @@ export function verifyDataDir(dir: string): VerifyCheck[] {
     checks.push(verifySegment(data, label, record));
   }
   for (const f of data.files) {
-    if (f.role === "wal" || f.role === "wal (obsolete)") {
+    if (WAL_ROLES.includes(f.role)) {
       checks.push(verifyWal(data, f.name, f.role));
     } else if (f.role === "segment (unreferenced)") {
       checks.push({
@@ -150,12 +152,18 @@ function verifySegment(data: DataDir, label: string, record: DiskSegmentRecord):
   }
 }
 
-function verifyWal(data: DataDir, name: string, role: string): VerifyCheck {
+const WAL_NOTES: Partial<Record<FileRole, string>> = {
+  "wal": "",
+  "wal (obsolete)": " (obsolete: already merged; removed on next open)",
+  "wal (retained)": " (merged, kept for the change feed)",
+  "wal (retained, unlisted)": " (merged, not listed in meta; removed on next open)",
+};
+
+function verifyWal(data: DataDir, name: string, role: FileRole): VerifyCheck {
   let ops = 0;
   try {
     const result = replayWal(localFileSystem(), joinPath(data.dir, name), () => ops++);
-    const what = `${formatCount(ops)} op${ops === 1 ? "" : "s"}` +
-      (role === "wal" ? "" : " (obsolete: already merged)");
+    const what = `${formatCount(ops)} op${ops === 1 ? "" : "s"}` + WAL_NOTES[role];
     if (result.tornTail) {
       return {
         status: "WARN",
