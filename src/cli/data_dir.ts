@@ -13,9 +13,10 @@
 import { DatabaseNotFoundError, SchemaError } from "../api/errors.ts";
 import { BlockCache } from "../disk/block_cache.ts";
 import type { DiskSegment } from "../disk/disk_segment.ts";
-import { MultipartDiskSegment, openAnyDiskSegment } from "../disk/multipart.ts";
+import { MultipartDiskSegment } from "../disk/multipart.ts";
 import type { SinglePartDiskSegment } from "../disk/segment_reader.ts";
 import { type DiskSegmentRecord, type Metadata, readMetadata } from "../engine/metadata.ts";
+import { openRecordedSegment } from "../engine/disk_set.ts";
 import {
   LOCK_FILE,
   META_FILE,
@@ -193,14 +194,14 @@ export function storedKeyspace(meta: Metadata): StoredKeyspace {
   return { keyspace, rawValues };
 }
 
-/** Opens disk segment `record.id` with the bytewise comparer; close it when done. */
+/** Opens the disk segment `record` names (as the kind it says), bytewise comparer; close it. */
 export function openSegment(
   fs: FileSystem,
   dir: string,
   record: DiskSegmentRecord,
   cache = new BlockCache(0),
 ): DiskSegment {
-  return openAnyDiskSegment(fs, dir, record.id, compareBytes, cache);
+  return openRecordedSegment(fs, dir, record, compareBytes, cache);
 }
 
 /** Describes an open disk segment. */

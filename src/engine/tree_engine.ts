@@ -53,7 +53,6 @@ import { replayWal } from "../wal/wal_reader.ts";
 import { changeFeedFilePath, type ChangeFeedView, planRetention } from "./change_feed.ts";
 import { BlockCache } from "../disk/block_cache.ts";
 import type { DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
-import { openAnyDiskSegment } from "../disk/multipart.ts";
 import { runMerge } from "../merge/merger.ts";
 import { movesToBottom } from "../merge/merge_policy.ts";
 import {
@@ -75,7 +74,7 @@ import {
   type StoredTombstone,
   writeMetadata,
 } from "./metadata.ts";
-import { DiskHandle, DiskSet, filesOf } from "./disk_set.ts";
+import { DiskHandle, DiskSet, filesOf, openRecordedSegment } from "./disk_set.ts";
 
 /** What the engine needs to know of a keyspace. */
 export interface EngineKeyspace {
@@ -416,7 +415,7 @@ export class TreeEngine {
   #openDiskSegments(): void {
     const open = (record: DiskSegmentRecord) =>
       this.#diskSet.adopt(
-        openAnyDiskSegment(this.fs, this.dir, record.id, this.compare, this.#blockCache),
+        openRecordedSegment(this.fs, this.dir, record, this.compare, this.#blockCache),
         record,
       );
     try {
@@ -890,7 +889,7 @@ export class TreeEngine {
   #openPublished(record: DiskSegmentRecord | null, created: string[]): DiskHandle | undefined {
     if (!record) return undefined;
     try {
-      const segment = openAnyDiskSegment(this.fs, this.dir, record.id, this.compare, this.#blockCache);
+      const segment = openRecordedSegment(this.fs, this.dir, record, this.compare, this.#blockCache);
       return this.#diskSet.adopt(segment, record);
     } catch (e) {
       for (const f of created) this.#removeQuietly(f);

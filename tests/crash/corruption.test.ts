@@ -17,7 +17,7 @@ import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import { CorruptionError, defineKeyspace, ZoneTree } from "../../mod.ts";
 import { BlockCache } from "../../src/disk/block_cache.ts";
-import { openAnyDiskSegment } from "../../src/disk/multipart.ts";
+import { openRecordedSegment } from "../../src/engine/disk_set.ts";
 import { readMetadata } from "../../src/engine/metadata.ts";
 import { parseWalFileName } from "../../src/engine/file_names.ts";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
@@ -348,6 +348,69 @@ describe("segment and metadata files", () => {
     return names.filter((n) => n === "meta" || n.startsWith("seg-")).sort();
   }
 
+  const newOutcome = () => ({ atOpen: 0, atRead: 0, byVerifyOnly: 0, trials: 0 });
+
+  /** The full content the built tree holds. */
+  function modelOf(): Map<string, [Key, string]> {
+    const model = new Map(built.base);
+    for (const w of built.newest.writes) {
+      for (const [k, v] of w.changes) {
+        v === undefined ? model.delete(hex(k)) : model.set(hex(k), [k, v]);
+      }
+    }
+    return model;
+  }
+
+  /**
+   * Damages `name` in a copy of the tree. verify must report it (CorruptionError naming the
+   * file); the open either fails the same way or opens, and then every read either returns what
+   * the model holds or fails the same way.
+   */
+  async function damageTrial(
+    name: string,
+    damage: (path: string) => void,
+    why: string,
+    outcome: ReturnType<typeof newOutcome>,
+  ): Promise<void> {
+    const model = modelOf();
+    const dir = copyOf(built.dir, `damage-${name}`);
+    damage(`${dir}/${name}`);
+    outcome.trials++;
+    let verifyError: unknown;
+    try {
+      verifyDir(dir);
+    } catch (e) {
+      verifyError = e;
+    }
+    expect(isCorruptionIn(verifyError, name), `${why}: verify said ${verifyError}`).toBe(true);
+    let tree: Tree | undefined;
+    try {
+      tree =
+        (await ZoneTree.open({ dir, keyspace: ks, wal: "sync-compressed", ...TUNING })) as Tree;
+    } catch (e) {
+      expect(isCorruptionIn(e, name), `${why}: open threw ${e}`).toBe(true);
+      outcome.atOpen++;
+    }
+    if (tree) {
+      let readError: unknown;
+      const readOrCorrupt = (fn: () => void) => {
+        try {
+          fn();
+        } catch (e) {
+          expect(isCorruptionIn(e, name), `${why}: read threw ${e}`).toBe(true);
+          readError = e;
+        }
+      };
+      // Every read that succeeds agrees with the model.
+      for (const [k, v] of model.values()) readOrCorrupt(() => expect(tree!.get(k), why).toBe(v));
+      readOrCorrupt(() => expectSameAsModel(tree!, model, why));
+      if (readError) outcome.atRead++;
+      else outcome.byVerifyOnly++;
+      await tree.close();
+    }
+    nodeFs.rmSync(dir, { recursive: true, force: true });
+  }
+
   test(`the tree has multipart segments, parts and bottom segments to damage`, () => {
     const names = targets();
     expect(names.filter((n) => n.endsWith(".multi")).length).toBeGreaterThanOrEqual(1);
@@ -359,13 +422,7 @@ describe("segment and metadata files", () => {
     `a flipped byte in seg-*.data, seg-*.multi or meta is CorruptionError naming it, never wrong data (seed ${SEED})`,
     async () => {
       const prng = new Prng(SEED ^ 0x5e6);
-      const model = new Map(built.base);
-      for (const w of built.newest.writes) {
-        for (const [k, v] of w.changes) {
-          v === undefined ? model.delete(hex(k)) : model.set(hex(k), [k, v]);
-        }
-      }
-      const outcome = { atOpen: 0, atRead: 0, byVerifyOnly: 0, trials: 0 };
+      const outcome = newOutcome();
       // FLIPS offsets per kind of file, spread over the files of that kind.
       const names = targets();
       const trials: [string, number][] = [];
@@ -378,60 +435,66 @@ describe("segment and metadata files", () => {
         }
       }
       for (const [name, offset] of trials) {
-        {
-          const size = nodeFs.statSync(`${built.dir}/${name}`).size;
-          const mask = 1 << prng.int(8);
-          const why = `seed ${SEED}: ${name} (${size} bytes) byte ${offset} ^ ${mask}`;
-          const dir = copyOf(built.dir, `seg${offset}`);
-          flipByte(`${dir}/${name}`, offset, mask);
-          outcome.trials++;
-          // verify reads every byte: it must find the damage, naming the file.
-          let verifyError: unknown;
-          try {
-            verifyDir(dir);
-          } catch (e) {
-            verifyError = e;
-          }
-          expect(isCorruptionIn(verifyError, name), `${why}: verify said ${verifyError}`).toBe(
-            true,
-          );
-          let tree: Tree | undefined;
-          try {
-            tree = (await ZoneTree.open({
-              dir,
-              keyspace: ks,
-              wal: "sync-compressed",
-              ...TUNING,
-            })) as Tree;
-          } catch (e) {
-            expect(isCorruptionIn(e, name), `${why}: open threw ${e}`).toBe(true);
-            outcome.atOpen++;
-          }
-          if (tree) {
-            let readError: unknown;
-            const readOrCorrupt = (fn: () => void) => {
-              try {
-                fn();
-              } catch (e) {
-                expect(isCorruptionIn(e, name), `${why}: read threw ${e}`).toBe(true);
-                readError = e;
-              }
-            };
-            // Every read that succeeds agrees with the model.
-            for (const [k, v] of model.values()) {
-              readOrCorrupt(() => expect(tree!.get(k), why).toBe(v));
-            }
-            readOrCorrupt(() => expectSameAsModel(tree!, model, why));
-            if (readError) outcome.atRead++;
-            else outcome.byVerifyOnly++;
-            await tree.close();
-          }
-          nodeFs.rmSync(dir, { recursive: true, force: true });
-        }
+        const size = nodeFs.statSync(`${built.dir}/${name}`).size;
+        const mask = 1 << prng.int(8);
+        const why = `seed ${SEED}: ${name} (${size} bytes) byte ${offset} ^ ${mask}`;
+        await damageTrial(name, (path) => flipByte(path, offset, mask), why, outcome);
       }
       console.log(`segment and metadata flips (seed ${SEED}): ${JSON.stringify(outcome)}`);
     },
     60_000,
+  );
+
+  test(
+    `a truncated or missing seg-* file or meta is CorruptionError naming it (seed ${SEED})`,
+    async () => {
+      const prng = new Prng(SEED ^ 0x7c);
+      const outcome = newOutcome();
+      for (const name of targets()) {
+        const size = nodeFs.statSync(`${built.dir}/${name}`).size;
+        const cut = prng.int(size);
+        await damageTrial(
+          name,
+          (path) => nodeFs.truncateSync(path, cut),
+          `seed ${SEED}: ${name} cut to ${cut} of ${size}`,
+          outcome,
+        );
+        if (name !== "meta") {
+          await damageTrial(
+            name,
+            (path) => nodeFs.rmSync(path),
+            `seed ${SEED}: ${name} removed`,
+            outcome,
+          );
+        }
+      }
+      console.log(`segment truncations and removals (seed ${SEED}): ${JSON.stringify(outcome)}`);
+    },
+    60_000,
+  );
+
+  test(
+    "zonetree verify names a missing multipart descriptor, not a data file that never existed",
+    async () => {
+      const multi = targets().find((n) => n.endsWith(".multi"))!;
+      const dir = copyOf(built.dir, "cli-verify");
+      nodeFs.rmSync(`${dir}/${multi}`);
+      const cli = new URL("../../cli.ts", import.meta.url).pathname;
+      const child = Bun.spawn([process.execPath, cli, "verify", dir], {
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const [stdout, stderr, code] = await Promise.all([
+        new Response(child.stdout).text(),
+        new Response(child.stderr).text(),
+        child.exited,
+      ]);
+      expect(code, stdout + stderr).toBe(1);
+      expect(stdout + stderr).toContain(multi);
+      expect(stdout + stderr).not.toContain(multi.replace(".multi", ".data"));
+      nodeFs.rmSync(dir, { recursive: true, force: true });
+    },
+    30_000,
   );
 });
 
@@ -441,7 +504,7 @@ function verifyDir(dir: string): void {
   const meta = readMetadata(fs, dir)!;
   const cache = new BlockCache(1 << 20);
   for (const r of [...(meta.diskSegment ? [meta.diskSegment] : []), ...meta.bottomSegments]) {
-    const seg = openAnyDiskSegment(fs, dir, r.id, ks.key.compare, cache);
+    const seg = openRecordedSegment(fs, dir, r, ks.key.compare, cache);
     try {
       seg.verify();
     } finally {

@@ -7,9 +7,10 @@
  * Run: bun tests/crash/crash_child.ts '<ChildConfig as JSON>'
  *
  * Variants:
- * - "ops": upsert, tryAdd, forceDelete, tryDelete, batches of 1–20 ops with a marker key, flushes,
- *   yields, moves of the mutable segment, merges awaited and running in the background, bottom
- *   segment merges.
+ * - "ops": upsert (some with a TTL, some already expired), tryAdd, forceDelete, tryDelete,
+ *   deleteRange, batches and transactions of 1–20 ops with a marker key, flushes, yields, moves
+ *   of the mutable segment, merges awaited and running in the background, bottom segment merges,
+ *   backups.
  * - "merge": loads a few thousand records in batches, then starts a large merge in the background
  *   and goes on with the "ops" mix while it runs (the parent kills it some time after "M").
  */
@@ -81,11 +82,13 @@ function ack(w: number, opIndex: number | undefined): void {
   lastWid = w;
 }
 
+/** A batch, or a transaction (also one WAL record), of distinct keys, with its marker key last. */
 function batch(size: number): void {
   const w = wid++;
   const m = MARKER_BASE + marker++;
   const keys = new Set<number>();
   while (keys.size < size) keys.add(pickKey());
+  const asTransaction = prng.int(4) === 0;
   const ops: ({ put: unknown; value: string } | { del: unknown })[] = [];
   const desc: string[] = [];
   for (const k of keys) {
@@ -94,21 +97,35 @@ function batch(size: number): void {
     desc.push(`${k}:${put ? "p" : "d"}`);
   }
   ops.push({ put: key(m), value: valueOf(w) });
-  out(`I ${w} B ${m} ${desc.join(",")}`);
-  ack(w, t.batch(ops));
+  out(`I ${w} ${asTransaction ? "X" : "B"} ${m} ${desc.join(",")}`);
+  if (!asTransaction) return ack(w, t.batch(ops));
+  const tx = t.transaction();
+  for (const op of ops) {
+    if ("put" in op) {
+      tx.get(op.put); // a read makes the commit check it
+      tx.upsert(op.put, op.value);
+    } else tx.delete(op.del);
+  }
+  ack(w, tx.commit());
 }
 
 function single(): void {
   const w = wid++;
   const k = pickKey();
-  const x = prng.int(30);
-  if (x < 16) {
+  const x = prng.int(34);
+  if (x < 14) {
     out(`I ${w} U ${k}`);
     ack(w, t.upsert(key(k), valueOf(w)));
-  } else if (x < 21) {
+  } else if (x < 16) {
+    out(`I ${w} L ${k}`); // expires in an hour: present
+    ack(w, t.upsert(key(k), valueOf(w), { ttlMs: 3_600_000 }));
+  } else if (x < 18) {
+    out(`I ${w} P ${k}`); // expired already: reads as absent
+    ack(w, t.upsert(key(k), valueOf(w), { expiresAt: Date.now() - 1000 }));
+  } else if (x < 23) {
     out(`I ${w} A ${k}`);
     ack(w, t.tryAdd(key(k), valueOf(w)));
-  } else if (x < 26) {
+  } else if (x < 28) {
     out(`I ${w} D ${k}`);
     ack(w, t.forceDelete(key(k)));
   } else {
@@ -117,32 +134,53 @@ function single(): void {
   }
 }
 
+/** deleteRange over record keys (u32 keys only: with str keys a range would cover marker keys). */
+function deleteRange(): void {
+  if (cfg.layout !== "u32") return;
+  const w = wid++;
+  const lo = prng.int(keySpace);
+  const hi = lo + 1 + prng.int(100);
+  out(`I ${w} R ${lo} ${hi}`);
+  ack(w, t.deleteRange({ gte: key(lo), lt: key(hi) }));
+}
+
+let backups = 0;
+/** A backup of the tree as of now (every issued write has returned): the parent checks it exactly. */
+async function backup(): Promise<void> {
+  const path = `${cfg.dir}.bk-${cfg.widBase}-${backups++}`;
+  out(`k ${path} ${wid - 1}`);
+  await t.backup(path);
+  out(`K ${path} ${wid - 1}`);
+}
+
 let background: Promise<unknown> | undefined;
 
 async function step(): Promise<void> {
-  const x = prng.int(100);
-  if (x < 60) single();
-  else if (x < 80) batch(1 + prng.int(20));
-  else if (x < 86) {
+  const x = prng.int(1000);
+  if (x < 590) single();
+  else if (x < 790) batch(1 + prng.int(20));
+  else if (x < 850) {
     const covered = lastWid;
     await t.flush();
     out(`F ${covered}`);
-  } else if (x < 92) await sleep(prng.int(3));
-  else if (x < 95) t.maintenance.moveMutableSegmentForward();
-  else if (x < 97) {
+  } else if (x < 910) await sleep(prng.int(3));
+  else if (x < 940) t.maintenance.moveMutableSegmentForward();
+  else if (x < 960) {
     if (!background) {
       background = t.maintenance.merge().catch((e) => fail("merge", e)).finally(
         () => (background = undefined),
       );
     }
-  } else if (x < 98) await t.maintenance.merge();
-  else if (x < 99) {
+  } else if (x < 970) await t.maintenance.merge();
+  else if (x < 980) {
     const n = t.stats().bottomSegmentsCount;
     if (n >= 2) {
       const from = prng.int(n - 1);
       await t.maintenance.mergeBottomSegments(from, from + 1 + prng.int(n - 1 - from));
     }
-  } else await sleep(0);
+  } else if (x < 988) deleteRange();
+  else if (x < 991) await backup();
+  else await sleep(0);
 }
 
 async function loadThenMerge(): Promise<void> {

@@ -10,12 +10,16 @@
  *
  *   R <lastOpIndex>                  the tree is open
  *   I <wid> U|A|D|T <key>            about to call upsert | tryAdd | forceDelete | tryDelete
- *   I <wid> B <marker> <key>:p|d,... about to call batch (the marker key is put last)
+ *   I <wid> L|P <key>                about to upsert with a TTL (L: live, P: already expired)
+ *   I <wid> R <lo> <hi>              about to deleteRange keys lo <= k < hi
+ *   I <wid> B|X <marker> <key>:p|d,... about to call batch | commit a transaction (marker last)
  *   A <wid> <opIndex>|-              the call returned (- : tryAdd/tryDelete wrote nothing)
  *   F <wid>                          a flush() covering every write up to <wid> resolved
  *   M <what>                         a merge started
  *   N <durationMs>                   a merge ended
  *   G <stats>                        ("merge" variant) the large merge was started
+ *   k <dir> <wid>                    about to back up into <dir>: it must hold writes <= wid
+ *   K <dir> <wid>                    the backup resolved
  *   T <message>                      the open reported a torn WAL tail (expected after a kill)
  *   E <message>                      anything else went wrong: the test fails
  *
@@ -23,13 +27,13 @@
  */
 import * as nodeFs from "node:fs";
 import { BlockCache } from "../../src/disk/block_cache.ts";
-import { openAnyDiskSegment } from "../../src/disk/multipart.ts";
-import { filesOf } from "../../src/engine/disk_set.ts";
+import { filesOf, openRecordedSegment } from "../../src/engine/disk_set.ts";
 import { readMetadata } from "../../src/engine/metadata.ts";
 import {
   parseRetainedWalFileName,
   parseSegmentFileName,
   parseWalFileName,
+  retainedWalFileName,
 } from "../../src/engine/file_names.ts";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
 import { replayWal } from "../../src/wal/wal_reader.ts";
@@ -129,8 +133,6 @@ interface Write {
   status: Status;
   /** The batch's write id when the write is part of a batch. */
   batch?: number;
-  /** tryAdd writes only if the key is absent. */
-  conditional?: boolean;
 }
 
 interface BatchInfo {
@@ -150,6 +152,8 @@ export interface CycleLog {
   merges: number;
   mergesEnded: number;
   bigMerge: boolean;
+  /** Backups started: the tree as of every write up to `wid`; `complete` once resolved. */
+  backups: { dir: string; wid: number; complete: boolean }[];
 }
 
 /**
@@ -188,6 +192,7 @@ export class Oracle {
       merges: 0,
       mergesEnded: 0,
       bigMerge: false,
+      backups: [],
     };
     const byWid = new Map<number, Write[]>();
     let lastOpIndex = 0;
@@ -199,7 +204,7 @@ export class Oracle {
         const wid = Number(a);
         log.issued++;
         const ws: Write[] = [];
-        if (b === "B") {
+        if (b === "B" || b === "X") {
           const info: BatchInfo = { wid, marker: Number(c), keys: [] };
           for (const item of d.split(",")) {
             const [k, kind] = item.split(":");
@@ -215,9 +220,17 @@ export class Oracle {
           }
           ws.push(this.#push(info.marker, { wid, kind: "put", status: "unknown", batch: wid }));
           this.batches.set(wid, info);
+        } else if (b === "R") {
+          // Every key that may be present is in the history (the baseline holds every live key).
+          const [lo, hi] = [Number(c), Number(d)];
+          for (const key of [...this.history.keys()]) {
+            if (key >= lo && key < hi) {
+              ws.push(this.#push(key, { wid, kind: "del", status: "unknown" }));
+            }
+          }
         } else {
-          const kind = b === "U" || b === "A" ? "put" : "del";
-          ws.push(this.#push(Number(c), { wid, kind, status: "unknown", conditional: b === "A" }));
+          const kind = b === "U" || b === "A" || b === "L" ? "put" : "del";
+          ws.push(this.#push(Number(c), { wid, kind, status: "unknown" }));
         }
         byWid.set(wid, ws);
       } else if (tag === "A") {
@@ -239,6 +252,8 @@ export class Oracle {
       else if (tag === "M") log.merges++;
       else if (tag === "N") log.mergesEnded++;
       else if (tag === "G") log.bigMerge = true;
+      else if (tag === "k") log.backups.push({ dir: a, wid: Number(b), complete: false });
+      else if (tag === "K") log.backups.at(-1)!.complete = true;
       else if (tag === "E") throw new Error(`child reported: ${line}`);
       else throw new Error(`unexpected child line ${JSON.stringify(line)}`);
     }
@@ -249,7 +264,7 @@ export class Oracle {
         }
       }
     }
-    for (const ws of byWid.values()) if (ws[0].status === "durable") log.durable++;
+    for (const ws of byWid.values()) if (ws[0]?.status === "durable") log.durable++;
     if (log.openedAt < 0) throw new Error("the child never opened the tree");
     this.maxOpIndexEver = Math.max(this.maxOpIndexEver, log.maxAckedOpIndex);
     return log;
@@ -258,6 +273,26 @@ export class Oracle {
   #push(key: number, w: Write): Write {
     this.#writes(key).push(w);
     return w;
+  }
+
+  /**
+   * The exact content after every write up to `wid` (all of them returned, so each one's outcome
+   * is known): key number → write id. For checking backups; call before `check`.
+   */
+  stateAt(wid: number): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const [key, h] of this.history) {
+      let last = h[0];
+      for (const w of h) {
+        if (w.wid > wid && w !== h[0]) break;
+        if (w.status === "unknown") {
+          throw new Error(`write ${w.wid} before the backup at ${wid} never returned`);
+        }
+        if (w.status !== "noop") last = w;
+      }
+      if (last.kind === "put") out.set(key, last.wid);
+    }
+    return out;
   }
 
   /**
@@ -372,9 +407,13 @@ export function checkDirectory(
   for (const f of referenced) {
     if (!names.includes(f)) throw new Error(`the metadata names ${f}, which is missing`);
   }
+  for (const id of retained) {
+    const name = retainedWalFileName(id);
+    if (!names.includes(name)) throw new Error(`the metadata lists ${name}, which is missing`);
+  }
   const cache = new BlockCache(1 << 20);
   for (const r of records) {
-    const seg = openAnyDiskSegment(fs, dir, r.id, KEYSPACES[layout].key.compare, cache);
+    const seg = openRecordedSegment(fs, dir, r, KEYSPACES[layout].key.compare, cache);
     try {
       seg.verify();
       if (seg.recordCount !== r.recordCount) {

@@ -52,6 +52,7 @@ const totals = {
   torn: 0,
   merges: 0,
   killedInMerge: 0,
+  backups: 0,
 };
 afterAll(() => console.log(`crash totals (seed ${SEED}): ${JSON.stringify(totals)}`));
 
@@ -110,6 +111,49 @@ interface Run {
   seed: number;
   keySpace?: number;
   diskSegmentMaxItemCount?: number;
+}
+
+/**
+ * Every backup the child made holds exactly the tree as of its call; one cut short by the kill
+ * has no metadata and does not open.
+ */
+async function checkBackups(cfg: ChildConfig, oracle: Oracle, log: CycleLog): Promise<void> {
+  for (const b of log.backups) {
+    let tree;
+    try {
+      tree = await ZoneTree.open({
+        dir: b.dir,
+        keyspace: KEYSPACES[cfg.layout],
+        mode: "open",
+        readOnly: true,
+      });
+    } catch (e) {
+      expect(b.complete, `backup ${b.dir}: ${e}`).toBe(false);
+      expect((e as { code?: string }).code, `backup ${b.dir}: ${e}`).toBe("DATABASE_NOT_FOUND");
+      nodeFs.rmSync(b.dir, { recursive: true, force: true });
+      continue;
+    }
+    try {
+      checkDirectory(b.dir, cfg.layout);
+      const got = new Map<number, number>();
+      // deno-lint-ignore no-explicit-any
+      for (const [k, v] of (tree as ZoneTree<any, string, any, any>).range()) {
+        got.set(numberOfKey(cfg.layout, k), widOfValue(v));
+      }
+      const want = oracle.stateAt(b.wid);
+      const diffs = [...new Set([...got.keys(), ...want.keys()])].filter((k) =>
+        got.get(k) !== want.get(k)
+      );
+      expect(
+        diffs.slice(0, 5).map((k) => `${k}: ${got.get(k)} vs ${want.get(k)}`),
+        `backup ${b.dir}`,
+      ).toEqual([]);
+      totals.backups++;
+    } finally {
+      await tree.close();
+    }
+    nodeFs.rmSync(b.dir, { recursive: true, force: true });
+  }
 }
 
 /** Reopens the tree after a kill and checks every promise; returns the durable writes checked. */
@@ -223,6 +267,7 @@ async function crashCycles(run: Run): Promise<void> {
       totals.merges += log.merges;
       if (log.merges > log.mergesEnded) totals.killedInMerge++;
       if (run.variant === "merge") expect(log.bigMerge).toBe(true);
+      await checkBackups(cfg, oracle, log);
       await reopenAndCheck(cfg, oracle, log, cycle, prng);
       if (process.env.CRASH_DEBUG) {
         console.log(
