@@ -17,7 +17,7 @@ import process from "node:process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ZoneTree } from "../api/zone_tree.ts";
+import { type TreeStats, ZoneTree } from "../api/zone_tree.ts";
 import { defineKeyspace } from "../keyspace/define_keyspace.ts";
 import { Prng } from "../util/prng.ts";
 import {
@@ -35,10 +35,10 @@ import {
   stringFlag,
   table,
 } from "./common.ts";
-import { inspectDataDir, segmentLines } from "./inspect.ts";
+import { inspectDataDir, type InspectReport, segmentLines } from "./inspect.ts";
 
-const HELP =
-  `Usage: zonetree demo [--dir <dir>] [--sensors <n>] [--readings <n>] [--batch <n>] [--seed <n>]
+const HELP = `Usage: zonetree demo [--dir <dir>] [--sensors <n>] [--readings <n>] [--batch <n>]
+                     [--mutable-max <n>] [--seed <n>]
 
 Ingests a deterministic time-series data set: <sensors> sensors each reporting once a minute
 (<readings> readings each), keyspace "sensor:<str>:ts:<u64be>" with the value
@@ -53,6 +53,9 @@ Options:
   --sensors <n>     sensors (default 1,000)
   --readings <n>    readings per sensor (default 1,000)
   --batch <n>       records per tree.batch() call (default 10,000)
+  --mutable-max <n> records in the mutable segment before it moves forward and is merged to
+                    disk (mutableSegmentMaxItemCount; default the engine's: 1,000,000, or
+                    64 MiB); small values show more segments and merges
   --seed <n>        seed of the data set and of the query choice (default 42)
   -h, --help        this help
 
@@ -75,6 +78,7 @@ interface DemoOptions {
   sensors: number;
   readings: number;
   batch: number;
+  mutableMax: number | undefined;
   seed: number;
 }
 
@@ -152,7 +156,13 @@ class Progress {
   }
 }
 
-const openDemoTree = (dir: string) => ZoneTree.open({ dir, keyspace: KEYSPACE, mode: "create" });
+const openDemoTree = (dir: string, mutableMax?: number) =>
+  ZoneTree.open({
+    dir,
+    keyspace: KEYSPACE,
+    mode: "create",
+    ...(mutableMax === undefined ? {} : { mutableSegmentMaxItemCount: mutableMax }),
+  });
 type DemoTree = Awaited<ReturnType<typeof openDemoTree>>;
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -286,156 +296,126 @@ function runtimeName(): string {
   return `Node ${process.version}`;
 }
 
+function printHeader(out: Output, dir: string, temporary: boolean, options: DemoOptions): void {
+  const { sensors, readings, batch, seed } = options;
+  out.line(
+    `ZoneTree demo: ${formatCount(sensors)} sensors × ${formatCount(readings)} readings = ` +
+      `${formatCount(sensors * readings)} records`,
+  );
+  const note = temporary ? "  (temporary: removed at the end; keep one with --dir)" : "";
+  const rows = [
+    ["keyspace", `${KEYSPACE.spec.key} -> { temp: f64, humidity: f32 }  (${KEYSPACE.layout})`],
+    ["data directory", dir + note],
+    ["runtime", `${runtimeName()}, seed ${seed}`],
+  ];
+  for (const line of table(rows, [], "  ")) out.line(line);
+  out.line("");
+  const start = new Date(START_MS).toISOString().replace(".000", "");
+  out.line(`ingest: every sensor reports once a minute from ${start}, interleaved by time,`);
+  out.line(
+    `        tree.batch() of ${
+      formatCount(batch)
+    } records, WAL "async-compressed", automatic merges`,
+  );
+}
+
+type QueryResult = { ms: number; records: number };
+
+function printQueries(
+  out: Output,
+  latest: QueryResult & { example: Reading[] },
+  window: QueryResult & { example: string },
+): void {
+  const row = (label: string, r: QueryResult) => [
+    label,
+    formatCount(QUERY_COUNT),
+    formatCount(r.records),
+    formatDuration(r.ms),
+    formatRate(QUERY_COUNT, r.ms),
+    formatRate(r.records, r.ms),
+  ];
+  out.line("queries (each result checked against the data set):");
+  const rows = [
+    ["", "queries", "records", "time", "queries/s", "records/s"],
+    row("latest-first", latest),
+    row("one-hour window", window),
+  ];
+  for (const line of table(rows, [1, 2, 3, 4, 5], "  ")) out.line(line);
+  out.line(
+    `  latest-first:    range({ prefix: { sensor }, reverse: true, limit: ${LATEST_LIMIT} }) ` +
+      "for random sensors",
+  );
+  out.line(
+    "  one-hour window: range({ gte: { sensor, ts }, lt: { sensor, ts: ts + 1h } }) " +
+      "for random sensors and hours",
+  );
+  out.line(`  e.g. the latest readings of ${latest.example[0][0].sensor}:`);
+  for (const [k, v] of latest.example.slice(0, 3)) {
+    const at = new Date(Number(k.ts)).toISOString();
+    out.line(`    ${at}  temp ${v.temp.toFixed(2)} °C  humidity ${v.humidity.toFixed(2)} %`);
+  }
+  out.line(`  e.g. ${window.example}`);
+}
+
+function printStorage(out: Output, stats: TreeStats, report: InspectReport): void {
+  const onDisk = report.segments.reduce((n, seg) => n + seg.recordCount, 0);
+  const perRecord = onDisk > 0 ? report.diskBytes / onDisk : 0;
+  out.line(
+    "storage (tree.stats() after the merges, then the files as `zonetree inspect` shows them):",
+  );
+  const layers = `mutable segment ${formatCount(stats.mutableSegmentRecordCount)} records, ` +
+    `read-only segments ${formatCount(stats.readOnlySegmentsCount)}, ` +
+    `disk segment ${formatCount(stats.diskSegmentRecordCount)}, ` +
+    `bottom segments ${formatCount(stats.bottomSegmentsCount)}`;
+  const segments = onDisk > 0
+    ? `${formatBytes(report.diskBytes)} in segments for ${formatCount(onDisk)} records ` +
+      `(${perRecord.toFixed(1)} bytes/record, LZ4 blocks)`
+    : "no disk segment yet";
+  const bytes = `${segments}, WAL ${formatBytes(report.walBytes)}, ` +
+    `total ${formatBytes(report.totalBytes)}`;
+  for (const line of table([["layers", layers], ["disk bytes", bytes]], [], "  ")) out.line(line);
+  out.line("  segment layout:");
+  for (const line of segmentLines(report, "    ")) out.line(line);
+}
+
+/** Ingests, queries and reports into `dir`, which must not hold a database. */
 async function runDemo(
   dir: string,
   temporary: boolean,
   options: DemoOptions,
   out: Output,
 ): Promise<void> {
-  const started = performance.now();
-  const cpuStart = process.cpuUsage();
   const fleet = new SensorFleet(options);
   const total = options.sensors * options.readings;
-  out.line(
-    `ZoneTree demo: ${formatCount(options.sensors)} sensors × ${
-      formatCount(options.readings)
-    } readings = ${formatCount(total)} records`,
-  );
-  for (
-    const line of table(
-      [
-        ["keyspace", `${KEYSPACE.spec.key} -> { temp: f64, humidity: f32 }  (${KEYSPACE.layout})`],
-        [
-          "data directory",
-          `${dir}${temporary ? "  (temporary: removed at the end; keep one with --dir)" : ""}`,
-        ],
-        ["runtime", `${runtimeName()}, seed ${options.seed}`],
-      ],
-      [],
-      "  ",
-    )
-  ) out.line(line);
-  out.line("");
-  out.line(
-    `ingest: every sensor reports once a minute from ${
-      new Date(START_MS).toISOString().replace(".000", "")
-    }, interleaved by time,`,
-  );
-  out.line(
-    `        tree.batch() of ${
-      formatCount(options.batch)
-    } records, WAL "async-compressed", automatic merges`,
-  );
+  printHeader(out, dir, temporary, options);
   await out.flush();
 
-  const tree = await openDemoTree(dir);
-  let closed = false;
+  const tree = await openDemoTree(dir, options.mutableMax);
+  let stats: TreeStats;
   try {
     const ingestMs = await ingest(tree, fleet, out);
     out.line(
-      `  ingested ${formatCount(total)} records in ${formatDuration(ingestMs)}: ${
-        formatRate(total, ingestMs)
-      } records/s (durable: flushed)`,
+      `  ingested ${formatCount(total)} records in ${formatDuration(ingestMs)}: ` +
+        `${formatRate(total, ingestMs)} records/s (durable: flushed)`,
     );
     const settleMs = await settle(tree);
-    const afterIngest = tree.stats();
+    stats = tree.stats();
     out.line(
       settleMs === undefined
         ? "  no merge pending"
         : `  background merges finished ${formatDuration(settleMs)} later`,
     );
     out.line("");
-
     const prng = new Prng(options.seed + 1);
     const latest = latestQueries(tree, fleet, prng);
     const window = windowQueries(tree, fleet, prng);
-    out.line("queries (each result checked against the data set):");
-    for (
-      const line of table(
-        [
-          ["", "queries", "records", "time", "queries/s", "records/s"],
-          [
-            "latest-first",
-            formatCount(QUERY_COUNT),
-            formatCount(latest.records),
-            formatDuration(latest.ms),
-            formatRate(QUERY_COUNT, latest.ms),
-            formatRate(latest.records, latest.ms),
-          ],
-          [
-            "one-hour window",
-            formatCount(QUERY_COUNT),
-            formatCount(window.records),
-            formatDuration(window.ms),
-            formatRate(QUERY_COUNT, window.ms),
-            formatRate(window.records, window.ms),
-          ],
-        ],
-        [1, 2, 3, 4, 5],
-        "  ",
-      )
-    ) out.line(line);
-    out.line(
-      `  latest-first:    range({ prefix: { sensor }, reverse: true, limit: ${LATEST_LIMIT} }) for random sensors`,
-    );
-    out.line(
-      `  one-hour window: range({ gte: { sensor, ts }, lt: { sensor, ts: ts + 1h } }) for random sensors and hours`,
-    );
-    const [first] = latest.example;
-    out.line(`  e.g. the latest readings of ${first[0].sensor}:`);
-    for (const [k, v] of latest.example.slice(0, 3)) {
-      out.line(
-        `    ${new Date(Number(k.ts)).toISOString()}  temp ${v.temp.toFixed(2)} °C  humidity ${
-          v.humidity.toFixed(2)
-        } %`,
-      );
-    }
-    out.line(`  e.g. ${window.example}`);
+    printQueries(out, latest, window);
     out.line("");
-
-    await tree.close();
-    closed = true;
-    const report = inspectDataDir(dir);
-    const onDisk = report.segments.reduce((n, seg) => n + seg.recordCount, 0);
-    const perRecord = onDisk > 0 ? report.diskBytes / onDisk : 0;
-    out.line(
-      "storage (tree.stats() after the merges, then the files as `zonetree inspect` shows them):",
-    );
-    for (
-      const line of table(
-        [
-          [
-            "layers",
-            `mutable segment ${formatCount(afterIngest.mutableSegmentRecordCount)} records, ` +
-            `read-only segments ${formatCount(afterIngest.readOnlySegmentsCount)}, ` +
-            `disk segment ${formatCount(afterIngest.diskSegmentRecordCount)}, bottom segments ${
-              formatCount(afterIngest.bottomSegmentsCount)
-            }`,
-          ],
-          [
-            "disk bytes",
-            `${formatBytes(report.diskBytes)} in segments for ${formatCount(onDisk)} records (${
-              perRecord.toFixed(1)
-            } bytes/record, LZ4 blocks), ` +
-            `WAL ${formatBytes(report.walBytes)}, total ${formatBytes(report.totalBytes)}`,
-          ],
-        ],
-        [],
-        "  ",
-      )
-    ) out.line(line);
-    out.line("  segment layout:");
-    for (const line of segmentLines(report, "    ")) out.line(line);
-    out.line("");
-    const cpu = process.cpuUsage(cpuStart);
-    out.line(
-      `done in ${formatDuration(performance.now() - started)} ` +
-        `(CPU ${formatDuration((cpu.user + cpu.system) / 1000)})` +
-        (temporary ? "; temporary data directory removed" : `; data kept in ${dir}`),
-    );
   } finally {
-    if (!closed) await tree.close();
+    await tree.close();
   }
+  printStorage(out, stats, inspectDataDir(dir));
+  out.line("");
 }
 
 async function run(argv: readonly string[], ctx: CliContext): Promise<number> {
@@ -444,6 +424,7 @@ async function run(argv: readonly string[], ctx: CliContext): Promise<number> {
     sensors: "value",
     readings: "value",
     batch: "value",
+    "mutable-max": "value",
     seed: "value",
   });
   if (args.help) {
@@ -455,6 +436,9 @@ async function run(argv: readonly string[], ctx: CliContext): Promise<number> {
     sensors: intFlag(args, "sensors", 1, 1_000_000, 1000),
     readings: intFlag(args, "readings", 1, 10_000_000, 1000),
     batch: intFlag(args, "batch", 1, 1_000_000, 10_000),
+    mutableMax: args.flags.has("mutable-max")
+      ? intFlag(args, "mutable-max", 1, 1_000_000_000, 0)
+      : undefined,
     seed: intFlag(args, "seed", 0, 0xffff_ffff, 42),
   };
   const given = stringFlag(args, "dir");
@@ -467,12 +451,20 @@ async function run(argv: readonly string[], ctx: CliContext): Promise<number> {
     process.exit(130);
   };
   process.on("SIGINT", onInterrupt);
+  const started = performance.now();
+  const cpuStart = process.cpuUsage();
   try {
     await runDemo(dir, given === undefined, options, ctx.out);
   } finally {
     process.off("SIGINT", onInterrupt);
     cleanup();
   }
+  const cpu = process.cpuUsage(cpuStart);
+  ctx.out.line(
+    `done in ${formatDuration(performance.now() - started)} ` +
+      `(CPU ${formatDuration((cpu.user + cpu.system) / 1000)})` +
+      (given === undefined ? "; temporary data directory removed" : `; data kept in ${dir}`),
+  );
   await ctx.out.flush();
   return EXIT_OK;
 }

@@ -2,6 +2,10 @@
  * `zonetree get <dir> <field>...`: reads one key and prints its value as JSON. The key's fields
  * are parsed by the keyspace's field types (see `fields.ts`); the tree is opened read-only.
  *
+ * Invariants: the key is parsed and encoded before the tree is opened, so a bad argument exits
+ * 2 without touching the directory; "not found" is exit 1 with the key on stderr, nothing on
+ * stdout.
+ *
  * @module
  */
 import { localFileSystem } from "../fs/local_file_system.ts";

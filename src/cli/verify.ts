@@ -133,7 +133,9 @@ function verifySegment(data: DataDir, label: string, record: DiskSegmentRecord):
             `its files hold ${formatCount(info.recordCount)}`,
         };
       }
-      const parts = info.kind === "multipart" ? `${info.parts.length} parts, ` : "";
+      const parts = info.kind === "multipart"
+        ? `${info.parts.length} part${info.parts.length === 1 ? "" : "s"}, `
+        : "";
       return {
         status: "ok",
         file: info.files[0],

@@ -12,7 +12,10 @@ afterEach(() => cleanup(dir));
 
 describe("zonetree demo", () => {
   test("demo ingests, queries, prints throughput and layout, and removes its temp dir", async () => {
-    const r = await cli(["demo", "--sensors", "20", "--readings", "150", "--batch", "500"]);
+    const r = await cli([
+      "demo",
+      ...["--sensors", "20", "--readings", "150", "--batch", "500", "--mutable-max", "1000"],
+    ]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const out = r.stdout;
@@ -25,7 +28,8 @@ describe("zonetree demo", () => {
     expect(out).toMatch(
       /e\.g\. the latest readings of s-\d{4}:\n {4}2024-01-01T02:2\d:\d\d\.\d{3}Z {2}temp/,
     );
-    expect(out).toMatch(/disk bytes\s+.* in segments/);
+    expect(out).toMatch(/disk bytes\s+[\d.]+ KiB in segments for [\d,]+ records/);
+    expect(out).toMatch(/disk segment\s+#\d+\s+multipart, 1 part\s+[\d,]+ records/);
     expect(out).toContain("segment layout:");
     expect(out).toContain("temporary data directory removed");
     const tmp = /data directory\s+(\S+)/.exec(out)![1];
