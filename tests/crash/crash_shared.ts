@@ -168,6 +168,8 @@ export class Oracle {
   /** Write ids of batches whose marker is present (decided while checking). */
   totalDurableChecked = 0;
   maxOpIndexEver = 0;
+  /** This cycle's writes that returned an opIndex (the last one of a batch): write id → opIndex. */
+  readonly ackedOpIndex = new Map<number, number>();
 
   #writes(key: number): Write[] {
     let h = this.history.get(key);
@@ -246,6 +248,7 @@ export class Oracle {
           log.maxAckedOpIndex = opIndex;
         }
         for (const w of ws) w.status = noop ? "noop" : syncMode ? "durable" : "acked";
+        if (!noop) this.ackedOpIndex.set(Number(a), Number(b));
         log.acked++;
       } else if (tag === "F") flushedWid = Number(a);
       else if (tag === "T") log.torn.push(line);
@@ -273,6 +276,31 @@ export class Oracle {
   #push(key: number, w: Write): Write {
     this.#writes(key).push(w);
     return w;
+  }
+
+  /** The content this cycle started from (the verified baseline): key number → write id. */
+  baseline(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const [key, h] of this.history) if (h[0].kind === "put") out.set(key, h[0].wid);
+    return out;
+  }
+
+  /** Whether write `wid` of this cycle wrote (or may have written) key `key` as `kind`. */
+  wrote(wid: number, key: number, kind: "put" | "del"): boolean {
+    return this.history.get(key)?.some((w, i) => i > 0 && w.wid === wid && w.kind === kind) ??
+      false;
+  }
+
+  /** Write ids of this cycle that are durable, with the opIndex they returned. */
+  durableWrites(): [number, number][] {
+    const out: [number, number][] = [];
+    for (const h of this.history.values()) {
+      for (let i = 1; i < h.length; i++) {
+        const op = this.ackedOpIndex.get(h[i].wid);
+        if (h[i].status === "durable" && op !== undefined) out.push([h[i].wid, op]);
+      }
+    }
+    return out;
   }
 
   /**
@@ -346,6 +374,7 @@ export class Oracle {
     // The observed state is the next cycle's baseline (it was verified and the tree closed).
     this.history.clear();
     this.batches.clear();
+    this.ackedOpIndex.clear();
     for (const [key, wid] of observed) {
       this.history.set(key, [{ wid, kind: "put", status: "durable" }]);
     }
@@ -365,6 +394,7 @@ export class Oracle {
 export function checkDirectory(
   dir: string,
   layout: LayoutName,
+  options: { backup?: boolean } = {},
 ): { segments: number; files: number; wals: number } {
   const fs = localFileSystem();
   const meta = readMetadata(fs, dir);
@@ -407,7 +437,8 @@ export function checkDirectory(
   for (const f of referenced) {
     if (!names.includes(f)) throw new Error(`the metadata names ${f}, which is missing`);
   }
-  for (const id of retained) {
+  // A backup copies no retained WAL (its first writable open drops them from the list).
+  for (const id of options.backup ? [] : retained) {
     const name = retainedWalFileName(id);
     if (!names.includes(name)) throw new Error(`the metadata lists ${name}, which is missing`);
   }

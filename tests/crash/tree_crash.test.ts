@@ -53,6 +53,7 @@ const totals = {
   merges: 0,
   killedInMerge: 0,
   backups: 0,
+  feedChanges: 0,
 };
 afterAll(() => console.log(`crash totals (seed ${SEED}): ${JSON.stringify(totals)}`));
 
@@ -134,7 +135,7 @@ async function checkBackups(cfg: ChildConfig, oracle: Oracle, log: CycleLog): Pr
       continue;
     }
     try {
-      checkDirectory(b.dir, cfg.layout);
+      checkDirectory(b.dir, cfg.layout, { backup: true });
       const got = new Map<number, number>();
       // deno-lint-ignore no-explicit-any
       for (const [k, v] of (tree as ZoneTree<any, string, any, any>).range()) {
@@ -152,8 +153,86 @@ async function checkBackups(cfg: ChildConfig, oracle: Oracle, log: CycleLog): Pr
     } finally {
       await tree.close();
     }
+    // Restored: a writable open settles the copy (drops the retained WALs it lacks) and merges.
+    const restored = await ZoneTree.open({
+      dir: b.dir,
+      keyspace: KEYSPACES[cfg.layout],
+      mode: "open",
+      maintenance: "manual",
+      ...tuningOf(cfg),
+    });
+    try {
+      checkDirectory(b.dir, cfg.layout);
+      restored.maintenance.moveMutableSegmentForward();
+      await restored.maintenance.merge();
+      expect(restored.count(), `restored backup ${b.dir}`).toBe(oracle.stateAt(b.wid).size);
+    } finally {
+      await restored.close();
+    }
+    checkDirectory(b.dir, cfg.layout);
     nodeFs.rmSync(b.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The change feed since the child opened the tree holds every durable write of the cycle at the
+ * opIndex it returned, only writes the child issued, in increasing opIndex order, and replaying
+ * it over the cycle's starting content gives exactly what the tree holds now.
+ */
+async function checkChangeFeed(
+  // deno-lint-ignore no-explicit-any
+  t: ZoneTree<any, string, any, any>,
+  cfg: ChildConfig,
+  oracle: Oracle,
+  log: CycleLog,
+  observed: Map<number, number>,
+): Promise<void> {
+  const ks = KEYSPACES[cfg.layout];
+  const state = oracle.baseline();
+  const seen = new Set<number>();
+  let last = log.openedAt;
+  const now = Date.now();
+  for await (const c of t.changes(log.openedAt)) {
+    expect(c.opIndex, "change feed order").toBeGreaterThan(last);
+    last = c.opIndex;
+    seen.add(c.opIndex);
+    if (c.type === "deleteRange") {
+      for (const k of [...state.keys()]) {
+        const enc = ks.key.encode(keyOf(cfg.layout, k));
+        if (ks.key.compare(enc, c.range.start) >= 0 && ks.key.compare(enc, c.range.end) < 0) {
+          state.delete(k);
+        }
+      }
+      continue;
+    }
+    const k = numberOfKey(cfg.layout, c.key);
+    if (c.type === "delete") {
+      state.delete(k);
+      continue;
+    }
+    const wid = widOfValue(c.value);
+    const expired = c.expiresAt !== undefined && c.expiresAt <= now;
+    expect(
+      oracle.wrote(wid, k, expired ? "del" : "put"),
+      `change ${c.opIndex}: write ${wid} on key ${k}`,
+    ).toBe(true);
+    if (expired) state.delete(k);
+    else state.set(k, wid);
+  }
+  for (const [wid, opIndex] of oracle.durableWrites()) {
+    expect(
+      seen.has(opIndex),
+      `durable write ${wid} (opIndex ${opIndex}) missing from the change feed`,
+    ).toBe(true);
+  }
+  const diffs = [...new Set([...state.keys(), ...observed.keys()])].filter((k) =>
+    state.get(k) !== observed.get(k)
+  );
+  expect(
+    diffs.slice(0, 5).map((k) => `${k}: feed gives ${state.get(k)}, tree has ${observed.get(k)}`),
+    "baseline + change feed = tree",
+  ).toEqual([]);
+  totals.feedChanges += seen.size;
 }
 
 /** Reopens the tree after a kill and checks every promise; returns the durable writes checked. */
@@ -196,6 +275,7 @@ async function reopenAndCheck(
       const v = t.get(keyOf(cfg.layout, k));
       expect(v === undefined ? -1 : widOfValue(v), `get(${k})`).toBe(observed.get(k) ?? -1);
     }
+    await checkChangeFeed(t, cfg, oracle, log, observed);
     totals.durableChecked += oracle.check(observed);
 
     // Numbering goes on above everything ever returned.
