@@ -6,11 +6,18 @@ import { afterEach, beforeEach, expect, test } from "bun:test";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import { defineKeyspace, ZoneTree } from "../../mod.ts";
+import { checkDirectory, KEYSPACES } from "./crash_shared.ts";
 
 const ks = defineKeyspace({ key: "k:<u32be>", value: "utf8" });
 let dir: string;
 beforeEach(() => (dir = nodeFs.mkdtempSync(`${os.tmpdir()}/zt-recovery-`)));
-afterEach(() => nodeFs.rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  nodeFs.rmSync(dir, { recursive: true, force: true });
+  const base = dir.split("/").at(-1)!;
+  for (const n of nodeFs.readdirSync(os.tmpdir())) {
+    if (n.startsWith(`${base}.`)) nodeFs.rmSync(`${os.tmpdir()}/${n}`, { force: true });
+  }
+});
 
 test('maintenance "manual" does not merge recovered read-only segments on open', async () => {
   const first = await ZoneTree.open({ dir, keyspace: ks, wal: "sync", maintenance: "manual" });
@@ -33,4 +40,131 @@ test('maintenance "manual" does not merge recovered read-only segments on open',
   } finally {
     await tree.close();
   }
+});
+
+// -----------------------------------------------------------------------------------------------
+// Crash windows, set up directly: the directory a crash at that point leaves behind.
+
+const u32 = KEYSPACES.u32;
+type U32Tree = ZoneTree<number, string, number, number>;
+
+/**
+ * A tree with two merges behind it (a disk segment and merged WALs kept as `wal-<id>.old`), a
+ * read-only segment still in its WAL and a mutable segment; later rounds overwrite earlier ones,
+ * so replaying an old WAL over newer data would show. Returns the model.
+ */
+async function buildRounds(changeFeedRetentionBytes?: number): Promise<Map<number, string>> {
+  const model = new Map<number, string>();
+  const tree = (await ZoneTree.open({
+    dir,
+    keyspace: u32,
+    wal: "sync-compressed",
+    maintenance: "manual",
+    changeFeedRetentionBytes,
+  })) as U32Tree;
+  const round = (from: number, to: number, tag: string) => {
+    for (let k = from; k < to; k++) {
+      tree.upsert(k, `${tag}-${k}`);
+      model.set(k, `${tag}-${k}`);
+    }
+  };
+  round(0, 200, "r1");
+  tree.maintenance.moveMutableSegmentForward();
+  // What a crash between the merge's publish and its WAL delete would leave: a copy of the WAL.
+  for (const name of walIds(".log")) nodeFs.copyFileSync(`${dir}/${name}`, `${dir}.${name}`);
+  await tree.maintenance.merge();
+  round(0, 100, "r2");
+  tree.maintenance.moveMutableSegmentForward();
+  await tree.maintenance.merge();
+  round(50, 150, "r3");
+  tree.maintenance.moveMutableSegmentForward();
+  round(100, 120, "r4");
+  await tree.close();
+  return model;
+}
+
+/** Opens the directory, checks it against `model` and the on-disk rules, writes, reopens. */
+async function expectRecovers(model: Map<number, string>, why: string): Promise<unknown[]> {
+  const tree = (await ZoneTree.open({
+    dir,
+    keyspace: u32,
+    wal: "sync-compressed",
+    maintenance: "manual",
+  })) as U32Tree;
+  const errors: unknown[] = [];
+  tree.events.on("error", (e) => errors.push(e));
+  try {
+    checkDirectory(dir, "u32");
+    expect([...tree.range()], why).toEqual([...model].sort((a, b) => a[0] - b[0]));
+    tree.upsert(1000, "after");
+    tree.maintenance.moveMutableSegmentForward();
+    await tree.maintenance.merge();
+  } finally {
+    await tree.close();
+  }
+  checkDirectory(dir, "u32");
+  const again =
+    (await ZoneTree.open({ dir, keyspace: u32, mode: "open", readOnly: true })) as U32Tree;
+  try {
+    expect(again.get(1000), why).toBe("after");
+    expect(again.count(), why).toBe(model.size + 1);
+  } finally {
+    await again.close();
+  }
+  return errors;
+}
+
+const walIds = (suffix: string) =>
+  nodeFs.readdirSync(dir).filter((n) => n.startsWith("wal-") && n.endsWith(suffix)).sort();
+
+test("an empty newest WAL (crash while a segment moved forward) opens with all else and takes writes", async () => {
+  const model = await buildRounds();
+  const newest = Number(walIds(".log").at(-1)!.slice(4, 14));
+  const files = nodeFs.readdirSync(dir).map((n) => Number(n.slice(4, 14))).filter((n) => n > 0);
+  const id = Math.max(newest, ...files) + 1;
+  nodeFs.writeFileSync(`${dir}/wal-${String(id).padStart(10, "0")}.log`, new Uint8Array(0));
+  const errors = await expectRecovers(model, "empty newest WAL");
+  for (const e of errors) expect((e as Error).message).toContain("torn");
+});
+
+test("a leftover meta.tmp and orphan segment files (a merge that never published) are removed", async () => {
+  const model = await buildRounds();
+  nodeFs.writeFileSync(`${dir}/meta.tmp`, "half a metadata file");
+  nodeFs.writeFileSync(`${dir}/seg-0000000900.data`, new Uint8Array(100).fill(7));
+  nodeFs.writeFileSync(`${dir}/seg-0000000901.multi`, new Uint8Array(10));
+  await expectRecovers(model, "leftovers");
+  for (const f of ["meta.tmp", "seg-0000000900.data", "seg-0000000901.multi"]) {
+    expect(nodeFs.existsSync(`${dir}/${f}`), f).toBe(false);
+  }
+});
+
+test("a merged WAL still named .log (crash between publish and rename) is not replayed over newer data", async () => {
+  const model = await buildRounds();
+  const old = walIds(".old");
+  expect(old.length).toBeGreaterThanOrEqual(2);
+  for (const name of old) {
+    nodeFs.renameSync(`${dir}/${name}`, `${dir}/${name.replace(".old", ".log")}`);
+  }
+  await expectRecovers(model, "merged WALs named .log");
+});
+
+test("an unlisted wal-<id>.old (crash between a publish and its delete) is removed", async () => {
+  const model = await buildRounds();
+  const old = walIds(".old");
+  nodeFs.copyFileSync(`${dir}/${old[0]}`, `${dir}/wal-0000000800.old`);
+  await expectRecovers(model, "unlisted .old");
+  expect(nodeFs.existsSync(`${dir}/wal-0000000800.old`)).toBe(false);
+});
+
+test("a merged WAL that is not kept (crash between publish and delete) is removed, not replayed", async () => {
+  const model = await buildRounds(0);
+  expect(walIds(".old")).toEqual([]);
+  const saved = nodeFs.readdirSync(`${dir}/..`).filter((n) =>
+    n.startsWith(`${dir.split("/").at(-1)}.wal-`)
+  );
+  expect(saved.length).toBeGreaterThan(0);
+  for (const s of saved) {
+    nodeFs.renameSync(`${dir}/../${s}`, `${dir}/${s.slice(s.indexOf(".wal-") + 1)}`);
+  }
+  await expectRecovers(model, "merged WAL left behind");
 });
