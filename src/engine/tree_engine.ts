@@ -751,14 +751,20 @@ export class TreeEngine {
   }
 
   async #mergeReadOnly(): Promise<void> {
-    await Promise.all([...this.#pendingWalCloses]);
+    // Every merged segment's WAL must be complete (closed) before the merge publishes: the
+    // change feed reads it afterwards. A segment may move forward while we wait, so wait again.
+    while (this.#pendingWalCloses.size > 0) await Promise.all([...this.#pendingWalCloses]);
     const merged = this.#readOnly.slice(); // newest first
     const base = this.#disk;
-    const applied = this.#tombstones;
     const nothingBelow = this.#bottom.length === 0;
     const newTombstones: RangeTombstone[] = [];
     for (const r of merged) newTombstones.push(...(this.#memTombstones.get(r.segment.id) ?? []));
     const persisted = decodeTombstones(this.#meta.rangeTombstones);
+    // Only durable tombstones may drop records: the persisted ones and the merged segments' own
+    // (their WALs are closed). A newer one, e.g. in the mutable segment and not flushed yet with
+    // an async WAL, can be lost by a crash after this merge made its effect durable.
+    const durable = [...persisted, ...newTombstones];
+    const applied = durable.length === 0 ? TombstoneSet.EMPTY : new TombstoneSet(durable);
     const keptTombstones = nothingBelow ? [] : [...persisted, ...newTombstones];
     if (base) this.#diskSet.acquire(base);
     const started = performance.now();
@@ -836,7 +842,9 @@ export class TreeEngine {
       }
       if (from === to) return;
       const inputs = this.#bottom.slice(from, to + 1);
-      const applied = this.#tombstones;
+      // Only persisted tombstones (see #mergeReadOnly): in-memory ones may not be durable yet.
+      const persisted = decodeTombstones(this.#meta.rangeTombstones);
+      const applied = persisted.length === 0 ? TombstoneSet.EMPTY : new TombstoneSet(persisted);
       // Once every bottom segment is rewritten with them applied, persisted tombstones hide nothing.
       const allBottoms = from === 0 && to === count - 1;
       for (const h of inputs) this.#diskSet.acquire(h);
