@@ -148,6 +148,7 @@ const OUTPUT_CHUNK_CHARS = 64 * 1024;
 /** The part of a Node-style writable stream that `Output` uses (process.stdout in Bun and Deno). */
 export interface WriteStreamLike {
   isTTY?: boolean;
+  columns?: number;
   write(text: string, callback?: (error?: Error | null) => void): boolean;
   on?(event: "error", listener: (error: Error) => void): unknown;
 }
@@ -166,6 +167,12 @@ export class Output {
     stream.on?.("error", () => {
       this.#broken = true;
     });
+  }
+
+  /** Width of the terminal (80 when unknown). */
+  get columns(): number {
+    const c = this.stream.columns;
+    return typeof c === "number" && c > 0 ? c : 80;
   }
 
   /** True once the reader closed the pipe: commands stop producing output. */

@@ -133,25 +133,23 @@ class Progress {
     const rate = done / Math.max(ms, 1) * 1000;
     const eta = rate > 0 ? (this.total - done) / rate * 1000 : 0;
     const pct = Math.floor(done / this.total * 100);
-    const stats =
-      `${formatCount(done)} / ${formatCount(this.total)}  ${
-        formatCount(Math.round(rate))
-      } records/s  ` +
-      `ETA ${Math.ceil(eta / 1000)} s`;
+    const counts = `${formatCount(done)} / ${formatCount(this.total)}`;
+    const rateText = formatCount(Math.round(rate));
+    const etaText = `ETA ${Math.ceil(eta / 1000)} s`;
+    const percent = `${String(pct).padStart(3)}%`;
     if (this.out.isTTY) {
       if (now - this.#lastDraw < 100 && done < this.total) return;
       this.#lastDraw = now;
-      const width = 30;
+      const width = 20;
       const filled = Math.round(done / this.total * width);
-      this.out.now(
-        `\r\x1b[2K  [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${
-          String(pct).padStart(3)
-        }%  ${stats}`,
-      );
+      const bar = `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
+      // One line that fits the terminal: a wrapped line could not be redrawn in place.
+      const line = `  ${bar} ${percent}  ${counts}  ${rateText} rec/s  ${etaText}`;
+      this.out.now(`\r\x1b[2K${line.slice(0, Math.max(20, this.out.columns - 1))}`);
       if (done >= this.total) this.out.now("\n");
     } else if (done * 10 >= this.#nextTenth * this.total) {
       while (done * 10 >= this.#nextTenth * this.total) this.#nextTenth++;
-      this.out.now(`  ${String(pct).padStart(3)}%  ${stats}\n`);
+      this.out.now(`  ${percent}  ${counts}  ${rateText} records/s  ${etaText}\n`);
     }
   }
 }
