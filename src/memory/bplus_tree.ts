@@ -10,10 +10,11 @@
  * - Branches hold up to `fanout` children; `keys[i]` is the lower bound of `children[i]` (keys[0]
  *   of the leftmost branch of each level is unused). Separators are the retained key arrays
  *   themselves (never copied; the caller promised never to mutate them).
- * - Leaves and branches cache the first 8 bytes of each key as two big-endian u32 (`pfx`).
- *   Binary search compares those numbers first and calls the comparer only on a tie, so most
- *   steps touch no key object: that removes most cache misses, which dominate the cost. This
- *   relies on the {@link Comparer} contract: the comparer agrees with memcmp.
+ * - Leaves and branches keep the first `inlineKeyBytes` bytes of each key inline (`pfx`: per
+ *   slot, big-endian u32 words, zero-padded, then the key length). Binary search compares those
+ *   numbers and calls the comparer only when both keys are longer than the inline bytes and tie
+ *   on them, so most steps touch no key object. Cache misses on key objects dominate the cost of
+ *   a large tree otherwise. This relies on the {@link Comparer} contract: it agrees with memcmp.
  * - Nothing is ever removed (deletion markers are records), so leaves are never empty except the
  *   root leaf of an empty tree, and the leftmost leaf is the same object for life.
  *
@@ -43,6 +44,9 @@ import { assert } from "../util/assert.ts";
 /** Default records per leaf and children per branch (64 measured best among 32/64/128). */
 export const DEFAULT_FANOUT = 64;
 
+/** Default key bytes kept inline per slot (see the module comment; measured among 8..32). */
+export const DEFAULT_INLINE_KEY_BYTES = 24;
+
 /** Bound on tree height: with fanout >= 4 a tree of 2^53 records stays far below it. */
 const HEIGHT_MAX = 48;
 
@@ -52,15 +56,15 @@ class Leaf {
   kv: Uint8Array[];
   /** [opIndex0, expiresAt0, kind0, opIndex1, ...]. */
   num: Float64Array;
-  /** [hi0, lo0, hi1, lo1, ...]: key prefixes, see {@link prefixHi}. */
+  /** Inline key bytes: `stride` u32 per slot (see {@link loadInline}). */
   pfx: Uint32Array;
   next: Leaf | null = null;
   prev: Leaf | null = null;
 
-  constructor(fanout: number) {
+  constructor(fanout: number, stride: number) {
     this.kv = new Array<Uint8Array>(2 * fanout).fill(EMPTY);
     this.num = new Float64Array(3 * fanout);
-    this.pfx = new Uint32Array(2 * fanout);
+    this.pfx = new Uint32Array(stride * fanout);
   }
 }
 
@@ -69,33 +73,41 @@ class Branch {
   count = 0;
   /** keys[i]: the smallest key under children[i]. */
   keys: Uint8Array[];
-  /** Prefixes of `keys`, as in {@link Leaf.pfx}. */
+  /** Inline bytes of `keys`, as in {@link Leaf.pfx}. */
   pfx: Uint32Array;
   children: (Branch | Leaf)[];
 
-  constructor(fanout: number) {
+  constructor(fanout: number, stride: number) {
     this.keys = new Array<Uint8Array>(fanout).fill(EMPTY);
-    this.pfx = new Uint32Array(2 * fanout);
+    this.pfx = new Uint32Array(stride * fanout);
     this.children = new Array<Branch | Leaf>(fanout);
   }
 }
 
-/** Bytes 0..3 of `key` as a big-endian u32, zero-padded past the end. */
-function prefixHi(key: Uint8Array): number {
-  if (key.length >= 4) return ((key[0] << 24) | (key[1] << 16) | (key[2] << 8) | key[3]) >>> 0;
-  return paddedWord(key, 0);
+/**
+ * Writes the inline form of `key` at `out[base ..< base + words + 1]`: its first `4 * words`
+ * bytes as big-endian u32 words (zero-padded past the end), then its length. Comparing these
+ * words in order is memcmp on the padded prefixes.
+ */
+function loadInline(key: Uint8Array, words: number, out: Uint32Array, base: number): void {
+  const n = key.length;
+  const whole = Math.min(words, n >>> 2);
+  let w = 0;
+  for (; w < whole; w++) {
+    const i = 4 * w;
+    out[base + w] = (key[i] << 24) | (key[i + 1] << 16) | (key[i + 2] << 8) | key[i + 3];
+  }
+  if (w < words) {
+    let word = 0;
+    for (let i = 4 * w; i < 4 * w + 4; i++) word = word * 256 + (i < n ? key[i] : 0);
+    out[base + w] = word;
+    for (w++; w < words; w++) out[base + w] = 0;
+  }
+  out[base + words] = n;
 }
 
-/** Bytes 4..7 of `key` as a big-endian u32, zero-padded past the end. */
-function prefixLo(key: Uint8Array): number {
-  if (key.length >= 8) return ((key[4] << 24) | (key[5] << 16) | (key[6] << 8) | key[7]) >>> 0;
-  return paddedWord(key, 4);
-}
-
-function paddedWord(key: Uint8Array, from: number): number {
-  let word = 0;
-  for (let i = from; i < from + 4; i++) word = word * 256 + (i < key.length ? key[i] : 0);
-  return word;
+function copyInline(src: Uint32Array, from: number, dst: Uint32Array, to: number, n: number) {
+  for (let i = 0; i < n; i++) dst[to + i] = src[from + i];
 }
 
 /** A B+tree map from key bytes to (value, opIndex, kind, expiresAt). Never removes keys. */
@@ -108,6 +120,10 @@ export class BPlusTree {
   readonly compare: Comparer;
   /** Records per leaf and children per branch. */
   readonly fanout: number;
+  /** Key bytes kept inline per slot (a multiple of 4). */
+  readonly inlineKeyBytes: number;
+  /** u32 per inline slot: inlineKeyBytes / 4 words, then the key length. */
+  private readonly stride: number;
   /** Leftmost leaf (fixed for life: splits only add nodes to the right). */
   readonly head: Leaf;
   /** Rightmost leaf. */
@@ -117,19 +133,25 @@ export class BPlusTree {
   private root: Branch | Leaf;
   /** Branch levels above the leaves. */
   private height = 0;
-  // Prefix of the key being searched for, set by `descend`.
-  private searchHi = 0;
-  private searchLo = 0;
+  /** Inline form of the key being searched for, set by `loadSearch`. */
+  private readonly search: Uint32Array;
   // Descent path, reused by every upsert (no allocation per write).
   private readonly pathNodes: Branch[] = new Array<Branch>(HEIGHT_MAX);
   private readonly pathIdx = new Int32Array(HEIGHT_MAX);
 
-  /** `fanout`: records per leaf and children per branch, even, 4..1024. */
-  constructor(compare: Comparer, fanout = DEFAULT_FANOUT) {
+  /**
+   * `fanout`: records per leaf and children per branch, even, 4..1024. `inlineKeyBytes`: key
+   * bytes kept inline per slot, a multiple of 4 in 4..64.
+   */
+  constructor(compare: Comparer, fanout = DEFAULT_FANOUT, inlineKeyBytes = DEFAULT_INLINE_KEY_BYTES) {
     assert(fanout >= 4 && fanout <= 1024 && fanout % 2 === 0, `bad fanout ${fanout}`);
+    assert(inlineKeyBytes >= 4 && inlineKeyBytes <= 64 && inlineKeyBytes % 4 === 0, "bad inline");
     this.compare = compare;
     this.fanout = fanout;
-    const leaf = new Leaf(fanout);
+    this.inlineKeyBytes = inlineKeyBytes;
+    this.stride = inlineKeyBytes / 4 + 1;
+    this.search = new Uint32Array(this.stride);
+    const leaf = new Leaf(fanout, this.stride);
     this.root = leaf;
     this.head = leaf;
     this.tail = leaf;
@@ -147,11 +169,12 @@ export class BPlusTree {
     kind: number,
     expiresAt: number,
   ): Uint8Array | undefined {
+    this.loadSearch(key);
     const tail = this.tail;
     const n = tail.count;
     // Fast path: an append after the largest key, into a tail leaf with room.
-    if (n > 0 && n < this.fanout && this.compare(key, tail.kv[2 * n - 2]) > 0) {
-      writeRecord(tail, n, key, prefixHi(key), prefixLo(key), value, opIndex, kind, expiresAt);
+    if (n > 0 && n < this.fanout && this.compareSlot(tail.pfx, n - 1, tail.kv[2 * n - 2], key) < 0) {
+      this.writeRecord(tail, n, key, value, opIndex, kind, expiresAt);
       tail.count = n + 1;
       this.size++;
       this.modCount++;
@@ -167,11 +190,8 @@ export class BPlusTree {
       return previous;
     }
     const pos = ~r;
-    if (leaf.count < this.fanout) {
-      insertIntoLeaf(leaf, pos, key, this.searchHi, this.searchLo, value, opIndex, kind, expiresAt);
-    } else {
-      this.splitLeaf(leaf, pos, key, value, opIndex, kind, expiresAt, depth);
-    }
+    if (leaf.count < this.fanout) this.insertIntoLeaf(leaf, pos, key, value, opIndex, kind, expiresAt);
+    else this.splitLeaf(leaf, pos, key, value, opIndex, kind, expiresAt, depth);
     this.size++;
     this.modCount++;
     return undefined;
@@ -195,30 +215,48 @@ export class BPlusTree {
    * or `~insertionIndex` when absent.
    */
   locate(key: Uint8Array): number {
+    this.loadSearch(key);
     this.descend(key, false);
     return this.searchLeaf(this.foundLeaf, key);
   }
 
-  /** Walks from the root to the leaf for `key`, optionally recording the path. Returns depth. */
+  private loadSearch(key: Uint8Array): void {
+    loadInline(key, this.stride - 1, this.search, 0);
+  }
+
+  /**
+   * Compares the key in inline slot `slot` of `pfx` (whose key array is `stored`) with the
+   * search key `key` (loaded by `loadSearch`): negative when the stored key is smaller.
+   */
+  private compareSlot(pfx: Uint32Array, slot: number, stored: Uint8Array, key: Uint8Array): number {
+    const search = this.search;
+    const words = this.stride - 1;
+    const base = slot * this.stride;
+    for (let w = 0; w < words; w++) {
+      const a = pfx[base + w];
+      const b = search[w];
+      if (a !== b) return a - b;
+    }
+    const storedLength = pfx[base + words];
+    const keyLength = search[words];
+    // Both keys fully inline and equal on the padded bytes: the shorter is a prefix of the other.
+    if (storedLength <= this.inlineKeyBytes && keyLength <= this.inlineKeyBytes) {
+      return storedLength - keyLength;
+    }
+    return this.compare(stored, key);
+  }
+
+  /** Walks from the root to the leaf for the search key, optionally recording the path. */
   private descend(key: Uint8Array, recordPath: boolean): number {
-    const compare = this.compare;
-    const kh = prefixHi(key);
-    const kl = prefixLo(key);
-    this.searchHi = kh;
-    this.searchLo = kl;
     let node = this.root;
     for (let level = 0; level < this.height; level++) {
       const b = node as Branch;
-      const pfx = b.pfx;
       // Largest i >= 1 with keys[i] <= key, else 0.
       let lo = 1;
       let hi = b.count;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
-        const h = pfx[2 * mid];
-        const l = pfx[2 * mid + 1];
-        const le = h !== kh ? h < kh : l !== kl ? l < kl : compare(b.keys[mid], key) <= 0;
-        if (le) lo = mid + 1;
+        if (this.compareSlot(b.pfx, mid, b.keys[mid], key) <= 0) lo = mid + 1;
         else hi = mid;
       }
       if (recordPath) {
@@ -231,24 +269,58 @@ export class BPlusTree {
     return this.height;
   }
 
-  /** Index of `key` in `leaf`, or `~insertionIndex` when absent. Requires `descend(key)`. */
+  /** Index of the search key in `leaf`, or `~insertionIndex` when absent. */
   private searchLeaf(leaf: Leaf, key: Uint8Array): number {
-    const compare = this.compare;
-    const kh = this.searchHi;
-    const kl = this.searchLo;
     const pfx = leaf.pfx;
+    const kv = leaf.kv;
     let lo = 0;
     let hi = leaf.count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const h = pfx[2 * mid];
-      const l = pfx[2 * mid + 1];
-      const c = h !== kh ? h - kh : l !== kl ? l - kl : compare(leaf.kv[2 * mid], key);
+      const c = this.compareSlot(pfx, mid, kv[2 * mid], key);
       if (c < 0) lo = mid + 1;
       else if (c > 0) hi = mid;
       else return mid;
     }
     return ~lo;
+  }
+
+  /** Stores a record (the search key's inline form included) in slot `i` of `leaf`. */
+  private writeRecord(
+    leaf: Leaf,
+    i: number,
+    key: Uint8Array,
+    value: Uint8Array,
+    opIndex: number,
+    kind: number,
+    expiresAt: number,
+  ): void {
+    leaf.kv[2 * i] = key;
+    leaf.kv[2 * i + 1] = value;
+    copyInline(this.search, 0, leaf.pfx, i * this.stride, this.stride);
+    writeNumbers(leaf, i, opIndex, kind, expiresAt);
+  }
+
+  /** Shifts records [pos, count) one slot right and writes the record at `pos`. Needs room. */
+  private insertIntoLeaf(
+    leaf: Leaf,
+    pos: number,
+    key: Uint8Array,
+    value: Uint8Array,
+    opIndex: number,
+    kind: number,
+    expiresAt: number,
+  ): void {
+    const n = leaf.count;
+    if (pos < n) {
+      const kv = leaf.kv;
+      for (let i = 2 * n - 1; i >= 2 * pos; i--) kv[i + 2] = kv[i];
+      leaf.num.copyWithin(3 * pos + 3, 3 * pos, 3 * n);
+      const stride = this.stride;
+      leaf.pfx.copyWithin(stride * (pos + 1), stride * pos, stride * n);
+    }
+    this.writeRecord(leaf, pos, key, value, opIndex, kind, expiresAt);
+    leaf.count = n + 1;
   }
 
   /** Splits the full `leaf`, inserts the record at `pos`, and links the new right leaf upward. */
@@ -265,60 +337,104 @@ export class BPlusTree {
     const fanout = this.fanout;
     // Edge inserts (appends, per-sensor appends, descending runs) leave the full side full.
     const split = pos === fanout ? fanout : pos === 0 ? 0 : fanout >>> 1;
-    const right = new Leaf(fanout);
-    moveLeafTail(leaf, split, right);
-    const kh = this.searchHi;
-    const kl = this.searchLo;
-    if (pos < split || split === 0) {
-      insertIntoLeaf(leaf, pos, key, kh, kl, value, opIndex, kind, expiresAt);
-    } else {
-      insertIntoLeaf(right, pos - split, key, kh, kl, value, opIndex, kind, expiresAt);
-    }
+    const right = new Leaf(fanout, this.stride);
+    this.moveLeafTail(leaf, split, right);
+    if (pos < split || split === 0) this.insertIntoLeaf(leaf, pos, key, value, opIndex, kind, expiresAt);
+    else this.insertIntoLeaf(right, pos - split, key, value, opIndex, kind, expiresAt);
     right.next = leaf.next;
     right.prev = leaf;
     if (leaf.next !== null) leaf.next.prev = right;
     leaf.next = right;
     if (this.tail === leaf) this.tail = right;
-    this.insertChild(depth - 1, right.kv[0], right.pfx[0], right.pfx[1], right);
+    this.insertChild(depth - 1, right.kv[0], right.pfx, right);
   }
 
-  /** Inserts `child` (lower bound `sep`) right after the path's child at `level`. */
-  private insertChild(
-    level: number,
-    sep: Uint8Array,
-    sepHi: number,
-    sepLo: number,
-    child: Branch | Leaf,
-  ): void {
+  /** Moves records [from, count) of `leaf` into the empty `right`. */
+  private moveLeafTail(leaf: Leaf, from: number, right: Leaf): void {
+    const n = leaf.count;
+    const kv = leaf.kv;
+    const rkv = right.kv;
+    for (let i = 2 * from; i < 2 * n; i++) {
+      rkv[i - 2 * from] = kv[i];
+      kv[i] = EMPTY; // drop the reference so that later overwritten values can be collected
+    }
+    const num = leaf.num;
+    const rnum = right.num;
+    for (let i = 3 * from; i < 3 * n; i++) rnum[i - 3 * from] = num[i];
+    const stride = this.stride;
+    copyInline(leaf.pfx, stride * from, right.pfx, 0, stride * (n - from));
+    right.count = n - from;
+    leaf.count = from;
+  }
+
+  /**
+   * Inserts `child` right after the path's child at `level`; its lower bound is `sep`, whose
+   * inline form is slot 0 of `sepInline`.
+   */
+  private insertChild(level: number, sep: Uint8Array, sepInline: Uint32Array, child: Branch | Leaf) {
     if (level < 0) {
-      this.growRoot(sep, sepHi, sepLo, child);
+      this.growRoot(sep, sepInline, child);
       return;
     }
     const b = this.pathNodes[level];
     const j = this.pathIdx[level] + 1;
     const fanout = this.fanout;
     if (b.count < fanout) {
-      insertIntoBranch(b, j, sep, sepHi, sepLo, child);
+      this.insertIntoBranch(b, j, sep, sepInline, child);
       return;
     }
     // As for leaves: a child appended at the end starts a branch of its own.
     const split = j === fanout ? fanout : fanout >>> 1;
-    const right = new Branch(fanout);
-    moveBranchTail(b, split, right);
-    if (j < split) insertIntoBranch(b, j, sep, sepHi, sepLo, child);
-    else insertIntoBranch(right, j - split, sep, sepHi, sepLo, child);
-    this.insertChild(level - 1, right.keys[0], right.pfx[0], right.pfx[1], right);
+    const right = new Branch(fanout, this.stride);
+    this.moveBranchTail(b, split, right);
+    if (j < split) this.insertIntoBranch(b, j, sep, sepInline, child);
+    else this.insertIntoBranch(right, j - split, sep, sepInline, child);
+    this.insertChild(level - 1, right.keys[0], right.pfx, right);
   }
 
   /** Adds a level: a new root over the old root and `right`. */
-  private growRoot(sep: Uint8Array, sepHi: number, sepLo: number, right: Branch | Leaf): void {
+  private growRoot(sep: Uint8Array, sepInline: Uint32Array, right: Branch | Leaf): void {
     assert(this.height + 1 < HEIGHT_MAX, "B+tree height bound exceeded");
-    const root = new Branch(this.fanout);
+    const root = new Branch(this.fanout, this.stride);
     root.children[0] = this.root;
     root.count = 1;
-    insertIntoBranch(root, 1, sep, sepHi, sepLo, right);
+    this.insertIntoBranch(root, 1, sep, sepInline, right);
     this.root = root;
     this.height++;
+  }
+
+  /** Moves children [from, count) of `b` into the empty `right`. */
+  private moveBranchTail(b: Branch, from: number, right: Branch): void {
+    const n = b.count;
+    for (let i = from; i < n; i++) {
+      right.keys[i - from] = b.keys[i];
+      right.children[i - from] = b.children[i];
+      b.keys[i] = EMPTY;
+    }
+    const stride = this.stride;
+    copyInline(b.pfx, stride * from, right.pfx, 0, stride * (n - from));
+    right.count = n - from;
+    b.count = from;
+  }
+
+  private insertIntoBranch(
+    b: Branch,
+    j: number,
+    sep: Uint8Array,
+    sepInline: Uint32Array,
+    child: Branch | Leaf,
+  ): void {
+    const n = b.count;
+    for (let i = n - 1; i >= j; i--) {
+      b.keys[i + 1] = b.keys[i];
+      b.children[i + 1] = b.children[i];
+    }
+    const stride = this.stride;
+    if (j < n) b.pfx.copyWithin(stride * (j + 1), stride * j, stride * n);
+    copyInline(sepInline, 0, b.pfx, stride * j, stride);
+    b.keys[j] = sep;
+    b.children[j] = child;
+    b.count = n + 1;
   }
 }
 
@@ -329,24 +445,6 @@ function writeNumbers(leaf: Leaf, i: number, opIndex: number, kind: number, expi
   num[3 * i + 2] = kind;
 }
 
-function writeRecord(
-  leaf: Leaf,
-  i: number,
-  key: Uint8Array,
-  keyHi: number,
-  keyLo: number,
-  value: Uint8Array,
-  opIndex: number,
-  kind: number,
-  expiresAt: number,
-): void {
-  leaf.kv[2 * i] = key;
-  leaf.kv[2 * i + 1] = value;
-  leaf.pfx[2 * i] = keyHi;
-  leaf.pfx[2 * i + 1] = keyLo;
-  writeNumbers(leaf, i, opIndex, kind, expiresAt);
-}
-
 function readRecord(leaf: Leaf, i: number, out: RecordSlot): void {
   out.key = leaf.kv[2 * i];
   out.value = leaf.kv[2 * i + 1];
@@ -354,83 +452,6 @@ function readRecord(leaf: Leaf, i: number, out: RecordSlot): void {
   out.opIndex = num[3 * i];
   out.expiresAt = num[3 * i + 1];
   out.kind = num[3 * i + 2];
-}
-
-/** Shifts records [pos, count) one slot right and writes the record at `pos`. Requires room. */
-function insertIntoLeaf(
-  leaf: Leaf,
-  pos: number,
-  key: Uint8Array,
-  keyHi: number,
-  keyLo: number,
-  value: Uint8Array,
-  opIndex: number,
-  kind: number,
-  expiresAt: number,
-): void {
-  const n = leaf.count;
-  if (pos < n) {
-    const kv = leaf.kv;
-    for (let i = 2 * n - 1; i >= 2 * pos; i--) kv[i + 2] = kv[i];
-    leaf.num.copyWithin(3 * pos + 3, 3 * pos, 3 * n);
-    leaf.pfx.copyWithin(2 * pos + 2, 2 * pos, 2 * n);
-  }
-  writeRecord(leaf, pos, key, keyHi, keyLo, value, opIndex, kind, expiresAt);
-  leaf.count = n + 1;
-}
-
-/** Moves records [from, count) of `leaf` into the empty `right`. */
-function moveLeafTail(leaf: Leaf, from: number, right: Leaf): void {
-  const n = leaf.count;
-  const kv = leaf.kv;
-  const rkv = right.kv;
-  for (let i = 2 * from; i < 2 * n; i++) {
-    rkv[i - 2 * from] = kv[i];
-    kv[i] = EMPTY; // drop the reference so that later overwritten values can be collected
-  }
-  const num = leaf.num;
-  const rnum = right.num;
-  for (let i = 3 * from; i < 3 * n; i++) rnum[i - 3 * from] = num[i];
-  const pfx = leaf.pfx;
-  const rpfx = right.pfx;
-  for (let i = 2 * from; i < 2 * n; i++) rpfx[i - 2 * from] = pfx[i];
-  right.count = n - from;
-  leaf.count = from;
-}
-
-/** Moves children [from, count) of `b` into the empty `right`. */
-function moveBranchTail(b: Branch, from: number, right: Branch): void {
-  const n = b.count;
-  for (let i = from; i < n; i++) {
-    right.keys[i - from] = b.keys[i];
-    right.children[i - from] = b.children[i];
-    right.pfx[2 * (i - from)] = b.pfx[2 * i];
-    right.pfx[2 * (i - from) + 1] = b.pfx[2 * i + 1];
-    b.keys[i] = EMPTY;
-  }
-  right.count = n - from;
-  b.count = from;
-}
-
-function insertIntoBranch(
-  b: Branch,
-  j: number,
-  sep: Uint8Array,
-  sepHi: number,
-  sepLo: number,
-  child: Branch | Leaf,
-): void {
-  const n = b.count;
-  for (let i = n - 1; i >= j; i--) {
-    b.keys[i + 1] = b.keys[i];
-    b.children[i + 1] = b.children[i];
-  }
-  if (j < n) b.pfx.copyWithin(2 * j + 2, 2 * j, 2 * n);
-  b.keys[j] = sep;
-  b.pfx[2 * j] = sepHi;
-  b.pfx[2 * j + 1] = sepLo;
-  b.children[j] = child;
-  b.count = n + 1;
 }
 
 /**
@@ -479,10 +500,20 @@ export class BPlusTreeCursor implements RecordCursor {
 
   /** See {@link RecordCursor.next}. */
   next(): boolean {
+    const leaf = this.leaf;
+    if (leaf !== null && this.seenModCount === this.tree.modCount) {
+      // Common case: the next record is in the same leaf and nothing was inserted.
+      const i = this.reverse ? this.idx - 1 : this.idx + 1;
+      if (i >= 0 && i < leaf.count) {
+        this.idx = i;
+        readRecord(leaf, i, this);
+        return true;
+      }
+      return this.settle(leaf, i);
+    }
     if (!this.started) return this.seek(undefined);
     if (!this.valid) return false;
-    if (this.seenModCount !== this.tree.modCount) return this.seek(this.key, true);
-    return this.settle(this.leaf, this.reverse ? this.idx - 1 : this.idx + 1);
+    return this.seek(this.key, true);
   }
 
   /** Makes the cursor invalid (it pins nothing: the tree is garbage collected). */

@@ -17,7 +17,15 @@
 
 import type { Comparer, RecordCursor, RecordSlot, SegmentReader } from "../iter/record.ts";
 import { assert } from "../util/assert.ts";
-import { BPlusTree, DEFAULT_FANOUT } from "./bplus_tree.ts";
+import { BPlusTree, DEFAULT_FANOUT, DEFAULT_INLINE_KEY_BYTES } from "./bplus_tree.ts";
+
+/** B+tree shape of a {@link MutableSegment}; the defaults are the measured best. */
+export interface MutableSegmentTuning {
+  /** Records per leaf and children per branch: even, 4..1024. */
+  fanout?: number;
+  /** Key bytes kept inline per slot: a multiple of 4 in 4..64. */
+  inlineKeyBytes?: number;
+}
 
 /**
  * Approximate bytes of memory per record beyond its key and value bytes: the two Uint8Array
@@ -38,12 +46,17 @@ export class MutableSegment implements SegmentReader {
 
   /**
    * An empty segment with the given id, ordered by `compare` (must agree with memcmp).
-   * `fanout` is the B+tree node size; only tests change it (small nodes, deep trees).
+   * `tuning` sets the B+tree shape; tests use it for small nodes (deep trees) and few inline
+   * key bytes (comparer fallbacks).
    */
-  constructor(id: number, compare: Comparer, fanout = DEFAULT_FANOUT) {
+  constructor(id: number, compare: Comparer, tuning: MutableSegmentTuning = {}) {
     this.id = id;
     this.compare = compare;
-    this.tree = new BPlusTree(compare, fanout);
+    this.tree = new BPlusTree(
+      compare,
+      tuning.fanout ?? DEFAULT_FANOUT,
+      tuning.inlineKeyBytes ?? DEFAULT_INLINE_KEY_BYTES,
+    );
   }
 
   /** Records held, deletion markers included. */

@@ -83,7 +83,7 @@ export function seekIndex(
 /**
  * A random key. Mixes shapes that stress the B+tree prefix cache: random 16-byte keys, short keys
  * over a tiny alphabet (0x00, 0x01, 0xff: embedded zeros, prefixes of each other, the empty key),
- * and keys sharing a 10-byte prefix.
+ * and keys sharing a 10- or 26-byte prefix (longer than the inline key bytes: comparer fallback).
  */
 export function randomKey(rng: Prng): Uint8Array {
   const shape = rng.int(3);
@@ -94,9 +94,10 @@ export function randomKey(rng: Prng): Uint8Array {
     for (let i = 0; i < n; i++) k[i] = rng.pick([0, 1, 0xff]);
     return k;
   }
-  const k = new Uint8Array(10 + rng.int(4));
-  k.fill(7, 0, 10);
-  for (let i = 10; i < k.length; i++) k[i] = rng.int(3);
+  const shared = rng.pick([10, 26]);
+  const k = new Uint8Array(shared + rng.int(4));
+  k.fill(7, 0, shared);
+  for (let i = shared; i < k.length; i++) k[i] = rng.int(3);
   return k;
 }
 
@@ -152,7 +153,10 @@ export function randomLayers(rng: Prng, layerCount: number, freeze = true) {
   let op = 1;
   // Oldest layer first, so that newer layers get higher opIndexes, as in a real tree.
   for (let l = layerCount - 1; l >= 0; l--) {
-    const seg = new MutableSegment(l, compareBytes, rng.pick([4, 8, 64]));
+    const seg = new MutableSegment(l, compareBytes, {
+      fanout: rng.pick([4, 8, 64]),
+      inlineKeyBytes: rng.pick([4, 12, 24]),
+    });
     const model = new ModelSegment();
     const n = rng.int(300);
     for (let i = 0; i < n; i++) {

@@ -1,6 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { KIND_DELETE, KIND_PUT, newSlot } from "../../src/iter/record.ts";
-import { MutableSegment, RECORD_OVERHEAD_BYTES } from "../../src/memory/mutable_segment.ts";
+import {
+  MutableSegment,
+  type MutableSegmentTuning,
+  RECORD_OVERHEAD_BYTES,
+} from "../../src/memory/mutable_segment.ts";
 import { AssertionError } from "../../src/util/assert.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { Prng } from "../../src/util/prng.ts";
@@ -16,10 +20,16 @@ import {
   show,
 } from "../iter/record_model.ts";
 
-const FANOUTS = [4, 6, 64];
+/** B+tree shapes: deep trees with comparer fallbacks, and the default. */
+const SHAPES = [
+  { fanout: 4, inlineKeyBytes: 4 },
+  { fanout: 6, inlineKeyBytes: 8 },
+  { fanout: 64, inlineKeyBytes: 24 },
+];
+const shapeName = (s: MutableSegmentTuning) => `fanout ${s.fanout}, inline ${s.inlineKeyBytes}`;
 
-function build(rng: Prng, fanout: number, ops: number) {
-  const seg = new MutableSegment(1, compareBytes, fanout);
+function build(rng: Prng, shape: MutableSegmentTuning, ops: number) {
+  const seg = new MutableSegment(1, compareBytes, shape);
   const model = new ModelSegment();
   const pool = keyPool(rng, 1 + rng.int(ops));
   for (let op = 1; op <= ops; op++) {
@@ -32,11 +42,11 @@ function build(rng: Prng, fanout: number, ops: number) {
 }
 
 describe("MutableSegment model", () => {
-  for (const fanout of FANOUTS) {
+  for (const shape of SHAPES) {
     for (const seed of seeds(12, 100)) {
-      test(`get and cursors match the model (seed ${seed}, fanout ${fanout})`, () => {
+      test(`get and cursors match the model (seed ${seed}, ${shapeName(shape)})`, () => {
         const rng = new Prng(seed);
-        const { seg, model, pool } = build(rng, fanout, 1 + rng.int(2000));
+        const { seg, model, pool } = build(rng, shape, 1 + rng.int(2000));
         const sorted = model.sorted();
         expect(seg.recordCount).toBe(sorted.length);
         const out = newSlot();
@@ -74,11 +84,11 @@ describe("MutableSegment model", () => {
 });
 
 describe("MutableSegment cursor auto-refresh", () => {
-  for (const fanout of FANOUTS) {
+  for (const shape of SHAPES) {
     for (const seed of seeds(12, 200)) {
-      test(`cursor continues after its last key when records are inserted (seed ${seed}, fanout ${fanout})`, () => {
+      test(`cursor continues after its last key when records are inserted (seed ${seed}, ${shapeName(shape)})`, () => {
         const rng = new Prng(seed);
-        const { seg, model, pool } = build(rng, fanout, rng.int(300));
+        const { seg, model, pool } = build(rng, shape, rng.int(300));
         for (const reverse of [false, true]) {
           const c = seg.cursor(reverse);
           let last: Uint8Array | undefined;
@@ -113,10 +123,10 @@ describe("MutableSegment cursor auto-refresh", () => {
 
 describe("MutableSegment workloads", () => {
   test("ascending, descending and sensor-interleaved keys come back in order", () => {
-    for (const fanout of [4, 64]) {
-      const asc = new MutableSegment(1, compareBytes, fanout);
-      const desc = new MutableSegment(2, compareBytes, fanout);
-      const sensors = new MutableSegment(3, compareBytes, fanout);
+    for (const shape of SHAPES) {
+      const asc = new MutableSegment(1, compareBytes, shape);
+      const desc = new MutableSegment(2, compareBytes, shape);
+      const sensors = new MutableSegment(3, compareBytes, shape);
       const n = 5000;
       const expected: string[] = [];
       for (let i = 0; i < n; i++) {
