@@ -120,7 +120,9 @@ async function main(): Promise<void> {
   console.log(
     `# mutable segment bench (${runtime}, ${args.clock} clock): ${N} records, ${VALUE_BYTES} B values`,
   );
-  console.log("| workload | upsert ns/op | get hit ns/op | get miss ns/op | fwd scan ns/rec | rev scan ns/rec |");
+  console.log(
+    "| workload | upsert ns/op | get hit ns/op | get miss ns/op | fwd scan ns/rec | rev scan ns/rec |",
+  );
   console.log("|---|---|---|---|---|---|");
   const workloads: [string, () => Uint8Array[]][] = [
     ["random 16 B", () => randomKeys(N)],

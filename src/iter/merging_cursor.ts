@@ -21,7 +21,7 @@
  * @module
  */
 
-import { EMPTY, KIND_PUT, type Comparer, type RecordCursor } from "./record.ts";
+import { type Comparer, EMPTY, KIND_PUT, type RecordCursor } from "./record.ts";
 import { assert } from "../util/assert.ts";
 
 /** Children count from which the binary heap is used instead of a linear scan. */
@@ -137,7 +137,9 @@ export class MergingCursor implements RecordCursor {
   /** The current key, copied into a buffer that no child can overwrite. */
   private stableCurrentKey(): Uint8Array {
     const key = this.key;
-    if (this.currentKey.length < key.length) this.currentKey = new Uint8Array(Math.max(key.length, this.currentKey.length * 2));
+    if (this.currentKey.length < key.length) {
+      this.currentKey = new Uint8Array(Math.max(key.length, this.currentKey.length * 2));
+    }
     this.currentKey.set(key);
     return this.currentKey.subarray(0, key.length);
   }

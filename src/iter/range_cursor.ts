@@ -20,13 +20,7 @@
  * @module
  */
 
-import {
-  type Comparer,
-  EMPTY,
-  KIND_DELETE,
-  KIND_PUT,
-  type RecordCursor,
-} from "./record.ts";
+import { type Comparer, EMPTY, KIND_DELETE, KIND_PUT, type RecordCursor } from "./record.ts";
 import { assert } from "../util/assert.ts";
 
 /** One end of a key range. */

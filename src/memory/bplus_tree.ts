@@ -143,7 +143,11 @@ export class BPlusTree {
    * `fanout`: records per leaf and children per branch, even, 4..1024. `inlineKeyBytes`: key
    * bytes kept inline per slot, a multiple of 4 in 4..64.
    */
-  constructor(compare: Comparer, fanout = DEFAULT_FANOUT, inlineKeyBytes = DEFAULT_INLINE_KEY_BYTES) {
+  constructor(
+    compare: Comparer,
+    fanout = DEFAULT_FANOUT,
+    inlineKeyBytes = DEFAULT_INLINE_KEY_BYTES,
+  ) {
     assert(fanout >= 4 && fanout <= 1024 && fanout % 2 === 0, `bad fanout ${fanout}`);
     assert(inlineKeyBytes >= 4 && inlineKeyBytes <= 64 && inlineKeyBytes % 4 === 0, "bad inline");
     this.compare = compare;
@@ -173,7 +177,9 @@ export class BPlusTree {
     const tail = this.tail;
     const n = tail.count;
     // Fast path: an append after the largest key, into a tail leaf with room.
-    if (n > 0 && n < this.fanout && this.compareSlot(tail.pfx, n - 1, tail.kv[2 * n - 2], key) < 0) {
+    if (
+      n > 0 && n < this.fanout && this.compareSlot(tail.pfx, n - 1, tail.kv[2 * n - 2], key) < 0
+    ) {
       this.writeRecord(tail, n, key, value, opIndex, kind, expiresAt);
       tail.count = n + 1;
       this.size++;
@@ -190,8 +196,9 @@ export class BPlusTree {
       return previous;
     }
     const pos = ~r;
-    if (leaf.count < this.fanout) this.insertIntoLeaf(leaf, pos, key, value, opIndex, kind, expiresAt);
-    else this.splitLeaf(leaf, pos, key, value, opIndex, kind, expiresAt, depth);
+    if (leaf.count < this.fanout) {
+      this.insertIntoLeaf(leaf, pos, key, value, opIndex, kind, expiresAt);
+    } else this.splitLeaf(leaf, pos, key, value, opIndex, kind, expiresAt, depth);
     this.size++;
     this.modCount++;
     return undefined;
@@ -339,8 +346,9 @@ export class BPlusTree {
     const split = pos === fanout ? fanout : pos === 0 ? 0 : fanout >>> 1;
     const right = new Leaf(fanout, this.stride);
     this.moveLeafTail(leaf, split, right);
-    if (pos < split || split === 0) this.insertIntoLeaf(leaf, pos, key, value, opIndex, kind, expiresAt);
-    else this.insertIntoLeaf(right, pos - split, key, value, opIndex, kind, expiresAt);
+    if (pos < split || split === 0) {
+      this.insertIntoLeaf(leaf, pos, key, value, opIndex, kind, expiresAt);
+    } else this.insertIntoLeaf(right, pos - split, key, value, opIndex, kind, expiresAt);
     right.next = leaf.next;
     right.prev = leaf;
     if (leaf.next !== null) leaf.next.prev = right;
@@ -371,7 +379,12 @@ export class BPlusTree {
    * Inserts `child` right after the path's child at `level`; its lower bound is `sep`, whose
    * inline form is slot 0 of `sepInline`.
    */
-  private insertChild(level: number, sep: Uint8Array, sepInline: Uint32Array, child: Branch | Leaf) {
+  private insertChild(
+    level: number,
+    sep: Uint8Array,
+    sepInline: Uint32Array,
+    child: Branch | Leaf,
+  ) {
     if (level < 0) {
       this.growRoot(sep, sepInline, child);
       return;

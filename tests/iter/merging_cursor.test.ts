@@ -6,15 +6,15 @@ import { compareBytes } from "../../src/util/bytes.ts";
 import { Prng } from "../../src/util/prng.ts";
 import {
   drain,
-  randomLayers,
   hex,
   keyPool,
   mergeModel,
   ModelSegment,
   randomKey,
+  randomLayers,
   randomRecord,
-  seekIndex,
   seeds,
+  seekIndex,
   show,
 } from "./record_model.ts";
 

@@ -84,7 +84,9 @@ describe("RangeCursor model", () => {
         const c = rangeOver(segs, reverse, options);
         expect(drain(c, false)).toEqual(expected(sorted, options, reverse, now));
         for (let i = 0; i < 5; i++) {
-          const target = rng.int(8) === 0 ? undefined : rng.int(2) === 0
+          const target = rng.int(8) === 0
+            ? undefined
+            : rng.int(2) === 0
             ? rng.pick(pool)
             : randomKey(rng);
           const exclusive = rng.int(2) === 0;
@@ -165,5 +167,29 @@ describe("RangeCursor model", () => {
     expect(drain(c, false).length).toBe(2);
     expect(c.seek(new Uint8Array([5]))).toBe(true);
     expect(drain(c, true).length).toBe(2);
+  });
+});
+
+describe("RangeCursor over a writable segment", () => {
+  test("sees in-bounds keys inserted ahead of it and never leaves the bounds", () => {
+    const seg = new MutableSegment(1, compareBytes);
+    for (let i = 0; i < 100; i += 10) {
+      seg.put(new Uint8Array([i]), new Uint8Array(0), i, KIND_PUT, 0);
+    }
+    const c = rangeOver([seg], false, {
+      lower: { key: new Uint8Array([15]), inclusive: true },
+      upper: { key: new Uint8Array([60]), inclusive: false },
+    });
+    const got: number[] = [];
+    while (c.next()) {
+      got.push(c.key[0]);
+      if (c.key[0] === 20) {
+        seg.put(new Uint8Array([25]), new Uint8Array(0), 200, KIND_PUT, 0); // ahead: seen
+        seg.put(new Uint8Array([18]), new Uint8Array(0), 201, KIND_PUT, 0); // behind: not seen
+        seg.put(new Uint8Array([65]), new Uint8Array(0), 202, KIND_PUT, 0); // out of bounds
+        seg.put(new Uint8Array([40]), new Uint8Array(0), 203, KIND_DELETE, 0); // now deleted
+      }
+    }
+    expect(got).toEqual([20, 25, 30, 50]);
   });
 });

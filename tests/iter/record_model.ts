@@ -170,4 +170,3 @@ export function randomLayers(rng: Prng, layerCount: number, freeze = true) {
   }
   return { segs, models, pool };
 }
-

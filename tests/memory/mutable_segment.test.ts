@@ -15,8 +15,8 @@ import {
   ModelSegment,
   randomKey,
   randomRecord,
-  seekIndex,
   seeds,
+  seekIndex,
   show,
 } from "../iter/record_model.ts";
 
