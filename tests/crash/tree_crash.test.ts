@@ -332,7 +332,7 @@ async function crashCycles(run: Run): Promise<void> {
     const syncMode = wal !== "async-compressed";
     const kill: KillPolicy = run.variant === "merge"
       ? { afterMergeMs: prng.int(700) }
-      : { afterLines: 20 + prng.int(syncMode ? 300 : 1500) };
+      : { afterLines: 20 + prng.int(syncMode ? 300 : 1000) };
     const where = `seed ${run.seed} (file seed ${SEED}) ${run.name} cycle ${cycle} ${
       JSON.stringify(kill)
     }`;
