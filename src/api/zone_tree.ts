@@ -468,7 +468,9 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     const range = resolveBounds(encoded);
     const reverse = options.reverse === true;
     const snapshot = options.snapshot === true;
-    const { cursor, openedAt } = this.#engine.openCursor(reverse, snapshot);
+    // A bounded or limited range is a query: it reads through the block cache.
+    const bounded = range.lower !== undefined || range.upper !== undefined || limit !== undefined;
+    const { cursor, openedAt } = this.#engine.openCursor(reverse, snapshot, bounded);
     return new RangeCursor(cursor, this.#engine.compare, {
       lower: range.lower,
       upper: range.upper,

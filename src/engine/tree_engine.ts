@@ -52,7 +52,7 @@ import { WalWriter } from "../wal/wal_writer.ts";
 import { replayWal } from "../wal/wal_reader.ts";
 import { changeFeedFilePath, type ChangeFeedView, planRetention } from "./change_feed.ts";
 import { BlockCache } from "../disk/block_cache.ts";
-import type { DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
+import type { DiskSegment, DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
 import { runMerge } from "../merge/merger.ts";
 import { movesToBottom } from "../merge/merge_policy.ts";
 import {
@@ -676,14 +676,21 @@ export class TreeEngine {
    * forward so that the cursor reads only frozen segments: it then sees exactly the records
    * present now, whatever is written later.
    */
-  openCursor(reverse: boolean, snapshot: boolean): LayerCursor {
+  openCursor(reverse: boolean, snapshot: boolean, fillCache = false): LayerCursor {
     this.checkOpen();
     if (snapshot && !this.options.readOnly && !this.#failure && this.#mutable.recordCount > 0) {
       this.moveMutableSegmentForward();
     }
     const layers = snapshot ? this.#layers.slice(1) : this.#layers;
     const children: RecordCursor[] = [];
-    for (const layer of layers) children.push(layer.cursor(reverse));
+    // Short, bounded reads (a prefix, a limit) go through the block cache like point reads do;
+    // full scans keep their blocks to themselves so they do not evict the working set.
+    const diskOptions = { fillCache };
+    for (const layer of layers) {
+      children.push(
+        layer instanceof MutableSegment ? layer.cursor(reverse) : (layer as DiskSegment).cursor(reverse, diskOptions),
+      );
+    }
     const pinned = this.#diskHandles();
     for (const h of pinned) this.#diskSet.acquire(h);
     const merged = new PinnedCursor(children, reverse, this.compare, () => {
