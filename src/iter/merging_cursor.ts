@@ -47,13 +47,18 @@ export class MergingCursor implements RecordCursor {
   /** Heap of child indices, ordered by (key in cursor direction, child index). */
   private readonly heap: Int32Array;
   private heapSize = 0;
+  /** Index of the child whose record is current (valid only while `valid`). */
+  private winner = -1;
   private started = false;
   private closed = false;
   /**
-   * Copy of the current key, taken before any child moves: a child's key bytes are only valid
-   * until it moves (disk cursors reuse their block buffers), and the winner moves first.
+   * Heap path: copy of the current key, taken before any child moves: a child's key bytes are
+   * only valid until it moves (disk cursors reuse their block buffers), and the heap moves the
+   * winner first. The scan path needs no copy (it moves the winner last).
    */
   private currentKey = new Uint8Array(64);
+  /** `currentKey` viewed at the current key's length (re-made only when the length changes). */
+  private currentKeyView: Uint8Array = EMPTY;
 
   /**
    * `children`: one cursor per layer, newest first, all in direction `reverse`; the merging
@@ -103,6 +108,7 @@ export class MergingCursor implements RecordCursor {
   /** Copies the winning child's record into this cursor's fields. */
   private pick(): boolean {
     const winner = this.useHeap ? (this.heapSize > 0 ? this.heap[0] : -1) : this.scanWinner();
+    this.winner = winner;
     if (winner < 0) {
       this.valid = false;
       return false;
@@ -134,23 +140,40 @@ export class MergingCursor implements RecordCursor {
     return best;
   }
 
-  /** The current key, copied into a buffer that no child can overwrite. */
+  /**
+   * The current key, copied into a buffer that no child can overwrite. Keys of one length
+   * reuse one view, so this allocates nothing per step for fixed-width keys.
+   */
   private stableCurrentKey(): Uint8Array {
     const key = this.key;
-    if (this.currentKey.length < key.length) {
-      this.currentKey = new Uint8Array(Math.max(key.length, this.currentKey.length * 2));
+    const n = key.length;
+    if (this.currentKey.length < n) {
+      this.currentKey = new Uint8Array(Math.max(n, this.currentKey.length * 2));
+      this.currentKeyView = EMPTY;
     }
     this.currentKey.set(key);
-    return this.currentKey.subarray(0, key.length);
+    if (this.currentKeyView.length !== n || this.currentKeyView === EMPTY) {
+      this.currentKeyView = this.currentKey.subarray(0, n);
+    }
+    return this.currentKeyView;
   }
 
+  /**
+   * Advances every child at the current key. The shadowed ones (at the winner's key, with a
+   * higher index) move first and the winner last, so the winner's key bytes are still valid
+   * for the comparisons and no copy of the key is needed. Children before the winner are not
+   * at the current key (the winner is the lowest index among equal keys), so they are skipped.
+   */
   private advanceScan(): void {
     const children = this.children;
-    const current = this.stableCurrentKey();
-    for (let i = 0; i < children.length; i++) {
+    const w = this.winner;
+    const top = children[w];
+    const current = top.key;
+    for (let i = w + 1; i < children.length; i++) {
       const c = children[i];
       if (c.valid && this.compare(c.key, current) === 0) c.next();
     }
+    top.next();
   }
 
   private advanceHeap(): void {
