@@ -63,8 +63,17 @@ export class WrongExpectedVersionError extends Error {
   }
 }
 
-type Tree = ZoneTree<{ kind: string; id: string; n: bigint }, unknown, [string, string, number | bigint], unknown>;
-type Tx = Transaction<{ kind: string; id: string; n: bigint }, unknown, [string, string, number | bigint]>;
+type Tree = ZoneTree<
+  { kind: string; id: string; n: bigint },
+  unknown,
+  [string, string, number | bigint],
+  unknown
+>;
+type Tx = Transaction<
+  { kind: string; id: string; n: bigint },
+  unknown,
+  [string, string, number | bigint]
+>;
 
 /** Adds `key` inside `tx` only if it is absent: tryAdd with the transaction's conflict check. */
 function txTryAdd(tx: Tx, key: [string, string, number | bigint], value: unknown): boolean {
@@ -78,7 +87,10 @@ export class EventStore {
   private constructor(readonly tree: Tree) {}
 
   /** Opens (or creates) the store in `dir`. */
-  static async open(dir: string, options: Omit<OpenOptions, "dir" | "keyspace"> = {}): Promise<EventStore> {
+  static async open(
+    dir: string,
+    options: Omit<OpenOptions, "dir" | "keyspace"> = {},
+  ): Promise<EventStore> {
     const tree = await ZoneTree.open({ ...options, dir, keyspace: eventKeyspace });
     return new EventStore(tree as unknown as Tree);
   }
@@ -94,7 +106,13 @@ export class EventStore {
    * Retries transaction conflicts (another task appended meanwhile) up to `retries` times; the
    * expected version is checked again on each try.
    */
-  append(streamId: string, expectedVersion: number, events: readonly NewEvent[], requestId?: string, retries = 10): AppendResult {
+  append(
+    streamId: string,
+    expectedVersion: number,
+    events: readonly NewEvent[],
+    requestId?: string,
+    retries = 10,
+  ): AppendResult {
     for (let attempt = 0;; attempt++) {
       try {
         return this.#tryAppend(streamId, expectedVersion, events, requestId);
@@ -104,7 +122,12 @@ export class EventStore {
     }
   }
 
-  #tryAppend(streamId: string, expectedVersion: number, events: readonly NewEvent[], requestId?: string): AppendResult {
+  #tryAppend(
+    streamId: string,
+    expectedVersion: number,
+    events: readonly NewEvent[],
+    requestId?: string,
+  ): AppendResult {
     if (events.length === 0) throw new Error("append: no events");
     const tx = this.tree.transaction() as unknown as Tx;
     if (requestId !== undefined) {
@@ -123,31 +146,57 @@ export class EventStore {
     events.forEach((event, i) => {
       const version = head + 1 + i;
       const seq = counter + 1 + i;
-      const stored = { type: event.type, data: event.data, seq, ...(requestId ? { requestId } : {}) };
+      const stored = {
+        type: event.type,
+        data: event.data,
+        seq,
+        ...(requestId ? { requestId } : {}),
+      };
       // A version key is written once: if it exists the head is stale, which the head check
       // above already rules out (and the commit re-checks).
-      if (!txTryAdd(tx, ["stream", streamId, version], stored)) throw new WrongExpectedVersionError(streamId, expectedVersion, version);
+      if (!txTryAdd(tx, ["stream", streamId, version], stored)) {
+        throw new WrongExpectedVersionError(streamId, expectedVersion, version);
+      }
       tx.upsert(["global", "", seq], { streamId, version });
     });
     tx.upsert(["head", streamId, 0], { version: head + events.length });
     tx.upsert(["counter", "", 0], { seq: counter + events.length });
-    if (requestId !== undefined) tx.upsert(["idem", requestId, 0], { streamId, version: head + 1, seq: counter + 1 });
+    if (requestId !== undefined) {
+      tx.upsert(["idem", requestId, 0], { streamId, version: head + 1, seq: counter + 1 });
+    }
     tx.commit();
     return { firstVersion: head + 1, firstSeq: counter + 1, duplicate: false };
   }
 
   /** The events of one stream from `fromVersion` on, in version order (a seek, then a scan). */
   *readStream(streamId: string, fromVersion = 1): Generator<StoredEvent> {
-    for (const [key, value] of this.tree.range({ gte: ["stream", streamId, fromVersion], prefix: ["stream", streamId] })) {
-      yield { ...(value as Omit<StoredEvent, "streamId" | "version">), streamId, version: Number(key.n) };
+    for (
+      const [key, value] of this.tree.range({
+        gte: ["stream", streamId, fromVersion],
+        prefix: ["stream", streamId],
+      })
+    ) {
+      yield {
+        ...(value as Omit<StoredEvent, "streamId" | "version">),
+        streamId,
+        version: Number(key.n),
+      };
     }
   }
 
   /** Every event in global order from `fromSeq` on. */
   *readAll(fromSeq = 1): Generator<StoredEvent> {
-    for (const [key, value] of this.tree.range({ gte: ["global", "", fromSeq], prefix: ["global", ""] })) {
+    for (
+      const [key, value] of this.tree.range({
+        gte: ["global", "", fromSeq],
+        prefix: ["global", ""],
+      })
+    ) {
       const { streamId, version } = value as { streamId: string; version: number };
-      const event = this.tree.get(["stream", streamId, version]) as Omit<StoredEvent, "streamId" | "version">;
+      const event = this.tree.get(["stream", streamId, version]) as Omit<
+        StoredEvent,
+        "streamId" | "version"
+      >;
       yield { ...event, streamId, version, seq: Number(key.n) };
     }
   }
@@ -170,12 +219,16 @@ export class EventStore {
       const head = this.version(streamId);
       let expected = 1;
       for (const e of this.readStream(streamId)) {
-        if (e.version !== expected) problems.push(`${streamId}: version ${e.version} where ${expected} was expected`);
+        if (e.version !== expected) {
+          problems.push(`${streamId}: version ${e.version} where ${expected} was expected`);
+        }
         expected = e.version + 1;
         seqs.set(e.seq, `${streamId}@${e.version}`);
         events++;
       }
-      if (expected - 1 !== head) problems.push(`${streamId}: head says ${head}, last event is ${expected - 1}`);
+      if (expected - 1 !== head) {
+        problems.push(`${streamId}: head says ${head}, last event is ${expected - 1}`);
+      }
     }
     const counter = (this.tree.get(["counter", "", 0]) as { seq: number } | undefined)?.seq ?? 0;
     let globals = 0;
@@ -183,16 +236,27 @@ export class EventStore {
       globals++;
       const seq = Number(key.n);
       const { streamId, version } = value as { streamId: string; version: number };
-      if (seqs.get(seq) !== `${streamId}@${version}`) problems.push(`global ${seq} -> ${streamId}@${version}, but that event has seq ${JSON.stringify([...seqs].find(([, v]) => v === `${streamId}@${version}`)?.[0])}`);
+      if (seqs.get(seq) !== `${streamId}@${version}`) {
+        problems.push(
+          `global ${seq} -> ${streamId}@${version}, but that event has seq ${
+            JSON.stringify([...seqs].find(([, v]) => v === `${streamId}@${version}`)?.[0])
+          }`,
+        );
+      }
       if (seq !== globals) problems.push(`global seq ${seq} where ${globals} was expected`);
     }
     if (globals !== events) problems.push(`${globals} global entries for ${events} events`);
     if (counter !== globals) problems.push(`counter ${counter}, ${globals} global entries`);
     for (const [key, value] of this.tree.range({ prefix: ["idem"] })) {
       const { streamId, version } = value as { streamId: string; version: number };
-      const event = this.tree.get(["stream", streamId, version]) as { requestId?: string } | undefined;
-      if (!event) problems.push(`idempotency key ${key.id} points at missing ${streamId}@${version}`);
-      else if (event.requestId !== key.id) problems.push(`idempotency key ${key.id} points at an event of ${event.requestId}`);
+      const event = this.tree.get(["stream", streamId, version]) as
+        | { requestId?: string }
+        | undefined;
+      if (!event) {
+        problems.push(`idempotency key ${key.id} points at missing ${streamId}@${version}`);
+      } else if (event.requestId !== key.id) {
+        problems.push(`idempotency key ${key.id} points at an event of ${event.requestId}`);
+      }
     }
     return problems;
   }
@@ -213,19 +277,40 @@ if (import.meta.main) {
   const os = await import("node:os");
   const dir = process.argv[2] ?? nodeFs.mkdtempSync(`${os.tmpdir()}/zt-event-store-`);
   const store = await EventStore.open(dir);
-  const order = store.append("order-123", 0, [{ type: "OrderPlaced", data: { total: 42 } }], "req-1");
-  store.append("order-123", 1, [{ type: "OrderPaid", data: { amount: 42 } }, { type: "OrderShipped", data: {} }], "req-2");
+  const order = store.append(
+    "order-123",
+    0,
+    [{ type: "OrderPlaced", data: { total: 42 } }],
+    "req-1",
+  );
+  store.append("order-123", 1, [{ type: "OrderPaid", data: { amount: 42 } }, {
+    type: "OrderShipped",
+    data: {},
+  }], "req-2");
   store.append("cart-9", 0, [{ type: "ItemAdded", data: { sku: "A" } }]);
   // A retried request: nothing is written twice.
-  const retry = store.append("order-123", 0, [{ type: "OrderPlaced", data: { total: 42 } }], "req-1");
-  console.log(`retry of req-1: duplicate=${retry.duplicate}, same first version=${retry.firstVersion === order.firstVersion}`);
+  const retry = store.append(
+    "order-123",
+    0,
+    [{ type: "OrderPlaced", data: { total: 42 } }],
+    "req-1",
+  );
+  console.log(
+    `retry of req-1: duplicate=${retry.duplicate}, same first version=${
+      retry.firstVersion === order.firstVersion
+    }`,
+  );
   try {
     store.append("order-123", 1, [{ type: "OrderCancelled", data: {} }]);
   } catch (e) {
     console.log(`stale writer rejected: ${(e as Error).message}`);
   }
-  for (const e of store.readStream("order-123")) console.log(`order-123 v${e.version} ${e.type} (global ${e.seq})`);
-  for (const e of store.readAll()) console.log(`global ${e.seq}: ${e.streamId} v${e.version} ${e.type}`);
+  for (const e of store.readStream("order-123")) {
+    console.log(`order-123 v${e.version} ${e.type} (global ${e.seq})`);
+  }
+  for (const e of store.readAll()) {
+    console.log(`global ${e.seq}: ${e.streamId} v${e.version} ${e.type}`);
+  }
   const problems = store.verify();
   console.log(problems.length === 0 ? "invariants hold" : problems.join("\n"));
   await store.close();

@@ -15,7 +15,11 @@
 import { defineKeyspace, TransactionConflictError, ZoneTree } from "../mod.ts";
 
 /** The keyspace of the store. */
-export const indexKeyspace = defineKeyspace({ name: "users-by-city", key: "ix:<kind:str>:<a:str>:<b:str>", value: "json" });
+export const indexKeyspace = defineKeyspace({
+  name: "users-by-city",
+  key: "ix:<kind:str>:<a:str>:<b:str>",
+  value: "json",
+});
 
 /** A user. */
 export interface User {
@@ -23,7 +27,12 @@ export interface User {
   city: string;
 }
 
-type Tree = ZoneTree<{ kind: string; a: string; b: string }, unknown, [string, string, string], unknown>;
+type Tree = ZoneTree<
+  { kind: string; a: string; b: string },
+  unknown,
+  [string, string, string],
+  unknown
+>;
 
 /** Users with an index by city. */
 export class UserStore {
@@ -90,13 +99,17 @@ export class UserStore {
     let users = 0;
     for (const [key, value] of this.tree.range({ prefix: ["user"] })) {
       users++;
-      if (!this.tree.has(["city", (value as User).city, key.a])) problems.push(`user ${key.a} has no index entry for ${(value as User).city}`);
+      if (!this.tree.has(["city", (value as User).city, key.a])) {
+        problems.push(`user ${key.a} has no index entry for ${(value as User).city}`);
+      }
     }
     let entries = 0;
     for (const key of this.tree.keys({ prefix: ["city"] })) {
       entries++;
       const user = this.get(key.b);
-      if (user?.city !== key.a) problems.push(`index ${key.a}/${key.b} points at ${user ? user.city : "no user"}`);
+      if (user?.city !== key.a) {
+        problems.push(`index ${key.a}/${key.b} points at ${user ? user.city : "no user"}`);
+      }
     }
     if (entries !== users) problems.push(`${entries} index entries for ${users} users`);
     return problems;
@@ -118,7 +131,10 @@ if (import.meta.main) {
   await store.put("u3", { name: "Alan", city: "London" });
   // Two tasks move the same user at once: one commit conflicts and is redone on fresh reads.
   const pause = () => new Promise<void>((r) => setTimeout(r, 5));
-  await Promise.all([store.put("u1", { name: "Ada", city: "Paris" }, pause), store.put("u1", { name: "Ada", city: "Oslo" }, pause)]);
+  await Promise.all([
+    store.put("u1", { name: "Ada", city: "Paris" }, pause),
+    store.put("u1", { name: "Ada", city: "Oslo" }, pause),
+  ]);
   await store.delete("u3");
   for (const city of ["London", "New York", "Paris", "Oslo"]) {
     console.log(`${city}: ${[...store.inCity(city)].map(([, u]) => u.name).join(", ") || "-"}`);

@@ -35,24 +35,47 @@ type Series = PartitionedTree<
 
 /** Opens the series in `dir`, one partition per UTC day. */
 export async function openSeries(dir: string): Promise<Series> {
-  return await PartitionedTree.open({ dir, keyspace: readingKeyspace, partitionBy: { field: "ts", bucket: "day" } }) as unknown as Series;
+  return await PartitionedTree.open({
+    dir,
+    keyspace: readingKeyspace,
+    partitionBy: { field: "ts", bucket: "day" },
+  }) as unknown as Series;
 }
 
 /** Stores readings (one batch per day touched). */
 export async function ingest(series: Series, readings: readonly Reading[]): Promise<void> {
-  await series.batch(readings.map((r) => ({ put: { sensor: r.sensor, ts: BigInt(r.ts) }, value: { temp: r.temp, humidity: r.humidity } })));
+  await series.batch(
+    readings.map((r) => ({
+      put: { sensor: r.sensor, ts: BigInt(r.ts) },
+      value: { temp: r.temp, humidity: r.humidity },
+    })),
+  );
 }
 
 /** The newest `limit` readings of a sensor, latest first, across days. */
 export function latest(series: Series, sensor: string, limit: number): Reading[] {
-  return [...series.range({ prefix: { sensor }, reverse: true, limit })].map(([k, v]) => ({ sensor, ts: Number(k.ts), ...v }));
+  return [...series.range({ prefix: { sensor }, reverse: true, limit })].map(([k, v]) => ({
+    sensor,
+    ts: Number(k.ts),
+    ...v,
+  }));
 }
 
 /** Mean temperature of a sensor in [from, to). */
-export function meanTemp(series: Series, sensor: string, from: number, to: number): number | undefined {
+export function meanTemp(
+  series: Series,
+  sensor: string,
+  from: number,
+  to: number,
+): number | undefined {
   let sum = 0;
   let n = 0;
-  for (const [, v] of series.range({ gte: { sensor, ts: BigInt(from) }, lt: { sensor, ts: BigInt(to) } })) {
+  for (
+    const [, v] of series.range({
+      gte: { sensor, ts: BigInt(from) },
+      lt: { sensor, ts: BigInt(to) },
+    })
+  ) {
     sum += v.temp;
     n++;
   }
@@ -73,7 +96,12 @@ export function synthetic(start: number, days: number, sensors: number, stepMs: 
   for (let ts = start; ts < start + days * 86_400_000; ts += stepMs) {
     for (let s = 0; s < sensors; s++) {
       const hour = (ts / 3_600_000) % 24;
-      out.push({ sensor: `s-${s}`, ts, temp: 15 + s + 5 * Math.sin((hour / 24) * 2 * Math.PI), humidity: 40 + s });
+      out.push({
+        sensor: `s-${s}`,
+        ts,
+        temp: 15 + s + 5 * Math.sin((hour / 24) * 2 * Math.PI),
+        humidity: 40 + s,
+      });
     }
   }
   return out;
@@ -88,10 +116,22 @@ if (import.meta.main) {
   await ingest(series, synthetic(start, 7, 4, 10 * 60_000)); // 7 days, 4 sensors, every 10 minutes
   console.log(`days: ${series.partitions().join(" ")}; readings: ${series.count()}`);
   const last = latest(series, "s-2", 3);
-  console.log(`s-2 latest: ${last.map((r) => `${new Date(r.ts).toISOString()} ${r.temp.toFixed(2)}`).join(" | ")}`);
-  console.log(`s-2 mean on day 3: ${meanTemp(series, "s-2", start + 2 * 86_400_000, start + 3 * 86_400_000)?.toFixed(3)}`);
+  console.log(
+    `s-2 latest: ${
+      last.map((r) => `${new Date(r.ts).toISOString()} ${r.temp.toFixed(2)}`).join(" | ")
+    }`,
+  );
+  console.log(
+    `s-2 mean on day 3: ${
+      meanTemp(series, "s-2", start + 2 * 86_400_000, start + 3 * 86_400_000)?.toFixed(3)
+    }`,
+  );
   const dropped = await applyRetention(series, 3);
-  console.log(`retention kept 3 days, dropped ${dropped.join(" ")}; readings: ${series.count()}; directories: ${nodeFs.readdirSync(dir).sort().join(" ")}`);
+  console.log(
+    `retention kept 3 days, dropped ${
+      dropped.join(" ")
+    }; readings: ${series.count()}; directories: ${nodeFs.readdirSync(dir).sort().join(" ")}`,
+  );
   await series.close();
   if (process.argv[2] === undefined) nodeFs.rmSync(dir, { recursive: true, force: true });
 }

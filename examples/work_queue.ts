@@ -16,7 +16,11 @@
 import { defineKeyspace, TransactionConflictError, ZoneTree } from "../mod.ts";
 
 /** The keyspace of the queue. */
-export const queueKeyspace = defineKeyspace({ name: "work-queue", key: "q:<state:str>:<seq:u64be>", value: "json" });
+export const queueKeyspace = defineKeyspace({
+  name: "work-queue",
+  key: "q:<state:str>:<seq:u64be>",
+  value: "json",
+});
 
 /** A job as stored. */
 export interface Job<P = unknown> {
@@ -35,7 +39,9 @@ export class WorkQueue<P = unknown> {
 
   /** Opens (or creates) the queue in `dir`. */
   static async open<P = unknown>(dir: string): Promise<WorkQueue<P>> {
-    return new WorkQueue<P>(await ZoneTree.open({ dir, keyspace: queueKeyspace }) as unknown as Tree);
+    return new WorkQueue<P>(
+      await ZoneTree.open({ dir, keyspace: queueKeyspace }) as unknown as Tree,
+    );
   }
 
   /** Adds a job; returns its seq (jobs are claimed in seq order). */
@@ -59,7 +65,11 @@ export class WorkQueue<P = unknown> {
    * none is ready. `beforeCommit` (awaited between reading the job and committing the claim)
    * stands for whatever a real worker does there; racing workers conflict and move on.
    */
-  async claim(worker: string, leaseMs = 30_000, beforeCommit?: () => Promise<void>): Promise<Job<P> | undefined> {
+  async claim(
+    worker: string,
+    leaseMs = 30_000,
+    beforeCommit?: () => Promise<void>,
+  ): Promise<Job<P> | undefined> {
     for (let attempt = 0; attempt < 100; attempt++) {
       const first = this.tree.keys({ prefix: ["ready"], limit: 1 });
       const head = first.next();
@@ -119,12 +129,18 @@ export class WorkQueue<P = unknown> {
 
   /** The newest `limit` ready jobs, latest first. */
   peekLatest(limit = 10): Job<P>[] {
-    return [...this.tree.range({ prefix: ["ready"], reverse: true, limit })].map(([k, v]) => ({ seq: Number(k.seq), ...(v as Omit<Job<P>, "seq">) }));
+    return [...this.tree.range({ prefix: ["ready"], reverse: true, limit })].map(([k, v]) => ({
+      seq: Number(k.seq),
+      ...(v as Omit<Job<P>, "seq">),
+    }));
   }
 
   /** Jobs waiting and jobs claimed. */
   counts(): { ready: number; claimed: number } {
-    return { ready: this.tree.count({ prefix: ["ready"] }), claimed: this.tree.count({ prefix: ["claimed"] }) };
+    return {
+      ready: this.tree.count({ prefix: ["ready"] }),
+      claimed: this.tree.count({ prefix: ["claimed"] }),
+    };
   }
 
   /** Closes the queue. */
@@ -144,12 +160,20 @@ if (import.meta.main) {
   const done: number[] = [];
   await Promise.all(["w1", "w2", "w3", "w4"].map(async (worker) => {
     for (;;) {
-      const job = await queue.claim(worker, 30_000, () => new Promise((r) => setTimeout(r, Math.floor(Math.random() * 4))));
+      const job = await queue.claim(
+        worker,
+        30_000,
+        () => new Promise((r) => setTimeout(r, Math.floor(Math.random() * 4))),
+      );
       if (!job) return;
       if (queue.ack(job.seq, worker)) done.push(job.seq);
     }
   }));
-  console.log(`done ${done.length} jobs, each once: ${new Set(done).size === 10}; left: ${JSON.stringify(queue.counts())}`);
+  console.log(
+    `done ${done.length} jobs, each once: ${new Set(done).size === 10}; left: ${
+      JSON.stringify(queue.counts())
+    }`,
+  );
   await queue.close();
   if (process.argv[2] === undefined) nodeFs.rmSync(dir, { recursive: true, force: true });
   if (done.length !== 10 || new Set(done).size !== 10) process.exit(1);

@@ -84,7 +84,11 @@ export class PartitionedTree<K, V, KIn, P> {
   readonly #opening = new Map<string, Promise<ZoneTree<K, V, KIn, P>>>();
   #closed = false;
 
-  private constructor(options: PartitionedTreeOptions<Keyspace<K, V, KIn, P>>, fs: FileSystem, fieldIndex: number) {
+  private constructor(
+    options: PartitionedTreeOptions<Keyspace<K, V, KIn, P>>,
+    fs: FileSystem,
+    fieldIndex: number,
+  ) {
     this.dir = options.dir;
     this.keyspace = options.keyspace;
     this.partitionBy = options.partitionBy;
@@ -105,16 +109,28 @@ export class PartitionedTree<K, V, KIn, P> {
     >
   > {
     if (options === null || typeof options !== "object") {
-      throw new InvalidOptionError("options", "PartitionedTree.open(options): options must be an object");
+      throw new InvalidOptionError(
+        "options",
+        "PartitionedTree.open(options): options must be an object",
+      );
     }
     const { keyspace, partitionBy } = options;
     const field = partitionBy?.field;
-    const fieldIndex = keyspace?.key?.fields?.findIndex((f: { name: string }) => f.name === field) ?? -1;
+    const fieldIndex =
+      keyspace?.key?.fields?.findIndex((f: { name: string }) => f.name === field) ?? -1;
     if (fieldIndex < 0) {
-      throw new InvalidOptionError("partitionBy", `option "partitionBy": the keyspace has no key field ${JSON.stringify(field)}`);
+      throw new InvalidOptionError(
+        "partitionBy",
+        `option "partitionBy": the keyspace has no key field ${JSON.stringify(field)}`,
+      );
     }
     if ("bucket" in partitionBy && !["hour", "day", "month"].includes(partitionBy.bucket)) {
-      throw new InvalidOptionError("partitionBy", `option "partitionBy": bucket ${JSON.stringify(partitionBy.bucket)} is not "hour", "day" or "month"`);
+      throw new InvalidOptionError(
+        "partitionBy",
+        `option "partitionBy": bucket ${
+          JSON.stringify(partitionBy.bucket)
+        } is not "hour", "day" or "month"`,
+      );
     }
     const fs = options.fs ?? localFileSystem();
     fs.mkdirp(options.dir);
@@ -138,11 +154,16 @@ export class PartitionedTree<K, V, KIn, P> {
   partitionOf(key: KIn): string {
     const decoded = this.keyspace.key.decode(this.keyspace.key.encode(key));
     const fields = this.keyspace.key.fields;
-    const value = fields.length === 1 ? decoded : (decoded as Record<string, unknown>)[fields[this.#fieldIndex].name];
+    const value = fields.length === 1
+      ? decoded
+      : (decoded as Record<string, unknown>)[fields[this.#fieldIndex].name];
     if (!("bucket" in this.partitionBy)) return String(value);
     const ms = typeof value === "bigint" ? Number(value) : value;
     if (typeof ms !== "number" || !Number.isFinite(ms)) {
-      throw new InvalidOptionError("partitionBy", `partition field ${this.partitionBy.field}: ${String(value)} is not a timestamp`);
+      throw new InvalidOptionError(
+        "partitionBy",
+        `partition field ${this.partitionBy.field}: ${String(value)} is not a timestamp`,
+      );
     }
     return timeBucket(ms, this.partitionBy.bucket);
   }
@@ -163,12 +184,20 @@ export class PartitionedTree<K, V, KIn, P> {
 
   /** Inserts or replaces `key` in its partition. Returns the opIndex (of that partition). */
   async upsert(key: KIn, value: V, opts?: WriteOptions): Promise<number> {
-    return (this.#trees.get(this.partitionOf(key)) ?? await this.#treeFor(key)).upsert(key, value, opts);
+    return (this.#trees.get(this.partitionOf(key)) ?? await this.#treeFor(key)).upsert(
+      key,
+      value,
+      opts,
+    );
   }
 
   /** Inserts `key` only if absent. Returns the opIndex, or undefined if it existed. */
   async tryAdd(key: KIn, value: V, opts?: WriteOptions): Promise<number | undefined> {
-    return (this.#trees.get(this.partitionOf(key)) ?? await this.#treeFor(key)).tryAdd(key, value, opts);
+    return (this.#trees.get(this.partitionOf(key)) ?? await this.#treeFor(key)).tryAdd(
+      key,
+      value,
+      opts,
+    );
   }
 
   /** Deletes `key` if present. Returns the opIndex, or undefined if absent. */
@@ -185,7 +214,9 @@ export class PartitionedTree<K, V, KIn, P> {
    * Applies puts and deletes; the ops of each partition are one batch there (atomic per
    * partition, not across partitions).
    */
-  async batch(ops: readonly ({ put: KIn; value: V; expiresAt?: number } | { del: KIn })[]): Promise<void> {
+  async batch(
+    ops: readonly ({ put: KIn; value: V; expiresAt?: number } | { del: KIn })[],
+  ): Promise<void> {
     const groups = new Map<string, typeof ops[number][]>();
     for (const op of ops) {
       const name = this.partitionOf("put" in op ? op.put : op.del);
@@ -228,15 +259,22 @@ export class PartitionedTree<K, V, KIn, P> {
   *range(options: RangeOptions<P> = {}): Generator<[K, V], void, undefined> {
     this.#checkOpen();
     const { limit, ...rest } = options;
-    if (limit !== undefined && (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0)) {
-      throw new InvalidOptionError("limit", `range(options): limit ${String(limit)} is not a non-negative integer`);
+    if (
+      limit !== undefined && (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0)
+    ) {
+      throw new InvalidOptionError(
+        "limit",
+        `range(options): limit ${String(limit)} is not a non-negative integer`,
+      );
     }
     const sign = options.reverse ? -1 : 1;
     const compare = this.keyspace.key.compare;
     const heads: { it: Iterator<[K, V]>; item: [K, V]; key: Uint8Array }[] = [];
     const advance = (it: Iterator<[K, V]>) => {
       const r = it.next();
-      return r.done ? undefined : { it, item: r.value, key: this.keyspace.key.encode(r.value[0] as unknown as KIn) };
+      return r.done
+        ? undefined
+        : { it, item: r.value, key: this.keyspace.key.encode(r.value[0] as unknown as KIn) };
     };
     const iterators = [...this.#trees.values()].map((t) => t.range(rest));
     try {
@@ -340,10 +378,17 @@ export class PartitionedTree<K, V, KIn, P> {
 /** The UTC bucket of epoch milliseconds `ms`: `2024-01-15T13`, `2024-01-15` or `2024-01`. */
 export function timeBucket(ms: number, bucket: "hour" | "day" | "month"): string {
   if (!(ms >= 0 && ms < 253402300800000)) {
-    throw new InvalidOptionError("partitionBy", `timestamp ${ms} is not epoch ms within years 1970..9999`);
+    throw new InvalidOptionError(
+      "partitionBy",
+      `timestamp ${ms} is not epoch ms within years 1970..9999`,
+    );
   }
   const iso = new Date(ms).toISOString(); // 2024-01-15T13:45:00.000Z
-  return bucket === "hour" ? iso.slice(0, 13) : bucket === "day" ? iso.slice(0, 10) : iso.slice(0, 7);
+  return bucket === "hour"
+    ? iso.slice(0, 13)
+    : bucket === "day"
+    ? iso.slice(0, 10)
+    : iso.slice(0, 7);
 }
 
 /** A directory name for partition `name`: bytes outside [A-Za-z0-9_-] become %XX. */

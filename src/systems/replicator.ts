@@ -125,7 +125,10 @@ export class Replicator<K, V, KIn, P> {
     state: ReplicaStateTree,
   ): Promise<Replicator<K, V, KIn, P>> {
     if (state.keyspace.identity !== replicaStateKeyspace.identity) {
-      throw new InvalidOptionError("state", "Replicator.open(target, state): state must be opened with replicaStateKeyspace");
+      throw new InvalidOptionError(
+        "state",
+        "Replicator.open(target, state): state must be opened with replicaStateKeyspace",
+      );
     }
     const replica = new Replicator(target, state);
     for (const [k, end] of state.range({ prefix: [RANGE] })) {
@@ -158,10 +161,18 @@ export class Replicator<K, V, KIn, P> {
     return run;
   }
 
-  async #apply(changes: readonly Change<K, V>[], position: number | undefined): Promise<ApplyResult> {
-    if (!Array.isArray(changes)) throw new InvalidOptionError("changes", "apply(changes): changes must be an array");
+  async #apply(
+    changes: readonly Change<K, V>[],
+    position: number | undefined,
+  ): Promise<ApplyResult> {
+    if (!Array.isArray(changes)) {
+      throw new InvalidOptionError("changes", "apply(changes): changes must be an array");
+    }
     if (position !== undefined && !isOpIndex(position)) {
-      throw new InvalidOptionError("position", `apply(changes, position): ${String(position)} is not an opIndex`);
+      throw new InvalidOptionError(
+        "position",
+        `apply(changes, position): ${String(position)} is not an opIndex`,
+      );
     }
     await this.#finishPending();
     const decided = new Map<string, { key: Uint8Array; version: number }>();
@@ -170,7 +181,10 @@ export class Replicator<K, V, KIn, P> {
     let applied = 0;
     for (const c of changes) {
       if (c === null || typeof c !== "object" || !isOpIndex(c.opIndex)) {
-        throw new InvalidOptionError("changes", `apply(changes): ${JSON.stringify(c)} has no valid opIndex`);
+        throw new InvalidOptionError(
+          "changes",
+          `apply(changes): ${JSON.stringify(c)} has no valid opIndex`,
+        );
       }
       if (this.#decide(c, decided, newRanges, ops)) applied++;
     }
@@ -180,8 +194,12 @@ export class Replicator<K, V, KIn, P> {
     for (const { key, version } of decided.values()) {
       stateOps.push({ put: [VERSION, key, 0n], value: numberBytes(version) });
     }
-    for (const r of newRanges) stateOps.push({ put: [RANGE, r.start, BigInt(r.opIndex)], value: r.end });
-    if (nextPosition !== stored) stateOps.push({ put: [POSITION, EMPTY, 0n], value: numberBytes(nextPosition) });
+    for (const r of newRanges) {
+      stateOps.push({ put: [RANGE, r.start, BigInt(r.opIndex)], value: r.end });
+    }
+    if (nextPosition !== stored) {
+      stateOps.push({ put: [POSITION, EMPTY, 0n], value: numberBytes(nextPosition) });
+    }
     if (ops.length > 0) stateOps.push({ put: [PENDING, EMPTY, 0n], value: encodeOps(ops) });
     if (stateOps.length > 0) {
       this.state.batch(stateOps);
@@ -202,7 +220,9 @@ export class Replicator<K, V, KIn, P> {
     if (c.type === "deleteRange") {
       const { start, end } = c.range;
       const known = [...this.#ranges, ...newRanges];
-      if (known.some((r) => r.opIndex === c.opIndex && compareBytes(r.start, start) === 0)) return false;
+      if (known.some((r) => r.opIndex === c.opIndex && compareBytes(r.start, start) === 0)) {
+        return false;
+      }
       for (const { key, version } of this.#versionsIn(start, end, decided)) {
         if (version >= c.opIndex) continue;
         decided.set(hexOf(key), { key, version: c.opIndex });
@@ -212,13 +232,21 @@ export class Replicator<K, V, KIn, P> {
       return true;
     }
     if (c.type !== "put" && c.type !== "delete") {
-      throw new InvalidOptionError("changes", `apply(changes): unknown change type ${JSON.stringify((c as { type: unknown }).type)}`);
+      throw new InvalidOptionError(
+        "changes",
+        `apply(changes): unknown change type ${JSON.stringify((c as { type: unknown }).type)}`,
+      );
     }
     const key = this.target.keyspace.key.encode(c.key as unknown as KIn);
     const value = c.type === "put" ? this.target.keyspace.value.encode(c.value) : EMPTY;
     if (c.opIndex <= this.#versionOf(key, decided, newRanges)) return false;
     decided.set(hexOf(key), { key, version: c.opIndex });
-    ops.push({ del: c.type === "delete", key, value, expiresAt: c.type === "put" ? c.expiresAt ?? 0 : 0 });
+    ops.push({
+      del: c.type === "delete",
+      key,
+      value,
+      expiresAt: c.type === "put" ? c.expiresAt ?? 0 : 0,
+    });
     return true;
   }
 
@@ -261,13 +289,11 @@ export class Replicator<K, V, KIn, P> {
   async #writeTarget(ops: readonly TargetOp[]): Promise<void> {
     const { key, value } = this.target.keyspace;
     const batch: BatchOp<KIn, V>[] = ops.map((op) =>
-      op.del
-        ? { del: key.decode(op.key) as unknown as KIn }
-        : {
-          put: key.decode(op.key) as unknown as KIn,
-          value: value.decode(op.value),
-          ...(op.expiresAt !== 0 ? { expiresAt: op.expiresAt } : {}),
-        }
+      op.del ? { del: key.decode(op.key) as unknown as KIn } : {
+        put: key.decode(op.key) as unknown as KIn,
+        value: value.decode(op.value),
+        ...(op.expiresAt !== 0 ? { expiresAt: op.expiresAt } : {}),
+      }
     );
     this.target.batch(batch);
     await this.target.flush();
@@ -366,7 +392,10 @@ export async function replicate<K, V, KIn, P>(
 ): Promise<number> {
   const batchSize = options.batchSize ?? 1000;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new InvalidOptionError("batchSize", `replicate: batchSize ${String(batchSize)} is not a positive integer`);
+    throw new InvalidOptionError(
+      "batchSize",
+      `replicate: batchSize ${String(batchSize)} is not a positive integer`,
+    );
   }
   const { signal } = options;
   let since = options.since ?? replica.position;

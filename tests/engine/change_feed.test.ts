@@ -67,8 +67,13 @@ async function randomStep(tree: Tree, r: Prng, log: Expected[], step: number): P
     if (op !== undefined) log.push({ opIndex: op, type: "delete", key });
   } else if (choice < 65) {
     const n = 1 + r.int(6);
-    const ops = Array.from({ length: n }, (_, i) =>
-      r.int(4) === 0 ? { del: (key + i) % 120 } : { put: (key + i) % 120, value: `${value}.${i}` });
+    const ops = Array.from(
+      { length: n },
+      (_, i) =>
+        r.int(4) === 0
+          ? { del: (key + i) % 120 }
+          : { put: (key + i) % 120, value: `${value}.${i}` },
+    );
     const last = tree.batch(ops);
     ops.forEach((op, i) => {
       const opIndex = last - n + 1 + i;
@@ -76,7 +81,10 @@ async function randomStep(tree: Tree, r: Prng, log: Expected[], step: number): P
       else log.push({ opIndex, type: "put", key: op.put, value: op.value });
     });
   } else if (choice < 68) {
-    log.push({ opIndex: tree.deleteRange({ gte: key, lt: key + 1 + r.int(10) }), type: "deleteRange" });
+    log.push({
+      opIndex: tree.deleteRange({ gte: key, lt: key + 1 + r.int(10) }),
+      type: "deleteRange",
+    });
   } else if (choice < 75) {
     const tx = tree.transaction();
     const v = tx.get(key);
@@ -111,7 +119,11 @@ describe("tree.changes", () => {
       tree = await open(fs);
     }
     expect((await collect(tree, 0)).length).toBe(log.length);
-    console.log(`change feed: ${log.length} writes compared, ${files(fs).filter((n) => n.endsWith(".old")).length} retained WALs`);
+    console.log(
+      `change feed: ${log.length} writes compared, ${
+        files(fs).filter((n) => n.endsWith(".old")).length
+      } retained WALs`,
+    );
     await tree.close();
   });
 
@@ -119,7 +131,9 @@ describe("tree.changes", () => {
     const fs = memoryFileSystem();
     const tree = await open(fs);
     const log: Expected[] = [];
-    for (let i = 0; i < 200; i++) log.push({ opIndex: tree.upsert(i, `a${i}`), type: "put", key: i, value: `a${i}` });
+    for (let i = 0; i < 200; i++) {
+      log.push({ opIndex: tree.upsert(i, `a${i}`), type: "put", key: i, value: `a${i}` });
+    }
     const seen: Expected[] = [];
     for await (const c of tree.changes(0)) {
       seen.push(simplify(c));
@@ -140,7 +154,12 @@ describe("tree.changes", () => {
     const tree = await open(fs, { changeFeedRetentionBytes: limit, wal: "sync" });
     const log: Expected[] = [];
     for (let i = 0; i < 2000; i++) {
-      log.push({ opIndex: tree.upsert(i % 300, `value-${i}`), type: "put", key: i % 300, value: `value-${i}` });
+      log.push({
+        opIndex: tree.upsert(i % 300, `value-${i}`),
+        type: "put",
+        key: i % 300,
+        value: `value-${i}`,
+      });
       if (i % 100 === 99) await tree.maintenance.merge();
     }
     await tree.flush();
@@ -152,7 +171,9 @@ describe("tree.changes", () => {
     // Exactly the listed files are on disk, under their retained names.
     const old = files(fs).filter((n) => n.endsWith(".old"));
     expect(old).toEqual(retained.map((f) => `wal-${String(f.id).padStart(10, "0")}.old`));
-    for (const f of retained) expect(fs.stat(`/db/wal-${String(f.id).padStart(10, "0")}.old`)!.size).toBe(f.bytes);
+    for (const f of retained) {
+      expect(fs.stat(`/db/wal-${String(f.id).padStart(10, "0")}.old`)!.size).toBe(f.bytes);
+    }
     const floor = meta.changeFeedFloor!;
     expect(floor).toBeGreaterThan(0);
     expect(await collect(tree, floor)).toEqual(log.filter((c) => c.opIndex > floor));
@@ -216,10 +237,11 @@ describe("tree.changes", () => {
 
   test("changeFeedRetentionBytes is validated", async () => {
     for (const bad of [-1, 1.5, "64"]) {
-      await expect(open(memoryFileSystem(), { changeFeedRetentionBytes: bad as number })).rejects.toMatchObject({
-        code: "INVALID_OPTION",
-        option: "changeFeedRetentionBytes",
-      });
+      await expect(open(memoryFileSystem(), { changeFeedRetentionBytes: bad as number })).rejects
+        .toMatchObject({
+          code: "INVALID_OPTION",
+          option: "changeFeedRetentionBytes",
+        });
     }
   });
 });
@@ -245,11 +267,15 @@ describe("change feed crash safety", () => {
       const listed = readMetadata(fs, "/db")!.changeFeedFiles!.map((f) => f.id);
       expect(listed.length).toBeGreaterThan(0);
       const names = fs.list("/db");
-      expect(listed.some((id) => names.includes(`wal-${String(id).padStart(10, "0")}.log`))).toBe(true);
+      expect(listed.some((id) => names.includes(`wal-${String(id).padStart(10, "0")}.log`))).toBe(
+        true,
+      );
       tree = await open(fs, { wal: "sync", maintenance: "manual" });
       expect(tree.get(7)).toBe(log.findLast((c) => c.key === 7)!.value!);
       expect(tree.stats().readOnlySegmentsCount).toBe(0); // nothing replayed
-      for (const id of listed) expect(fs.stat(`/db/wal-${String(id).padStart(10, "0")}.old`)).toBeDefined();
+      for (const id of listed) {
+        expect(fs.stat(`/db/wal-${String(id).padStart(10, "0")}.old`)).toBeDefined();
+      }
       expect(await collect(tree, 0)).toEqual(log);
       await tree.close();
     }
@@ -277,7 +303,9 @@ describe("change feed crash safety", () => {
     expect(fs.stat(name(meta.changeFeedFiles![0].id))).toBeUndefined(); // older than the gap: useless
     const after = readMetadata(fs, "/db")!;
     expect(after.changeFeedFloor).toBe(meta.changeFeedFiles![1].lastOpIndex);
-    expect(after.changeFeedFiles!.map((f) => f.id)).toEqual(meta.changeFeedFiles!.slice(2).map((f) => f.id));
+    expect(after.changeFeedFiles!.map((f) => f.id)).toEqual(
+      meta.changeFeedFiles!.slice(2).map((f) => f.id),
+    );
     await expect(collect(tree, 0)).rejects.toBeInstanceOf(ChangeFeedGapError);
     expect((await collect(tree, after.changeFeedFloor!)).length).toBe(20);
     expect(tree.count()).toBe(40);

@@ -12,7 +12,13 @@ const ks = defineKeyspace({ key: "k:<u32be>", value: "utf8" });
 test("a merge does not make an unflushed deleteRange durable: after a crash the records are back", async () => {
   for (const bottom of [false, true]) {
     const fs = memoryFileSystem();
-    const options = { dir: "/db", keyspace: ks, fs, maintenance: "manual" as const, ...(bottom ? { diskSegmentMaxItemCount: 5 } : {}) };
+    const options = {
+      dir: "/db",
+      keyspace: ks,
+      fs,
+      maintenance: "manual" as const,
+      ...(bottom ? { diskSegmentMaxItemCount: 5 } : {}),
+    };
     let tree = await ZoneTree.open(options);
     for (let i = 0; i < 10; i++) tree.upsert(i, `v${i}`);
     tree.maintenance.moveMutableSegmentForward();

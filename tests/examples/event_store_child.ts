@@ -20,9 +20,15 @@ const out = (line: string) => {
   for (let done = 0; done < bytes.length;) done += nodeFs.writeSync(1, bytes, done);
 };
 try {
-  const store = await EventStore.open(cfg.dir, { mutableSegmentMaxItemCount: 300, multipartMinItemCount: 100, multipartMaxItemCount: 400 });
+  const store = await EventStore.open(cfg.dir, {
+    mutableSegmentMaxItemCount: 300,
+    multipartMinItemCount: 100,
+    multipartMaxItemCount: 400,
+  });
   store.tree.events.on("error", (e) => {
-    if (!(e instanceof Error && /torn/.test(e.message))) out(`E error event ${String(e)}`.replaceAll("\n", " "));
+    if (!(e instanceof Error && /torn/.test(e.message))) {
+      out(`E error event ${String(e)}`.replaceAll("\n", " "));
+    }
   });
   out("R");
   const r = new Prng(cfg.seed);
@@ -34,12 +40,17 @@ try {
     const requestId = retry ? r.pick(sent) : `${cfg.seed}-${step}`;
     const stale = r.int(10) === 0;
     const expected = Math.max(0, store.version(stream) - (stale ? 1 + r.int(2) : 0));
-    const events = Array.from({ length: 1 + r.int(4) }, (_, i) => ({ type: "Happened", data: { step, i, pad: "p".repeat(r.int(50)) } }));
+    const events = Array.from(
+      { length: 1 + r.int(4) },
+      (_, i) => ({ type: "Happened", data: { step, i, pad: "p".repeat(r.int(50)) } }),
+    );
     try {
       const result = store.append(stream, expected, events, requestId);
       if (!result.duplicate) sent.push(requestId);
       appends++;
-      out(`A ${requestId} ${stream} ${result.firstVersion} ${result.duplicate ? 0 : events.length}`);
+      out(
+        `A ${requestId} ${stream} ${result.firstVersion} ${result.duplicate ? 0 : events.length}`,
+      );
     } catch (e) {
       if (!(e instanceof WrongExpectedVersionError)) throw e;
     }

@@ -16,7 +16,10 @@ const root = nodeFs.mkdtempSync(`${os.tmpdir()}/zt-secondary-index-`);
 afterAll(() => nodeFs.rmSync(root, { recursive: true, force: true }));
 
 test("examples/secondary_index.ts runs as a script", () => {
-  const run = spawnSync(process.execPath, [new URL("../../examples/secondary_index.ts", import.meta.url).pathname, `${root}/script`], { encoding: "utf8", timeout: 30_000 });
+  const run = spawnSync(process.execPath, [
+    new URL("../../examples/secondary_index.ts", import.meta.url).pathname,
+    `${root}/script`,
+  ], { encoding: "utf8", timeout: 30_000 });
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
   expect(run.stdout).toContain("Oslo: Ada");
@@ -50,6 +53,10 @@ test(`racing async changes keep the index consistent with the primary (seed ${SE
     const viaScan = all.filter(([, u]) => (u as { city: string }).city === city).map(([id]) => id);
     expect(viaIndex).toEqual(viaScan);
   }
-  console.log(`secondary index: 500 changes by 20 tasks, ${waits - 500} retried after a conflict, ${all.length} users consistent`);
+  console.log(
+    `secondary index: 500 changes by 20 tasks, ${
+      waits - 500
+    } retried after a conflict, ${all.length} users consistent`,
+  );
   await store.close();
 }, 30_000);

@@ -15,7 +15,10 @@ const root = nodeFs.mkdtempSync(`${os.tmpdir()}/zt-work-queue-`);
 afterAll(() => nodeFs.rmSync(root, { recursive: true, force: true }));
 
 test("examples/work_queue.ts runs as a script", () => {
-  const run = spawnSync(process.execPath, [new URL("../../examples/work_queue.ts", import.meta.url).pathname, `${root}/script`], { encoding: "utf8", timeout: 30_000 });
+  const run = spawnSync(process.execPath, [
+    new URL("../../examples/work_queue.ts", import.meta.url).pathname,
+    `${root}/script`,
+  ], { encoding: "utf8", timeout: 30_000 });
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
   expect(run.stdout).toContain("done 10 jobs, each once: true");
@@ -43,8 +46,14 @@ test(`8 racing async workers process 200 jobs exactly once (seed ${SEED})`, asyn
   expect(done.size).toBe(200);
   expect(commits).toBeGreaterThan(200); // some claims lost a race and were retried
   expect(queue.counts()).toEqual({ ready: 0, claimed: 0 });
-  const perWorker = [...new Set(done.values())].map((w) => [...done.values()].filter((x) => x === w).length);
-  console.log(`work queue: 200 jobs by ${perWorker.length} workers (${perWorker.join("/")}), ${commits - 200} claim conflicts retried`);
+  const perWorker = [...new Set(done.values())].map((w) =>
+    [...done.values()].filter((x) => x === w).length
+  );
+  console.log(
+    `work queue: 200 jobs by ${perWorker.length} workers (${perWorker.join("/")}), ${
+      commits - 200
+    } claim conflicts retried`,
+  );
   await queue.close();
 });
 

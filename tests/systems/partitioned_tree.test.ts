@@ -66,12 +66,19 @@ describe("PartitionedTree", () => {
         model.set(id, `v${i}`);
       }
     }
-    await tree.batch([{ put: { tenant: "new", doc: 1 }, value: "n1" }, { del: { tenant: "acme", doc: 3 } }]);
+    await tree.batch([{ put: { tenant: "new", doc: 1 }, value: "n1" }, {
+      del: { tenant: "acme", doc: 3 },
+    }]);
     model.set(JSON.stringify(["new", 1]), "n1");
     model.delete(JSON.stringify(["acme", 3]));
     expect(tree.partitions()).toEqual([...tenants, "new"].sort());
     await tree.close();
-    tree = await PartitionedTree.open({ dir: "/p", keyspace: docs, fs, partitionBy: { field: "tenant" } });
+    tree = await PartitionedTree.open({
+      dir: "/p",
+      keyspace: docs,
+      fs,
+      partitionBy: { field: "tenant" },
+    });
     expect(tree.partitions()).toEqual([...tenants, "new"].sort());
 
     const enc = new TextEncoder();
@@ -86,10 +93,14 @@ describe("PartitionedTree", () => {
     expect(flat(tree.range())).toEqual(sorted);
     expect(flat(tree.range({ reverse: true }))).toEqual(sorted.slice().reverse());
     expect(flat(tree.range({ limit: 17 }))).toEqual(sorted.slice(0, 17));
-    expect(flat(tree.range({ reverse: true, limit: 9 }))).toEqual(sorted.slice().reverse().slice(0, 9));
+    expect(flat(tree.range({ reverse: true, limit: 9 }))).toEqual(
+      sorted.slice().reverse().slice(0, 9),
+    );
     const inDocs = sorted.filter(([, d]) => (d as number) >= 10 && (d as number) < 20);
     // A bound on the second field only: each partition's range, merged.
-    expect(flat(tree.range({ prefix: { tenant: "zeta" } }))).toEqual(sorted.filter(([t]) => t === "zeta"));
+    expect(flat(tree.range({ prefix: { tenant: "zeta" } }))).toEqual(
+      sorted.filter(([t]) => t === "zeta"),
+    );
     expect(inDocs.length).toBeGreaterThan(0);
     expect(tree.count()).toBe(model.size);
     expect(tree.get({ tenant: "acme", doc: 3 })).toBeUndefined();
@@ -100,11 +111,18 @@ describe("PartitionedTree", () => {
 
   test("daily partitions route by the UTC day of the timestamp field and merge ranges in key order", async () => {
     const fs = memoryFileSystem();
-    const tree = await PartitionedTree.open({ dir: "/ts", keyspace: readings, fs, partitionBy: { field: "ts", bucket: "day" } });
+    const tree = await PartitionedTree.open({
+      dir: "/ts",
+      keyspace: readings,
+      fs,
+      partitionBy: { field: "ts", bucket: "day" },
+    });
     for (let d = 0; d < 4; d++) {
       for (let h = 0; h < 24; h += 6) {
         for (const sensor of ["s-1", "s-2"]) {
-          await tree.upsert({ sensor, ts: BigInt(T0 + d * DAY + h * 3_600_000) }, { temp: d * 100 + h });
+          await tree.upsert({ sensor, ts: BigInt(T0 + d * DAY + h * 3_600_000) }, {
+            temp: d * 100 + h,
+          });
         }
       }
     }
@@ -113,7 +131,9 @@ describe("PartitionedTree", () => {
     expect(timeBucket(T0 + 5 * 3_600_000, "hour")).toBe("2024-03-01T05");
     expect(timeBucket(T0, "month")).toBe("2024-03");
     // Latest first for one sensor, across the day partitions.
-    const latest = [...tree.range({ prefix: { sensor: "s-2" }, reverse: true, limit: 5 })].map(([k, v]) => [Number(k.ts), v.temp]);
+    const latest = [...tree.range({ prefix: { sensor: "s-2" }, reverse: true, limit: 5 })].map((
+      [k, v],
+    ) => [Number(k.ts), v.temp]);
     expect(latest).toEqual([
       [T0 + 3 * DAY + 18 * 3_600_000, 318],
       [T0 + 3 * DAY + 12 * 3_600_000, 312],
@@ -122,58 +142,84 @@ describe("PartitionedTree", () => {
       [T0 + 2 * DAY + 18 * 3_600_000, 218],
     ]);
     // A time window within one sensor spans two partitions.
-    const window = [...tree.range({ gte: { sensor: "s-1", ts: BigInt(T0 + DAY + 12 * 3_600_000) }, lt: { sensor: "s-1", ts: BigInt(T0 + 2 * DAY + 12 * 3_600_000) } })];
+    const window = [
+      ...tree.range({
+        gte: { sensor: "s-1", ts: BigInt(T0 + DAY + 12 * 3_600_000) },
+        lt: { sensor: "s-1", ts: BigInt(T0 + 2 * DAY + 12 * 3_600_000) },
+      }),
+    ];
     expect(window.map(([, v]) => v.temp)).toEqual([112, 118, 200, 206]);
     await tree.close();
   });
 
-  test("dropPartition frees the partition's files: directory gone, bytes reclaimed, no descriptor left", async () => {
-    const dir = `${root}/drop`;
-    const tree = await PartitionedTree.open({
-      dir,
-      keyspace: readings,
-      partitionBy: { field: "ts", bucket: "day" },
-      treeOptions: { mutableSegmentMaxItemCount: 500 },
-    });
-    for (let d = 0; d < 3; d++) {
-      for (let i = 0; i < 2000; i++) await tree.upsert({ sensor: `s-${i % 10}`, ts: BigInt(T0 + d * DAY + i * 1000) }, { temp: i });
-    }
-    for (const name of tree.partitions()) {
-      tree.partition(name)!.maintenance.moveMutableSegmentForward();
-      await tree.partition(name)!.maintenance.merge();
-    }
-    await tree.flush();
-    const day1 = `${dir}/2024-03-01`;
-    // Merges have written disk segments; retained WALs, the live WAL and the lock are there too.
-    const names = nodeFs.readdirSync(day1);
-    expect(names.some((n) => n.startsWith("seg-"))).toBe(true);
-    expect(names.some((n) => n.startsWith("wal-"))).toBe(true);
-    expect(openPaths().some((p) => p.startsWith(day1 + "/"))).toBe(true);
-    const before = bytesUnder(dir);
-    const partitionBytes = bytesUnder(day1);
-    expect(partitionBytes).toBeGreaterThan(10_000);
+  test(
+    "dropPartition frees the partition's files: directory gone, bytes reclaimed, no descriptor left",
+    async () => {
+      const dir = `${root}/drop`;
+      const tree = await PartitionedTree.open({
+        dir,
+        keyspace: readings,
+        partitionBy: { field: "ts", bucket: "day" },
+        treeOptions: { mutableSegmentMaxItemCount: 500 },
+      });
+      for (let d = 0; d < 3; d++) {
+        for (let i = 0; i < 2000; i++) {
+          await tree.upsert({ sensor: `s-${i % 10}`, ts: BigInt(T0 + d * DAY + i * 1000) }, {
+            temp: i,
+          });
+        }
+      }
+      for (const name of tree.partitions()) {
+        tree.partition(name)!.maintenance.moveMutableSegmentForward();
+        await tree.partition(name)!.maintenance.merge();
+      }
+      await tree.flush();
+      const day1 = `${dir}/2024-03-01`;
+      // Merges have written disk segments; retained WALs, the live WAL and the lock are there too.
+      const names = nodeFs.readdirSync(day1);
+      expect(names.some((n) => n.startsWith("seg-"))).toBe(true);
+      expect(names.some((n) => n.startsWith("wal-"))).toBe(true);
+      expect(openPaths().some((p) => p.startsWith(day1 + "/"))).toBe(true);
+      const before = bytesUnder(dir);
+      const partitionBytes = bytesUnder(day1);
+      expect(partitionBytes).toBeGreaterThan(10_000);
 
-    expect(await tree.dropPartition("2024-03-01")).toBe(true);
-    expect(nodeFs.existsSync(day1)).toBe(false);
-    expect(bytesUnder(dir)).toBe(before - partitionBytes);
-    // No descriptor points at a file of the dropped partition (a deleted-but-open file would
-    // still hold its blocks).
-    expect(openPaths().filter((p) => p.includes("/2024-03-01"))).toEqual([]);
-    expect(tree.partitions()).toEqual(["2024-03-02", "2024-03-03"]);
-    expect(tree.get({ sensor: "s-1", ts: BigInt(T0 + 1000) })).toBeUndefined();
-    expect(tree.count()).toBe(4000);
-    expect(await tree.dropPartition("2024-03-01")).toBe(false);
-    await tree.close();
-    // Reopened, the partition stays gone.
-    const again = await PartitionedTree.open({ dir, keyspace: readings, partitionBy: { field: "ts", bucket: "day" } });
-    expect(again.partitions()).toEqual(["2024-03-02", "2024-03-03"]);
-    expect(again.count()).toBe(4000);
-    await again.close();
-    console.log(`dropPartition: ${partitionBytes} bytes in ${names.length} files freed of ${before}`);
-  }, 30_000);
+      expect(await tree.dropPartition("2024-03-01")).toBe(true);
+      expect(nodeFs.existsSync(day1)).toBe(false);
+      expect(bytesUnder(dir)).toBe(before - partitionBytes);
+      // No descriptor points at a file of the dropped partition (a deleted-but-open file would
+      // still hold its blocks).
+      expect(openPaths().filter((p) => p.includes("/2024-03-01"))).toEqual([]);
+      expect(tree.partitions()).toEqual(["2024-03-02", "2024-03-03"]);
+      expect(tree.get({ sensor: "s-1", ts: BigInt(T0 + 1000) })).toBeUndefined();
+      expect(tree.count()).toBe(4000);
+      expect(await tree.dropPartition("2024-03-01")).toBe(false);
+      await tree.close();
+      // Reopened, the partition stays gone.
+      const again = await PartitionedTree.open({
+        dir,
+        keyspace: readings,
+        partitionBy: { field: "ts", bucket: "day" },
+      });
+      expect(again.partitions()).toEqual(["2024-03-02", "2024-03-03"]);
+      expect(again.count()).toBe(4000);
+      await again.close();
+      console.log(
+        `dropPartition: ${partitionBytes} bytes in ${names.length} files freed of ${before}`,
+      );
+    },
+    30_000,
+  );
 
   test("partitionBy must name a key field", async () => {
-    await expect(PartitionedTree.open({ dir: "/x", keyspace: docs, fs: memoryFileSystem(), partitionBy: { field: "nope" } }))
+    await expect(
+      PartitionedTree.open({
+        dir: "/x",
+        keyspace: docs,
+        fs: memoryFileSystem(),
+        partitionBy: { field: "nope" },
+      }),
+    )
       .rejects.toMatchObject({ code: "INVALID_OPTION", option: "partitionBy" });
   });
 });

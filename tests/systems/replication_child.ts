@@ -33,11 +33,20 @@ try {
     multipartMinItemCount: 100,
     multipartMaxItemCount: 400,
   });
-  const target = await ZoneTree.open({ dir: `${cfg.root}/replica`, keyspace: ks, mutableSegmentMaxItemCount: 500 });
-  const state = await ZoneTree.open({ dir: `${cfg.root}/replica-state`, keyspace: replicaStateKeyspace });
+  const target = await ZoneTree.open({
+    dir: `${cfg.root}/replica`,
+    keyspace: ks,
+    mutableSegmentMaxItemCount: 500,
+  });
+  const state = await ZoneTree.open({
+    dir: `${cfg.root}/replica-state`,
+    keyspace: replicaStateKeyspace,
+  });
   for (const t of [source, target, state]) {
     t.events.on("error", (e) => {
-      if (!(e instanceof Error && /torn/.test(e.message))) out(`E error event: ${String(e)}`.replaceAll("\n", " "));
+      if (!(e instanceof Error && /torn/.test(e.message))) {
+        out(`E error event: ${String(e)}`.replaceAll("\n", " "));
+      }
     });
   }
   // An apply the last kill cut between its state write and its data write: open finishes it.
@@ -46,14 +55,19 @@ try {
   out(`R ${replica.position}`);
   const prng = new Prng(cfg.seed);
   if (cfg.write) {
-    void writeForever(source, prng).catch((e) => out(`E writer: ${String(e)}`.replaceAll("\n", " ")));
+    void writeForever(source, prng).catch((e) =>
+      out(`E writer: ${String(e)}`.replaceAll("\n", " "))
+    );
     await replicate(source, replica, {
       batchSize: 1 + prng.int(100),
       pollMs: 1,
       onApply: (r) => out(`A ${r.position}`),
     });
   } else {
-    const position = await replicate(source, replica, { follow: false, onApply: (r) => out(`A ${r.position}`) });
+    const position = await replicate(source, replica, {
+      follow: false,
+      onApply: (r) => out(`A ${r.position}`),
+    });
     for (const t of [source, target, state]) await t.close();
     out(`D ${position}`);
   }
@@ -62,7 +76,10 @@ try {
   process.exit(1);
 }
 
-async function writeForever(source: ZoneTree<{ g: string; n: number }, string, unknown, unknown>, r: Prng) {
+async function writeForever(
+  source: ZoneTree<{ g: string; n: number }, string, unknown, unknown>,
+  r: Prng,
+) {
   for (let step = 0;; step++) {
     const g = `g${r.int(6)}`;
     const n = r.int(300);
@@ -71,7 +88,10 @@ async function writeForever(source: ZoneTree<{ g: string; n: number }, string, u
     if (choice < 55) source.upsert({ g, n }, value);
     else if (choice < 70) source.forceDelete({ g, n });
     else if (choice < 82) {
-      source.batch([{ put: { g, n }, value }, { del: { g, n: n + 1 } }, { put: { g, n: n + 2 }, value: value + "b" }]);
+      source.batch([{ put: { g, n }, value }, { del: { g, n: n + 1 } }, {
+        put: { g, n: n + 2 },
+        value: value + "b",
+      }]);
     } else if (choice < 84) source.deleteRange({ gte: { g, n }, lt: { g, n: n + r.int(30) } });
     else if (choice < 92) {
       const tx = source.transaction();

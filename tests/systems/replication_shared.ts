@@ -2,4 +2,8 @@
 import { defineKeyspace } from "../../mod.ts";
 
 /** Keys `g<k>` × n, values strings of varying length. */
-export const replicationKeyspace = defineKeyspace({ name: "replication", key: "grp:<g:str>:<n:u32be>", value: "utf8" });
+export const replicationKeyspace = defineKeyspace({
+  name: "replication",
+  key: "grp:<g:str>:<n:u32be>",
+  value: "utf8",
+});

@@ -29,12 +29,24 @@ const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "
 /** Every live record as encoded key and value bytes (hex), in key order. */
 export function rawScan(tree: Tree): string[] {
   const out: string[] = [];
-  for (const [k, v] of tree.range()) out.push(`${hex(ks.key.encode(k))}=${hex(ks.value.encode(v))}`);
+  for (const [k, v] of tree.range()) {
+    out.push(`${hex(ks.key.encode(k))}=${hex(ks.value.encode(v))}`);
+  }
   return out;
 }
 
-async function openTree(fs: MemoryFileSystem, dir: string, extra: Record<string, unknown> = {}): Promise<Tree> {
-  return await ZoneTree.open({ dir, keyspace: ks, fs, mutableSegmentMaxItemCount: 50, ...extra }) as Tree;
+async function openTree(
+  fs: MemoryFileSystem,
+  dir: string,
+  extra: Record<string, unknown> = {},
+): Promise<Tree> {
+  return await ZoneTree.open({
+    dir,
+    keyspace: ks,
+    fs,
+    mutableSegmentMaxItemCount: 50,
+    ...extra,
+  }) as Tree;
 }
 
 async function openReplica(fs: MemoryFileSystem) {
@@ -130,7 +142,10 @@ describe("Replicator.apply", () => {
     await state.close();
     // The state is durable: a reopened replicator still rejects the older writes.
     const again = await openReplica(fs);
-    expect((await again.replica.apply([{ opIndex: 14, type: "put", key: ["a", 9] as never, value: 1 }])).skipped).toBe(1);
+    expect(
+      (await again.replica.apply([{ opIndex: 14, type: "put", key: ["a", 9] as never, value: 1 }]))
+        .skipped,
+    ).toBe(1);
     expect(again.replica.sourceOpIndexOf({ item: "a", n: 1 })).toBe(15); // the range covers it
     expect(again.replica.sourceOpIndexOf({ item: "c", n: 1 })).toBe(0);
     await again.target.close();
@@ -162,51 +177,65 @@ describe("Replicator.apply", () => {
 });
 
 describe("replicate", () => {
-  test("a loop stopped and restarted many times while the source is written catches up exactly", async () => {
-    const r = new Prng(SEED);
-    const fs = memoryFileSystem();
-    const source = await openTree(fs, "/source", { mutableSegmentMaxItemCount: 30 });
-    let { target, state, replica } = await openReplica(fs);
-    for (let round = 0; round < 8; round++) {
-      const controller = new AbortController();
-      const loop = replicate(source, replica, { signal: controller.signal, batchSize: 1 + r.int(40), pollMs: 1 });
-      await randomWrites(source, r, 150, `r${round}`);
-      await new Promise((resolve) => setTimeout(resolve, r.int(5)));
-      controller.abort();
-      await loop;
-      if (round % 2 === 1) {
-        await target.close();
-        await state.close();
-        ({ target, state, replica } = await openReplica(fs));
+  test(
+    "a loop stopped and restarted many times while the source is written catches up exactly",
+    async () => {
+      const r = new Prng(SEED);
+      const fs = memoryFileSystem();
+      const source = await openTree(fs, "/source", { mutableSegmentMaxItemCount: 30 });
+      let { target, state, replica } = await openReplica(fs);
+      for (let round = 0; round < 8; round++) {
+        const controller = new AbortController();
+        const loop = replicate(source, replica, {
+          signal: controller.signal,
+          batchSize: 1 + r.int(40),
+          pollMs: 1,
+        });
+        await randomWrites(source, r, 150, `r${round}`);
+        await new Promise((resolve) => setTimeout(resolve, r.int(5)));
+        controller.abort();
+        await loop;
+        if (round % 2 === 1) {
+          await target.close();
+          await state.close();
+          ({ target, state, replica } = await openReplica(fs));
+        }
       }
-    }
-    const position = await replicate(source, replica, { follow: false });
-    expect(position).toBe(replica.position);
-    expect(rawScan(target)).toEqual(rawScan(source));
-    for (const t of [source, target, state]) await t.close();
-  }, 30_000);
+      const position = await replicate(source, replica, { follow: false });
+      expect(position).toBe(replica.position);
+      expect(rawScan(target)).toEqual(rawScan(source));
+      for (const t of [source, target, state]) await t.close();
+    },
+    30_000,
+  );
 
-  test("a replica the feed left behind gets ChangeFeedGapError, resyncs and follows again", async () => {
-    const r = new Prng(SEED + 1);
-    const fs = memoryFileSystem();
-    const source = await openTree(fs, "/source", { changeFeedRetentionBytes: 2000, wal: "sync" });
-    const { target, state, replica } = await openReplica(fs);
-    for (let i = 0; i < 30; i++) source.upsert({ item: "first", n: i }, i);
-    await replicate(source, replica, { follow: false });
-    expect(rawScan(target)).toEqual(rawScan(source));
-    for (let i = 0; i < 5; i++) {
-      await randomWrites(source, r, 200, `b${i}`);
-      source.maintenance.moveMutableSegmentForward();
-      await source.maintenance.merge();
-    }
-    await expect(replicate(source, replica, { follow: false })).rejects.toBeInstanceOf(ChangeFeedGapError);
-    const at = await replica.resync(source);
-    expect(at).toBe(source.lastOpIndex);
-    expect(rawScan(target)).toEqual(rawScan(source));
-    for (let i = 0; i < 30; i++) source.upsert({ item: "after", n: i }, i); // within the retention
-    source.deleteRange({ prefix: { item: "first" } });
-    await replicate(source, replica, { follow: false });
-    expect(rawScan(target)).toEqual(rawScan(source));
-    for (const t of [source, target, state]) await t.close();
-  }, 30_000);
+  test(
+    "a replica the feed left behind gets ChangeFeedGapError, resyncs and follows again",
+    async () => {
+      const r = new Prng(SEED + 1);
+      const fs = memoryFileSystem();
+      const source = await openTree(fs, "/source", { changeFeedRetentionBytes: 2000, wal: "sync" });
+      const { target, state, replica } = await openReplica(fs);
+      for (let i = 0; i < 30; i++) source.upsert({ item: "first", n: i }, i);
+      await replicate(source, replica, { follow: false });
+      expect(rawScan(target)).toEqual(rawScan(source));
+      for (let i = 0; i < 5; i++) {
+        await randomWrites(source, r, 200, `b${i}`);
+        source.maintenance.moveMutableSegmentForward();
+        await source.maintenance.merge();
+      }
+      await expect(replicate(source, replica, { follow: false })).rejects.toBeInstanceOf(
+        ChangeFeedGapError,
+      );
+      const at = await replica.resync(source);
+      expect(at).toBe(source.lastOpIndex);
+      expect(rawScan(target)).toEqual(rawScan(source));
+      for (let i = 0; i < 30; i++) source.upsert({ item: "after", n: i }, i); // within the retention
+      source.deleteRange({ prefix: { item: "first" } });
+      await replicate(source, replica, { follow: false });
+      expect(rawScan(target)).toEqual(rawScan(source));
+      for (const t of [source, target, state]) await t.close();
+    },
+    30_000,
+  );
 });
