@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { ChangeFeedGapError, InvalidOptionError } from "../api/errors.ts";
+import { ChangeFeedGapError, CorruptionError, InvalidOptionError } from "../api/errors.ts";
 import { type FileSystem, joinPath } from "../fs/file_system.ts";
 import { replayWal } from "../wal/wal_reader.ts";
 import { assert } from "../util/assert.ts";
@@ -136,9 +136,18 @@ export async function* readChanges(source: ChangeFeedSource, since: number): Asy
     }
     const ops: RawChange[] = [];
     const from = cursor;
-    replayWal(source.fs, path, (opIndex, kind, key, value, expiresAt) => {
+    const replayed = replayWal(source.fs, path, (opIndex, kind, key, value, expiresAt) => {
       if (opIndex > from && opIndex <= upTo) ops.push({ opIndex, kind, key, value, expiresAt });
     });
+    // A kept file was closed and synced before it was merged (recovery cuts torn tails), so a
+    // torn tail here is damage: reading on would silently skip writes the tree holds.
+    if (replayed.tornTail && path.endsWith(".old")) {
+      throw new CorruptionError(
+        path,
+        replayed.tornTail.offset,
+        `change feed: the kept WAL ends in a damaged frame (${replayed.tornTail.reason})`,
+      );
+    }
     lastFileId = file.id;
     for (const op of ops) {
       assert(op.opIndex > cursor, "change feed: opIndexes go up across WAL files");

@@ -355,6 +355,9 @@ export class TreeEngine {
               "everything before it was recovered",
           ),
         );
+        // Cut it off now, whichever WAL it is: a WAL that is not the newest is complete from here
+        // on, so the change feed can tell later damage to its tail from this torn write.
+        if (!readOnly) WalWriter.openForAppend(this.fs, path, "sync", result.validLength, id).closeSync();
       }
       replayed.push({ segment, path, validLength: result.validLength, lastOpIndex: maxOpIndex });
     }

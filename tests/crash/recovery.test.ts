@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
-import { defineKeyspace, ZoneTree } from "../../mod.ts";
+import { CorruptionError, defineKeyspace, ZoneTree } from "../../mod.ts";
 import { checkDirectory, KEYSPACES } from "./crash_shared.ts";
 
 const ks = defineKeyspace({ key: "k:<u32be>", value: "utf8" });
@@ -167,4 +167,80 @@ test("a merged WAL that is not kept (crash between publish and delete) is remove
     nodeFs.renameSync(`${dir}/../${s}`, `${dir}/${s.slice(s.indexOf(".wal-") + 1)}`);
   }
   await expectRecovers(model, "merged WAL left behind");
+});
+
+// -----------------------------------------------------------------------------------------------
+// The change feed over damaged or torn WALs: never a silently shorter feed.
+
+/** Writes keys 0..9 (opIndexes 1..10), merges them (their WAL is kept as wal-<id>.old), writes 100. */
+async function feedTree(): Promise<string> {
+  const tree =
+    (await ZoneTree.open({ dir, keyspace: u32, wal: "sync", maintenance: "manual" })) as U32Tree;
+  for (let i = 0; i < 10; i++) tree.upsert(i, `v${i}`);
+  tree.maintenance.moveMutableSegmentForward();
+  await tree.maintenance.merge();
+  tree.upsert(100, "x");
+  await tree.close();
+  const old = walIds(".old");
+  expect(old.length).toBe(1);
+  return old[0];
+}
+
+async function feedOf(tree: U32Tree): Promise<number[]> {
+  const out: number[] = [];
+  for await (const c of tree.changes(0)) out.push(c.opIndex);
+  return out;
+}
+
+test("a flipped byte in the last frame of a kept merged WAL fails changes() with CorruptionError naming it", async () => {
+  const old = await feedTree();
+  const path = `${dir}/${old}`;
+  const bytes = nodeFs.readFileSync(path);
+  bytes[bytes.length - 2] ^= 1; // inside the frame of opIndex 10
+  nodeFs.writeFileSync(path, bytes);
+  const tree =
+    (await ZoneTree.open({ dir, keyspace: u32, wal: "sync", maintenance: "manual" })) as U32Tree;
+  try {
+    expect(tree.get(9)).toBe("v9"); // the tree has the write; the feed must not silently skip it
+    let error: unknown;
+    let feed: number[] = [];
+    try {
+      feed = await feedOf(tree);
+    } catch (e) {
+      error = e;
+    }
+    expect(error, `feed gave ${feed}`).toBeInstanceOf(CorruptionError);
+    expect((error as CorruptionError).file.endsWith(`/${old}`)).toBe(true);
+  } finally {
+    await tree.close();
+  }
+});
+
+test("a torn tail in an older WAL (crash while it closed) is cut at recovery, so its kept copy reads whole", async () => {
+  const tree =
+    (await ZoneTree.open({ dir, keyspace: u32, wal: "sync", maintenance: "manual" })) as U32Tree;
+  for (let i = 0; i < 10; i++) tree.upsert(i, `v${i}`);
+  tree.maintenance.moveMutableSegmentForward();
+  tree.upsert(100, "x");
+  await tree.close();
+  // The older WAL loses half of its last frame (opIndex 10), as if the process died mid-write.
+  const older = walIds(".log")[0];
+  const size = nodeFs.statSync(`${dir}/${older}`).size;
+  nodeFs.truncateSync(`${dir}/${older}`, size - 5);
+  const again =
+    (await ZoneTree.open({ dir, keyspace: u32, wal: "sync", maintenance: "manual" })) as U32Tree;
+  const errors: unknown[] = [];
+  again.events.on("error", (e) => errors.push(e));
+  try {
+    expect(errors.length).toBe(1);
+    expect((errors[0] as CorruptionError).file.endsWith(`/${older}`)).toBe(true);
+    expect(again.get(9)).toBeUndefined();
+    await again.maintenance.merge(); // the older WAL is now kept as wal-<id>.old
+    expect(walIds(".old")).toEqual([older.replace(".log", ".old")]);
+    const feed = await feedOf(again);
+    expect(feed.slice(0, 9)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(feed.length).toBe(10); // 1..9 and the write of key 100
+  } finally {
+    await again.close();
+  }
 });
