@@ -322,7 +322,13 @@ export class TreeEngine {
     this.#nextSegmentId = maxId + 1;
 
     let maxOpIndex = 0;
-    const replayed: { segment: MutableSegment; path: string; validLength: number; lastOpIndex: number }[] = [];
+    const replayed: {
+      segment: MutableSegment;
+      path: string;
+      validLength: number;
+      lastOpIndex: number;
+      torn: boolean;
+    }[] = [];
     for (const id of walIds) {
       const path = joinPath(this.dir, walFileName(id));
       const segment = new MutableSegment(id, this.compare);
@@ -355,11 +361,14 @@ export class TreeEngine {
               "everything before it was recovered",
           ),
         );
-        // Cut it off now, whichever WAL it is: a WAL that is not the newest is complete from here
-        // on, so the change feed can tell later damage to its tail from this torn write.
-        if (!readOnly) WalWriter.openForAppend(this.fs, path, "sync", result.validLength, id).closeSync();
       }
-      replayed.push({ segment, path, validLength: result.validLength, lastOpIndex: maxOpIndex });
+      replayed.push({
+        segment,
+        path,
+        validLength: result.validLength,
+        lastOpIndex: maxOpIndex,
+        torn: result.tornTail !== undefined,
+      });
     }
 
     if (readOnly) {
@@ -377,6 +386,12 @@ export class TreeEngine {
     this.#lastOpIndex = Math.max(this.#lastOpIndex, this.#maxDiskOpIndex());
 
     this.#lastOpIndex = Math.max(maxOpIndex, this.#meta.opIndexReserved);
+    // Every WAL replayed: cut the torn tails off, whichever WAL they are in. A WAL that is not the
+    // newest is then complete, so the change feed can tell later damage to its tail from a torn
+    // write (the newest is cut when it is opened for appending, below).
+    for (const r of replayed) {
+      if (r.torn) WalWriter.openForAppend(this.fs, r.path, "sync", r.validLength, r.segment.id).closeSync();
+    }
     const last = this.options.wal !== "none" ? replayed.pop() : undefined;
     for (const r of replayed) {
       r.segment.freeze();
