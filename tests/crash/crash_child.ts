@@ -202,7 +202,10 @@ async function loadThenMerge(): Promise<void> {
 
 try {
   if (cfg.variant === "merge") await loadThenMerge();
-  for (let i = 0; i < 1_000_000; i++) await step();
+  for (let i = 0; i < 1_000_000; i++) {
+    if (i === cfg.killAtStep) process.kill(process.pid, "SIGKILL");
+    await step();
+  }
   out("E the child ran out of steps before it was killed");
 } catch (e) {
   fail("operation", e);

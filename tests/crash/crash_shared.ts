@@ -111,6 +111,8 @@ export interface ChildConfig {
   keySpace?: number;
   /** Overrides TREE_TUNING's (a large one lets the disk segment, and so merges, grow). */
   diskSegmentMaxItemCount?: number;
+  /** The child SIGKILLs itself before this step (undefined: it runs until the parent kills it). */
+  killAtStep?: number;
 }
 
 /** The tuning options of a child's tree (the parent reopens with the same). */

@@ -57,7 +57,13 @@ const totals = {
 };
 afterAll(() => console.log(`crash totals (seed ${SEED}): ${JSON.stringify(totals)}`));
 
-type KillPolicy = { afterLines: number } | { afterMergeMs: number };
+/**
+ * When the child dies: the parent kills it once it printed `afterLines` lines (lands anywhere,
+ * also inside a call), some ms after the large merge started, or the child kills itself before
+ * step `selfAtStep` (between calls, with background WAL writes and merges under way; the op
+ * sequence up to the kill is then exactly reproducible from the seed).
+ */
+type KillPolicy = { afterLines: number } | { afterMergeMs: number } | { selfAtStep: number };
 
 /** Runs the child until the kill policy fires, SIGKILLs it and returns everything it printed. */
 async function runChild(cfg: ChildConfig, kill: KillPolicy): Promise<string> {
@@ -95,7 +101,8 @@ async function runChild(cfg: ChildConfig, kill: KillPolicy): Promise<string> {
   clearTimeout(mergeTimer);
   const stderr = await new Response(child.stderr).text();
   if (stalled) throw new Error(`the child stalled for 30 s; stderr: ${stderr}`);
-  if (!killed || code !== null && child.signalCode !== "SIGKILL") {
+  const selfKilled = "selfAtStep" in kill && child.signalCode === "SIGKILL";
+  if (!(killed || selfKilled) || code !== null && child.signalCode !== "SIGKILL") {
     throw new Error(
       `the child exited by itself (${code}); stdout tail: ${text.slice(-500)}; stderr: ${stderr}`,
     );
@@ -332,7 +339,10 @@ async function crashCycles(run: Run): Promise<void> {
     const syncMode = wal !== "async-compressed";
     const kill: KillPolicy = run.variant === "merge"
       ? { afterMergeMs: prng.int(700) }
-      : { afterLines: 20 + prng.int(syncMode ? 300 : 1000) };
+      : prng.int(2) === 0
+      ? { afterLines: 20 + prng.int(syncMode ? 300 : 1000) }
+      : { selfAtStep: 10 + prng.int(syncMode ? 200 : 700) };
+    if ("selfAtStep" in kill) cfg.killAtStep = kill.selfAtStep;
     const where = `seed ${run.seed} (file seed ${SEED}) ${run.name} cycle ${cycle} ${
       JSON.stringify(kill)
     }`;
