@@ -114,12 +114,21 @@ export function changeFeedFilePath(fs: FileSystem, dir: string, id: number): str
  * Throws `ChangeFeedGapError` when writes the consumer still needs were dropped meanwhile (or
  * before), `InvalidOptionError` with wal "none".
  */
-export async function* readChanges(source: ChangeFeedSource, since: number): AsyncGenerator<RawChange> {
+export async function* readChanges(
+  source: ChangeFeedSource,
+  since: number,
+): AsyncGenerator<RawChange> {
   if (source.options.wal === "none") {
-    throw new InvalidOptionError("wal", `option "wal": the change feed needs a write-ahead log, and wal is "none"`);
+    throw new InvalidOptionError(
+      "wal",
+      `option "wal": the change feed needs a write-ahead log, and wal is "none"`,
+    );
   }
   if (typeof since !== "number" || !Number.isSafeInteger(since) || since < 0) {
-    throw new InvalidOptionError("sinceOpIndex", `changes(sinceOpIndex): ${String(since)} is not a non-negative integer`);
+    throw new InvalidOptionError(
+      "sinceOpIndex",
+      `changes(sinceOpIndex): ${String(since)} is not a non-negative integer`,
+    );
   }
   const upTo = source.lastOpIndex; // taken before the flush: every write up to it is then in a file
   if (!source.options.readOnly) await source.flush();
@@ -132,7 +141,11 @@ export async function* readChanges(source: ChangeFeedSource, since: number): Asy
     if (!file) return;
     const path = changeFeedFilePath(source.fs, source.dir, file.id);
     if (!path) {
-      throw new ChangeFeedGapError(since, view.floor, `change feed: WAL ${file.id} of ${source.dir} is missing`);
+      throw new ChangeFeedGapError(
+        since,
+        view.floor,
+        `change feed: WAL ${file.id} of ${source.dir} is missing`,
+      );
     }
     const ops: RawChange[] = [];
     const from = cursor;
@@ -158,7 +171,9 @@ export async function* readChanges(source: ChangeFeedSource, since: number): Asy
 }
 
 function gap(since: number, cursor: number, floor: number): ChangeFeedGapError {
-  const where = cursor === since ? `after opIndex ${since}` : `after opIndex ${cursor} (asked from ${since})`;
+  const where = cursor === since
+    ? `after opIndex ${since}`
+    : `after opIndex ${cursor} (asked from ${since})`;
   return new ChangeFeedGapError(
     since,
     floor,
