@@ -87,7 +87,7 @@ export function widOfValue(value: unknown): number {
 /** Small segments, so that moves, merges, multipart parts and bottom segments all happen. */
 export const TREE_TUNING = {
   mutableSegmentMaxItemCount: 200,
-  diskSegmentMaxItemCount: 2000,
+  diskSegmentMaxItemCount: 600,
   multipartMinItemCount: 100,
   multipartMaxItemCount: 500,
   blockSizeBytes: 1024,
@@ -153,6 +153,8 @@ export interface CycleLog {
   torn: string[];
   merges: number;
   mergesEnded: number;
+  /** Merges of bottom segments started. */
+  bottomMerges: number;
   bigMerge: boolean;
   /** Backups started: the tree as of every write up to `wid`; `complete` once resolved. */
   backups: { dir: string; wid: number; complete: boolean }[];
@@ -195,6 +197,7 @@ export class Oracle {
       torn: [],
       merges: 0,
       mergesEnded: 0,
+      bottomMerges: 0,
       bigMerge: false,
       backups: [],
     };
@@ -254,8 +257,10 @@ export class Oracle {
         log.acked++;
       } else if (tag === "F") flushedWid = Number(a);
       else if (tag === "T") log.torn.push(line);
-      else if (tag === "M") log.merges++;
-      else if (tag === "N") log.mergesEnded++;
+      else if (tag === "M") {
+        log.merges++;
+        if (line.includes("bottomSegments")) log.bottomMerges++;
+      } else if (tag === "N") log.mergesEnded++;
       else if (tag === "G") log.bigMerge = true;
       else if (tag === "k") log.backups.push({ dir: a, wid: Number(b), complete: false });
       else if (tag === "K") log.backups.at(-1)!.complete = true;

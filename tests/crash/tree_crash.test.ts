@@ -54,6 +54,8 @@ const totals = {
   killedInMerge: 0,
   backups: 0,
   feedChanges: 0,
+  bottomMerges: 0,
+  maxBottomSegments: 0,
 };
 afterAll(() => console.log(`crash totals (seed ${SEED}): ${JSON.stringify(totals)}`));
 
@@ -268,6 +270,7 @@ async function reopenAndCheck(
       totals.torn++;
     }
     const openedAt = tree.lastOpIndex;
+    totals.maxBottomSegments = Math.max(totals.maxBottomSegments, tree.stats().bottomSegmentsCount);
     expect(openedAt).toBeGreaterThanOrEqual(oracle.maxOpIndexEver);
     expect(openedAt).toBeGreaterThanOrEqual(log.openedAt);
 
@@ -355,6 +358,7 @@ async function crashCycles(run: Run): Promise<void> {
       totals.issued += log.issued;
       totals.acked += log.acked;
       totals.merges += log.merges;
+      totals.bottomMerges += log.bottomMerges;
       if (log.merges > log.mergesEnded) totals.killedInMerge++;
       if (run.variant === "merge") expect(log.bigMerge).toBe(true);
       await checkBackups(cfg, oracle, log);
