@@ -31,12 +31,19 @@
  */
 import { InvalidOptionError } from "../api/errors.ts";
 import type { BatchOp, Change, ZoneTree } from "../api/zone_tree.ts";
-import { defineKeyspace } from "../keyspace/define_keyspace.ts";
+import { defineKeyspace, type Keyspace } from "../keyspace/define_keyspace.ts";
 import { compareBytes } from "../util/bytes.ts";
 import { assert } from "../util/assert.ts";
 
 /** The keyspace of a replicator's state tree. */
-export const replicaStateKeyspace = defineKeyspace({
+export const replicaStateKeyspace: Keyspace<
+  { kind: number; key: Uint8Array; n: bigint },
+  Uint8Array,
+  // deno-lint-ignore no-explicit-any
+  any,
+  // deno-lint-ignore no-explicit-any
+  any
+> = defineKeyspace({
   name: "zonetree-replica-state",
   key: "<kind:u8><key:bytes><n:u64be>",
   value: "bytes",
