@@ -38,7 +38,7 @@ import { type FileHandle, type FileSystem, joinPath } from "../fs/file_system.ts
 import { type Comparer, KIND_DELETE, KIND_PUT, type RecordSlot } from "../iter/record.ts";
 import { assert } from "../util/assert.ts";
 import { crc32c } from "../util/crc32c.ts";
-import { lz4Compress } from "../util/lz4.ts";
+import { lz4BlockBound, lz4CompressInto } from "../util/lz4_block.ts";
 import { BlockBuilder } from "./block_builder.ts";
 import type { DiskSegmentInfo, DiskSegmentWriteOptions } from "./disk_segment.ts";
 import {
@@ -82,6 +82,8 @@ export class DiskSegmentWriter {
   private handle: FileHandle | undefined;
   private pending = new Uint8Array(WRITE_BUFFER_BYTES);
   private pendingLength = 0;
+  /** Output of block compression, reused for every block (`write` copies out of it). */
+  private lz4Out = new Uint8Array(0);
   private fileOffset = 0;
   private blockFirst = 0;
   private maxRawBlockLength = 0;
@@ -191,9 +193,13 @@ export class DiskSegmentWriter {
     let stored = raw;
     let codec = CODEC_RAW;
     if (this.lz4) {
-      const packed = lz4Compress(raw);
-      if (packed !== undefined && packed.length <= raw.length - (raw.length >> 3)) {
-        stored = packed;
+      // The in-house compressor writes into a reused buffer (no allocation per block) and skips
+      // ahead quickly over incompressible data; lz4js is several times slower on the event loop.
+      const bound = lz4BlockBound(raw.length);
+      if (this.lz4Out.length < bound) this.lz4Out = new Uint8Array(bound);
+      const n = lz4CompressInto(raw, 0, raw.length, this.lz4Out, 0);
+      if (n > 0 && n <= raw.length - (raw.length >> 3)) {
+        stored = this.lz4Out.subarray(0, n); // copied by `write` before the buffer is reused
         codec = CODEC_LZ4;
       }
     }

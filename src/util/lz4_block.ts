@@ -11,7 +11,7 @@
  *
  * The hash table is reused between calls without clearing: entries store `position + base`, and
  * `base` moves past every earlier call's positions, so stale entries read as out of range.
- * Leaf module: imports nothing. Called by `src/wal/wal_writer.ts`.
+ * Leaf module: imports nothing. Called by `src/wal/wal_writer.ts` and `src/disk/segment_writer.ts`.
  *
  * @module
  */
