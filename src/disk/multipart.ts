@@ -546,7 +546,13 @@ export class MultipartWriter {
   abort(): void {
     this.current?.abort();
     this.current = undefined;
-    for (const p of this.done) this.fs.remove(joinPath(this.dir, p.files[0]));
+    for (const p of this.done) {
+      try {
+        this.fs.remove(joinPath(this.dir, p.files[0]));
+      } catch {
+        // Best effort, as in DiskSegmentWriter.abort: an orphan part is removed on the next open.
+      }
+    }
     this.done.length = 0;
   }
 }

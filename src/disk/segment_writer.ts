@@ -263,7 +263,12 @@ export class DiskSegmentWriter {
       this.handle?.close();
     } finally {
       this.handle = undefined;
-      this.fs.remove(this.path);
+      try {
+        this.fs.remove(this.path);
+      } catch {
+        // Best effort: the error that made us abort is the one to report, and the engine
+        // removes a segment file that no metadata names when it next opens the directory.
+      }
     }
   }
 

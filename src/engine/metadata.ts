@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { CorruptionError } from "../api/errors.ts";
+import { CorruptionError, IOError } from "../api/errors.ts";
 import { crc32c } from "../util/crc32c.ts";
 import { type FileSystem, joinPath } from "../fs/file_system.ts";
 import { META_FILE, META_TMP_FILE } from "./file_names.ts";
@@ -146,5 +146,25 @@ export function writeMetadata(fs: FileSystem, dir: string, meta: Metadata): void
     file.close();
   }
   fs.rename(tmp, joinPath(dir, META_FILE));
-  fs.syncDir(dir);
+  try {
+    fs.syncDir(dir);
+  } catch (e) {
+    throw new MetadataSyncError(dir, e);
+  }
+}
+
+/**
+ * `meta` was replaced but the directory sync after the rename failed: the new file is in place,
+ * and after a power loss either the old or the new one may be there. Whoever wrote it must keep
+ * every file that either one names, and write nothing more (the engine stops accepting writes).
+ */
+export class MetadataSyncError extends IOError {
+  constructor(dir: string, cause: unknown) {
+    super(
+      `the metadata in ${dir} was replaced, but the directory sync failed (${
+        cause instanceof Error ? cause.message : String(cause)
+      }): the old or the new metadata may survive a crash`,
+      { cause },
+    );
+  }
 }

@@ -48,6 +48,7 @@ import {
 import { MergingCursor } from "../iter/merging_cursor.ts";
 import { type RangeTombstone, TombstoneCursor, TombstoneSet } from "../iter/range_tombstones.ts";
 import { MutableSegment } from "../memory/mutable_segment.ts";
+import { AssertionError } from "../util/assert.ts";
 import { WalWriter } from "../wal/wal_writer.ts";
 import { replayWal } from "../wal/wal_reader.ts";
 import { changeFeedFilePath, type ChangeFeedView, planRetention } from "./change_feed.ts";
@@ -67,8 +68,10 @@ import {
 } from "./file_names.ts";
 import {
   type DiskSegmentRecord,
+  encodeMetadata,
   FORMAT_VERSION,
   type Metadata,
+  MetadataSyncError,
   readMetadata,
   type RetainedWal,
   type StoredTombstone,
@@ -254,7 +257,9 @@ export class TreeEngine {
     this.#meta = meta;
     this.#blockCache = new BlockCache(options.blockCacheMaxBytes);
     this.#diskSet = new DiskSet(fs, options.dir, options.readOnly);
-    this.#diskSet.onError = (e) => this.events.emit("error", e);
+    this.#diskSet.onError = (e) => {
+      this.events.emit("error", asIOError("remove a replaced segment file", e));
+    };
   }
 
   /** Opens or creates the tree in `options.dir`, recovering from its WALs. */
@@ -272,6 +277,7 @@ export class TreeEngine {
       }
     }
     const lock = fs.lock(joinPath(dir, LOCK_FILE));
+    let engine: TreeEngine | undefined;
     try {
       // Read again under the lock: another process may have created the database meanwhile.
       let meta = readMetadata(fs, dir);
@@ -281,13 +287,24 @@ export class TreeEngine {
         meta = newMetadata(keyspace);
         writeMetadata(fs, dir, meta);
       }
-      const engine = new TreeEngine(fs, options, keyspace, events, meta);
+      engine = new TreeEngine(fs, options, keyspace, events, meta);
       engine.#lock = lock;
       engine.#recover();
       return engine;
     } catch (e) {
+      if (engine) engine.#abandon();
       lock.release();
-      throw e;
+      throw asIOError(`open the tree in ${dir}`, e);
+    }
+  }
+
+  /** After a failed open: closes what recovery opened (best effort, nothing is written). */
+  #abandon(): void {
+    this.#closeDiskSegments();
+    try {
+      (this.#mutableWal as WalWriter | undefined)?.closeSync();
+    } catch {
+      // The open failed already; that is the error to report.
     }
   }
 
@@ -625,9 +642,16 @@ export class TreeEngine {
     if (this.options.maintenance !== "auto") return;
     const m = this.#mutable;
     if (
-      m.recordCount >= this.options.mutableSegmentMaxItemCount ||
-      m.byteSize >= this.options.mutableSegmentMaxBytes
-    ) this.moveMutableSegmentForward();
+      m.recordCount < this.options.mutableSegmentMaxItemCount &&
+      m.byteSize < this.options.mutableSegmentMaxBytes
+    ) return;
+    try {
+      this.moveMutableSegmentForward();
+    } catch (e) {
+      // The write is logged and applied, so it returns its opIndex. The failed move stopped the
+      // tree (`#guardIO`: the error went to the "error" event, the next write is refused).
+      if (!(e instanceof IOError)) throw e;
+    }
   }
 
   /**
@@ -944,9 +968,20 @@ export class TreeEngine {
       this.#publishMetadata();
     } catch (e) {
       this.#meta = before;
+      const error = new IOError(`cannot publish a merge in ${this.dir}: ${(e as Error).message}`, {
+        cause: e,
+      });
+      if (e instanceof MetadataSyncError) {
+        // The new metadata is in place but may not survive a crash, so the old one may come
+        // back: keep every file either one names, and take no more writes. The segment set in
+        // memory stays the old one (it holds the same records).
+        if (handle) this.#diskSet.release(handle);
+        this.#fail(error);
+        throw error;
+      }
       if (handle) this.#diskSet.retire(handle);
       for (const f of created) this.#removeQuietly(f);
-      throw new IOError(`cannot publish a merge in ${this.dir}: ${(e as Error).message}`, { cause: e });
+      throw error;
     }
   }
 
@@ -954,7 +989,7 @@ export class TreeEngine {
     try {
       this.fs.remove(path);
     } catch (e) {
-      this.events.emit("error", e);
+      this.events.emit("error", asIOError(`remove ${path}`, e));
     }
   }
 
@@ -1004,7 +1039,8 @@ export class TreeEngine {
       try {
         this.fs.rename(r.walPath, joinPath(this.dir, retainedWalFileName(r.segment.id)));
       } catch (e) {
-        this.events.emit("error", e); // the feed reads it as .log; the next open renames it
+        // The feed reads it as .log; the next open renames it.
+        this.events.emit("error", asIOError(`rename the merged WAL ${r.walPath}`, e));
       }
     }
     for (const f of dropped) {
@@ -1065,7 +1101,9 @@ export class TreeEngine {
     }
     if (!this.options.readOnly && !this.#failure) await this.flush();
     // Capture the state in one synchronous step: nothing can change it in between.
-    const metaBytes = this.fs.readFile(joinPath(this.dir, META_FILE));
+    // The metadata of the segment set in memory, which the pinned handles are (after a failed
+    // directory sync the file may already name a segment set that was never taken up).
+    const metaBytes = encodeMetadata({ ...this.#meta, nextSegmentId: this.#nextSegmentId });
     const handles = this.#diskHandles();
     for (const h of handles) this.#diskSet.acquire(h);
     const wals: { name: string; size: number }[] = [];
@@ -1095,6 +1133,11 @@ export class TreeEngine {
       }
       target.rename(tmp, joinPath(targetDir, META_FILE));
       target.syncDir(targetDir);
+    } catch (e) {
+      if (e instanceof ZoneTreeError) throw e;
+      throw new IOError(`cannot back up ${this.dir} into ${targetDir}: ${(e as Error).message}`, {
+        cause: e,
+      });
     } finally {
       for (const h of handles) this.#diskSet.release(h);
     }
@@ -1146,10 +1189,20 @@ export class TreeEngine {
       } else {
         this.#mutableWal.closeSync();
       }
+    } catch (e) {
+      throw asIOError(`close the tree in ${this.dir}`, e);
     } finally {
       this.#closeDiskSegments();
       this.#lock?.release();
       this.#lock = undefined;
+    }
+    if (this.#failure) {
+      // Writes acknowledged before the failure but not yet durable may be lost: say so.
+      throw new IOError(
+        `tree ${this.dir} was closed after an I/O failure; writes not flushed before it ` +
+          `may be lost: ${this.#failure.message}`,
+        { cause: this.#failure },
+      );
     }
   }
 
@@ -1187,6 +1240,15 @@ export class TreeEngine {
       blockCacheBytes: this.#blockCache.sizeBytes,
     };
   }
+}
+
+/**
+ * `e` if it is one of the typed errors (or a failed assertion: a bug, never wrapped), else an
+ * `IOError` saying what could not be done, with `e` as the cause.
+ */
+function asIOError(what: string, e: unknown): Error {
+  if (e instanceof ZoneTreeError || e instanceof AssertionError) return e;
+  return new IOError(`cannot ${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
 }
 
 // -----------------------------------------------------------------------------------------------
