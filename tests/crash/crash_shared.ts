@@ -25,7 +25,6 @@
  *
  * @module
  */
-import * as nodeFs from "node:fs";
 import { BlockCache } from "../../src/disk/block_cache.ts";
 import { filesOf, openRecordedSegment } from "../../src/engine/disk_set.ts";
 import { readMetadata } from "../../src/engine/metadata.ts";
@@ -35,6 +34,7 @@ import {
   parseWalFileName,
   retainedWalFileName,
 } from "../../src/engine/file_names.ts";
+import type { FileSystem } from "../../src/fs/file_system.ts";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
 import { replayWal } from "../../src/wal/wal_reader.ts";
 import { defineKeyspace, type OpenOptions } from "../../mod.ts";
@@ -401,14 +401,14 @@ export class Oracle {
 export function checkDirectory(
   dir: string,
   layout: LayoutName,
-  options: { backup?: boolean } = {},
+  options: { backup?: boolean; fs?: FileSystem } = {},
 ): { segments: number; files: number; wals: number } {
-  const fs = localFileSystem();
+  const fs = options.fs ?? localFileSystem();
   const meta = readMetadata(fs, dir);
   if (!meta) throw new Error(`no metadata in ${dir}`);
   const records = [...(meta.diskSegment ? [meta.diskSegment] : []), ...meta.bottomSegments];
   const referenced = new Set(records.flatMap(filesOf));
-  const names = nodeFs.readdirSync(dir);
+  const names = fs.list(dir);
   let wals = 0;
   const retained = new Set((meta.changeFeedFiles ?? []).map((f) => f.id));
   for (const name of names) {
