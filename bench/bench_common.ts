@@ -110,21 +110,64 @@ export function dirBytes(dir: string): number {
   return total;
 }
 
-/** One measured workload: per-sample wall times (ns) and the op count of one sample. */
+/** One measured workload: per-sample times (ns) and the op count of one sample. */
 export interface Result {
   name: string;
   ops: number;
+  /** Wall time: median, min, max over the samples. */
   p50: number;
   min: number;
   max: number;
+  /** Median of wall minus the main thread's runqueue wait (NaN where unknown). */
+  ownP50: number;
+  /** Median main-thread CPU time (NaN where unknown). */
+  cpuP50: number;
   samples: number;
   note?: string;
+}
+
+/** The main thread's scheduler counters (Linux schedstat, ns): run on a CPU, runnable waiting. */
+export function schedstat(): { runNs: number; waitNs: number } | undefined {
+  try {
+    const f = nodeFs.readFileSync("/proc/thread-self/schedstat", "utf8").split(" ");
+    return { runNs: Number(f[0]), waitNs: Number(f[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the last {@link startTimer} stop measured besides wall time. */
+let lastOwnNs = NaN;
+let lastCpuNs = NaN;
+
+/**
+ * Starts timing the part of a sample that counts; the returned function stops it and returns
+ * the wall nanoseconds. It also records, for {@link measureManual}, the wall time minus the
+ * runqueue wait (time this thread was runnable but the OS ran other processes: on a shared
+ * machine that is most of the wall time) and the main thread's CPU time.
+ */
+export function startTimer(): () => number {
+  const s0 = schedstat();
+  const t0 = nowNs();
+  return () => {
+    const wall = nowNs() - t0;
+    const s1 = schedstat();
+    lastOwnNs = s0 && s1 ? wall - (s1.waitNs - s0.waitNs) : NaN;
+    lastCpuNs = s0 && s1 ? s1.runNs - s0.runNs : NaN;
+    return wall;
+  };
+}
+
+function median(xs: number[]): number {
+  const v = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  return v.length === 0 ? NaN : v[(v.length - 1) >> 1];
 }
 
 /**
  * Measures `run` with mitata (one warm-up call, then `samples` timed calls). `run` does its own
  * setup and teardown and returns the nanoseconds of the part that counts (mitata's manual
- * budget), so opening a fresh tree or removing a directory is never timed.
+ * budget), so opening a fresh tree or removing a directory is never timed. When `run` times with
+ * {@link startTimer}, the own (wall minus runqueue wait) and CPU medians are reported too.
  */
 export async function measureManual(
   name: string,
@@ -133,10 +176,30 @@ export async function measureManual(
   run: () => Promise<number> | number,
   note?: string,
 ): Promise<Result> {
+  const own: number[] = [];
+  const cpu: number[] = [];
+  const sample = async () => {
+    lastOwnNs = lastCpuNs = NaN;
+    const ns = await run();
+    own.push(lastOwnNs);
+    cpu.push(lastCpuNs);
+    return ns;
+  };
   const stats = await measure(function* () {
-    yield { manual: run, budget: "manual" };
+    yield { manual: sample, budget: "manual" };
   }, { min_samples: samples, max_samples: samples, min_cpu_time: 0, gc: false });
-  const r: Result = { name, ops, p50: stats.p50, min: stats.min, max: stats.max, samples, note };
+  // mitata makes one warm-up call first (our samples take far longer than its threshold).
+  const r: Result = {
+    name,
+    ops,
+    p50: stats.p50,
+    min: stats.min,
+    max: stats.max,
+    ownP50: median(own.slice(own.length - samples)),
+    cpuP50: median(cpu.slice(cpu.length - samples)),
+    samples,
+    note,
+  };
   printRow(r);
   return r;
 }
@@ -167,15 +230,30 @@ let headerPrinted = false;
 export function printRow(r: Result): void {
   if (!headerPrinted) {
     headerPrinted = true;
-    console.log("| workload | ops | total p50 (min–max) | per op | rate | note |");
-    console.log("|---|---:|---:|---:|---:|---|");
+    console.log(
+      "| workload | ops | wall p50 (min–max) | wall/op | own/op | own rate | CPU/op | note |",
+    );
+    console.log("|---|---:|---:|---:|---:|---:|---:|---|");
   }
-  const perOp = r.p50 / r.ops;
+  const perOp = (ns: number) => (Number.isNaN(ns) ? "n/a" : fmtNs(ns / r.ops));
+  const own = Number.isNaN(r.ownP50) ? r.p50 : r.ownP50;
   console.log(
     `| ${r.name} | ${r.ops.toLocaleString("en-US")} | ${fmtNs(r.p50)} (${fmtNs(r.min)}–${
       fmtNs(r.max)
     }) | ` +
-      `${fmtNs(perOp)} | ${fmtRate(1e9 / perOp)} | ${r.note ?? ""} |`,
+      `${perOp(r.p50)} | ${perOp(r.ownP50)} | ${fmtRate(1e9 * r.ops / own)} | ${
+        perOp(r.cpuP50)
+      } | ` +
+      `${r.note ?? ""} |`,
+  );
+}
+
+/** Explains the columns; printed once by each bench after its banner. */
+export function legend(): void {
+  console.log(
+    "wall: elapsed time of the timed part; own: wall minus the main thread's runqueue wait " +
+      "(what the run would take without the other processes on this machine: CPU work plus " +
+      "blocking syscalls such as fsync); CPU: main-thread CPU time; all medians over the samples.",
   );
 }
 
@@ -186,6 +264,7 @@ export function banner(title: string): void {
       `load ${os.loadavg()[0].toFixed(2)}, ${new Date().toISOString()}`,
   );
   console.log(`args: ${process.argv.slice(2).join(" ") || "(defaults)"}`);
+  legend();
 }
 
 /** `--name value` flags with defaults. */

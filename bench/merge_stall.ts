@@ -23,7 +23,6 @@
  * @module
  */
 import * as os from "node:os";
-import * as nodeFs from "node:fs";
 import { defineKeyspace, ZoneTree } from "../mod.ts";
 import {
   banner,
@@ -35,6 +34,7 @@ import {
   randomValues,
   removeDir,
   RUNTIME,
+  schedstat,
   shuffled,
   tempDir,
 } from "./bench_common.ts";
@@ -43,19 +43,6 @@ const args = flags({ n: "1000000", only: "" });
 const N = Number(args.n);
 const keyspace = defineKeyspace({ name: "bench", key: "<bytes:16>", value: "bytes" });
 type Tree = ZoneTree<Uint8Array, Uint8Array, Uint8Array>;
-
-/**
- * The main thread's scheduler counters (Linux `/proc/thread-self/schedstat`): nanoseconds run on a
- * CPU and nanoseconds spent runnable but waiting for one. Undefined where the file is missing.
- */
-function schedstat(): { runNs: number; waitNs: number } | undefined {
-  try {
-    const f = nodeFs.readFileSync("/proc/thread-self/schedstat", "utf8").split(" ");
-    return { runNs: Number(f[0]), waitNs: Number(f[1]) };
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Records the gaps between the callbacks of a 1 ms interval. On a shared machine a gap also

@@ -30,13 +30,13 @@ import {
   KEY_BYTES,
   measureManual,
   missingKey,
-  nowNs,
   presentKey,
   randomValues,
   removeDir,
   RUNTIME,
   sequentialKeys,
   shuffled,
+  startTimer,
   tempDir,
   VALUE_BYTES,
 } from "./bench_common.ts";
@@ -86,10 +86,10 @@ async function gets(state: string, tree: Tree, note = ""): Promise<void> {
     const name = `get ${kind}, ${state}`;
     if (!want(name)) continue;
     await measureManual(name, probes.length, SAMPLES, () => {
-      const t0 = nowNs();
+      const stop = startTimer();
       let found = 0;
       for (let i = 0; i < probes.length; i++) if (tree.get(probes[i]) !== undefined) found++;
-      const t = nowNs() - t0;
+      const t = stop();
       if (found !== (kind === "present" ? probes.length : 0)) {
         throw new Error(`${name}: found ${found}`);
       }
@@ -109,10 +109,10 @@ async function scans(state: string, tree: Tree): Promise<void> {
     if (!want(name)) continue;
     await measureManual(name, N, Math.min(SAMPLES, 3), () => {
       fullGc();
-      const t0 = nowNs();
+      const stop = startTimer();
       let n = 0;
       for (const _ of make()) n++;
-      const t = nowNs() - t0;
+      const t = stop();
       if (n !== N) throw new Error(`${name}: ${n} records`);
       return t;
     });
@@ -145,9 +145,9 @@ async function main(): Promise<void> {
   try {
     let tree = await load(dir, 1);
     tree.maintenance.moveMutableSegmentForward();
-    const t0 = nowNs();
+    const stop = startTimer();
     await tree.maintenance.merge();
-    const mergeNs = nowNs() - t0;
+    const mergeNs = stop();
     const stats = tree.stats();
     const raw = N * (KEY_BYTES + VALUE_BYTES);
     const files = dirBytes(dir);
@@ -188,9 +188,9 @@ async function main(): Promise<void> {
       await measureManual(name, COLD_GETS, SAMPLES, async () => {
         const t = await ZoneTree.open({ dir, keyspace, maintenance: "manual" });
         try {
-          const t0 = nowNs();
+          const stop = startTimer();
           for (let i = 0; i < COLD_GETS; i++) t.get(probes[i]);
-          return nowNs() - t0;
+          return stop();
         } finally {
           await t.close();
         }
@@ -201,10 +201,10 @@ async function main(): Promise<void> {
       if (!want(name)) continue;
       await measureManual(name, 1, Math.max(SAMPLES, 5), async () => {
         fullGc();
-        const t0 = nowNs();
+        const stop = startTimer();
         const t = await ZoneTree.open({ dir, keyspace });
         if (withGet && t.get(present[0]) === undefined) throw new Error("reopen lost a record");
-        const ns = nowNs() - t0;
+        const ns = stop();
         await t.close();
         return ns;
       }, `${N} records`);

@@ -23,13 +23,13 @@ import {
   flags,
   fullGc,
   measureManual,
-  nowNs,
   randomValues,
   removeDir,
   type Result,
   RUNTIME,
   sequentialKeys,
   shuffled,
+  startTimer,
   tempDir,
 } from "./bench_common.ts";
 
@@ -155,11 +155,11 @@ async function runCase(c: Case): Promise<Result> {
     });
     let elapsed = 0;
     try {
-      const t0 = nowNs();
+      const stop = startTimer();
       if (ops) { for (const b of ops) tree.batch(b); }
       else upsertAll(tree, c.keys, c.values, c.count);
       if (c.wal === "async-compressed") await tree.flush();
-      elapsed = nowNs() - t0;
+      elapsed = stop();
     } finally {
       // Close in "none" persists everything in a disk segment (a merge): not part of the writes.
       await tree.close();
