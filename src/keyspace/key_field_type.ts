@@ -8,8 +8,14 @@
  *
  * @module
  */
+import type { KeyTypeWord } from "./template_types.ts";
 
-/** The type words of the template grammar. A placeholder holds exactly one of them. */
+export type { KeyTypeWord };
+
+/**
+ * The type words of the template grammar. A placeholder holds exactly one of them. The list is
+ * exactly the {@link KeyTypeWord} union (`tests/types/keyspace_types.ts` checks both ways).
+ */
 export const KEY_TYPE_WORDS = [
   "u8",
   "u16be",
@@ -24,10 +30,7 @@ export const KEY_TYPE_WORDS = [
   "uuid",
   "str",
   "bytes",
-] as const;
-
-/** One type word of the template grammar (`bytes` doubles as the `bytes:N` prefix). */
-export type KeyTypeWord = typeof KEY_TYPE_WORDS[number];
+] as const satisfies readonly KeyTypeWord[];
 
 /**
  * A key field type as it appears in {@link KeyField.type}: a type word, or `bytes:N` for a

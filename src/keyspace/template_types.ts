@@ -35,42 +35,61 @@ export type AnyKeyInput =
 export type IntWord = "u8" | "u16be" | "u32be" | "i8" | "i16be" | "i32be";
 /** 64-bit integer types: number or bigint in, bigint out. */
 export type BigWord = "u64be" | "i64be";
-type Word = IntWord | BigWord | "f64" | "bool" | "uuid" | "str" | "bytes";
+/**
+ * One type word of the template grammar (`bytes` doubles as the `bytes:N` prefix). The runtime
+ * list `KEY_TYPE_WORDS` in `key_field_type.ts` holds exactly these words.
+ */
+export type KeyTypeWord = IntWord | BigWord | "f64" | "bool" | "uuid" | "str" | "bytes";
 
-/** JS type a key field decodes to. */
-type OutOf<W> = W extends IntWord | "f64" ? number
+/** The JS type a key field of type word `W` decodes to. */
+export type KeyFieldOut<W> = W extends IntWord | "f64" ? number
   : W extends BigWord ? bigint
   : W extends "bool" ? boolean
   : W extends "uuid" | "str" ? string
   : W extends "bytes" ? Uint8Array
   : never;
 
-/** JS types a key field accepts. */
-type InOf<W> = W extends BigWord ? number | bigint : OutOf<W>;
+/** The JS types a key field of type word `W` accepts (64-bit integers also as numbers). */
+export type KeyFieldIn<W> = W extends BigWord ? number | bigint : KeyFieldOut<W>;
 
-declare const invalid: unique symbol;
-/** Marker for a template the type level rejects. */
-type Invalid = typeof invalid;
+/**
+ * Marker for a template the type level rejects. It exists only in types: no value has it, so
+ * a key type derived from an invalid template is unusable.
+ */
+export interface InvalidTemplate {
+  /** Brand; never present at runtime. */
+  readonly __zonetreeInvalidTemplate: never;
+}
 
-type Split<S extends string> = S extends `${infer H}:${infer T}` ? [H, ...Split<T>] : [S];
+/** The tokens of a placeholder body: `"ts:u64be:desc"` -> `["ts", "u64be", "desc"]`. */
+export type SplitTokens<S extends string> = S extends `${infer H}:${infer T}`
+  ? [H, ...SplitTokens<T>]
+  : [S];
 
-type Digit = "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9";
-type PositiveInt = `${Exclude<Digit, "0">}${string}`;
+/** One decimal digit. */
+export type DigitChar = "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9";
+/** Decimal text of a positive integer (the `N` of `bytes:N`), without a leading zero. */
+export type PositiveIntText = `${Exclude<DigitChar, "0">}${string}`;
 
-/** What may follow the type token: nothing, `desc`, and for `bytes` a width `N` first. */
-type TailOk<W, Rest> = Rest extends [] | ["desc"] ? true
-  : W extends "bytes" ? Rest extends [PositiveInt] | [PositiveInt, "desc"] ? true : false
+/**
+ * `true` when the tokens after type word `W` are allowed: nothing, `desc`, and for `bytes` a
+ * width `N` first.
+ */
+export type PlaceholderTailOk<W, Rest> = Rest extends [] | ["desc"] ? true
+  : W extends "bytes" ? Rest extends [PositiveIntText] | [PositiveIntText, "desc"] ? true : false
   : false;
 
-/** `[explicitName | null, typeWord]` for a placeholder's tokens, or {@link Invalid}. */
-type Placeholder<Tokens> = Tokens extends [infer W extends Word, ...infer Rest]
-  ? TailOk<W, Rest> extends true ? [null, W] : Invalid
-  : Tokens extends [infer N extends string, infer W extends Word, ...infer Rest]
-    ? N extends "" | "desc" ? Invalid : TailOk<W, Rest> extends true ? [N, W] : Invalid
-  : Invalid;
+/** `[explicitName | null, typeWord]` for a placeholder's tokens, or {@link InvalidTemplate}. */
+export type PlaceholderOf<Tokens> = Tokens extends [infer W extends KeyTypeWord, ...infer Rest]
+  ? PlaceholderTailOk<W, Rest> extends true ? [null, W] : InvalidTemplate
+  : Tokens extends [infer N extends string, infer W extends KeyTypeWord, ...infer Rest]
+    ? N extends "" | "desc" ? InvalidTemplate
+    : PlaceholderTailOk<W, Rest> extends true ? [N, W]
+    : InvalidTemplate
+  : InvalidTemplate;
 
 /** ASCII characters that are not word characters (non-ASCII ones are word characters). */
-type NonWordAscii =
+export type NonWordAscii =
   | " "
   | "!"
   | '"'
@@ -101,58 +120,73 @@ type NonWordAscii =
   | "|"
   | "}"
   | "~";
-type IsWordChar<C> = C extends NonWordAscii ? false : true;
+/** `true` when the one-character string `C` is a word character. */
+export type IsWordChar<C> = C extends NonWordAscii ? false : true;
 
 /** The trailing word of `S`, after dropping one trailing non-word character. */
-type TrailingWord<S extends string, Acc extends string = ""> = S extends `${infer C}${infer R}`
-  ? IsWordChar<C> extends true ? TrailingWord<R, `${Acc}${C}`>
+export type TrailingWord<S extends string, Acc extends string = ""> = S extends
+  `${infer C}${infer R}` ? IsWordChar<C> extends true ? TrailingWord<R, `${Acc}${C}`>
   : R extends "" ? Acc
   : TrailingWord<R, "">
   : Acc;
 
-type NameFromLiteral<L extends string, I extends number> = TrailingWord<L> extends
-  infer W extends string ? W extends "" | `${Digit}${string}` ? `f${I}` : W
+/**
+ * The name of an unnamed placeholder at position `I` after literal `L`: the literal's trailing
+ * word, or `f<I>` when there is none (or it starts with a digit).
+ */
+export type NameFromLiteral<L extends string, I extends number> = TrailingWord<L> extends
+  infer W extends string ? W extends "" | `${DigitChar}${string}` ? `f${I}` : W
   : never;
 
-type Entry = [name: string, word: Word];
+/** One field of a template: its name and its type word. */
+export type TemplateEntry = [name: string, word: KeyTypeWord];
 
-/** The fields of a template as `[name, typeWord]` entries, or {@link Invalid}. */
-type Walk<S extends string, Acc extends Entry[] = []> = S extends
-  `${infer Lit}<${infer Ph}>${infer Rest}` ? Lit extends `${string}>${string}` ? Invalid
-  : Ph extends `${string}<${string}` ? Invalid
-  : Placeholder<Split<Ph>> extends [infer N, infer W extends Word]
-    ? Walk<Rest, [...Acc, [N extends string ? N : NameFromLiteral<Lit, Acc["length"]>, W]]>
-  : Invalid
-  : S extends `${string}${"<" | ">"}${string}` ? Invalid
-  : Acc extends [] ? Invalid
+/** The fields of template `S` as {@link TemplateEntry} items, or {@link InvalidTemplate}. */
+export type WalkTemplate<S extends string, Acc extends TemplateEntry[] = []> = S extends
+  `${infer Lit}<${infer Ph}>${infer Rest}` ? Lit extends `${string}>${string}` ? InvalidTemplate
+  : Ph extends `${string}<${string}` ? InvalidTemplate
+  : PlaceholderOf<SplitTokens<Ph>> extends [infer N, infer W extends KeyTypeWord] ? WalkTemplate<
+      Rest,
+      [...Acc, [N extends string ? N : NameFromLiteral<Lit, Acc["length"]>, W]]
+    >
+  : InvalidTemplate
+  : S extends `${string}${"<" | ">"}${string}` ? InvalidTemplate
+  : Acc extends [] ? InvalidTemplate
   : Acc;
 
-type HasDuplicate<Es extends Entry[], Seen = never> = Es extends
-  [infer E extends Entry, ...infer R extends Entry[]]
-  ? E[0] extends Seen ? true : HasDuplicate<R, Seen | E[0]>
+/** `true` when two of the entries `Es` have the same name. */
+export type HasDuplicateName<Es extends TemplateEntry[], Seen = never> = Es extends
+  [infer E extends TemplateEntry, ...infer R extends TemplateEntry[]]
+  ? E[0] extends Seen ? true : HasDuplicateName<R, Seen | E[0]>
   : false;
 
-/** The `[name, typeWord]` entries of a valid literal template, or {@link Invalid}. */
-export type TemplateFields<T extends string> = Walk<T> extends infer Es extends Entry[]
-  ? HasDuplicate<Es> extends true ? Invalid : Es
-  : Invalid;
+/** The `[name, typeWord]` entries of a valid literal template, or {@link InvalidTemplate}. */
+export type TemplateFields<T extends string> = WalkTemplate<T> extends
+  infer Es extends TemplateEntry[] ? HasDuplicateName<Es> extends true ? InvalidTemplate : Es
+  : InvalidTemplate;
 
 /** Flattens an intersection into one object type, for readable hovers and errors. */
 // deno-lint-ignore ban-types
-type Simplify<T> = { [K in keyof T]: T[K] } & {};
+export type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
-type ObjOut<Es extends Entry[]> = Simplify<{ -readonly [E in Es[number] as E[0]]: OutOf<E[1]> }>;
-type ObjIn<Given extends Entry[], Rest extends Entry[]> = Simplify<
-  & { [E in Given[number] as E[0]]: InOf<E[1]> }
+/** The decoded object form of a key with fields `Es`. */
+export type KeyObjectOut<Es extends TemplateEntry[]> = Simplify<
+  { -readonly [E in Es[number] as E[0]]: KeyFieldOut<E[1]> }
+>;
+/** The object form of a key or prefix input: fields `Given` required, fields `Rest` absent. */
+export type KeyObjectIn<Given extends TemplateEntry[], Rest extends TemplateEntry[]> = Simplify<
+  & { [E in Given[number] as E[0]]: KeyFieldIn<E[1]> }
   & { [E in Rest[number] as E[0]]?: never }
 >;
-type TupleIn<Es extends Entry[]> = { [I in keyof Es]: InOf<Es[I][1]> };
+/** The tuple form of a key or prefix input with fields `Es`, in layout order. */
+export type KeyTupleIn<Es extends TemplateEntry[]> = { [I in keyof Es]: KeyFieldIn<Es[I][1]> };
 
 /** Every leading subset of the fields, as objects (later fields `?: never`) and tuples. */
-type Prefixes<Given extends Entry[], Rest extends Entry[]> =
-  | ObjIn<Given, Rest>
-  | Readonly<TupleIn<Given>>
-  | (Rest extends [infer H extends Entry, ...infer R extends Entry[]] ? Prefixes<[...Given, H], R>
+export type KeyPrefixes<Given extends TemplateEntry[], Rest extends TemplateEntry[]> =
+  | KeyObjectIn<Given, Rest>
+  | Readonly<KeyTupleIn<Given>>
+  | (Rest extends [infer H extends TemplateEntry, ...infer R extends TemplateEntry[]]
+    ? KeyPrefixes<[...Given, H], R>
     : never);
 
 /**
@@ -160,20 +194,22 @@ type Prefixes<Given extends Entry[], Rest extends Entry[]> =
  * one-field layout. `AnyKey` for a non-literal template, `never` for an invalid one.
  */
 export type KeyOfTemplate<T extends string> = string extends T ? AnyKey
-  : TemplateFields<T> extends infer Es extends Entry[]
-    ? Es extends [Entry] ? OutOf<Es[0][1]> : ObjOut<Es>
+  : TemplateFields<T> extends infer Es extends TemplateEntry[]
+    ? Es extends [TemplateEntry] ? KeyFieldOut<Es[0][1]> : KeyObjectOut<Es>
   : never;
 
 /** What `key.encode` accepts for template `T`: the object or tuple form (bare scalar for one field). */
 export type KeyInputOfTemplate<T extends string> = string extends T ? AnyKeyInput
-  : TemplateFields<T> extends infer Es extends Entry[]
-    ? Es extends [Entry] ? InOf<Es[0][1]> : ObjIn<Es, []> | Readonly<TupleIn<Es>>
+  : TemplateFields<T> extends infer Es extends TemplateEntry[]
+    ? Es extends [TemplateEntry] ? KeyFieldIn<Es[0][1]>
+    : KeyObjectIn<Es, []> | Readonly<KeyTupleIn<Es>>
   : never;
 
 /** What bounds and prefixes accept for template `T`: a full key or any leading subset of fields. */
 export type PrefixOfTemplate<T extends string> = string extends T ? AnyKeyInput
-  : TemplateFields<T> extends infer Es extends Entry[]
-    ? Es extends [Entry] ? InOf<Es[0][1]> | Prefixes<[], Es> : Prefixes<[], Es>
+  : TemplateFields<T> extends infer Es extends TemplateEntry[]
+    ? Es extends [TemplateEntry] ? KeyFieldIn<Es[0][1]> | KeyPrefixes<[], Es>
+    : KeyPrefixes<[], Es>
   : never;
 
 /**
@@ -181,7 +217,7 @@ export type PrefixOfTemplate<T extends string> = string extends T ? AnyKeyInput
  * problem otherwise, so `key: T & TemplateCheck<T>` rejects the literal at compile time.
  */
 export type TemplateCheck<T extends string> = string extends T ? unknown
-  : TemplateFields<T> extends Invalid
+  : TemplateFields<T> extends InvalidTemplate
     ? { "invalid key template (unknown type, bad token, duplicate name or no placeholder)": T }
   : unknown;
 
@@ -197,7 +233,8 @@ export type ValueScalarType =
   | "uuid"
   | `bytes:${number}`;
 
-type ScalarValueOf<W> = W extends IntWord | "f64" | "f32" ? number
+/** The JS type of a value of scalar type `W` (a value codec or a struct field). */
+export type ScalarValueOf<W> = W extends IntWord | "f64" | "f32" ? number
   : W extends BigWord ? bigint
   : W extends "bool" ? boolean
   : W extends "uuid" ? string

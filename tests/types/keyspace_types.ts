@@ -12,6 +12,7 @@ import {
   type PrefixOf,
   type ValueOf,
 } from "../../src/keyspace/define_keyspace.ts";
+import { KEY_TYPE_WORDS, type KeyTypeWord } from "../../src/keyspace/key_field_type.ts";
 import { loadKeyspace } from "../../src/keyspace/schema_file.ts";
 
 /** `true` only when A and B are the same type. */
@@ -184,3 +185,7 @@ const asGeneric: Keyspace = readings;
 type P = PrefixOf<typeof readings>;
 const p: P = { sensor: "x" };
 void anyKs, loaded, asGeneric, p;
+
+// ---- the runtime list of type words is exactly the KeyTypeWord union ---------------------------
+
+expectType<Equal<typeof KEY_TYPE_WORDS[number], KeyTypeWord>>();
