@@ -187,18 +187,35 @@ function copyFile(fs: FileSystem, from: string, target: FileSystem, to: string, 
   }
 }
 
-/** Writes every record of an in-memory segment into a new WAL file named after the segment. */
-async function dumpSegmentToWal(segment: MutableSegment, fs: FileSystem, dir: string): Promise<void> {
+/**
+ * Writes every record and range tombstone of an in-memory segment into a new WAL file named
+ * after the segment. Synchronous, so that several segments are captured at one moment; the
+ * caller awaits the returned writer's `close()`.
+ */
+function dumpSegmentToWal(
+  segment: MutableSegment,
+  tombstones: readonly RangeTombstone[],
+  fs: FileSystem,
+  dir: string,
+): WalWriter {
   const wal = WalWriter.create(fs, joinPath(dir, walFileName(segment.id)), segment.id, "async-compressed");
   const c = segment.cursor(false);
   try {
     for (let ok = c.seek(undefined); ok; ok = c.next()) {
       wal.appendOne(c.opIndex, c.kind, c.key, c.value, c.expiresAt);
     }
+    for (const t of tombstones) wal.appendOne(t.opIndex, KIND_RANGE_DELETE, t.start, t.end, 0);
+  } catch (e) {
+    try {
+      wal.closeSync();
+    } catch {
+      // The write failed already; that is the error to report.
+    }
+    throw e;
   } finally {
     c.close();
   }
-  await wal.close();
+  return wal;
 }
 
 /** The engine of one open tree. */
@@ -882,6 +899,11 @@ export class TreeEngine {
    */
   mergeBottomSegments(from: number = 0, to: number = this.#bottom.length - 1): Promise<void> {
     this.checkWritable();
+    // `to` defaults to -1 when there is no bottom segment (nothing to do, below).
+    if (!Number.isSafeInteger(from) || from < 0 || !Number.isSafeInteger(to)) {
+      const name = !Number.isSafeInteger(from) || from < 0 ? "from" : "to";
+      throw new InvalidOptionError(name, `mergeBottomSegments(${String(from)}, ${String(to)}): ${name} is not an index`);
+    }
     return this.#exclusive(async () => {
       this.checkWritable();
       const count = this.#bottom.length;
@@ -1095,6 +1117,10 @@ export class TreeEngine {
    */
   async backup(targetDir: string, target: FileSystem = this.fs): Promise<void> {
     this.checkOpen();
+    if (typeof targetDir !== "string" || targetDir.length === 0) {
+      const got = typeof targetDir === "string" ? "an empty string" : String(targetDir);
+      throw new InvalidOptionError("targetDir", `backup(targetDir): expected a directory path, got ${got}`);
+    }
     const existing = target.stat(targetDir);
     if (existing && (!existing.isDirectory || target.list(targetDir).length > 0)) {
       throw new InvalidOptionError("targetDir", `backup target ${targetDir} exists and is not an empty directory`);
@@ -1107,10 +1133,16 @@ export class TreeEngine {
     const handles = this.#diskHandles();
     for (const h of handles) this.#diskSet.acquire(h);
     const wals: { name: string; size: number }[] = [];
-    const unlogged: MutableSegment[] = [];
-    const walOf = (seg: MutableSegment, path: string | undefined) => {
-      if (path) wals.push({ name: path.slice(path.lastIndexOf("/") + 1), size: this.fs.stat(path)?.size ?? 0 });
-      else if (seg.recordCount > 0) unlogged.push(seg);
+    const unlogged: { segment: MutableSegment; tombstones: RangeTombstone[] }[] = [];
+    // After an I/O failure a WAL may lack acknowledged writes (an async buffer never written)
+    // or end in a torn frame: the in-memory segments, which hold exactly the acknowledged
+    // writes, are written out instead, as they are for wal "none".
+    const logged = this.#failure === undefined;
+    const walOf = (segment: MutableSegment, path: string | undefined) => {
+      const tombstones = (this.#memTombstones.get(segment.id) ?? []).slice();
+      if (path && logged) {
+        wals.push({ name: path.slice(path.lastIndexOf("/") + 1), size: this.fs.stat(path)?.size ?? 0 });
+      } else if (segment.recordCount > 0 || tombstones.length > 0) unlogged.push({ segment, tombstones });
     };
     for (const r of this.#readOnly.slice().reverse()) walOf(r.segment, r.walPath);
     walOf(this.#mutable, this.#mutableWalPath);
@@ -1122,7 +1154,12 @@ export class TreeEngine {
       for (const w of wals) {
         copyFile(this.fs, joinPath(this.dir, w.name), target, joinPath(targetDir, w.name), w.size);
       }
-      for (const seg of unlogged) await dumpSegmentToWal(seg, target, targetDir);
+      const dumps: WalWriter[] = [];
+      try {
+        for (const u of unlogged) dumps.push(dumpSegmentToWal(u.segment, u.tombstones, target, targetDir));
+      } finally {
+        for (const wal of dumps) await wal.close();
+      }
       const tmp = joinPath(targetDir, META_TMP_FILE);
       const file = target.openFile(tmp, { create: true, truncate: true });
       try {
