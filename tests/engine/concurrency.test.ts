@@ -204,7 +204,7 @@ async function liveScan(tree: Tree, m: Model, prng: Prng): Promise<void> {
   }
 }
 
-async function checkTree(tree: Tree, m: Model, why: string): Promise<void> {
+function checkTree(tree: Tree, m: Model, why: string): void {
   const want = new Map([...m.live].map(([k, s]) => [k, valueOf(s)]));
   for (const [k, b] of m.balances) want.set(k, `b${b}`);
   const got = new Map(tree.range());
@@ -269,7 +269,7 @@ test(
     console.log(
       `concurrency (seed ${SEED}): ${merges} merges, ${scans} scans, ${conflicts} conflicts, ${m.seq} writes`,
     );
-    await checkTree(tree, m, "after the tasks");
+    checkTree(tree, m, "after the tasks");
     await tree.close();
     const again = await ZoneTree.open({
       dir: "/db",
@@ -278,7 +278,7 @@ test(
       ...TUNING,
       mode: "open",
     }) as Tree;
-    await checkTree(again, m, "after reopen");
+    checkTree(again, m, "after reopen");
     await again.close();
   },
   60_000,
@@ -372,6 +372,6 @@ test("iterators opened before merges read after them: snapshots see the old cont
     }
   }
   for (const it of [snapIt, snapReverse, liveIt]) it.close();
-  await checkTree(tree, m, "after the merges");
+  checkTree(tree, m, "after the merges");
   await tree.close();
 });
