@@ -351,7 +351,13 @@ test('a backup of a wal "none" tree keeps the range deletions not merged yet', a
   tree.upsert(8, "b8"); // after the deletion: visible
   expect(tree.count()).toBe(5);
   await tree.backup("/bk");
-  const copy = await ZoneTree.open({ dir: "/bk", keyspace: ks, fs, mode: "open", wal: "none" }) as Tree;
+  const copy = await ZoneTree.open({
+    dir: "/bk",
+    keyspace: ks,
+    fs,
+    mode: "open",
+    wal: "none",
+  }) as Tree;
   expect([...copy.keys()]).toEqual([0, 1, 5, 6, 8]);
   await copy.close();
   await tree.close();
