@@ -149,31 +149,52 @@ function keep(s: Subject, metric: string, value: number): void {
   s.results[metric] = Math.min(s.results[metric] ?? Infinity, value);
 }
 
+const VERBOSE = process.env.ZT_BENCH_VERBOSE === "1";
+let phaseStart = performance.now();
+function phase(what: string): void {
+  if (VERBOSE) console.error(`  ${what}: ${(performance.now() - phaseStart).toFixed(0)} ms`);
+  phaseStart = performance.now();
+}
+
 async function measureRound(subjects: Subject[], probes: Uint8Array[]): Promise<void> {
   const out = newSlot();
-  const perGet = async (seg: SinglePartDiskSegment, batch: number) => {
+  // Each sample is one batch of gets (our own loop): mitata's auto-batching would run 4096
+  // calls per sample when the first call is a fast cache hit, which is minutes when misses
+  // cost milliseconds (4 MiB blocks), so it is turned off (batch_threshold 0).
+  const perGet = async (seg: SinglePartDiskSegment, batch: number, samples: number) => {
     let p = 0;
     const s = await measure(() => {
       for (let k = 0; k < batch; k++) if (!seg.get(probes[p++ & 0xffff], out)) throw new Error("miss");
-    }, { max_samples: 200 });
+    }, { max_samples: samples, min_cpu_time: 200e6, batch_threshold: 0 });
     return s.p50 / batch;
   };
   for (const s of subjects) {
     keep(s, "openMs", medianMs(21, () => openDiskSegment(fs, s.dir, s.id, compareBytes, new BlockCache(0)).close()));
-    keep(s, "warmNs", await perGet(s.warm, 256));
-    for (let i = 0; i < 100_000; i++) s.mid.get(probes[i & 0xffff], out);
+    // Big blocks make a miss cost milliseconds: fewer gets per sample and fewer samples.
+    const big = s.blockSize >= 1 << 20;
+    phase(`${s.blockSize} open`);
+    keep(s, "warmNs", await perGet(s.warm, 256, 200));
+    phase(`${s.blockSize} warm`);
+    // Fill the 64 MiB cache to its steady state (bounded: a few gets per block).
+    for (let i = 0; i < Math.min(100_000, 4 * s.blocks) && s.midCache.sizeBytes < s.midCache.capacityBytes * 0.9; i++) {
+      s.mid.get(probes[i & 0xffff], out);
+    }
     s.midCache.hits = s.midCache.misses = 0;
-    keep(s, "midNs", await perGet(s.mid, 64));
+    phase(`${s.blockSize} mid fill`);
+    keep(s, "midNs", await perGet(s.mid, big ? 2 : 64, big ? 30 : 200));
+    phase(`${s.blockSize} mid`);
     s.results.midHit = Math.max(s.results.midHit ?? 0, s.midCache.hits / Math.max(1, s.midCache.hits + s.midCache.misses));
-    keep(s, "coldNs", await perGet(s.cold, s.blockSize >= 1 << 20 ? 2 : 32));
+    keep(s, "coldNs", await perGet(s.cold, big ? 1 : 32, big ? 30 : 200));
+    phase(`${s.blockSize} cold`);
     for (const reverse of [false, true]) {
       const st = await measure(() => {
         const c = s.cold.cursor(reverse);
         let n = 0;
         while (c.next()) n++;
         if (n !== N) throw new Error("short scan");
-      }, { min_samples: 3, max_samples: 5 });
+      }, { min_samples: 3, max_samples: 5, min_cpu_time: 500e6 });
       keep(s, reverse ? "revNs" : "fwdNs", st.p50);
+      phase(`${s.blockSize} scan ${reverse ? "rev" : "fwd"}`);
     }
   }
 }
@@ -194,9 +215,15 @@ async function main(): Promise<void> {
   }
   const subjects: Subject[] = [];
   try {
-    for (let i = 0; i < SIZES.length; i++) subjects.push(writeSubject(dir, data, SIZES[i], i + 1));
-    for (let r = 0; r < ROUNDS; r++) await measureRound(subjects, probes);
-    printTable(subjects);
+    for (let i = 0; i < SIZES.length; i++) {
+      subjects.push(writeSubject(dir, data, SIZES[i], i + 1));
+      phase(`${SIZES[i]} write + open + warm up`);
+    }
+    for (let r = 0; r < ROUNDS; r++) {
+      await measureRound(subjects, probes);
+      console.log(`round ${r + 1} of ${ROUNDS} (best so far), load ${os.loadavg()[0].toFixed(1)}:`);
+      printTable(subjects);
+    }
   } finally {
     for (const s of subjects) [s.warm, s.mid, s.cold].forEach((seg) => seg.close());
     nodeFs.rmSync(dir, { recursive: true, force: true });

@@ -387,7 +387,7 @@ export class MultipartDiskSegment implements DiskSegment {
 /** A cursor over a multipart segment: one part cursor at a time, chained in key order. */
 class MultipartCursor implements RecordCursor {
   key: Uint8Array = EMPTY;
-  value: Uint8Array = EMPTY;
+  private valueSet: Uint8Array | undefined;
   opIndex = 0;
   kind = 0;
   expiresAt = 0;
@@ -403,6 +403,15 @@ class MultipartCursor implements RecordCursor {
     this.seg = seg;
     this.reverse = reverse;
     this.options = options;
+  }
+
+  /** The part cursor's value, read through so that its lazy materialization is kept. */
+  get value(): Uint8Array {
+    return this.valueSet ?? (this.valid ? this.cur!.value : EMPTY);
+  }
+
+  set value(v: Uint8Array) {
+    this.valueSet = v;
   }
 
   seek(target: Uint8Array | undefined, exclusive = false): boolean {
@@ -460,7 +469,7 @@ class MultipartCursor implements RecordCursor {
     const c = this.cur!;
     if (!c.valid) return this.invalidate();
     this.key = c.key;
-    this.value = c.value;
+    this.valueSet = undefined;
     this.opIndex = c.opIndex;
     this.kind = c.kind;
     this.expiresAt = c.expiresAt;

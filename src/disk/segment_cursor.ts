@@ -14,6 +14,7 @@
  * Allocation: fixed-width keys and values are copied into two buffers the cursor owns (no
  * allocation per record); variable-width ones are views into the current block (one small
  * view per field). Either way they stay valid until the cursor moves, as the contract says.
+ * The value is materialized lazily, on the first read of `value` at a position.
  *
  * @module
  */
@@ -28,8 +29,9 @@ import { newScratch, type ReadScratch, type SinglePartDiskSegment } from "./segm
 export class DiskSegmentCursor implements RecordCursor {
   /** Current key (valid while `valid`, until the cursor moves). */
   key: Uint8Array = EMPTY;
-  /** Current value. */
-  value: Uint8Array = EMPTY;
+  private valueBytes: Uint8Array = EMPTY;
+  /** True when `valueBytes` is not yet filled for the current record (see `value`). */
+  private valueStale = false;
   /** Current opIndex. */
   opIndex = 0;
   /** Current kind. */
@@ -60,6 +62,20 @@ export class DiskSegmentCursor implements RecordCursor {
     this.own = new BlockView(seg.keyWidth, seg.valueWidth);
     if (seg.keyWidth > 0) this.keyBuf = new Uint8Array(seg.keyWidth);
     if (seg.valueWidth >= 0) this.valueBuf = new Uint8Array(seg.valueWidth);
+  }
+
+  /**
+   * Current value, materialized on first access: key-only scans (`keys()`, counts) and records a
+   * merge shadows never pay for the copy. Valid until the cursor moves.
+   */
+  get value(): Uint8Array {
+    if (this.valueStale) this.fillValue();
+    return this.valueBytes;
+  }
+
+  set value(v: Uint8Array) {
+    this.valueBytes = v;
+    this.valueStale = false;
   }
 
   /** See RecordCursor.seek. */
@@ -109,6 +125,7 @@ export class DiskSegmentCursor implements RecordCursor {
 
   /** See RecordCursor.close. */
   close(): void {
+    this.valueStale = false;
     this.seg = undefined;
     this.blk = undefined;
     this.blockNo = -1;
@@ -122,6 +139,7 @@ export class DiskSegmentCursor implements RecordCursor {
 
   private invalidate(): boolean {
     this.valid = false;
+    this.valueStale = false;
     return false;
   }
 
@@ -153,6 +171,7 @@ export class DiskSegmentCursor implements RecordCursor {
     const seg = this.live();
     // If the read below throws, the cursor must not be left on a half-loaded block.
     this.valid = false;
+    this.valueStale = false;
     this.blockNo = -1;
     this.blk = undefined;
     let blk = this.fillCache ? seg.blockForGet(b, this.own, this.scratch) : seg.peekBlock(b);
@@ -162,6 +181,24 @@ export class DiskSegmentCursor implements RecordCursor {
     }
     this.blk = blk;
     this.blockNo = b;
+  }
+
+  private fillValue(): void {
+    const blk = this.blk!;
+    const bytes = blk.bytes;
+    const vOff = blk.valueOffset(this.i);
+    const vb = this.valueBuf;
+    if (vb !== undefined) {
+      if (vb.length <= 32) {
+        for (let j = 0; j < vb.length; j++) vb[j] = bytes[vOff + j];
+      } else {
+        vb.set(bytes.subarray(vOff, vOff + vb.length));
+      }
+      this.valueBytes = vb;
+    } else {
+      this.valueBytes = bytes.subarray(vOff, vOff + blk.valueLength(this.i));
+    }
+    this.valueStale = false;
   }
 
   private materialize(): void {
@@ -176,14 +213,7 @@ export class DiskSegmentCursor implements RecordCursor {
     } else {
       this.key = bytes.subarray(kOff, kOff + blk.keyLength(i));
     }
-    const vOff = blk.valueOffset(i);
-    const vb = this.valueBuf;
-    if (vb !== undefined) {
-      for (let j = 0; j < vb.length; j++) vb[j] = bytes[vOff + j];
-      this.value = vb;
-    } else {
-      this.value = bytes.subarray(vOff, vOff + blk.valueLength(i));
-    }
+    this.valueStale = true;
     this.opIndex = blk.opIndex(i);
     this.kind = blk.kind(i);
     this.expiresAt = blk.expiresAt(i);
