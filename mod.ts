@@ -6,19 +6,24 @@
  * encoders and a comparer; a tree stores records in that order across a write-ahead log,
  * in-memory segments and disk segments.
  *
- * @example
+ * @example Define a key layout, open a tree, write, scan latest-first
  * ```ts
- * import { defineKeyspace, memoryFileSystem, ZoneTree } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
  *
  * const readings = defineKeyspace({
  *   key: "sensor:<str>:ts:<u64be>",
  *   value: { temp: "f64", humidity: "f32" },
  * });
+ * // memoryFileSystem() keeps this example in memory; leave `fs` out to store local files.
  * await using tree = await ZoneTree.open({ dir: "/db", keyspace: readings, fs: memoryFileSystem() });
  * tree.upsert({ sensor: "s-7", ts: 1700000000000n }, { temp: 21.5, humidity: 40 });
- * for (const [key, value] of tree.range({ prefix: { sensor: "s-7" }, reverse: true, limit: 10 })) {
- *   console.log(key.ts, value.temp);
- * }
+ * tree.upsert(["s-7", 1700000060000n], { temp: 21.7, humidity: 41 });
+ * const latest = [...tree.range({ prefix: { sensor: "s-7" }, reverse: true, limit: 10 })];
+ * assert.deepEqual(latest.map(([key, value]) => [key.ts, value.temp]), [
+ *   [1700000060000n, 21.7],
+ *   [1700000000000n, 21.5],
+ * ]);
  * ```
  *
  * @module
@@ -42,7 +47,6 @@ export {
 } from "./src/api/errors.ts";
 export {
   type AddOrUpdateResult,
-  type AnyKeyspace,
   type BatchOp,
   type Change,
   type OpenOptions,
@@ -66,6 +70,7 @@ export { type TreeEventListener, type TreeEventName, TreeEvents } from "./src/ap
 export {
   type AnyKey,
   type AnyKeyInput,
+  type AnyKeyspace,
   type CustomValueCodec,
   defineKeyspace,
   jsonValue,
@@ -77,9 +82,9 @@ export {
   type KeyOf,
   type Keyspace,
   type KeyspaceDefinition,
+  keyspaceFromSpec,
   type KeyspaceLayout,
   type KeyspaceSpec,
-  keyspaceFromSpec,
   type PrefixOf,
   type ValueCodec,
   type ValueCodecSpec,
@@ -88,23 +93,54 @@ export {
 export { loadKeyspace, parseKeyspaceSchema } from "./src/keyspace/schema_file.ts";
 export type {
   BigWord,
+  DigitChar,
+  HasDuplicateName,
   IntWord,
+  InvalidTemplate,
+  IsWordChar,
   JsonSpec,
+  KeyFieldIn,
+  KeyFieldOut,
   KeyInputOfTemplate,
+  KeyObjectIn,
+  KeyObjectOut,
   KeyOfTemplate,
+  KeyPrefixes,
   KeyScalar,
+  KeyTupleIn,
+  KeyTypeWord,
+  NameFromLiteral,
+  NonWordAscii,
+  PlaceholderOf,
+  PlaceholderTailOk,
+  PositiveIntText,
   PrefixOfTemplate,
+  ScalarValueOf,
+  Simplify,
+  SplitTokens,
   StructSpec,
   TemplateCheck,
+  TemplateEntry,
   TemplateFields,
+  TrailingWord,
   ValueOfSpec,
   ValueScalarType,
+  WalkTemplate,
 } from "./src/keyspace/template_types.ts";
-export type { KeyTypeWord } from "./src/keyspace/key_field_type.ts";
 export type { ValueSpecJson } from "./src/keyspace/value_codec.ts";
-export type { FileHandle, FileLock, FileStat, FileSystem, OpenFileOptions } from "./src/fs/file_system.ts";
+export type {
+  FileHandle,
+  FileLock,
+  FileStat,
+  FileSystem,
+  OpenFileOptions,
+} from "./src/fs/file_system.ts";
 export { localFileSystem } from "./src/fs/local_file_system.ts";
-export { type CrashOptions, type MemoryFileSystem, memoryFileSystem } from "./src/fs/memory_file_system.ts";
+export {
+  type CrashOptions,
+  type MemoryFileSystem,
+  memoryFileSystem,
+} from "./src/fs/memory_file_system.ts";
 export {
   type ApplyResult,
   replicaStateKeyspace,

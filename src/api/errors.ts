@@ -6,7 +6,48 @@
  * @module
  */
 
-/** Base class of every error the engine throws on purpose. */
+/**
+ * Base class of every error the engine throws on purpose. Each subclass has a stable `code`
+ * (`SchemaError` `SCHEMA`, `KeyEncodingError` `KEY_ENCODING`, `ValueEncodingError`
+ * `VALUE_ENCODING`, `InvalidOptionError` `INVALID_OPTION`, `ComparerMismatchError`
+ * `COMPARER_MISMATCH`, `DatabaseNotFoundError` `DATABASE_NOT_FOUND`,
+ * `DatabaseAlreadyExistsError` `DATABASE_ALREADY_EXISTS`, `DatabaseLockedError`
+ * `DATABASE_LOCKED`, `CorruptionError` `CORRUPTION`, `TransactionConflictError`
+ * `TRANSACTION_CONFLICT`, `ReadOnlyError` `READ_ONLY`, `ClosedError` `CLOSED`, `IOError` `IO`,
+ * `ChangeFeedGapError` `CHANGE_FEED_GAP`), a message that names the thing and the value, and
+ * the underlying error as `cause` where there is one. Match on the class or on `code`.
+ *
+ * @example Matching errors by class and by code
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   DatabaseNotFoundError,
+ *   defineKeyspace,
+ *   KeyEncodingError,
+ *   memoryFileSystem,
+ *   ZoneTree,
+ *   ZoneTreeError,
+ * } from "@zonetree/zonetree";
+ *
+ * const readings = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: "f64" });
+ * const fs = memoryFileSystem();
+ * await assert.rejects(
+ *   ZoneTree.open({ dir: "/nothing-here", keyspace: readings, fs, mode: "open" }),
+ *   DatabaseNotFoundError,
+ * );
+ *
+ * await using tree = await ZoneTree.open({ dir: "/db", keyspace: readings, fs });
+ * try {
+ *   tree.upsert({ sensor: "s-1", ts: -1 }, 20); // u64be: below 0
+ *   assert.fail("unreachable");
+ * } catch (e) {
+ *   assert.ok(e instanceof ZoneTreeError && e instanceof KeyEncodingError);
+ *   assert.equal(e.code, "KEY_ENCODING");
+ *   assert.equal(e.field, "ts"); // the message names the field and the value
+ * }
+ * assert.equal(tree.count(), 0); // nothing was written
+ * ```
+ */
 export class ZoneTreeError extends Error {
   /** Stable machine-readable code, e.g. `"KEY_ENCODING"`. */
   readonly code: string;

@@ -22,7 +22,31 @@ export type TreeEventListener = (payload: unknown) => void;
 
 const PENDING_ERRORS_MAX = 100;
 
-/** A small synchronous event emitter. */
+/**
+ * A small synchronous event emitter: `tree.events`. Payloads: an `Error` for "error" (a torn WAL
+ * tail cut on open, a failed background merge), an info object for the others. An "error"
+ * emitted while nobody listens is kept and delivered to the first "error" listener.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+ *
+ * const ks = defineKeyspace({ key: "<u64be>", value: "f64" });
+ * await using tree = await ZoneTree.open({
+ *   dir: "/db", keyspace: ks, fs: memoryFileSystem(), maintenance: "manual",
+ * });
+ * const seen: string[] = [];
+ * tree.events
+ *   .on("merge-started", () => seen.push("merge-started"))
+ *   .on("merge-ended", () => seen.push("merge-ended"))
+ *   .on("error", (e) => console.error("zonetree:", e));
+ * tree.upsert(1, 0.5);
+ * tree.maintenance.moveMutableSegmentForward();
+ * await tree.maintenance.merge();
+ * assert.deepEqual(seen, ["merge-started", "merge-ended"]);
+ * ```
+ */
 export class TreeEvents {
   #listeners = new Map<TreeEventName, TreeEventListener[]>();
   #pendingErrors: unknown[] = [];

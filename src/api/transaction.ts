@@ -26,7 +26,40 @@ function mapKey(bytes: Uint8Array): string {
   return s;
 }
 
-/** An optimistic transaction over one tree. */
+/**
+ * An optimistic transaction over one tree, from {@link ZoneTree.transaction}. Reads see the
+ * transaction's own writes; `commit()` writes everything as one WAL record, or throws
+ * `TransactionConflictError` (writing nothing) if a key it read or wrote was written by someone
+ * else in the meantime. Retry on conflict.
+ *
+ * @example Move money between accounts, retrying on conflict
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   defineKeyspace,
+ *   memoryFileSystem,
+ *   TransactionConflictError,
+ *   ZoneTree,
+ * } from "@zonetree/zonetree";
+ *
+ * const accounts = defineKeyspace({ key: "account:<str>", value: "i64be" });
+ * await using tree = await ZoneTree.open({ dir: "/db", keyspace: accounts, fs: memoryFileSystem() });
+ * tree.batch([{ put: "alice", value: 100n }, { put: "bob", value: 0n }]);
+ *
+ * const tx = tree.transaction();
+ * const alice = tx.get("alice") ?? 0n;
+ * tx.upsert("alice", alice - 30n);
+ * tx.upsert("bob", (tx.get("bob") ?? 0n) + 30n);
+ * tree.upsert("alice", 50n); // someone else writes a key the transaction read
+ * assert.throws(() => tx.commit(), TransactionConflictError);
+ *
+ * const retry = tree.transaction();
+ * retry.upsert("alice", (retry.get("alice") ?? 0n) - 30n);
+ * retry.upsert("bob", (retry.get("bob") ?? 0n) + 30n);
+ * retry.commit();
+ * assert.deepEqual([tree.get("alice"), tree.get("bob")], [20n, 30n]);
+ * ```
+ */
 export class Transaction<K, V, KIn> {
   readonly #engine: TreeEngine;
   readonly #keyspace: Keyspace<K, V, KIn, unknown>;

@@ -28,7 +28,27 @@ export interface TreeIteratorOptions {
 
 const OPTION_NAMES = ["reverse", "snapshot", "includeDeleted"];
 
-/** A positioned iterator over a tree. */
+/**
+ * A positioned iterator over a tree, from {@link ZoneTree.iterator}: `seek` to a key or prefix,
+ * then `next()` until it returns false, reading `key`, `value` (decoded lazily), `rawKey` and
+ * `isDeleted`. Dispose it (`using`, or `close()`) to release the segments it pins.
+ *
+ * @example Seek into a sensor's readings, latest first
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+ *
+ * const readings = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: "f64" });
+ * await using tree = await ZoneTree.open({ dir: "/db", keyspace: readings, fs: memoryFileSystem() });
+ * for (const sensor of ["s-1", "s-2"]) for (let ts = 1; ts <= 5; ts++) tree.upsert([sensor, ts], ts);
+ *
+ * using it = tree.iterator({ reverse: true });
+ * it.seek({ sensor: "s-1" }); // reverse + prefix: the last key with that prefix
+ * const seen: bigint[] = [];
+ * while (it.next() && it.key.sensor === "s-1" && seen.length < 3) seen.push(it.key.ts);
+ * assert.deepEqual(seen, [5n, 4n, 3n]);
+ * ```
+ */
 export class TreeIterator<K, V, P> implements Disposable {
   readonly #keyspace: Keyspace<K, V, unknown, P>;
   readonly #cursor: RangeCursor;

@@ -20,15 +20,13 @@ import { type EncodedBounds, resolveBounds } from "./bounds.ts";
 import { TreeIterator, type TreeIteratorOptions } from "./tree_iterator.ts";
 import { Transaction } from "./transaction.ts";
 import type { FileSystem } from "../fs/file_system.ts";
-import type { AnyKey, AnyKeyInput, Keyspace } from "../keyspace/define_keyspace.ts";
+import type { AnyKey, AnyKeyInput, AnyKeyspace, Keyspace } from "../keyspace/define_keyspace.ts";
 import { type EncodedOp, type EngineKeyspace, TreeEngine } from "../engine/tree_engine.ts";
 import { EMPTY, KIND_DELETE, KIND_PUT } from "../iter/record.ts";
 import { RangeCursor } from "../iter/range_cursor.ts";
 import { type RawChange, readChanges } from "../engine/change_feed.ts";
 
-/** Any compiled keyspace (the constraint of {@link OpenOptions}). */
-// deno-lint-ignore no-explicit-any
-export type AnyKeyspace = Keyspace<any, any, any, any>;
+export type { AnyKeyspace };
 
 /** Options of {@link ZoneTree.open} (API.md §2). Every tuning option is optional and validated. */
 export interface OpenOptions<KS extends AnyKeyspace = AnyKeyspace> {
@@ -177,16 +175,22 @@ export interface TreeMaintenance {
 const RANGE_OPTION_NAMES = ["gte", "gt", "lte", "lt", "prefix", "reverse", "limit", "snapshot"];
 
 /**
- * An ordered, durable key-value tree over a keyspace.
+ * An ordered, durable key-value tree over a keyspace: a write-ahead log, in-memory segments and
+ * disk segments, merged in the background. Point reads and writes are synchronous; `open`,
+ * `flush`, `close`, merges and backups are async. Open one with {@link ZoneTree.open}.
  *
- * @example
+ * @example Write, read and scan latest-first
  * ```ts
- * import { defineKeyspace, memoryFileSystem, ZoneTree } from "../../mod.ts";
+ * import assert from "node:assert/strict";
+ * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+ *
  * const readings = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: "f64" });
- * const tree = await ZoneTree.open({ dir: "/db", keyspace: readings, fs: memoryFileSystem() });
+ * await using tree = await ZoneTree.open({ dir: "/db", keyspace: readings, fs: memoryFileSystem() });
  * tree.upsert({ sensor: "s-1", ts: 1n }, 20.5);
- * tree.get(["s-1", 1n]); // 20.5
- * await tree.close();
+ * tree.upsert(["s-1", 2n], 21.0); // a tuple in field order works too
+ * assert.equal(tree.get(["s-1", 1n]), 20.5);
+ * const latest = [...tree.range({ prefix: { sensor: "s-1" }, reverse: true, limit: 1 })];
+ * assert.deepEqual(latest, [[{ sensor: "s-1", ts: 2n }, 21.0]]);
  * ```
  */
 export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInput> {
@@ -213,7 +217,28 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   /**
    * Opens (or creates) a tree. Throws `InvalidOptionError`, `DatabaseNotFoundError`,
    * `DatabaseAlreadyExistsError`, `ComparerMismatchError`, `DatabaseLockedError` or
-   * `CorruptionError`; a failed open changes no file.
+   * `CorruptionError`; a failed open changes no file. Without an `fs` option the tree lives in
+   * local files under `dir`.
+   *
+   * @example A tree in a directory, closed and reopened
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync, rmSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   * import { defineKeyspace, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const dir = join(mkdtempSync(join(tmpdir(), "zonetree-")), "users");
+   * const users = defineKeyspace({ key: "user:<str>", value: "json" });
+   * const tree = await ZoneTree.open({ dir, keyspace: users, wal: "sync" });
+   * tree.upsert("ada", { name: "Ada Lovelace" }); // durable when upsert returns ("sync")
+   * await tree.close();
+   *
+   * const again = await ZoneTree.open({ dir, keyspace: users, mode: "open", readOnly: true });
+   * assert.deepEqual(again.get("ada"), { name: "Ada Lovelace" });
+   * await again.close();
+   * rmSync(join(dir, ".."), { recursive: true });
+   * ```
    */
   static open<KS extends AnyKeyspace>(
     options: OpenOptions<KS>,
@@ -238,7 +263,24 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   // ---------------------------------------------------------------------------------------------
   // Writes
 
-  /** Inserts or replaces `key`. Returns the write's opIndex. */
+  /**
+   * Inserts or replaces `key`. Returns the write's opIndex. `opts` sets an expiry (`expiresAt`
+   * in epoch ms, or `ttlMs`): an expired record reads as absent.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const sessions = defineKeyspace({ key: "session:<uuid>", value: "utf8" });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: sessions, fs: memoryFileSystem() });
+   * const id = "0b7a4c1e-3f2d-4e5a-9b8c-7d6e5f4a3b2c";
+   * const first = tree.upsert(id, "alice");
+   * const second = tree.upsert(id, "alice, renewed", { ttlMs: 60_000 });
+   * assert.ok(second > first); // opIndexes strictly increase
+   * assert.equal(tree.get(id), "alice, renewed");
+   * ```
+   */
   upsert(key: KIn, value: V, opts?: WriteOptions): number {
     this.#engine.checkWritable();
     const k = this.keyspace.key.encode(key);
@@ -246,7 +288,22 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     return this.#engine.write(KIND_PUT, k, v, expiryOf(opts));
   }
 
-  /** Inserts `key` only if it is absent. Returns the opIndex, or undefined if it existed. */
+  /**
+   * Inserts `key` only if it is absent. Returns the opIndex, or undefined if it existed (nothing
+   * is written then).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const names = defineKeyspace({ key: "<str>", value: "u32be" });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: names, fs: memoryFileSystem() });
+   * assert.equal(typeof tree.tryAdd("ada", 1), "number");
+   * assert.equal(tree.tryAdd("ada", 2), undefined);
+   * assert.equal(tree.get("ada"), 1);
+   * ```
+   */
   tryAdd(key: KIn, value: V, opts?: WriteOptions): number | undefined {
     this.#engine.checkWritable();
     const k = this.keyspace.key.encode(key);
@@ -256,7 +313,23 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     return this.#engine.write(KIND_PUT, k, v, expiresAt);
   }
 
-  /** Deletes `key` if it is present. Returns the opIndex, or undefined if it was absent. */
+  /**
+   * Deletes `key` if it is present. Returns the opIndex, or undefined if it was absent (nothing
+   * is written then).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const names = defineKeyspace({ key: "<str>", value: "u32be" });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: names, fs: memoryFileSystem() });
+   * tree.upsert("ada", 1);
+   * assert.equal(typeof tree.tryDelete("ada"), "number");
+   * assert.equal(tree.tryDelete("ada"), undefined);
+   * assert.equal(tree.has("ada"), false);
+   * ```
+   */
   tryDelete(key: KIn): number | undefined {
     this.#engine.checkWritable();
     const k = this.keyspace.key.encode(key);
@@ -275,6 +348,20 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    * Atomically replaces the value of an existing key with `fn(value)`. Returns the opIndex, or
    * undefined when the key is absent or `fn` returns undefined (nothing written). The record
    * keeps its expiry time.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const stock = defineKeyspace({ key: "sku:<str>", value: "u32be" });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: stock, fs: memoryFileSystem() });
+   * tree.upsert("apple", 3);
+   * tree.update("apple", (n) => n - 1);
+   * assert.equal(tree.get("apple"), 2);
+   * assert.equal(tree.update("apple", (n) => (n >= 5 ? n - 5 : undefined)), undefined); // cancelled
+   * assert.equal(tree.update("pear", (n) => n - 1), undefined); // absent
+   * ```
    */
   update(key: KIn, fn: (value: V) => V | undefined): number | undefined {
     this.#engine.checkWritable();
@@ -287,7 +374,22 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     return this.#engine.write(KIND_PUT, k, v, slot.expiresAt);
   }
 
-  /** Adds `key` with `initial`, or updates it with `fn` (undefined from `fn` cancels). */
+  /**
+   * Adds `key` with `initial`, or updates it with `fn` (undefined from `fn` cancels), in one
+   * atomic step.
+   *
+   * @example A counter
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const hits = defineKeyspace({ key: "page:<str>", value: "u32be" });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: hits, fs: memoryFileSystem() });
+   * assert.equal(tree.addOrUpdate("/", 1, (n) => n + 1).result, "added");
+   * assert.equal(tree.addOrUpdate("/", 1, (n) => n + 1).result, "updated");
+   * assert.equal(tree.get("/"), 2);
+   * ```
+   */
   addOrUpdate(key: KIn, initial: V, fn: (value: V) => V | undefined): AddOrUpdateResult {
     this.#engine.checkWritable();
     const k = this.keyspace.key.encode(key);
@@ -306,6 +408,19 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    * Deletes every key within `bounds` (API.md §4 bounds: full keys or prefixes) as one write,
    * whatever the number of keys: a range tombstone, honoured by every read, iterator and
    * snapshot opened after it, and applied by merges. Returns its opIndex.
+   *
+   * @example Drop one sensor's readings before a time
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const readings = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: "f64" });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: readings, fs: memoryFileSystem() });
+   * for (let ts = 0; ts < 100; ts++) tree.upsert(["s-1", ts], ts);
+   * tree.deleteRange({ gte: { sensor: "s-1" }, lt: { sensor: "s-1", ts: 90 } });
+   * assert.equal(tree.count(), 10);
+   * assert.equal(tree.get(["s-1", 5]), undefined);
+   * ```
    */
   deleteRange(bounds: RangeBounds<P>): number {
     this.#engine.checkWritable();
@@ -347,6 +462,21 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    * Applies `ops` in order as one WAL record: after a crash either all or none of them are
    * present. Every op is validated and encoded before anything is written. Returns the last
    * opIndex.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const queue = defineKeyspace({ key: "queue:<str>:seq:<u64be>", value: "utf8" });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: queue, fs: memoryFileSystem() });
+   * tree.batch([
+   *   { put: ["mail", 1], value: "hello" },
+   *   { put: ["mail", 2], value: "world", ttlMs: 60_000 },
+   *   { del: ["mail", 0] },
+   * ]);
+   * assert.deepEqual([...tree.keys({ prefix: ["mail"] })].map((k) => k.seq), [1n, 2n]);
+   * ```
    */
   batch(ops: readonly BatchOp<KIn, V>[]): number {
     this.#engine.checkWritable();
@@ -378,7 +508,24 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   // ---------------------------------------------------------------------------------------------
   // Reads
 
-  /** The value of `key`, or undefined if absent, deleted or expired. */
+  /**
+   * The value of `key`, or undefined if absent, deleted or expired. A key is an object by field
+   * names or a tuple in field order (a bare scalar for a one-field layout).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const metrics = defineKeyspace({ key: "metric:<u32be>:ts:<u64be:desc>", value: "f64" });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: metrics, fs: memoryFileSystem() });
+   * tree.upsert({ metric: 7, ts: 1000n }, 0.5);
+   * assert.equal(tree.get({ metric: 7, ts: 1000n }), 0.5);
+   * assert.equal(tree.get([7, 1000]), 0.5); // u64be fields also take numbers
+   * assert.equal(tree.get([7, 999]), undefined);
+   * assert.deepEqual(tree.getMany([[7, 1000], [8, 1000]]), [0.5, undefined]);
+   * ```
+   */
   get(key: KIn): V | undefined {
     this.#engine.checkOpen();
     const value = this.#engine.getValue(this.keyspace.key.encode(key));
@@ -401,7 +548,23 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     return this.#engine.getValue(this.keyspace.key.encode(key)) !== undefined;
   }
 
-  /** Live records, within `bounds` when given. Scans the keys (values are not decoded). */
+  /**
+   * Live records, within `bounds` when given. Scans the keys (values are not decoded).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const events = defineKeyspace({ key: "stream:<str>:<u64be>", value: "json" });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: events, fs: memoryFileSystem() });
+   * tree.upsert(["orders", 1], { type: "created" });
+   * tree.upsert(["orders", 2], { type: "paid" });
+   * tree.upsert(["users", 1], { type: "joined" });
+   * assert.equal(tree.count(), 3);
+   * assert.equal(tree.count({ prefix: ["orders"] }), 2);
+   * ```
+   */
   count(bounds?: RangeBounds<P>): number {
     const cursor = this.#rangeCursor({ ...bounds }, "count");
     let n = 0;
@@ -424,7 +587,34 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     return this.#engine.lastOpIndex;
   }
 
-  /** `[key, value]` pairs in key order (or reverse), newest version wins, deleted and expired hidden. */
+  /**
+   * `[key, value]` pairs in key order (or reverse), newest version wins, deleted and expired
+   * hidden. Bounds (`gte`, `gt`, `lte`, `lt`, `prefix`) are full keys or prefixes (leading
+   * fields); `snapshot: true` reads exactly the records present when the range starts.
+   *
+   * @example A one-hour window and the latest reading of a sensor
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const readings = defineKeyspace({
+   *   key: "sensor:<str>:ts:<u64be>",
+   *   value: { temp: "f64", humidity: "f32" },
+   * });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: readings, fs: memoryFileSystem() });
+   * const start = Date.UTC(2024, 0, 1);
+   * for (let m = 0; m < 180; m++) {
+   *   tree.upsert({ sensor: "s-7", ts: start + m * 60_000 }, { temp: 20 + m / 100, humidity: 40 });
+   * }
+   * const hour = [...tree.range({
+   *   gte: { sensor: "s-7", ts: start + 60 * 60_000 },
+   *   lt: { sensor: "s-7", ts: start + 120 * 60_000 },
+   * })];
+   * assert.equal(hour.length, 60);
+   * const [[latestKey]] = tree.range({ prefix: { sensor: "s-7" }, reverse: true, limit: 1 });
+   * assert.equal(latestKey.ts, BigInt(start + 179 * 60_000));
+   * ```
+   */
   *range(options: RangeOptions<P> = {}): Generator<[K, V], void, undefined> {
     const cursor = this.#rangeCursor(options, "range");
     try {
@@ -435,7 +625,20 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     }
   }
 
-  /** Keys in order, like {@link ZoneTree.range} without decoding values. */
+  /**
+   * Keys in order, like {@link ZoneTree.range} without decoding values.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const tags = defineKeyspace({ key: "tag:<str>:post:<u32be>", value: "bytes" });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: tags, fs: memoryFileSystem() });
+   * for (const post of [3, 1, 2]) tree.upsert(["ts", post], new Uint8Array());
+   * assert.deepEqual([...tree.keys({ prefix: ["ts"] })].map((k) => k.post), [1, 2, 3]);
+   * ```
+   */
   *keys(options: RangeOptions<P> = {}): Generator<K, void, undefined> {
     const cursor = this.#rangeCursor(options, "keys");
     try {
@@ -480,7 +683,10 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     });
   }
 
-  /** A positioned iterator (API.md §4). Dispose it (`using`) to release the segments it pins. */
+  /**
+   * A positioned iterator (API.md §4). Dispose it (`using`) to release the segments it pins.
+   * See {@link TreeIterator} for an example.
+   */
   iterator(options: TreeIteratorOptions = {}): TreeIterator<K, V, P> {
     this.#engine.checkOpen();
     return new TreeIterator(this.#engine, this.keyspace, options);
@@ -493,17 +699,20 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    * `ChangeFeedGapError` when writes above `sinceOpIndex` are no longer kept (resync from a full
    * copy), `InvalidOptionError` with wal "none".
    *
-   * @example
+   * @example Follow a tree from an opIndex
    * ```ts
-   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "../../mod.ts";
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
    * const ks = defineKeyspace({ key: "<str>", value: "u32be" });
-   * const tree = await ZoneTree.open({ dir: "/db", keyspace: ks, fs: memoryFileSystem() });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: ks, fs: memoryFileSystem() });
    * tree.upsert("a", 1);
    * const from = tree.lastOpIndex;
    * tree.upsert("b", 2);
    * tree.forceDelete("a");
-   * for await (const c of tree.changes(from)) console.log(c.opIndex, c.type); // put b, delete a
-   * await tree.close();
+   * const seen = [];
+   * for await (const c of tree.changes(from)) seen.push(`${c.type} ${c.type === "deleteRange" ? "" : c.key}`);
+   * assert.deepEqual(seen, ["put b", "delete a"]);
    * ```
    */
   async *changes(sinceOpIndex: number = 0): AsyncGenerator<Change<K, V>, void, undefined> {
@@ -528,7 +737,9 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     return { opIndex, type: "deleteRange", range: { start: raw.key.slice(), end: raw.value.slice() } };
   }
 
-  /** Starts an optimistic transaction (API.md §5). */
+  /**
+   * Starts an optimistic transaction (API.md §5). See {@link Transaction} for an example.
+   */
   transaction(): Transaction<K, V, KIn> {
     this.#engine.checkWritable();
     return new Transaction(this.#engine, this.keyspace);
@@ -537,12 +748,44 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   // ---------------------------------------------------------------------------------------------
   // Durability, inspection, lifecycle
 
-  /** Resolves when everything written before the call is on disk (fsync). */
+  /**
+   * Resolves when everything written before the call is on disk (fsync). With the default
+   * `wal: "async-compressed"`, this is the point where earlier writes become durable.
+   *
+   * @example
+   * ```ts
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const ks = defineKeyspace({ key: "<u64be>", value: "utf8" });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: ks, fs: memoryFileSystem() });
+   * for (let i = 0; i < 1000; i++) tree.upsert(i, `event ${i}`);
+   * await tree.flush(); // all 1000 writes survive a crash from here on
+   * ```
+   */
   flush(): Promise<void> {
     return Promise.resolve().then(() => this.#engine.flush());
   }
 
-  /** Layer statistics. */
+  /**
+   * Layer statistics: record counts per layer, WAL and disk bytes, block cache bytes.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const ks = defineKeyspace({ key: "<u64be>", value: "f64" });
+   * await using tree = await ZoneTree.open({
+   *   dir: "/db", keyspace: ks, fs: memoryFileSystem(), maintenance: "manual",
+   * });
+   * for (let i = 0; i < 100; i++) tree.upsert(i, i / 2);
+   * tree.maintenance.moveMutableSegmentForward();
+   * await tree.maintenance.merge(); // the 100 records move to a disk segment
+   * const stats = tree.stats();
+   * assert.equal(stats.diskSegmentRecordCount, 100);
+   * assert.ok(stats.diskBytes > 0);
+   * ```
+   */
   stats(): TreeStats {
     this.#engine.checkOpen();
     const s = this.#engine.stats();
@@ -565,6 +808,21 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   /**
    * Writes a consistent copy that opens as a tree into `targetDir` (missing or empty), while
    * the tree stays open and writes go on. It holds everything written before the call.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const fs = memoryFileSystem();
+   * const ks = defineKeyspace({ key: "<str>", value: "utf8" });
+   * await using tree = await ZoneTree.open({ dir: "/db", keyspace: ks, fs });
+   * tree.upsert("a", "1");
+   * await tree.backup("/backup");
+   * tree.upsert("b", "2"); // after the call: not in the backup
+   * await using copy = await ZoneTree.open({ dir: "/backup", keyspace: ks, fs, mode: "open" });
+   * assert.deepEqual([...copy.range()], [["a", "1"]]);
+   * ```
    */
   backup(targetDir: string): Promise<void> {
     return Promise.resolve().then(() => this.#engine.backup(targetDir));
@@ -575,7 +833,23 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     return this.#engine.closed;
   }
 
-  /** Flushes and syncs everything, then releases the directory. Idempotent. */
+  /**
+   * Flushes and syncs everything, then releases the directory. Idempotent. Using the tree
+   * afterwards throws `ClosedError`; `await using tree = await ZoneTree.open(...)` closes it at
+   * the end of the scope.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ClosedError, defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+   *
+   * const ks = defineKeyspace({ key: "<str>", value: "utf8" });
+   * const tree = await ZoneTree.open({ dir: "/db", keyspace: ks, fs: memoryFileSystem() });
+   * await tree.close();
+   * assert.equal(tree.closed, true);
+   * assert.throws(() => tree.get("a"), ClosedError);
+   * ```
+   */
   close(): Promise<void> {
     return this.#engine.close();
   }

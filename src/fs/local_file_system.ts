@@ -28,13 +28,25 @@ const GARBLED_LOCK_STALE_MS = 3000;
 const LOCK_FILE_MAX_BYTES = 256;
 
 /**
- * The storage provider over local files.
+ * The storage provider over local files (synchronous `node:fs` calls, the same under Bun and
+ * Deno). It is the default `fs` of `ZoneTree.open`; pass it explicitly to share one provider.
  *
  * @example
  * ```ts
- * import { localFileSystem } from "./local_file_system.ts";
+ * import assert from "node:assert/strict";
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { defineKeyspace, localFileSystem, ZoneTree } from "@zonetree/zonetree";
+ *
+ * const root = mkdtempSync(join(tmpdir(), "zonetree-"));
  * const fs = localFileSystem();
- * fs.mkdirp("/tmp/zonetree-example");
+ * const ks = defineKeyspace({ key: "<str>", value: "utf8" });
+ * const tree = await ZoneTree.open({ dir: join(root, "db"), keyspace: ks, fs });
+ * tree.upsert("a", "1");
+ * await tree.close();
+ * assert.ok(fs.list(join(root, "db")).includes("meta")); // plus WAL files: wal-*.log
+ * rmSync(root, { recursive: true });
  * ```
  */
 export function localFileSystem(): FileSystem {

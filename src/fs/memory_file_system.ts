@@ -49,11 +49,30 @@ export interface MemoryFileSystem extends FileSystem {
 }
 
 /**
- * A new, empty in-memory file system.
+ * A new, empty in-memory file system: pass it as the `fs` option of `ZoneTree.open` for a
+ * throwaway tree (tests, examples, caches). `crash()` simulates a power loss: only what was
+ * synced survives.
  *
- * @example
+ * @example A tree in memory
  * ```ts
- * import { memoryFileSystem } from "./memory_file_system.ts";
+ * import assert from "node:assert/strict";
+ * import { defineKeyspace, memoryFileSystem, ZoneTree } from "@zonetree/zonetree";
+ *
+ * const fs = memoryFileSystem();
+ * const ks = defineKeyspace({ key: "<str>", value: "utf8" });
+ * const tree = await ZoneTree.open({ dir: "/db", keyspace: ks, fs, wal: "sync" });
+ * tree.upsert("a", "synced before the crash");
+ * fs.crash(); // power loss: the process "dies" without closing the tree
+ * const after = await ZoneTree.open({ dir: "/db", keyspace: ks, fs });
+ * assert.equal(after.get("a"), "synced before the crash");
+ * await after.close();
+ * ```
+ *
+ * @example The file system itself
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { memoryFileSystem } from "@zonetree/zonetree";
+ *
  * const fs = memoryFileSystem();
  * fs.mkdirp("/db");
  * const f = fs.openFile("/db/a", { create: true });
@@ -62,7 +81,7 @@ export interface MemoryFileSystem extends FileSystem {
  * fs.syncDir("/db"); // ...and so is the file's name
  * f.append(new Uint8Array([4]));
  * fs.crash();
- * console.assert(fs.readFile("/db/a").length === 3);
+ * assert.equal(fs.readFile("/db/a").length, 3);
  * ```
  */
 export function memoryFileSystem(): MemoryFileSystem {

@@ -144,23 +144,54 @@ const DEFINITION_PROPS = ["name", "key", "value"];
  * types are inferred, so a wrong key is a compile error. Throws SchemaError for an invalid
  * template or value spec (the message names the column and token).
  *
- * @example
+ * Template: literal text with placeholders `<type>`, `<name:type>`, `<type:desc>` or
+ * `<name:type:desc>`; an unnamed field takes the word before it (`sensor:<str>` is `sensor`),
+ * else `f0`, `f1`, ... Types: `u8` `u16be` `u32be` `i8` `i16be` `i32be` (numbers), `u64be`
+ * `i64be` (bigints out), `f64`, `bool`, `uuid`, `bytes:N`, `str`, `bytes`. Values: `"json"`
+ * (default), `"utf8"`, `"bytes"`, a scalar type, a struct of scalar types (`f32` allowed) or a
+ * custom codec.
+ *
+ * @example A key layout whose bytes sort like the keys
  * ```ts
- * import { defineKeyspace } from "./define_keyspace.ts";
+ * import assert from "node:assert/strict";
+ * import { defineKeyspace } from "@zonetree/zonetree";
+ *
  * const readings = defineKeyspace({
  *   name: "readings",
  *   key: "sensor:<str>:ts:<u64be>",
  *   value: { temp: "f64", humidity: "f32" },
  * });
  * const k = readings.key.encode({ sensor: "s-7", ts: 1700000000000 });
- * readings.key.decode(k); // { sensor: "s-7", ts: 1700000000000n }
- * readings.layout; // "variable-key-fixed-value"
+ * assert.deepEqual(readings.key.decode(k), { sensor: "s-7", ts: 1700000000000n });
+ * assert.equal(readings.layout, "variable-key-fixed-value");
+ * assert.deepEqual(readings.key.fields.map((f) => f.name), ["sensor", "ts"]);
+ *
+ * // Encoded keys compare like the keys themselves: byte order is key order.
+ * const a = readings.key.encode(["s-7", 9]);
+ * const b = readings.key.encode(["s-7", 10]);
+ * assert.ok(readings.key.compare(a, b) < 0);
+ *
+ * // `desc` reverses one field: latest first inside a metric. All fields fixed-width.
+ * const metrics = defineKeyspace({ key: "metric:<u32be>:ts:<u64be:desc>", value: "f64" });
+ * assert.equal(metrics.key.fixedWidth, 12);
+ * assert.equal(metrics.layout, "fixed-key-fixed-value");
  * ```
  */
 export function defineKeyspace<const T extends string, V>(
   def: KeyspaceDefinition<T & TemplateCheck<T>, CustomValueCodec<V>>,
 ): Keyspace<KeyOfTemplate<T>, V, KeyInputOfTemplate<T>, PrefixOfTemplate<T>>;
-/** A keyspace with a named, scalar or struct value codec (or the default, json). */
+/**
+ * A keyspace with a named, scalar or struct value codec (or the default, json).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defineKeyspace } from "@zonetree/zonetree";
+ *
+ * const users = defineKeyspace({ key: "user:<str>" }); // value: "json" by default
+ * assert.equal(users.key.decode(users.key.encode("ada")), "ada"); // one field: a bare scalar
+ * ```
+ */
 export function defineKeyspace<const T extends string, const S extends ValueCodecSpec = "json">(
   def: KeyspaceDefinition<T & TemplateCheck<T>, S>,
 ): Keyspace<KeyOfTemplate<T>, ValueOfSpec<S>, KeyInputOfTemplate<T>, PrefixOfTemplate<T>>;
@@ -221,10 +252,12 @@ function deepFreeze<T extends object>(o: T): T {
  *
  * @example
  * ```ts
- * import { defineKeyspace, keyspaceFromSpec } from "./define_keyspace.ts";
+ * import assert from "node:assert/strict";
+ * import { defineKeyspace, keyspaceFromSpec } from "@zonetree/zonetree";
+ *
  * const ks = defineKeyspace({ key: "metric:<u32be>:ts:<u64be:desc>", value: "f64" });
  * const again = keyspaceFromSpec(JSON.parse(JSON.stringify(ks.spec)));
- * again.identity === ks.identity; // true
+ * assert.equal(again.identity, ks.identity);
  * ```
  */
 export function keyspaceFromSpec(spec: KeyspaceSpec): Keyspace {

@@ -52,9 +52,15 @@ const SchemaFile = v.strictObject(
  *
  * @example
  * ```ts
- * import { parseKeyspaceSchema } from "./schema_file.ts";
+ * import assert from "node:assert/strict";
+ * import { parseKeyspaceSchema, SchemaError } from "@zonetree/zonetree";
+ *
  * const ks = parseKeyspaceSchema({ key: "queue:<str>:seq:<u64be>" }, "queue.json");
- * ks.key.fields.map((f) => f.name); // ["queue", "seq"]
+ * assert.deepEqual(ks.key.fields.map((f) => f.name), ["queue", "seq"]);
+ * assert.throws(
+ *   () => parseKeyspaceSchema({ key: "<u8>", value: { temp: "float" } }, "bad.json"),
+ *   (e) => e instanceof SchemaError && /bad\.json/.test(e.message) && /\$\.value\.temp/.test(e.message),
+ * );
  * ```
  */
 export function parseKeyspaceSchema(json: unknown, fileName: string): Keyspace {
@@ -80,9 +86,22 @@ export function parseKeyspaceSchema(json: unknown, fileName: string): Keyspace {
  *
  * @example
  * ```ts
- * import { loadKeyspace } from "./schema_file.ts";
- * const readings = await loadKeyspace("schemas/readings.json");
- * readings.layout; // "variable-key-fixed-value"
+ * import assert from "node:assert/strict";
+ * import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { loadKeyspace } from "@zonetree/zonetree";
+ *
+ * const dir = mkdtempSync(join(tmpdir(), "zonetree-"));
+ * const file = join(dir, "readings.json");
+ * writeFileSync(file, JSON.stringify({
+ *   name: "readings",
+ *   key: "sensor:<str>:ts:<u64be>",
+ *   value: { temp: "f64", humidity: "f32" },
+ * }));
+ * const readings = await loadKeyspace(file);
+ * assert.equal(readings.layout, "variable-key-fixed-value");
+ * rmSync(dir, { recursive: true });
  * ```
  */
 export async function loadKeyspace(path: string): Promise<Keyspace> {

@@ -54,10 +54,14 @@ export type ValueSpecJson = string | Record<string, string> | { custom: string }
  *
  * @example
  * ```ts
- * import { defineKeyspace, jsonValue } from "./define_keyspace.ts";
+ * import assert from "node:assert/strict";
+ * import { defineKeyspace, jsonValue } from "@zonetree/zonetree";
+ *
  * interface Event { type: string; at: number }
  * const events = defineKeyspace({ key: "stream:<str>:<u64be>", value: jsonValue<Event>() });
  * const bytes = events.value.encode({ type: "created", at: 1 });
+ * const back: Event = events.value.decode(bytes); // typed as Event, not unknown
+ * assert.deepEqual(back, { type: "created", at: 1 });
  * ```
  */
 export function jsonValue<T>(): JsonSpec<T> {

@@ -24,7 +24,7 @@ import {
   type WriteOptions,
   ZoneTree,
 } from "../api/zone_tree.ts";
-import type { Keyspace } from "../keyspace/define_keyspace.ts";
+import type { AnyKeyspace, Keyspace } from "../keyspace/define_keyspace.ts";
 import { type FileSystem, joinPath } from "../fs/file_system.ts";
 import { localFileSystem } from "../fs/local_file_system.ts";
 
@@ -49,31 +49,38 @@ export interface PartitionedTreeOptions<KS> {
   treeOptions?: Omit<OpenOptions, "dir" | "keyspace" | "fs" | "mode">;
 }
 
-// deno-lint-ignore no-explicit-any
-type AnyKeyspace = Keyspace<any, any, any, any>;
-
 /**
- * Trees partitioned by a key field.
+ * Trees partitioned by a key field: one {@link ZoneTree} per tenant or per time bucket, in
+ * sub-directories of one root. Writes and point reads go to one partition, `range` merges the
+ * partitions in key order, and `dropPartition` removes a whole partition (retention). Writes
+ * are async (they may open a new partition); reads are synchronous.
  *
- * @example
+ * @example Daily partitions with retention
  * ```ts
- * import { defineKeyspace, memoryFileSystem, PartitionedTree } from "../../mod.ts";
+ * import assert from "node:assert/strict";
+ * import { defineKeyspace, memoryFileSystem, PartitionedTree } from "@zonetree/zonetree";
+ *
  * const readings = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: "f64" });
  * const tree = await PartitionedTree.open({
- *   dir: "/ts", keyspace: readings, fs: memoryFileSystem(),
+ *   dir: "/ts",
+ *   keyspace: readings,
+ *   fs: memoryFileSystem(),
  *   partitionBy: { field: "ts", bucket: "day" },
  * });
- * await tree.upsert({ sensor: "s-1", ts: BigInt(Date.UTC(2024, 0, 1, 12)) }, 20.5);
- * await tree.upsert({ sensor: "s-1", ts: BigInt(Date.UTC(2024, 0, 2, 12)) }, 21.5);
- * console.assert(tree.partitions().join() === "2024-01-01,2024-01-02");
+ * await tree.upsert({ sensor: "s-1", ts: Date.UTC(2024, 0, 1, 12) }, 20.5);
+ * await tree.upsert({ sensor: "s-1", ts: Date.UTC(2024, 0, 2, 12) }, 21.5);
+ * assert.deepEqual(tree.partitions(), ["2024-01-01", "2024-01-02"]);
  * await tree.dropPartition("2024-01-01"); // retention: the day's directory is gone
- * console.assert([...tree.range()].length === 1);
+ * assert.deepEqual([...tree.range()].map(([, temp]) => temp), [21.5]);
  * await tree.close();
  * ```
  */
 export class PartitionedTree<K, V, KIn, P> {
+  /** The root directory; each partition is a sub-directory of it. */
   readonly dir: string;
+  /** The keyspace of every partition. */
   readonly keyspace: Keyspace<K, V, KIn, P>;
+  /** How a key picks its partition. */
   readonly partitionBy: PartitionBy;
   readonly #fs: FileSystem;
   readonly #treeOptions: Record<string, unknown>;
@@ -375,7 +382,21 @@ export class PartitionedTree<K, V, KIn, P> {
   }
 }
 
-/** The UTC bucket of epoch milliseconds `ms`: `2024-01-15T13`, `2024-01-15` or `2024-01`. */
+/**
+ * The UTC bucket of epoch milliseconds `ms`: `2024-01-15T13`, `2024-01-15` or `2024-01`. It is
+ * the partition name {@link PartitionedTree} gives a time-bucketed key.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { timeBucket } from "@zonetree/zonetree";
+ *
+ * const ms = Date.UTC(2024, 0, 15, 13, 45);
+ * assert.equal(timeBucket(ms, "hour"), "2024-01-15T13");
+ * assert.equal(timeBucket(ms, "day"), "2024-01-15");
+ * assert.equal(timeBucket(ms, "month"), "2024-01");
+ * ```
+ */
 export function timeBucket(ms: number, bucket: "hour" | "day" | "month"): string {
   if (!(ms >= 0 && ms < 253402300800000)) {
     throw new InvalidOptionError(

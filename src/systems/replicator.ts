@@ -35,7 +35,10 @@ import { defineKeyspace, type Keyspace } from "../keyspace/define_keyspace.ts";
 import { compareBytes } from "../util/bytes.ts";
 import { assert } from "../util/assert.ts";
 
-/** The keyspace of a replicator's state tree. */
+/**
+ * The keyspace of a replicator's state tree: open the state tree with it and pass that tree to
+ * {@link Replicator.open} (see the {@link Replicator} example).
+ */
 export const replicaStateKeyspace: Keyspace<
   { kind: number; key: Uint8Array; n: bigint },
   Uint8Array,
@@ -93,19 +96,27 @@ interface RangeRecord {
  * Applies source changes to a target tree idempotently, newest source opIndex per key winning,
  * with its state in a companion tree (see the module comment).
  *
- * @example
+ * @example Late and repeated deliveries are harmless
  * ```ts
- * import { defineKeyspace, memoryFileSystem, replicaStateKeyspace, Replicator, ZoneTree } from "../../mod.ts";
+ * import assert from "node:assert/strict";
+ * import {
+ *   defineKeyspace,
+ *   memoryFileSystem,
+ *   replicaStateKeyspace,
+ *   Replicator,
+ *   ZoneTree,
+ * } from "@zonetree/zonetree";
+ *
  * const ks = defineKeyspace({ key: "<str>", value: "utf8" });
  * const fs = memoryFileSystem();
- * const target = await ZoneTree.open({ dir: "/replica", keyspace: ks, fs });
- * const state = await ZoneTree.open({ dir: "/replica-state", keyspace: replicaStateKeyspace, fs });
+ * await using target = await ZoneTree.open({ dir: "/replica", keyspace: ks, fs });
+ * await using state = await ZoneTree.open({ dir: "/replica-state", keyspace: replicaStateKeyspace, fs });
  * const replica = await Replicator.open(target, state);
  * await replica.apply([{ opIndex: 9, type: "put", key: "a", value: "new" }]);
- * await replica.apply([{ opIndex: 4, type: "put", key: "a", value: "old" }]); // late: skipped
- * console.assert(target.get("a") === "new");
- * await target.close();
- * await state.close();
+ * const late = await replica.apply([{ opIndex: 4, type: "put", key: "a", value: "old" }]);
+ * assert.equal(late.skipped, 1);
+ * assert.equal(target.get("a"), "new");
+ * assert.equal(replica.sourceOpIndexOf("a"), 9);
  * ```
  */
 export class Replicator<K, V, KIn, P> {
@@ -377,19 +388,31 @@ export interface ReplicateOptions {
  * `ChangeFeedGapError` when the source no longer retains the changes after the position
  * (`replica.resync(source)`, then replicate again). Returns the final position.
  *
- * @example
+ * @example Follow a source tree into a read replica
  * ```ts
- * import { defineKeyspace, memoryFileSystem, replicaStateKeyspace, replicate, Replicator, ZoneTree } from "../../mod.ts";
+ * import assert from "node:assert/strict";
+ * import {
+ *   defineKeyspace,
+ *   memoryFileSystem,
+ *   replicaStateKeyspace,
+ *   replicate,
+ *   Replicator,
+ *   ZoneTree,
+ * } from "@zonetree/zonetree";
+ *
  * const ks = defineKeyspace({ key: "<str>", value: "utf8" });
  * const fs = memoryFileSystem();
- * const source = await ZoneTree.open({ dir: "/source", keyspace: ks, fs });
- * const target = await ZoneTree.open({ dir: "/replica", keyspace: ks, fs });
- * const state = await ZoneTree.open({ dir: "/replica-state", keyspace: replicaStateKeyspace, fs });
+ * await using source = await ZoneTree.open({ dir: "/source", keyspace: ks, fs });
+ * await using target = await ZoneTree.open({ dir: "/replica", keyspace: ks, fs });
+ * await using state = await ZoneTree.open({ dir: "/replica-state", keyspace: replicaStateKeyspace, fs });
  * source.upsert("a", "1");
+ * source.upsert("b", "2");
+ * source.forceDelete("a");
  * const replica = await Replicator.open(target, state);
+ * // follow: false stops once caught up; the default follows until `signal` aborts.
  * await replicate(source, replica, { follow: false });
- * console.assert(target.get("a") === "1" && replica.position === source.lastOpIndex);
- * for (const t of [source, target, state]) await t.close();
+ * assert.deepEqual([...target.range()], [["b", "2"]]);
+ * assert.equal(replica.position, source.lastOpIndex);
  * ```
  */
 export async function replicate<K, V, KIn, P>(
