@@ -15,7 +15,7 @@
  * forward and reverse `range({})` (decoding keys and values), `keys()`, the reopen of the merged
  * tree, and the disk bytes after the full merge against the raw data size.
  *
- *   bun bench/read_bench.ts [--n 1000000] [--gets 1000000] [--samples 5] [--only substring]
+ *   bun bench/read_bench.ts [--n 1000000] [--gets 1000000] [--samples 5] [--only regexp]
  *   deno run -A bench/read_bench.ts (same flags)
  *
  * @module
@@ -60,7 +60,9 @@ const missing: Uint8Array[] = [];
 for (let i = 0; i < GETS; i++) present.push(presentKey(rng.int(N)));
 for (let i = 0; i < GETS; i++) missing.push(missingKey(rng.int(N)));
 
-const want = (name: string) => args.only === "" || name.includes(args.only);
+/** `--only` is a regular expression matched against workload names. */
+const onlyRe = new RegExp(args.only);
+const want = (name: string) => args.only === "" || onlyRe.test(name);
 
 async function load(dir: string, layers: number, cache?: number): Promise<Tree> {
   const tree = await ZoneTree.open({
