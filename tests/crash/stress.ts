@@ -6,8 +6,9 @@
  * large merges. The child's op mix has every write kind, batches, transactions, flushes, moves,
  * merges in the background and awaited, bottom merges and backups.
  *
- * Prints a line per round and the totals: cycles, writes acknowledged, durable writes checked,
- * lost (0, or the run stops at the first loss and prints the command that reruns that round).
+ * Prints a line per round and the totals: cycles, writes acknowledged, durable key writes checked
+ * (the keys whose last durable write of a cycle was verified after the kill), lost (0, or the
+ * run stops at the first loss and prints the command that reruns that round).
  *
  * Options: --minutes N (default 10), --seed S (default: the clock), --cycles C per round
  * (default 8), --jobs J rounds at once (default 1), --kind K (only that kind), --rounds R (stop
@@ -102,7 +103,8 @@ async function worker(): Promise<void> {
     console.log(
       `round ${round} ${kind} seed ${run.seed}: ${totals.cycles - before.cycles} cycles, ` +
         `${totals.acked - before.acked} acknowledged, ` +
-        `${totals.durableChecked - before.durableChecked} durable checked, lost 0 [${elapsed()}]`,
+        `${totals.durableChecked - before.durableChecked} durable key writes checked, lost 0 ` +
+        `[${elapsed()}]`,
     );
   }
 }

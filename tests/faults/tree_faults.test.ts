@@ -14,7 +14,7 @@
  *   no write stored, keeps batches whole, leaves no orphan file, verifies, and takes writes;
  * - every completed backup opens and holds exactly the tree as of its call.
  *
- * ZT_SEED=<n> reproduces a run; FAULT_POINTS=<n> samples more fault points per kind (default 7).
+ * ZT_SEED=<n> reproduces a run; FAULT_POINTS=<n> samples more fault points per kind (default 5).
  */
 import { afterAll, expect, test } from "bun:test";
 import { ZoneTree } from "../../mod.ts";
@@ -31,7 +31,7 @@ import {
 } from "./fault_workload.ts";
 
 const SEED = Number(process.env.ZT_SEED ?? Date.now() % 1_000_000);
-const POINTS = Number(process.env.FAULT_POINTS ?? 7);
+const POINTS = Number(process.env.FAULT_POINTS ?? 5);
 
 const totals = {
   runs: 0,
