@@ -9,6 +9,8 @@
  * @module
  */
 
+import { InvalidOptionError } from "./errors.ts";
+
 /** Names of the events a tree emits. */
 export type TreeEventName =
   | "segment-moved"
@@ -21,6 +23,30 @@ export type TreeEventName =
 export type TreeEventListener = (payload: unknown) => void;
 
 const PENDING_ERRORS_MAX = 100;
+
+const EVENT_NAMES: readonly string[] = [
+  "segment-moved",
+  "merge-started",
+  "merge-ended",
+  "disk-segment-created",
+  "error",
+];
+
+/** A misspelt event name would never fire: `InvalidOptionError` instead. */
+function checkListener(name: unknown, listener: unknown, method: string): void {
+  if (typeof name !== "string" || !EVENT_NAMES.includes(name)) {
+    throw new InvalidOptionError(
+      "name",
+      `events.${method}(name, listener): unknown event ${String(name)} (${EVENT_NAMES.join(", ")})`,
+    );
+  }
+  if (typeof listener !== "function") {
+    throw new InvalidOptionError(
+      "listener",
+      `events.${method}(name, listener): listener must be a function, got ${typeof listener}`,
+    );
+  }
+}
 
 /**
  * A small synchronous event emitter: `tree.events`. Payloads: an `Error` for "error" (a torn WAL
@@ -53,6 +79,7 @@ export class TreeEvents {
 
   /** Adds `listener` for `name`. Returns `this` for chaining. */
   on(name: TreeEventName, listener: TreeEventListener): this {
+    checkListener(name, listener, "on");
     const list = this.#listeners.get(name) ?? [];
     list.push(listener);
     this.#listeners.set(name, list);
@@ -66,6 +93,7 @@ export class TreeEvents {
 
   /** Removes `listener` from `name`. Returns `this`. */
   off(name: TreeEventName, listener: TreeEventListener): this {
+    checkListener(name, listener, "off");
     const list = this.#listeners.get(name);
     if (list) {
       const i = list.indexOf(listener);

@@ -53,6 +53,7 @@ export class TreeIterator<K, V, P> implements Disposable {
   readonly #keyspace: Keyspace<K, V, unknown, P>;
   readonly #cursor: RangeCursor;
   readonly #reverse: boolean;
+  readonly #engine: TreeEngine;
   #closed = false;
   #valid = false;
   /** A seek waiting for the next `next()`: [target, exclusive]. */
@@ -69,6 +70,13 @@ export class TreeIterator<K, V, P> implements Disposable {
       }
     }
     this.#keyspace = keyspace;
+    for (const name of OPTION_NAMES) {
+      const v = (options as Record<string, unknown>)[name];
+      if (v !== undefined && typeof v !== "boolean") {
+        throw new InvalidOptionError(name, `iterator(options): ${name} ${String(v)} is not a boolean`);
+      }
+    }
+    this.#engine = engine;
     this.#reverse = options.reverse === true;
     const snapshot = options.snapshot === true;
     const { cursor, openedAt } = engine.openCursor(this.#reverse, snapshot);
@@ -80,6 +88,7 @@ export class TreeIterator<K, V, P> implements Disposable {
 
   #check(): void {
     if (this.#closed) throw new ClosedError("iterator is disposed");
+    if (this.#engine.closed) throw new ClosedError("iterator's tree is closed");
   }
 
   #current(): void {

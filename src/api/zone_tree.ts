@@ -365,6 +365,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    */
   update(key: KIn, fn: (value: V) => V | undefined): number | undefined {
     this.#engine.checkWritable();
+    checkFunction(fn, "update");
     const k = this.keyspace.key.encode(key);
     const slot = this.#liveRecord(k);
     if (!slot) return undefined;
@@ -392,6 +393,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    */
   addOrUpdate(key: KIn, initial: V, fn: (value: V) => V | undefined): AddOrUpdateResult {
     this.#engine.checkWritable();
+    checkFunction(fn, "addOrUpdate");
     const k = this.keyspace.key.encode(key);
     const slot = this.#liveRecord(k);
     if (!slot) {
@@ -495,10 +497,11 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
           kind: KIND_PUT,
           key: this.keyspace.key.encode(op.put),
           value: this.keyspace.value.encode(op.value),
-          expiresAt: expiryOf(op),
+          expiresAt: expiryOf(op, BATCH_PUT_NAMES, `batch(ops): ops[${i}]`),
         };
       }
       if ("del" in op) {
+        checkNames(op, ["del"], `batch(ops): ops[${i}]`);
         return { kind: KIND_DELETE, key: this.keyspace.key.encode(op.del), value: EMPTY, expiresAt: 0 };
       }
     }
@@ -535,6 +538,9 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   /** The values of `keys`, in the same order (undefined where absent). */
   getMany(keys: readonly KIn[]): (V | undefined)[] {
     this.#engine.checkOpen();
+    if (!Array.isArray(keys)) {
+      throw new InvalidOptionError("keys", "getMany(keys): keys must be an array of keys");
+    }
     const encoded = keys.map((k) => this.keyspace.key.encode(k));
     return encoded.map((k) => {
       const value = this.#engine.getValue(k);
@@ -566,6 +572,9 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    * ```
    */
   count(bounds?: RangeBounds<P>): number {
+    if (bounds !== undefined && (bounds === null || typeof bounds !== "object")) {
+      throw new InvalidOptionError("bounds", "count(bounds): bounds must be an object");
+    }
     const cursor = this.#rangeCursor({ ...bounds }, "count");
     let n = 0;
     try {
@@ -619,7 +628,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     const cursor = this.#rangeCursor(options, "range");
     try {
       const { key, value } = this.keyspace;
-      while (cursor.next()) yield [key.decode(cursor.key), value.decode(cursor.value)];
+      while (this.#step(cursor)) yield [key.decode(cursor.key), value.decode(cursor.value)];
     } finally {
       cursor.close();
     }
@@ -643,10 +652,16 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     const cursor = this.#rangeCursor(options, "keys");
     try {
       const key = this.keyspace.key;
-      while (cursor.next()) yield key.decode(cursor.key);
+      while (this.#step(cursor)) yield key.decode(cursor.key);
     } finally {
       cursor.close();
     }
+  }
+
+  /** The next record of a range; `ClosedError` once the tree is closed (between two yields). */
+  #step(cursor: RangeCursor): boolean {
+    this.#engine.checkOpen();
+    return cursor.next();
   }
 
   #rangeCursor(options: RangeOptions<P>, fn: string): RangeCursor {
@@ -669,6 +684,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
       if (b !== undefined) encoded[side] = this.keyspace.key.encodeBound(b);
     }
     const range = resolveBounds(encoded);
+    checkBooleans(options as Record<string, unknown>, ["reverse", "snapshot"], `${fn}(options)`);
     const reverse = options.reverse === true;
     const snapshot = options.snapshot === true;
     // A bounded or limited range is a query: it reads through the block cache.
@@ -890,12 +906,51 @@ function engineKeyspace(ks: AnyKeyspace): EngineKeyspace {
   };
 }
 
+const WRITE_OPTION_NAMES = ["expiresAt", "ttlMs"];
+const BATCH_PUT_NAMES = ["put", "value", "expiresAt", "ttlMs"];
+
+/**
+ * Throws `InvalidOptionError` naming the first property of `obj` that is not in `allowed` (a
+ * typo such as `{ ttl: 5 }` must not silently write a record that never expires), or if `obj`
+ * is an array.
+ */
+function checkNames(obj: object, allowed: readonly string[], what: string): void {
+  if (Array.isArray(obj)) throw new InvalidOptionError("options", `${what}: expected an object, got an array`);
+  for (const name in obj) {
+    if (!allowed.includes(name)) {
+      throw new InvalidOptionError(name, `${what}: unknown option "${name}" (${allowed.join(", ")})`);
+    }
+  }
+}
+
+/** Throws `InvalidOptionError` unless each of `names` in `obj` is undefined or a boolean. */
+function checkBooleans(obj: Record<string, unknown>, names: readonly string[], what: string): void {
+  for (const name of names) {
+    const v = obj[name];
+    if (v !== undefined && typeof v !== "boolean") {
+      throw new InvalidOptionError(name, `${what}: ${name} ${String(v)} is not a boolean`);
+    }
+  }
+}
+
+/** Throws `InvalidOptionError` unless `fn` is a function (checked before anything is read). */
+function checkFunction(fn: unknown, what: string): void {
+  if (typeof fn !== "function") {
+    throw new InvalidOptionError("fn", `${what}(key, ...): fn must be a function, got ${typeof fn}`);
+  }
+}
+
 /** The stored expiry (epoch ms, 0 = never) of write options; throws on bad values. */
-function expiryOf(opts: WriteOptions | undefined): number {
+function expiryOf(
+  opts: WriteOptions | undefined,
+  allowed: readonly string[] = WRITE_OPTION_NAMES,
+  what = "write options",
+): number {
   if (opts === undefined) return 0;
   if (opts === null || typeof opts !== "object") {
     throw new InvalidOptionError("opts", "write options must be an object {expiresAt?, ttlMs?}");
   }
+  checkNames(opts, allowed, what);
   const { expiresAt, ttlMs } = opts;
   if (expiresAt !== undefined && ttlMs !== undefined) {
     throw new InvalidOptionError("ttlMs", "give expiresAt or ttlMs, not both");

@@ -105,6 +105,10 @@ export function parseKeyspaceSchema(json: unknown, fileName: string): Keyspace {
  * ```
  */
 export async function loadKeyspace(path: string): Promise<Keyspace> {
+  // A number would be read as a file descriptor.
+  if (typeof path !== "string" || path.length === 0) {
+    throw new SchemaError(`loadKeyspace(path): expected a file path, got ${String(path)}`);
+  }
   let text: string;
   try {
     text = await readFile(path, "utf8");

@@ -122,6 +122,10 @@ const JSON_CODEC: ValueCodec = {
   id: "json",
   fixedWidth: undefined,
   encode(value: unknown): Uint8Array {
+    if (typeof value === "number" && !Number.isFinite(value)) {
+      // JSON.stringify would store null: the value would not read back.
+      throw valueError("value", `cannot be encoded as JSON: ${value} (JSON has no NaN or Infinity)`);
+    }
     let text: string | undefined;
     try {
       text = JSON.stringify(value);

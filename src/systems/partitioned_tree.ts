@@ -27,6 +27,7 @@ import {
 import type { AnyKeyspace, Keyspace } from "../keyspace/define_keyspace.ts";
 import { type FileSystem, joinPath } from "../fs/file_system.ts";
 import { localFileSystem } from "../fs/local_file_system.ts";
+import { validateOptions } from "../api/options.ts";
 
 /** How a key picks its partition. */
 export type PartitionBy =
@@ -139,6 +140,8 @@ export class PartitionedTree<K, V, KIn, P> {
         } is not "hour", "day" or "month"`,
       );
     }
+    // Every partition opens with these: a bad one fails here, not at the first write.
+    validateOptions({ ...options.treeOptions, dir: options.dir, fs: options.fs });
     const fs = options.fs ?? localFileSystem();
     fs.mkdirp(options.dir);
     // deno-lint-ignore no-explicit-any
@@ -398,6 +401,9 @@ export class PartitionedTree<K, V, KIn, P> {
  * ```
  */
 export function timeBucket(ms: number, bucket: "hour" | "day" | "month"): string {
+  if (bucket !== "hour" && bucket !== "day" && bucket !== "month") {
+    throw new InvalidOptionError("bucket", `bucket ${String(bucket)} is not "hour", "day" or "month"`);
+  }
   if (!(ms >= 0 && ms < 253402300800000)) {
     throw new InvalidOptionError(
       "partitionBy",

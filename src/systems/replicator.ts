@@ -142,7 +142,10 @@ export class Replicator<K, V, KIn, P> {
     target: ZoneTree<K, V, KIn, P>,
     state: ReplicaStateTree,
   ): Promise<Replicator<K, V, KIn, P>> {
-    if (state.keyspace.identity !== replicaStateKeyspace.identity) {
+    if (target === null || typeof target !== "object" || typeof target.batch !== "function") {
+      throw new InvalidOptionError("target", "Replicator.open(target, state): target must be a ZoneTree");
+    }
+    if (state?.keyspace?.identity !== replicaStateKeyspace.identity) {
       throw new InvalidOptionError(
         "state",
         "Replicator.open(target, state): state must be opened with replicaStateKeyspace",
@@ -420,6 +423,12 @@ export async function replicate<K, V, KIn, P>(
   replica: Replicator<K, V, KIn, P>,
   options: ReplicateOptions = {},
 ): Promise<number> {
+  if (source === null || typeof source !== "object" || typeof source.changes !== "function") {
+    throw new InvalidOptionError("source", "replicate(source, replica): source must be a ZoneTree");
+  }
+  if (!(replica instanceof Replicator)) {
+    throw new InvalidOptionError("replica", "replicate(source, replica): replica must be a Replicator");
+  }
   const batchSize = options.batchSize ?? 1000;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new InvalidOptionError(
