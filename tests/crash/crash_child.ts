@@ -7,7 +7,8 @@
  * Run: bun tests/crash/crash_child.ts '<ChildConfig as JSON>'
  *
  * Variants:
- * - "ops": upsert (some with a TTL, some already expired), tryAdd, forceDelete, tryDelete,
+ * - "ops": upsert (some with a TTL, some already expired), update, addOrUpdate, tryAdd,
+ *   forceDelete, tryDelete,
  *   deleteRange, batches and transactions of 1–20 ops with a marker key, flushes, yields, moves
  *   of the mutable segment, merges awaited and running in the background, bottom segment merges,
  *   backups.
@@ -113,9 +114,15 @@ function single(): void {
   const w = wid++;
   const k = pickKey();
   const x = prng.int(34);
-  if (x < 14) {
+  if (x < 11) {
     out(`I ${w} U ${k}`);
     ack(w, t.upsert(key(k), valueOf(w)));
+  } else if (x < 13) {
+    out(`I ${w} U ${k}`); // update: writes only when the key is present ("-" otherwise)
+    ack(w, t.update(key(k), () => valueOf(w)));
+  } else if (x < 14) {
+    out(`I ${w} U ${k}`); // addOrUpdate: adds or updates, so always writes
+    ack(w, t.addOrUpdate(key(k), valueOf(w), () => valueOf(w)).opIndex);
   } else if (x < 16) {
     out(`I ${w} L ${k}`); // expires in an hour: present
     ack(w, t.upsert(key(k), valueOf(w), { ttlMs: 3_600_000 }));

@@ -1,11 +1,11 @@
 /**
  * The in-process workload of the fault campaign (`tests/faults/`): a tree on an in-memory file
  * system wrapped in `faultFileSystem`, driven by seeded random operations of every kind (single
- * writes with and without TTL, tryAdd/tryDelete, deleteRange, batches and transactions with a
- * marker key, flushes, moves of the mutable segment, merges awaited and in the background, bottom
- * merges, backups). It speaks the line protocol of `tests/crash/crash_shared.ts`, so the crash
- * oracle (`Oracle`) judges what survives; a write that threw has no "A" line, so it may or may not
- * survive.
+ * writes with and without TTL, update, addOrUpdate, tryAdd/tryDelete, deleteRange, batches and
+ * transactions with a marker key, flushes, moves of the mutable segment, merges awaited and in
+ * the background, bottom merges, backups). It speaks the line protocol of
+ * `tests/crash/crash_shared.ts`, so the crash oracle (`Oracle`) judges what survives; a write
+ * that threw has no "A" line, so it may or may not survive.
  *
  * While it runs it checks, after every operation:
  * - an operation that fails throws a typed error: `IOError` ("IO"), or `ReadOnlyError`
@@ -215,8 +215,19 @@ export class Workload {
     const x = this.prng.int(34);
     const put = () => this.model.set(k, w);
     const del = () => this.model.delete(k);
-    if (x < 14) this.#write(w, `U ${k}`, () => t.upsert(key, valueOf(w)), put);
-    else if (x < 16) {
+    if (x < 11) this.#write(w, `U ${k}`, () => t.upsert(key, valueOf(w)), put);
+    else if (x < 13) {
+      const present = this.model.has(k);
+      this.#write(w, `U ${k}`, () => {
+        const r = t.update(key, () => valueOf(w));
+        expect(r !== undefined, `update(${k}): the tree and the model disagree on presence`).toBe(
+          present,
+        );
+        return r;
+      }, put);
+    } else if (x < 14) {
+      this.#write(w, `U ${k}`, () => t.addOrUpdate(key, valueOf(w), () => valueOf(w)).opIndex, put);
+    } else if (x < 16) {
       this.#write(w, `L ${k}`, () => t.upsert(key, valueOf(w), { ttlMs: 3_600_000 }), put);
     } else if (x < 18) {
       this.#write(
