@@ -133,7 +133,10 @@ export class Transaction<K, V, KIn> {
     this.#done = true;
     let shown: string;
     try {
-      shown = JSON.stringify(this.#keyspace.key.decode(key), (_k, v) => typeof v === "bigint" ? `${v}n` : v);
+      shown = JSON.stringify(
+        this.#keyspace.key.decode(key),
+        (_k, v) => typeof v === "bigint" ? `${v}n` : v,
+      );
     } catch {
       shown = `0x${Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("")}`;
     }

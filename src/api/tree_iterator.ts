@@ -60,7 +60,11 @@ export class TreeIterator<K, V, P> implements Disposable {
   #pending: [Uint8Array | undefined, boolean] | undefined;
 
   /** Created by {@link ZoneTree.iterator}. */
-  constructor(engine: TreeEngine, keyspace: Keyspace<K, V, unknown, P>, options: TreeIteratorOptions) {
+  constructor(
+    engine: TreeEngine,
+    keyspace: Keyspace<K, V, unknown, P>,
+    options: TreeIteratorOptions,
+  ) {
     if (options === null || typeof options !== "object") {
       throw new InvalidOptionError("options", "iterator(options): options must be an object");
     }

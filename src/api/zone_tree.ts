@@ -431,7 +431,9 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     let end: Uint8Array = EMPTY;
     if (range.lower) start = range.lower.inclusive ? range.lower.key : withZero(range.lower.key);
     if (range.upper) end = range.upper.inclusive ? withZero(range.upper.key) : range.upper.key;
-    if (range.empty || (range.upper && end.length === 0)) end = start.length === 0 ? new Uint8Array(1) : start;
+    if (range.empty || (range.upper && end.length === 0)) {
+      end = start.length === 0 ? new Uint8Array(1) : start;
+    }
     return this.#engine.deleteRange(start, end);
   }
 
@@ -483,7 +485,10 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   batch(ops: readonly BatchOp<KIn, V>[]): number {
     this.#engine.checkWritable();
     if (!Array.isArray(ops)) {
-      throw new InvalidOptionError("ops", "batch(ops): ops must be an array of {put, value} or {del}");
+      throw new InvalidOptionError(
+        "ops",
+        "batch(ops): ops must be an array of {put, value} or {del}",
+      );
     }
     const encoded: EncodedOp[] = new Array(ops.length);
     for (let i = 0; i < ops.length; i++) encoded[i] = this.#encodeOp(ops[i], i);
@@ -502,7 +507,12 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
       }
       if ("del" in op) {
         checkNames(op, ["del"], `batch(ops): ops[${i}]`);
-        return { kind: KIND_DELETE, key: this.keyspace.key.encode(op.del), value: EMPTY, expiresAt: 0 };
+        return {
+          kind: KIND_DELETE,
+          key: this.keyspace.key.encode(op.del),
+          value: EMPTY,
+          expiresAt: 0,
+        };
       }
     }
     throw new InvalidOptionError("ops", `batch(ops): ops[${i}] is neither {put, value} nor {del}`);
@@ -675,8 +685,13 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
       }
     }
     const limit = options.limit;
-    if (limit !== undefined && (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0)) {
-      throw new InvalidOptionError("limit", `${fn}(options): limit ${String(limit)} is not a non-negative integer`);
+    if (
+      limit !== undefined && (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0)
+    ) {
+      throw new InvalidOptionError(
+        "limit",
+        `${fn}(options): limit ${String(limit)} is not a non-negative integer`,
+      );
     }
     const encoded: EncodedBounds = {};
     for (const side of ["gte", "gt", "lte", "lt", "prefix"] as const) {
@@ -749,8 +764,14 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
         expiresAt: raw.expiresAt,
       };
     }
-    if (kind === KIND_DELETE) return { opIndex, type: "delete", key: this.keyspace.key.decode(raw.key) };
-    return { opIndex, type: "deleteRange", range: { start: raw.key.slice(), end: raw.value.slice() } };
+    if (kind === KIND_DELETE) {
+      return { opIndex, type: "delete", key: this.keyspace.key.decode(raw.key) };
+    }
+    return {
+      opIndex,
+      type: "deleteRange",
+      range: { start: raw.key.slice(), end: raw.value.slice() },
+    };
   }
 
   /**
@@ -886,10 +907,14 @@ function withZero(key: Uint8Array): Uint8Array {
 function checkKeyspace(keyspace: unknown): AnyKeyspace {
   const ks = keyspace as AnyKeyspace | undefined;
   if (
-    !ks || typeof ks !== "object" || typeof ks.identity !== "string" || typeof ks.key?.encode !== "function" ||
+    !ks || typeof ks !== "object" || typeof ks.identity !== "string" ||
+    typeof ks.key?.encode !== "function" ||
     typeof ks.value?.encode !== "function"
   ) {
-    throw new InvalidOptionError("keyspace", `option "keyspace": expected a keyspace from defineKeyspace()`);
+    throw new InvalidOptionError(
+      "keyspace",
+      `option "keyspace": expected a keyspace from defineKeyspace()`,
+    );
   }
   return ks;
 }
@@ -957,16 +982,21 @@ function expiryOf(
   }
   if (expiresAt !== undefined) {
     if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt) || expiresAt <= 0) {
-      throw new InvalidOptionError("expiresAt", `expiresAt ${String(expiresAt)} is not a positive epoch time in ms`);
+      throw new InvalidOptionError(
+        "expiresAt",
+        `expiresAt ${String(expiresAt)} is not a positive epoch time in ms`,
+      );
     }
     return expiresAt;
   }
   if (ttlMs !== undefined) {
     if (typeof ttlMs !== "number" || !Number.isFinite(ttlMs) || ttlMs < 0) {
-      throw new InvalidOptionError("ttlMs", `ttlMs ${String(ttlMs)} is not a non-negative number of ms`);
+      throw new InvalidOptionError(
+        "ttlMs",
+        `ttlMs ${String(ttlMs)} is not a non-negative number of ms`,
+      );
     }
     return Date.now() + ttlMs;
   }
   return 0;
 }
-
