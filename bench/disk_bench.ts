@@ -156,15 +156,27 @@ function phase(what: string): void {
   phaseStart = performance.now();
 }
 
-async function measureRound(subjects: Subject[], probes: Uint8Array[]): Promise<void> {
+/** Random record ordinals that the timed gets look up, in order, wrapping around. */
+const PROBE_MASK = (1 << 20) - 1;
+const probeOrdinals = new Uint32Array(PROBE_MASK + 1);
+const probeKey = new Uint8Array(KEY_BYTES);
+let probeNext = 0;
+
+async function measureRound(subjects: Subject[], data: { keys: Uint8Array; values: Uint8Array }): Promise<void> {
   const out = newSlot();
+  const fillRng = new Prng(99);
   // Each sample is one batch of gets (our own loop): mitata's auto-batching would run 4096
   // calls per sample when the first call is a fast cache hit, which is minutes when misses
-  // cost milliseconds (4 MiB blocks), so it is turned off (batch_threshold 0).
+  // cost milliseconds (4 MiB blocks), so it is turned off (batch_threshold 0). Keys are drawn
+  // from a long random sequence that continues across calls, so a measurement does not just
+  // re-read the blocks an earlier one loaded.
   const perGet = async (seg: SinglePartDiskSegment, batch: number, samples: number) => {
-    let p = 0;
     const s = await measure(() => {
-      for (let k = 0; k < batch; k++) if (!seg.get(probes[p++ & 0xffff], out)) throw new Error("miss");
+      for (let k = 0; k < batch; k++) {
+        const at = probeOrdinals[probeNext++ & PROBE_MASK] * KEY_BYTES;
+        for (let j = 0; j < KEY_BYTES; j++) probeKey[j] = data.keys[at + j];
+        if (!seg.get(probeKey, out)) throw new Error("miss");
+      }
     }, { max_samples: samples, min_cpu_time: 200e6, batch_threshold: 0 });
     return s.p50 / batch;
   };
@@ -176,8 +188,10 @@ async function measureRound(subjects: Subject[], probes: Uint8Array[]): Promise<
     keep(s, "warmNs", await perGet(s.warm, 256, 200));
     phase(`${s.blockSize} warm`);
     // Fill the 64 MiB cache to its steady state (bounded: a few gets per block).
+    // Fill the 64 MiB cache to its steady state (bounded: a few gets per block).
     for (let i = 0; i < Math.min(100_000, 4 * s.blocks) && s.midCache.sizeBytes < s.midCache.capacityBytes * 0.9; i++) {
-      s.mid.get(probes[i & 0xffff], out);
+      const at = fillRng.int(N);
+      s.mid.get(data.keys.subarray(at * KEY_BYTES, (at + 1) * KEY_BYTES), out);
     }
     s.midCache.hits = s.midCache.misses = 0;
     phase(`${s.blockSize} mid fill`);
@@ -188,10 +202,16 @@ async function measureRound(subjects: Subject[], probes: Uint8Array[]): Promise<
     phase(`${s.blockSize} cold`);
     for (const reverse of [false, true]) {
       const st = await measure(() => {
+        // A scan that reads every key and value (values are materialized lazily, so a
+        // key-only scan would be cheaper).
         const c = s.cold.cursor(reverse);
         let n = 0;
-        while (c.next()) n++;
-        if (n !== N) throw new Error("short scan");
+        let sum = 0;
+        while (c.next()) {
+          sum += c.key[15] + c.value[99];
+          n++;
+        }
+        if (n !== N || sum < 0) throw new Error("short scan");
       }, { min_samples: 3, max_samples: 5, min_cpu_time: 500e6 });
       keep(s, reverse ? "revNs" : "fwdNs", st.p50);
       phase(`${s.blockSize} scan ${reverse ? "rev" : "fwd"}`);
@@ -208,11 +228,7 @@ async function main(): Promise<void> {
     `load ${os.loadavg()[0].toFixed(1)}; best of ${ROUNDS} rounds`);
   const data = makeData(N);
   const rng = new Prng(7);
-  const probes: Uint8Array[] = [];
-  for (let i = 0; i < 1 << 16; i++) {
-    const at = rng.int(N);
-    probes.push(data.keys.slice(at * KEY_BYTES, (at + 1) * KEY_BYTES));
-  }
+  for (let i = 0; i < probeOrdinals.length; i++) probeOrdinals[i] = rng.int(N);
   const subjects: Subject[] = [];
   try {
     for (let i = 0; i < SIZES.length; i++) {
@@ -220,7 +236,7 @@ async function main(): Promise<void> {
       phase(`${SIZES[i]} write + open + warm up`);
     }
     for (let r = 0; r < ROUNDS; r++) {
-      await measureRound(subjects, probes);
+      await measureRound(subjects, data);
       console.log(`round ${r + 1} of ${ROUNDS} (best so far), load ${os.loadavg()[0].toFixed(1)}:`);
       printTable(subjects);
     }

@@ -199,7 +199,7 @@ export class BlockView {
 
   /** memcmp(probe key, key of record i): negative, zero or positive. Allocates nothing. */
   compareKey(probe: KeyProbe, i: number): number {
-    return probe.compare(this.view, this.bytes, this.keyOffset(i), this.keyLength(i));
+    return probe.compare(this.bytes, this.keyOffset(i), this.keyLength(i));
   }
 
   /** First record index in [lo, hi) whose key is >= the probe (> with `strict`), else hi. */

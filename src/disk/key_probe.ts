@@ -1,9 +1,8 @@
 /**
  * A search key prepared for comparing against stored keys in place, four bytes at a time.
  * Encoded keys often share long prefixes (a sensor id, then a timestamp), so a byte loop spends
- * most of a binary search walking equal bytes; comparing big-endian 32-bit words read with
- * DataView walks a quarter as many steps and keeps memcmp order (big-endian words compare like
- * their bytes). Used by the sparse index and block searches of the reader and cursors; one
+ * most of a binary search walking equal bytes; comparing big-endian 32-bit words walks a
+ * quarter as many steps and keeps memcmp order (big-endian words compare like their bytes). Used by the sparse index and block searches of the reader and cursors; one
  * probe per segment or cursor is reused for every lookup, so searches allocate nothing.
  *
  * @module
@@ -32,18 +31,19 @@ export class KeyProbe {
   }
 
   /**
-   * memcmp(probe key, bytes[off, off+len)): negative, zero or positive. `view` must view the
-   * same memory as `bytes` with byteOffset 0 relative to it (`view.getUint32(off)` reads
-   * `bytes[off..off+4]`).
+   * memcmp(probe key, bytes[off, off+len)): negative, zero or positive. Stored words are
+   * assembled from four byte loads rather than read with DataView: Bun's JIT did not inline
+   * DataView reads at this call site (it sees several views), which made a warm point read
+   * about 3x slower, while typed array loads are always inlined.
    */
-  compare(view: DataView, bytes: Uint8Array, off: number, len: number): number {
+  compare(bytes: Uint8Array, off: number, len: number): number {
     const key = this.key;
     const n = key.length < len ? key.length : len;
     const whole = n >>> 2;
     const w = this.words;
-    for (let j = 0; j < whole; j++) {
+    for (let j = 0, p = off; j < whole; j++, p += 4) {
+      const b = ((bytes[p] << 24) | (bytes[p + 1] << 16) | (bytes[p + 2] << 8) | bytes[p + 3]) >>> 0;
       const a = w[j];
-      const b = view.getUint32(off + 4 * j);
       if (a !== b) return a < b ? -1 : 1;
     }
     for (let j = whole * 4; j < n; j++) {

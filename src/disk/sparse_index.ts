@@ -127,7 +127,6 @@ export class SegmentIndex {
   readonly lastKey: Uint8Array;
   private readonly keyWidth: number; // 0 = variable
   private readonly keyHeap: Uint8Array;
-  private readonly keyHeapView: DataView;
   private readonly keyEnds: Uint32Array | undefined;
 
   private constructor(f: Footer, bytes: Uint8Array, bad: (rel: number, what: string) => CorruptionError) {
@@ -167,7 +166,6 @@ export class SegmentIndex {
       throw bad(pos, `index sections take ${pos + heapLength + f.lastKeyLength} bytes, index has ${bytes.length}`);
     }
     this.keyHeap = bytes.subarray(pos, pos + heapLength);
-    this.keyHeapView = new DataView(bytes.buffer, bytes.byteOffset + pos, heapLength);
     this.lastKey = bytes.slice(pos + heapLength, bytes.length);
   }
 
@@ -238,9 +236,9 @@ export class SegmentIndex {
 
   /** memcmp(probe key, sparse key e). */
   compareEntry(probe: KeyProbe, e: number): number {
-    if (this.keyWidth !== 0) return probe.compare(this.keyHeapView, this.keyHeap, e * this.keyWidth, this.keyWidth);
+    if (this.keyWidth !== 0) return probe.compare(this.keyHeap, e * this.keyWidth, this.keyWidth);
     const off = e === 0 ? 0 : this.keyEnds![e - 1];
-    return probe.compare(this.keyHeapView, this.keyHeap, off, this.keyEnds![e] - off);
+    return probe.compare(this.keyHeap, off, this.keyEnds![e] - off);
   }
 
   /** Copy of sparse key `e`. */
