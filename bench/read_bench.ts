@@ -34,6 +34,7 @@ import {
   randomValues,
   removeDir,
   RUNTIME,
+  schedstat,
   sequentialKeys,
   shuffled,
   startTimer,
@@ -147,16 +148,21 @@ async function main(): Promise<void> {
   try {
     let tree = await load(dir, 1);
     tree.maintenance.moveMutableSegmentForward();
+    const s0 = schedstat();
     const stop = startTimer();
     await tree.maintenance.merge();
     const mergeNs = stop();
+    const s1 = schedstat();
+    const mergeOwn = s0 && s1
+      ? ` (own ${fmtNs(mergeNs - (s1.waitNs - s0.waitNs))}, CPU ${fmtNs(s1.runNs - s0.runNs)})`
+      : "";
     const stats = tree.stats();
     const raw = N * (KEY_BYTES + VALUE_BYTES);
     const files = dirBytes(dir);
     console.log(
       `merge of ${N} records: ${
         fmtNs(mergeNs)
-      }; disk bytes after the full merge: ${stats.diskBytes} ` +
+      } wall${mergeOwn}; disk bytes after the full merge: ${stats.diskBytes} ` +
         `(directory ${files}) vs raw ${raw} (${(stats.diskBytes / raw * 100).toFixed(1)}%)`,
     );
     for (let i = 0; i < present.length; i++) tree.get(present[i]); // warm the cache
