@@ -74,7 +74,10 @@ function makeData(n: number): { keys: Uint8Array; values: Uint8Array } {
   return { keys, values };
 }
 
-function source(data: { keys: Uint8Array; values: Uint8Array }, n: number): () => RecordSlot | undefined {
+function source(
+  data: { keys: Uint8Array; values: Uint8Array },
+  n: number,
+): () => RecordSlot | undefined {
   let i = 0;
   const slot = newSlot();
   return () => {
@@ -123,7 +126,12 @@ interface Subject {
 
 const fs = localFileSystem();
 
-function writeSubject(dir: string, data: { keys: Uint8Array; values: Uint8Array }, blockSize: number, id: number): Subject {
+function writeSubject(
+  dir: string,
+  data: { keys: Uint8Array; values: Uint8Array },
+  blockSize: number,
+  id: number,
+): Subject {
   const t0 = performance.now();
   const info = writeDiskSegment(fs, dir, id, source(data, N), {
     compare: compareBytes,
@@ -139,8 +147,18 @@ function writeSubject(dir: string, data: { keys: Uint8Array; values: Uint8Array 
   const mid = openDiskSegment(fs, dir, id, compareBytes, midCache);
   const cold = openDiskSegment(fs, dir, id, compareBytes, new BlockCache(0));
   return {
-    dir, blockSize, id, writeMs, sizeBytes: info.sizeBytes, rawBytes: info.rawKeyBytes + info.rawValueBytes,
-    blocks: info.blockCount, warm, mid, midCache, cold, results: {},
+    dir,
+    blockSize,
+    id,
+    writeMs,
+    sizeBytes: info.sizeBytes,
+    rawBytes: info.rawKeyBytes + info.rawValueBytes,
+    blocks: info.blockCount,
+    warm,
+    mid,
+    midCache,
+    cold,
+    results: {},
   };
 }
 
@@ -162,7 +180,10 @@ const probeOrdinals = new Uint32Array(PROBE_MASK + 1);
 const probeKey = new Uint8Array(KEY_BYTES);
 let probeNext = 0;
 
-async function measureRound(subjects: Subject[], data: { keys: Uint8Array; values: Uint8Array }): Promise<void> {
+async function measureRound(
+  subjects: Subject[],
+  data: { keys: Uint8Array; values: Uint8Array },
+): Promise<void> {
   const out = newSlot();
   const fillRng = new Prng(99);
   // Each sample is one batch of gets (our own loop): mitata's auto-batching would run 4096
@@ -181,7 +202,11 @@ async function measureRound(subjects: Subject[], data: { keys: Uint8Array; value
     return s.p50 / batch;
   };
   for (const s of subjects) {
-    keep(s, "openMs", medianMs(21, () => openDiskSegment(fs, s.dir, s.id, compareBytes, new BlockCache(0)).close()));
+    keep(
+      s,
+      "openMs",
+      medianMs(21, () => openDiskSegment(fs, s.dir, s.id, compareBytes, new BlockCache(0)).close()),
+    );
     // Big blocks make a miss cost milliseconds: fewer gets per sample and fewer samples.
     const big = s.blockSize >= 1 << 20;
     phase(`${s.blockSize} open`);
@@ -189,7 +214,11 @@ async function measureRound(subjects: Subject[], data: { keys: Uint8Array; value
     phase(`${s.blockSize} warm`);
     // Fill the 64 MiB cache to its steady state (bounded: a few gets per block).
     // Fill the 64 MiB cache to its steady state (bounded: a few gets per block).
-    for (let i = 0; i < Math.min(100_000, 4 * s.blocks) && s.midCache.sizeBytes < s.midCache.capacityBytes * 0.9; i++) {
+    for (
+      let i = 0;
+      i < Math.min(100_000, 4 * s.blocks) && s.midCache.sizeBytes < s.midCache.capacityBytes * 0.9;
+      i++
+    ) {
       const at = fillRng.int(N);
       s.mid.get(data.keys.subarray(at * KEY_BYTES, (at + 1) * KEY_BYTES), out);
     }
@@ -197,7 +226,10 @@ async function measureRound(subjects: Subject[], data: { keys: Uint8Array; value
     phase(`${s.blockSize} mid fill`);
     keep(s, "midNs", await perGet(s.mid, big ? 2 : 64, big ? 30 : 200));
     phase(`${s.blockSize} mid`);
-    s.results.midHit = Math.max(s.results.midHit ?? 0, s.midCache.hits / Math.max(1, s.midCache.hits + s.midCache.misses));
+    s.results.midHit = Math.max(
+      s.results.midHit ?? 0,
+      s.midCache.hits / Math.max(1, s.midCache.hits + s.midCache.misses),
+    );
     keep(s, "coldNs", await perGet(s.cold, big ? 1 : 32, big ? 30 : 200));
     phase(`${s.blockSize} cold`);
     for (const reverse of [false, true]) {
@@ -223,9 +255,11 @@ async function main(): Promise<void> {
   const runtime = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined" ? "deno" : "bun";
   const dir = nodeFs.mkdtempSync(joinPath(os.tmpdir(), "zt-disk-bench-"));
   const layout = LAYOUTS[FIXED ? 0 : 3];
-  console.log(`# disk segment bench (${runtime}): ${N} records, ${KEY_BYTES} B keys, ${VALUE_BYTES} B values, ` +
-    `${layout}, ${COMPRESSION}; default block ${DEFAULT_BLOCK_SIZE_BYTES} B; ${os.cpus().length} CPUs, ` +
-    `load ${os.loadavg()[0].toFixed(1)}; best of ${ROUNDS} rounds`);
+  console.log(
+    `# disk segment bench (${runtime}): ${N} records, ${KEY_BYTES} B keys, ${VALUE_BYTES} B values, ` +
+      `${layout}, ${COMPRESSION}; default block ${DEFAULT_BLOCK_SIZE_BYTES} B; ${os.cpus().length} CPUs, ` +
+      `load ${os.loadavg()[0].toFixed(1)}; best of ${ROUNDS} rounds`,
+  );
   const data = makeData(N);
   const rng = new Prng(7);
   for (let i = 0; i < probeOrdinals.length; i++) probeOrdinals[i] = rng.int(N);
@@ -249,15 +283,23 @@ async function main(): Promise<void> {
 function printTable(subjects: Subject[]): void {
   const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
   const rate = (ns: number) => `${fmt(ns)} (${(N / (ns / 1e9) / 1e6).toFixed(1)} M/s)`;
-  console.log("| block | write | disk bytes (raw) | blocks | index RAM | reopen | get warm | get 64 MiB cache (hit) | get cold | fwd scan | rev scan |");
+  console.log(
+    "| block | write | disk bytes (raw) | blocks | index RAM | reopen | get warm | get 64 MiB cache (hit) | get cold | fwd scan | rev scan |",
+  );
   console.log("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const s of subjects) {
     const r = s.results;
     console.log(
       `| ${s.blockSize >= 1 << 20 ? `${s.blockSize >> 20} MiB` : `${s.blockSize >> 10} KiB`} | ` +
-        `${s.writeMs.toFixed(0)} ms | ${mb(s.sizeBytes)} (${mb(s.rawBytes)}, ${(s.sizeBytes / s.rawBytes * 100).toFixed(0)}%) | ` +
-        `${s.blocks} | ${(s.warm.indexBytes / 1024).toFixed(0)} KiB | ${r.openMs.toFixed(2)} ms | ${fmt(r.warmNs)} | ` +
-        `${fmt(r.midNs)} (${(r.midHit * 100).toFixed(0)}%) | ${fmt(r.coldNs)} | ${rate(r.fwdNs)} | ${rate(r.revNs)} |`,
+        `${s.writeMs.toFixed(0)} ms | ${mb(s.sizeBytes)} (${mb(s.rawBytes)}, ${
+          (s.sizeBytes / s.rawBytes * 100).toFixed(0)
+        }%) | ` +
+        `${s.blocks} | ${(s.warm.indexBytes / 1024).toFixed(0)} KiB | ${r.openMs.toFixed(2)} ms | ${
+          fmt(r.warmNs)
+        } | ` +
+        `${fmt(r.midNs)} (${(r.midHit * 100).toFixed(0)}%) | ${fmt(r.coldNs)} | ${
+          rate(r.fwdNs)
+        } | ${rate(r.revNs)} |`,
     );
   }
 }

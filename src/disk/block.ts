@@ -18,7 +18,12 @@
 import { EMPTY } from "../iter/record.ts";
 import type { KeyProbe } from "./key_probe.ts";
 import { BLOCK_HEADER_SIZE } from "./format.ts";
-import { FLAG_EXPIRY, FLAG_KEY_ENDS_U32, FLAG_KINDS, FLAG_VALUE_ENDS_U32 } from "./block_builder.ts";
+import {
+  FLAG_EXPIRY,
+  FLAG_KEY_ENDS_U32,
+  FLAG_KINDS,
+  FLAG_VALUE_ENDS_U32,
+} from "./block_builder.ts";
 
 /** Object overhead charged to the block cache on top of a block's raw bytes. */
 export const BLOCK_OVERHEAD_BYTES = 256;
@@ -58,8 +63,15 @@ export class BlockView {
    * Returns `undefined` when its structure is sound, else what is wrong (the caller raises
    * CorruptionError with the file and block offset).
    */
-  load(bytes: Uint8Array, length: number, expectedCount: number, first: number): string | undefined {
-    if (length < BLOCK_HEADER_SIZE || length > bytes.length) return `raw block length ${length} too short`;
+  load(
+    bytes: Uint8Array,
+    length: number,
+    expectedCount: number,
+    first: number,
+  ): string | undefined {
+    if (length < BLOCK_HEADER_SIZE || length > bytes.length) {
+      return `raw block length ${length} too short`;
+    }
     const view = new DataView(bytes.buffer, bytes.byteOffset, length);
     const n = view.getUint32(0);
     if (n !== expectedCount) return `block holds ${n} records, index says ${expectedCount}`;

@@ -158,7 +158,9 @@ export class BlockBuilder {
   private writeFlagColumns(out: Uint8Array, view: DataView, pos: number): number {
     const n = this.count;
     if (this.hasDelete) {
-      for (let i = 0; i < n; i++) if (this.kinds[i] === KIND_DELETE) out[pos + (i >> 3)] |= 1 << (i & 7);
+      for (let i = 0; i < n; i++) {
+        if (this.kinds[i] === KIND_DELETE) out[pos + (i >> 3)] |= 1 << (i & 7);
+      }
       pos += (n + 7) >> 3;
     }
     if (this.hasExpiry) {
@@ -190,7 +192,13 @@ function growF64(a: Float64Array, cap: number): Float64Array {
   return b;
 }
 
-function writeEnds(view: DataView, pos: number, ends: Uint32Array, n: number, width: number): number {
+function writeEnds(
+  view: DataView,
+  pos: number,
+  ends: Uint32Array,
+  n: number,
+  width: number,
+): number {
   if (width === 2) {
     for (let i = 0; i < n; i++) view.setUint16(pos + 2 * i, ends[i]);
   } else {

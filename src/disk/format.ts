@@ -136,7 +136,9 @@ export function multipartFileName(id: number): string {
  * Parses a disk segment file name: `{ id, kind }` for `seg-<id>.data` / `seg-<id>.multi`,
  * `undefined` for anything else (the engine deletes unreferenced matches as orphans on open).
  */
-export function parseDiskFileName(name: string): { id: number; kind: "data" | "multi" } | undefined {
+export function parseDiskFileName(
+  name: string,
+): { id: number; kind: "data" | "multi" } | undefined {
   const m = /^seg-(\d{10,16})\.(data|multi)$/.exec(name);
   return m ? { id: Number(m[1]), kind: m[2] as "data" | "multi" } : undefined;
 }
@@ -176,12 +178,22 @@ export function encodeFooter(f: Footer): Uint8Array {
   v.setUint32(8, f.keyFixedWidth);
   v.setUint32(12, f.valueFixedWidth);
   const u64s = [
-    f.segmentId, f.recordCount, f.deleteCount, f.expiringCount,
-    f.minOpIndex, f.maxOpIndex, f.rawKeyBytes, f.rawValueBytes,
+    f.segmentId,
+    f.recordCount,
+    f.deleteCount,
+    f.expiringCount,
+    f.minOpIndex,
+    f.maxOpIndex,
+    f.rawKeyBytes,
+    f.rawValueBytes,
   ];
   for (let i = 0; i < u64s.length; i++) writeU64(v, 16 + 8 * i, u64s[i]);
   const u32s = [
-    f.blockCount, f.sparseCount, f.sparseStep, f.blockSizeBytes, f.maxRawBlockLength,
+    f.blockCount,
+    f.sparseCount,
+    f.sparseStep,
+    f.blockSizeBytes,
+    f.maxRawBlockLength,
     f.lastKeyLength,
   ];
   for (let i = 0; i < u32s.length; i++) v.setUint32(80 + 4 * i, u32s[i]);
@@ -257,25 +269,37 @@ function checkFooterFields(
   if (v.getUint16(6) !== 0 || v.getUint32(128) !== 0) throw bad(6, "reserved bytes are not zero");
   const fixedKey = f.layout < 2;
   const fixedValue = (f.layout & 1) === 0;
-  if (fixedKey ? f.keyFixedWidth < 1 || f.keyFixedWidth > KEY_FIXED_WIDTH_MAX : f.keyFixedWidth !== 0) {
+  if (
+    fixedKey ? f.keyFixedWidth < 1 || f.keyFixedWidth > KEY_FIXED_WIDTH_MAX : f.keyFixedWidth !== 0
+  ) {
     throw bad(8, `key width ${f.keyFixedWidth} does not fit layout ${LAYOUTS[f.layout]}`);
   }
   if (fixedValue ? f.valueFixedWidth > VALUE_FIXED_WIDTH_MAX : f.valueFixedWidth !== 0) {
     throw bad(12, `value width ${f.valueFixedWidth} does not fit layout ${LAYOUTS[f.layout]}`);
   }
-  if (f.segmentId !== expectedId) throw bad(16, `footer names segment ${f.segmentId}, expected ${expectedId}`);
+  if (f.segmentId !== expectedId) {
+    throw bad(16, `footer names segment ${f.segmentId}, expected ${expectedId}`);
+  }
   const n = f.recordCount;
   if (f.deleteCount > n || f.expiringCount > n) throw bad(32, "marker counts exceed recordCount");
   if (f.minOpIndex > f.maxOpIndex) throw bad(48, "minOpIndex > maxOpIndex");
-  if ((f.blockCount === 0) !== (n === 0) || f.blockCount > n) throw bad(80, `blockCount ${f.blockCount} for ${n} records`);
-  if (f.sparseCount < f.blockCount || f.sparseCount > n) throw bad(84, `sparseCount ${f.sparseCount} out of range`);
+  if ((f.blockCount === 0) !== (n === 0) || f.blockCount > n) {
+    throw bad(80, `blockCount ${f.blockCount} for ${n} records`);
+  }
+  if (f.sparseCount < f.blockCount || f.sparseCount > n) {
+    throw bad(84, `sparseCount ${f.sparseCount} out of range`);
+  }
   if (f.blockSizeBytes < BLOCK_SIZE_BYTES_MIN || f.blockSizeBytes > BLOCK_SIZE_BYTES_MAX) {
     throw bad(92, `blockSizeBytes ${f.blockSizeBytes} out of range`);
   }
-  if (f.maxRawBlockLength > RAW_BLOCK_LENGTH_MAX || (n > 0 && f.maxRawBlockLength < BLOCK_HEADER_SIZE)) {
+  if (
+    f.maxRawBlockLength > RAW_BLOCK_LENGTH_MAX || (n > 0 && f.maxRawBlockLength < BLOCK_HEADER_SIZE)
+  ) {
     throw bad(96, `maxRawBlockLength ${f.maxRawBlockLength} out of range`);
   }
-  if (fixedKey ? n > 0 && f.lastKeyLength !== f.keyFixedWidth : f.lastKeyLength > RAW_BLOCK_LENGTH_MAX) {
+  if (
+    fixedKey ? n > 0 && f.lastKeyLength !== f.keyFixedWidth : f.lastKeyLength > RAW_BLOCK_LENGTH_MAX
+  ) {
     throw bad(100, `lastKeyLength ${f.lastKeyLength} out of range`);
   }
   if (f.indexOffset + f.indexLength !== fileSize - FOOTER_SIZE) {

@@ -42,7 +42,8 @@ export class KeyProbe {
     const whole = n >>> 2;
     const w = this.words;
     for (let j = 0, p = off; j < whole; j++, p += 4) {
-      const b = ((bytes[p] << 24) | (bytes[p + 1] << 16) | (bytes[p + 2] << 8) | bytes[p + 3]) >>> 0;
+      const b = ((bytes[p] << 24) | (bytes[p + 1] << 16) | (bytes[p + 2] << 8) | bytes[p + 3]) >>>
+        0;
       const a = w[j];
       if (a !== b) return a < b ? -1 : 1;
     }

@@ -39,9 +39,14 @@ import { assert } from "../util/assert.ts";
 import { compareBytes, readU64, writeU64 } from "../util/bytes.ts";
 import { crc32c } from "../util/crc32c.ts";
 import type { BlockCache } from "./block_cache.ts";
-import type { DiskCursorOptions, DiskSegment, DiskSegmentInfo, DiskSegmentWriteOptions } from "./disk_segment.ts";
+import type {
+  DiskCursorOptions,
+  DiskSegment,
+  DiskSegmentInfo,
+  DiskSegmentWriteOptions,
+} from "./disk_segment.ts";
 import { type DiskLayout, FORMAT_VERSION, multipartFileName } from "./format.ts";
-import { openDiskSegment, SinglePartDiskSegment } from "./segment_reader.ts";
+import { openDiskSegment, type SinglePartDiskSegment } from "./segment_reader.ts";
 import { DiskSegmentWriter, io, type RecordSource } from "./segment_writer.ts";
 
 const MAGIC = [0x5a, 0x54, 0x4d, 0x55, 0x4c, 0x54, 0x49, 0x31]; // "ZTMULTI1"
@@ -91,9 +96,15 @@ export function writeMultipartDescriptor(
   const ids = new Set<number>();
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i];
-    assert(p.recordCount >= 1 && p.firstKey !== undefined && p.lastKey !== undefined, `part ${p.id} is empty`);
+    assert(
+      p.recordCount >= 1 && p.firstKey !== undefined && p.lastKey !== undefined,
+      `part ${p.id} is empty`,
+    );
     assert(compareBytes(p.firstKey, p.lastKey) <= 0, `part ${p.id} first key above its last`);
-    assert(i === 0 || compareBytes(parts[i - 1].lastKey!, p.firstKey) < 0, `part ${p.id} overlaps the previous`);
+    assert(
+      i === 0 || compareBytes(parts[i - 1].lastKey!, p.firstKey) < 0,
+      `part ${p.id} overlaps the previous`,
+    );
     assert(!ids.has(p.id), `part ${p.id} listed twice`);
     ids.add(p.id);
     size += 24 + p.firstKey.length + p.lastKey.length;
@@ -124,7 +135,12 @@ export function writeMultipartDescriptor(
   } finally {
     h.close();
   }
-  const refs = parts.map((p) => ({ id: p.id, recordCount: p.recordCount, firstKey: p.firstKey, lastKey: p.lastKey }));
+  const refs = parts.map((p) => ({
+    id: p.id,
+    recordCount: p.recordCount,
+    firstKey: p.firstKey,
+    lastKey: p.lastKey,
+  }));
   return { id, descriptorFile: name, descriptorBytes: size, parts: refs, recordCount: total };
 }
 
@@ -135,23 +151,37 @@ function putKey(out: Uint8Array, v: DataView, pos: number, key: Uint8Array): num
 }
 
 /** Reads and checks descriptor `seg-<id>.multi` (CRC first, then every length in bounds). */
-export function readMultipartDescriptor(fs: FileSystem, dir: string, id: number): MultipartInfo & { offsets: number[] } {
+export function readMultipartDescriptor(
+  fs: FileSystem,
+  dir: string,
+  id: number,
+): MultipartInfo & { offsets: number[] } {
   const name = multipartFileName(id);
   const path = joinPath(dir, name);
   const st = fs.stat(path);
   if (st === undefined) throw new CorruptionError(path, 0, "multipart descriptor is missing");
-  if (st.size > DESCRIPTOR_MAX_BYTES) throw new CorruptionError(path, 0, `descriptor of ${st.size} bytes is too large`);
+  if (st.size > DESCRIPTOR_MAX_BYTES) {
+    throw new CorruptionError(path, 0, `descriptor of ${st.size} bytes is too large`);
+  }
   const bytes = io(path, "read", () => fs.readFile(path));
   const bad = (at: number, what: string) => new CorruptionError(path, at, what);
-  if (bytes.length < HEADER_SIZE + 4) throw bad(0, `descriptor is ${bytes.length} bytes, too short`);
+  if (bytes.length < HEADER_SIZE + 4) {
+    throw bad(0, `descriptor is ${bytes.length} bytes, too short`);
+  }
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const end = bytes.length - 4;
   if (crc32c(bytes, 0, end) !== v.getUint32(end)) throw bad(end, "descriptor checksum mismatch");
-  for (let i = 0; i < 8; i++) if (bytes[i] !== MAGIC[i]) throw bad(0, "not a multipart descriptor (bad magic)");
+  for (let i = 0; i < 8; i++) {
+    if (bytes[i] !== MAGIC[i]) throw bad(0, "not a multipart descriptor (bad magic)");
+  }
   if (v.getUint32(8) !== FORMAT_VERSION) throw bad(8, `unknown format version ${v.getUint32(8)}`);
   const count = v.getUint32(12);
-  if (count < 1 || count > (end - HEADER_SIZE) / 24) throw bad(12, `part count ${count} out of range`);
-  if (readU64(v, 16) !== id) throw bad(16, `descriptor names segment ${readU64(v, 16)}, expected ${id}`);
+  if (count < 1 || count > (end - HEADER_SIZE) / 24) {
+    throw bad(12, `part count ${count} out of range`);
+  }
+  if (readU64(v, 16) !== id) {
+    throw bad(16, `descriptor names segment ${readU64(v, 16)}, expected ${id}`);
+  }
   const total = readU64(v, 24);
   const parts: PartRef[] = [];
   const offsets: number[] = [];
@@ -162,7 +192,9 @@ export function readMultipartDescriptor(fs: FileSystem, dir: string, id: number)
     offsets.push(pos);
     const partId = readU64(v, pos);
     const recordCount = readU64(v, pos + 8);
-    if (partId < 0 || recordCount < 1) throw bad(pos, `part entry ${i}: id ${partId}, ${recordCount} records`);
+    if (partId < 0 || recordCount < 1) {
+      throw bad(pos, `part entry ${i}: id ${partId}, ${recordCount} records`);
+    }
     const firstKey = getKey(bytes, v, pos + 16, end, bad);
     pos += 20 + firstKey.length;
     if (pos + 4 > end) throw bad(pos, `part entry ${i} runs past the end`);
@@ -173,7 +205,14 @@ export function readMultipartDescriptor(fs: FileSystem, dir: string, id: number)
   }
   if (pos !== end) throw bad(pos, `descriptor has ${end - pos} trailing bytes`);
   if (sum !== total) throw bad(24, `recordCount ${total} is not the parts' sum ${sum}`);
-  return { id, descriptorFile: name, descriptorBytes: bytes.length, parts, recordCount: total, offsets };
+  return {
+    id,
+    descriptorFile: name,
+    descriptorBytes: bytes.length,
+    parts,
+    recordCount: total,
+    offsets,
+  };
 }
 
 function getKey(
@@ -207,7 +246,13 @@ export function openMultipartSegment(
     for (let i = 0; i < desc.parts.length; i++) {
       const part = openDiskSegment(fs, dir, desc.parts[i].id, compare, blockCache);
       parts.push(part);
-      checkPartAgrees(path, desc.offsets[i], desc.parts[i], part, i === 0 ? undefined : parts[i - 1]);
+      checkPartAgrees(
+        path,
+        desc.offsets[i],
+        desc.parts[i],
+        part,
+        i === 0 ? undefined : parts[i - 1],
+      );
     }
   } catch (e) {
     for (const p of parts) p.close();
@@ -225,11 +270,17 @@ function checkPartAgrees(
 ): void {
   const same = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
     a !== undefined && b !== undefined && compareBytes(a, b) === 0;
-  if (part.recordCount !== ref.recordCount || !same(part.firstKey, ref.firstKey) || !same(part.lastKey, ref.lastKey)) {
+  if (
+    part.recordCount !== ref.recordCount || !same(part.firstKey, ref.firstKey) ||
+    !same(part.lastKey, ref.lastKey)
+  ) {
     throw new CorruptionError(path, at, `part ${ref.id} does not match its descriptor entry`);
   }
   if (prev !== undefined) {
-    if (prev.layout !== part.layout || prev.keyWidth !== part.keyWidth || prev.valueWidth !== part.valueWidth) {
+    if (
+      prev.layout !== part.layout || prev.keyWidth !== part.keyWidth ||
+      prev.valueWidth !== part.valueWidth
+    ) {
       throw new CorruptionError(path, at, `part ${ref.id} has another layout than part ${prev.id}`);
     }
     if (compareBytes(prev.lastKey!, part.firstKey!) >= 0) {
@@ -360,14 +411,30 @@ export class MultipartDiskSegment implements DiskSegment {
     const desc = readMultipartDescriptor(this.fs, this.dir, this.id);
     const path = joinPath(this.dir, desc.descriptorFile);
     if (desc.parts.length !== this.parts.length) {
-      throw new CorruptionError(path, 12, `descriptor lists ${desc.parts.length} parts, ${this.parts.length} are open`);
+      throw new CorruptionError(
+        path,
+        12,
+        `descriptor lists ${desc.parts.length} parts, ${this.parts.length} are open`,
+      );
     }
     for (let i = 0; i < this.parts.length; i++) {
       const part = this.parts[i];
-      if (desc.parts[i].id !== part.id) throw new CorruptionError(path, desc.offsets[i], `part ${i} is not ${part.id}`);
-      checkPartAgrees(path, desc.offsets[i], desc.parts[i], part, i === 0 ? undefined : this.parts[i - 1]);
+      if (desc.parts[i].id !== part.id) {
+        throw new CorruptionError(path, desc.offsets[i], `part ${i} is not ${part.id}`);
+      }
+      checkPartAgrees(
+        path,
+        desc.offsets[i],
+        desc.parts[i],
+        part,
+        i === 0 ? undefined : this.parts[i - 1],
+      );
       if (i > 0 && this.compare(this.parts[i - 1].lastKey!, part.firstKey!) >= 0) {
-        throw new CorruptionError(path, desc.offsets[i], `part ${part.id} is not above the previous part`);
+        throw new CorruptionError(
+          path,
+          desc.offsets[i],
+          `part ${part.id} is not above the previous part`,
+        );
       }
       part.verify();
     }
@@ -494,7 +561,11 @@ export interface MultipartWriteOptions extends DiskSegmentWriteOptions {
  * The record count at which a part is cut: `max` when the total is unknown; else the total split
  * into the fewest parts of at most `max`, evenly (so no tiny last part), but at least `min`.
  */
-export function partTargetItemCount(expected: number | undefined, min: number, max: number): number {
+export function partTargetItemCount(
+  expected: number | undefined,
+  min: number,
+  max: number,
+): number {
   assert(min >= 1 && max >= min, `part item counts ${min}..${max}`);
   if (expected === undefined || expected <= max) return max;
   const parts = Math.ceil(expected / max);
@@ -519,13 +590,22 @@ export class MultipartWriter {
     this.fs = fs;
     this.dir = dir;
     this.options = options;
-    this.cut = partTargetItemCount(options.expectedRecordCount, options.partMinItemCount, options.partMaxItemCount);
+    this.cut = partTargetItemCount(
+      options.expectedRecordCount,
+      options.partMinItemCount,
+      options.partMaxItemCount,
+    );
   }
 
   /** Appends one record (strictly above the previous one, across parts too). */
   add(r: RecordSlot): void {
     if (this.current === undefined) {
-      this.current = new DiskSegmentWriter(this.fs, this.dir, this.options.allocateId(), this.options);
+      this.current = new DiskSegmentWriter(
+        this.fs,
+        this.dir,
+        this.options.allocateId(),
+        this.options,
+      );
     }
     this.current.add(r);
     if (this.current.recordCount >= this.cut) this.finishPart();

@@ -88,7 +88,9 @@ export class DiskSegmentCursor implements RecordCursor {
     const idx = seg.index;
     // Past the last key no block needs reading (merging cursors often seek past a segment).
     const vsLast = compareBytes(target, idx.lastKey);
-    if (vsLast > 0 || (vsLast === 0 && exclusive && !this.reverse)) return this.moveTo(this.reverse ? n - 1 : n);
+    if (vsLast > 0 || (vsLast === 0 && exclusive && !this.reverse)) {
+      return this.moveTo(this.reverse ? n - 1 : n);
+    }
     const probe = this.probe.set(target);
     const e = idx.findEntry(probe);
     if (e < 0) return this.moveTo(this.reverse ? -1 : 0);
@@ -98,7 +100,9 @@ export class DiskSegmentCursor implements RecordCursor {
     const hi = idx.entryOrdinal[e + 1] - blk.first;
     // Forward: first key >= target (> if exclusive). Reverse: one before the first key
     // > target (>= if exclusive), i.e. the last key <= target (< if exclusive).
-    const at = this.reverse ? blk.search(probe, lo, hi, !exclusive) - 1 : blk.search(probe, lo, hi, exclusive);
+    const at = this.reverse
+      ? blk.search(probe, lo, hi, !exclusive) - 1
+      : blk.search(probe, lo, hi, exclusive);
     return this.moveTo(blk.first + at);
   }
 

@@ -24,7 +24,15 @@ import { lz4DecodeInto } from "../util/lz4_decode.ts";
 import { BLOCK_OVERHEAD_BYTES, BlockView } from "./block.ts";
 import type { BlockCache } from "./block_cache.ts";
 import type { DiskCursorOptions, DiskSegment, DiskSegmentInfo } from "./disk_segment.ts";
-import { CODEC_LZ4, dataFileName, decodeFooter, type DiskLayout, FOOTER_SIZE, type Footer, LAYOUTS } from "./format.ts";
+import {
+  CODEC_LZ4,
+  dataFileName,
+  decodeFooter,
+  type DiskLayout,
+  type Footer,
+  FOOTER_SIZE,
+  LAYOUTS,
+} from "./format.ts";
 import { KeyProbe } from "./key_probe.ts";
 import { DiskSegmentCursor } from "./segment_cursor.ts";
 import { io } from "./segment_writer.ts";
@@ -65,7 +73,9 @@ export function openDiskSegment(
   const id = typeof infoOrId === "number" ? infoOrId : infoOrId.id;
   const name = dataFileName(id);
   const path = joinPath(dir, name);
-  if (fs.stat(path) === undefined) throw new CorruptionError(path, 0, "disk segment file is missing");
+  if (fs.stat(path) === undefined) {
+    throw new CorruptionError(path, 0, "disk segment file is missing");
+  }
   const handle = io(path, "open", () => fs.openFile(path, { readOnly: true }));
   try {
     const { footer, index, size } = readFooterAndIndex(handle, path, id);
@@ -94,7 +104,11 @@ export function readFooterAndIndex(
 ): { footer: Footer; index: SegmentIndex; size: number } {
   const size = io(path, "stat", () => handle.size());
   if (size < FOOTER_SIZE) {
-    throw new CorruptionError(path, 0, `file is ${size} bytes, shorter than a footer (${FOOTER_SIZE})`);
+    throw new CorruptionError(
+      path,
+      0,
+      `file is ${size} bytes, shorter than a footer (${FOOTER_SIZE})`,
+    );
   }
   const footerBytes = new Uint8Array(FOOTER_SIZE);
   readFully(handle, path, footerBytes, size - FOOTER_SIZE, FOOTER_SIZE, "footer");
@@ -117,7 +131,9 @@ export function readFully(
   what: string,
 ): void {
   const n = io(path, "read", () => handle.read(buf, position, length));
-  if (n !== length) throw new CorruptionError(path, position + n, `${what} truncated: ${n} of ${length} bytes`);
+  if (n !== length) {
+    throw new CorruptionError(path, position + n, `${what} truncated: ${n} of ${length} bytes`);
+  }
 }
 
 /** An open single-part disk segment. */
@@ -275,10 +291,21 @@ export class SinglePartDiskSegment implements DiskSegment {
       throw new CorruptionError(this.path, offset, `block ${b} checksum mismatch`);
     }
     if (lz4 && !lz4DecodeInto(buf, 0, stored, raw === out.length ? out : out.subarray(0, raw))) {
-      throw new CorruptionError(this.path, offset, `block ${b} does not decompress to ${raw} bytes`);
+      throw new CorruptionError(
+        this.path,
+        offset,
+        `block ${b} does not decompress to ${raw} bytes`,
+      );
     }
-    const problem = into.load(out, raw, idx.blockFirst[b + 1] - idx.blockFirst[b], idx.blockFirst[b]);
-    if (problem !== undefined) throw new CorruptionError(this.path, offset, `block ${b}: ${problem}`);
+    const problem = into.load(
+      out,
+      raw,
+      idx.blockFirst[b + 1] - idx.blockFirst[b],
+      idx.blockFirst[b],
+    );
+    if (problem !== undefined) {
+      throw new CorruptionError(this.path, offset, `block ${b}: ${problem}`);
+    }
   }
 
   /** See DiskSegment.verify. */

@@ -18,7 +18,11 @@ import { newScratch, type SinglePartDiskSegment } from "./segment_reader.ts";
 import type { SegmentIndex } from "./sparse_index.ts";
 
 /** Checks every block of `seg` against the freshly read `footer` and `index`. */
-export function verifySegmentBlocks(seg: SinglePartDiskSegment, footer: Footer, index: SegmentIndex): void {
+export function verifySegmentBlocks(
+  seg: SinglePartDiskSegment,
+  footer: Footer,
+  index: SegmentIndex,
+): void {
   const view = new BlockView(seg.keyWidth, seg.valueWidth);
   const scratch = newScratch();
   const totals = { deletes: 0, expiring: 0, minOp: Infinity, maxOp: 0, keyBytes: 0, valueBytes: 0 };
@@ -27,14 +31,21 @@ export function verifySegmentBlocks(seg: SinglePartDiskSegment, footer: Footer, 
   const probe = new KeyProbe();
   for (let b = 0; b < index.blockCount; b++) {
     seg.readBlock(b, view, scratch, index);
-    const at = (what: string) => new CorruptionError(seg.path, index.blockOffset[b], `block ${b}: ${what}`);
+    const at = (what: string) =>
+      new CorruptionError(seg.path, index.blockOffset[b], `block ${b}: ${what}`);
     if (!view.kindsPaddingClear()) throw at("unused kinds bits are set");
     for (let i = 0; i < view.count; i++) {
       const key = view.keyCopy(i);
-      if (prev !== undefined && seg.compare(prev, key) >= 0) throw at(`record ${i} is not above the previous key`);
+      if (prev !== undefined && seg.compare(prev, key) >= 0) {
+        throw at(`record ${i} is not above the previous key`);
+      }
       if (entry < index.sparseCount && index.entryOrdinal[entry] === view.first + i) {
         if (index.compareEntry(probe.set(key), entry) !== 0) {
-          throw new CorruptionError(seg.path, footer.indexOffset, `sparse key ${entry} differs from its record`);
+          throw new CorruptionError(
+            seg.path,
+            footer.indexOffset,
+            `sparse key ${entry} differs from its record`,
+          );
         }
         entry++;
       }
@@ -55,17 +66,36 @@ function checkTotals(
   path: string,
   f: Footer,
   index: SegmentIndex,
-  t: { deletes: number; expiring: number; minOp: number; maxOp: number; keyBytes: number; valueBytes: number },
+  t: {
+    deletes: number;
+    expiring: number;
+    minOp: number;
+    maxOp: number;
+    keyBytes: number;
+    valueBytes: number;
+  },
   last: Uint8Array | undefined,
 ): void {
   const footerAt = f.indexOffset + f.indexLength;
   const bad = (what: string) => new CorruptionError(path, footerAt, what);
   if (last !== undefined && compareBytes(last, index.lastKey) !== 0) {
-    throw new CorruptionError(path, footerAt - f.lastKeyLength, "stored last key differs from the last record");
+    throw new CorruptionError(
+      path,
+      footerAt - f.lastKeyLength,
+      "stored last key differs from the last record",
+    );
   }
-  if (t.deletes !== f.deleteCount) throw bad(`footer deleteCount ${f.deleteCount}, blocks hold ${t.deletes}`);
-  if (t.expiring !== f.expiringCount) throw bad(`footer expiringCount ${f.expiringCount}, blocks hold ${t.expiring}`);
+  if (t.deletes !== f.deleteCount) {
+    throw bad(`footer deleteCount ${f.deleteCount}, blocks hold ${t.deletes}`);
+  }
+  if (t.expiring !== f.expiringCount) {
+    throw bad(`footer expiringCount ${f.expiringCount}, blocks hold ${t.expiring}`);
+  }
   const minOp = f.recordCount === 0 ? 0 : t.minOp;
-  if (minOp !== f.minOpIndex || t.maxOp !== f.maxOpIndex) throw bad("footer opIndex range differs from the blocks");
-  if (t.keyBytes !== f.rawKeyBytes || t.valueBytes !== f.rawValueBytes) throw bad("footer raw byte counts differ");
+  if (minOp !== f.minOpIndex || t.maxOp !== f.maxOpIndex) {
+    throw bad("footer opIndex range differs from the blocks");
+  }
+  if (t.keyBytes !== f.rawKeyBytes || t.valueBytes !== f.rawValueBytes) {
+    throw bad("footer raw byte counts differ");
+  }
 }

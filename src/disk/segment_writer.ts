@@ -90,18 +90,35 @@ export class DiskSegmentWriter {
   private prevKey: Uint8Array | undefined;
   private spareKey: Uint8Array | undefined;
   private firstKey: Uint8Array | undefined;
-  private stats = { records: 0, deletes: 0, expiring: 0, minOp: 0, maxOp: 0, keyBytes: 0, valueBytes: 0 };
+  private stats = {
+    records: 0,
+    deletes: 0,
+    expiring: 0,
+    minOp: 0,
+    maxOp: 0,
+    keyBytes: 0,
+    valueBytes: 0,
+  };
   private state: "open" | "finished" | "aborted" = "open";
 
   /** Creates `dir/seg-<id>.data` (it must not exist) and gets ready for `add`. */
   constructor(fs: FileSystem, dir: string, id: number, options: DiskSegmentWriteOptions) {
     const { keyFixedWidth: kw, valueFixedWidth: vw } = options;
     assert(Number.isSafeInteger(id) && id >= 0, `segment id ${id}`);
-    assert(kw === undefined || (Number.isInteger(kw) && kw >= 1 && kw <= KEY_FIXED_WIDTH_MAX), `keyFixedWidth ${kw}`);
-    assert(vw === undefined || (Number.isInteger(vw) && vw >= 0 && vw <= VALUE_FIXED_WIDTH_MAX), `valueFixedWidth ${vw}`);
+    assert(
+      kw === undefined || (Number.isInteger(kw) && kw >= 1 && kw <= KEY_FIXED_WIDTH_MAX),
+      `keyFixedWidth ${kw}`,
+    );
+    assert(
+      vw === undefined || (Number.isInteger(vw) && vw >= 0 && vw <= VALUE_FIXED_WIDTH_MAX),
+      `valueFixedWidth ${vw}`,
+    );
     this.sparseStep = options.sparseStep ?? DEFAULT_SPARSE_STEP;
     this.blockSizeBytes = options.blockSizeBytes ?? DEFAULT_BLOCK_SIZE_BYTES;
-    assert(Number.isInteger(this.sparseStep) && this.sparseStep >= 0 && this.sparseStep < 2 ** 32, "sparseStep");
+    assert(
+      Number.isInteger(this.sparseStep) && this.sparseStep >= 0 && this.sparseStep < 2 ** 32,
+      "sparseStep",
+    );
     assert(
       Number.isInteger(this.blockSizeBytes) && this.blockSizeBytes >= BLOCK_SIZE_BYTES_MIN &&
         this.blockSizeBytes <= BLOCK_SIZE_BYTES_MAX,
@@ -117,7 +134,11 @@ export class DiskSegmentWriter {
     this.block = new BlockBuilder(this.keyWidth, this.valueWidth);
     this.index = new IndexBuilder(kw === undefined);
     this.path = joinPath(dir, dataFileName(id));
-    this.handle = io(this.path, "create", () => fs.openFile(this.path, { create: true, exclusive: true }));
+    this.handle = io(
+      this.path,
+      "create",
+      () => fs.openFile(this.path, { create: true, exclusive: true }),
+    );
   }
 
   /** Records added so far. */
@@ -135,7 +156,10 @@ export class DiskSegmentWriter {
     assert(this.state === "open", "add after finish or abort");
     const { key, value } = r;
     this.checkRecord(r);
-    if (this.block.count > 0 && this.block.estimatedSizeWith(key.length, value.length) > this.blockSizeBytes) {
+    if (
+      this.block.count > 0 &&
+      this.block.estimatedSizeWith(key.length, value.length) > this.blockSizeBytes
+    ) {
       this.flushBlock();
     }
     const ordinal = this.stats.records;
@@ -143,7 +167,10 @@ export class DiskSegmentWriter {
     if (this.block.count === 0 || (this.sparseStep > 0 && ordinal % this.sparseStep === 0)) {
       this.index.addEntry(ordinal, key);
     }
-    assert(this.block.estimatedSizeWith(key.length, value.length) <= RAW_BLOCK_LENGTH_MAX, "record fits a block");
+    assert(
+      this.block.estimatedSizeWith(key.length, value.length) <= RAW_BLOCK_LENGTH_MAX,
+      "record fits a block",
+    );
     this.block.add(key, value, r.opIndex, r.kind, r.expiresAt);
     const s = this.stats;
     if (ordinal === 0 || r.opIndex < s.minOp) s.minOp = r.opIndex;
@@ -167,7 +194,9 @@ export class DiskSegmentWriter {
     }
     if (!(r.opIndex >= 0 && Number.isSafeInteger(r.opIndex))) assert(false, `opIndex ${r.opIndex}`);
     if (r.kind !== KIND_PUT && r.kind !== KIND_DELETE) assert(false, `kind ${r.kind}`);
-    if (!(r.expiresAt >= 0 && Number.isSafeInteger(r.expiresAt))) assert(false, `expiresAt ${r.expiresAt}`);
+    if (!(r.expiresAt >= 0 && Number.isSafeInteger(r.expiresAt))) {
+      assert(false, `expiresAt ${r.expiresAt}`);
+    }
     if (this.prevKey !== undefined && !(this.compare(this.prevKey, key) < 0)) {
       assert(false, "records arrive in strictly ascending key order");
     }
@@ -282,7 +311,9 @@ export class DiskSegmentWriter {
       assert(indexBytes.length < 2 ** 32, "index region fits u32");
       const s = this.stats;
       const footer = encodeFooter({
-        layout: LAYOUTS.indexOf(layoutOf(this.keyWidth || undefined, this.valueWidth < 0 ? undefined : this.valueWidth)),
+        layout: LAYOUTS.indexOf(
+          layoutOf(this.keyWidth || undefined, this.valueWidth < 0 ? undefined : this.valueWidth),
+        ),
         compression: this.lz4 ? 1 : 0,
         keyFixedWidth: this.keyWidth,
         valueFixedWidth: Math.max(0, this.valueWidth),
@@ -318,7 +349,10 @@ export class DiskSegmentWriter {
     const s = this.stats;
     return {
       id: this.id,
-      layout: layoutOf(this.keyWidth || undefined, this.valueWidth < 0 ? undefined : this.valueWidth),
+      layout: layoutOf(
+        this.keyWidth || undefined,
+        this.valueWidth < 0 ? undefined : this.valueWidth,
+      ),
       files: [dataFileName(this.id)],
       sizeBytes: this.fileOffset,
       recordCount: s.records,

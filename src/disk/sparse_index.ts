@@ -35,7 +35,13 @@ import { CorruptionError } from "../api/errors.ts";
 import { assert } from "../util/assert.ts";
 import { readU64, writeU64 } from "../util/bytes.ts";
 import type { KeyProbe } from "./key_probe.ts";
-import { BLOCK_ENTRY_SIZE, BLOCK_HEADER_SIZE, CODEC_LZ4, CODEC_RAW, type Footer } from "./format.ts";
+import {
+  BLOCK_ENTRY_SIZE,
+  BLOCK_HEADER_SIZE,
+  CODEC_LZ4,
+  CODEC_RAW,
+  type Footer,
+} from "./format.ts";
 
 /** Collects block table entries and sparse keys while a segment is written. */
 export class IndexBuilder {
@@ -55,7 +61,14 @@ export class IndexBuilder {
   }
 
   /** Records a block written at `offset`. */
-  addBlock(offset: number, stored: number, raw: number, crc: number, firstRecord: number, codec: number): void {
+  addBlock(
+    offset: number,
+    stored: number,
+    raw: number,
+    crc: number,
+    firstRecord: number,
+    codec: number,
+  ): void {
     const p = this.blocks.reserve(BLOCK_ENTRY_SIZE);
     const v = this.blocks.view;
     writeU64(v, p, offset);
@@ -129,7 +142,11 @@ export class SegmentIndex {
   private readonly keyHeap: Uint8Array;
   private readonly keyEnds: Uint32Array | undefined;
 
-  private constructor(f: Footer, bytes: Uint8Array, bad: (rel: number, what: string) => CorruptionError) {
+  private constructor(
+    f: Footer,
+    bytes: Uint8Array,
+    bad: (rel: number, what: string) => CorruptionError,
+  ) {
     const b = f.blockCount;
     const m = f.sparseCount;
     this.blockCount = b;
@@ -163,7 +180,12 @@ export class SegmentIndex {
       heapLength = prev;
     }
     if (pos + heapLength + f.lastKeyLength !== bytes.length) {
-      throw bad(pos, `index sections take ${pos + heapLength + f.lastKeyLength} bytes, index has ${bytes.length}`);
+      throw bad(
+        pos,
+        `index sections take ${
+          pos + heapLength + f.lastKeyLength
+        } bytes, index has ${bytes.length}`,
+      );
     }
     this.keyHeap = bytes.subarray(pos, pos + heapLength);
     this.lastKey = bytes.slice(pos + heapLength, bytes.length);
@@ -178,7 +200,11 @@ export class SegmentIndex {
     return new SegmentIndex(f, bytes, bad);
   }
 
-  private decodeBlocks(f: Footer, v: DataView, bad: (rel: number, what: string) => CorruptionError): void {
+  private decodeBlocks(
+    f: Footer,
+    v: DataView,
+    bad: (rel: number, what: string) => CorruptionError,
+  ): void {
     let offset = 0;
     let first = 0;
     for (let i = 0; i < this.blockCount; i++) {
@@ -187,14 +213,22 @@ export class SegmentIndex {
       const raw = v.getUint32(p + 12);
       const codec = v.getUint8(p + 28);
       if (readU64(v, p) !== offset) throw bad(p, `block ${i} offset is not ${offset}`);
-      if (raw < BLOCK_HEADER_SIZE || raw > f.maxRawBlockLength) throw bad(p + 12, `block ${i} raw length ${raw}`);
-      const codecOk = codec === CODEC_RAW ? stored === raw : codec === CODEC_LZ4 && stored > 0 && stored < raw;
-      if (!codecOk) throw bad(p + 28, `block ${i} codec ${codec} with stored ${stored}, raw ${raw}`);
+      if (raw < BLOCK_HEADER_SIZE || raw > f.maxRawBlockLength) {
+        throw bad(p + 12, `block ${i} raw length ${raw}`);
+      }
+      const codecOk = codec === CODEC_RAW
+        ? stored === raw
+        : codec === CODEC_LZ4 && stored > 0 && stored < raw;
+      if (!codecOk) {
+        throw bad(p + 28, `block ${i} codec ${codec} with stored ${stored}, raw ${raw}`);
+      }
       const firstRecord = readU64(v, p + 20);
       if (i === 0 ? firstRecord !== 0 : firstRecord <= first) {
         throw bad(p + 20, `block ${i} first record ${firstRecord} out of order`);
       }
-      if (firstRecord >= f.recordCount) throw bad(p + 20, `block ${i} first record ${firstRecord} past the end`);
+      if (firstRecord >= f.recordCount) {
+        throw bad(p + 20, `block ${i} first record ${firstRecord} past the end`);
+      }
       this.blockOffset[i] = offset;
       this.blockStored[i] = stored;
       this.blockRaw[i] = raw;
@@ -204,7 +238,9 @@ export class SegmentIndex {
       offset += stored;
       first = firstRecord;
     }
-    if (offset !== f.indexOffset) throw bad(0, `blocks end at ${offset}, index starts at ${f.indexOffset}`);
+    if (offset !== f.indexOffset) {
+      throw bad(0, `blocks end at ${offset}, index starts at ${f.indexOffset}`);
+    }
     this.blockFirst[this.blockCount] = f.recordCount;
   }
 

@@ -11,11 +11,21 @@ import { openDiskSegment } from "../../src/disk/segment_reader.ts";
 import { writeDiskSegment } from "../../src/disk/segment_writer.ts";
 import { joinPath } from "../../src/fs/file_system.ts";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
-import { KIND_DELETE, KIND_PUT, newSlot, type RecordSlot, type SegmentReader } from "../../src/iter/record.ts";
+import {
+  KIND_DELETE,
+  KIND_PUT,
+  newSlot,
+  type RecordSlot,
+  type SegmentReader,
+} from "../../src/iter/record.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { Prng } from "../../src/util/prng.ts";
 
-function records(n: number, keyWidth: number | undefined, valueWidth: number | undefined): RecordSlot[] {
+function records(
+  n: number,
+  keyWidth: number | undefined,
+  valueWidth: number | undefined,
+): RecordSlot[] {
   const rng = new Prng(99);
   const byKey = new Map<string, RecordSlot>();
   while (byKey.size < n) {
@@ -36,7 +46,12 @@ function same(seg: SegmentReader, recs: RecordSlot[]): void {
   const out = newSlot();
   for (const r of recs) {
     assert.ok(seg.get(r.key, out), "get hits");
-    assert.deepEqual([out.value, out.opIndex, out.kind, out.expiresAt], [r.value, r.opIndex, r.kind, r.expiresAt]);
+    assert.deepEqual([out.value, out.opIndex, out.kind, out.expiresAt], [
+      r.value,
+      r.opIndex,
+      r.kind,
+      r.expiresAt,
+    ]);
   }
   for (const reverse of [false, true]) {
     const c = seg.cursor(reverse);
@@ -66,7 +81,11 @@ for (const layout of LAYOUTS) {
       const vw = layout.endsWith("fixed-value") ? 24 : undefined;
       const recs = records(3000, kw, vw);
       const info = writeDiskSegment(fs, dir, 1, recs, {
-        compare: compareBytes, keyFixedWidth: kw, valueFixedWidth: vw, compression: "lz4", blockSizeBytes: 4096,
+        compare: compareBytes,
+        keyFixedWidth: kw,
+        valueFixedWidth: vw,
+        compression: "lz4",
+        blockSizeBytes: 4096,
       });
       assert.equal(info.layout, layout);
       const seg = openDiskSegment(fs, dir, info, compareBytes, new BlockCache(1 << 20));
@@ -86,7 +105,11 @@ Deno.test("multipart disk segment reads across parts under Deno", () => {
     const recs = records(2000, undefined, undefined);
     let next = 1;
     writeMultipartSegment(fs, dir, 100, recs, {
-      compare: compareBytes, compression: "lz4", allocateId: () => next++, partMinItemCount: 300, partMaxItemCount: 500,
+      compare: compareBytes,
+      compression: "lz4",
+      allocateId: () => next++,
+      partMinItemCount: 300,
+      partMaxItemCount: 500,
     });
     const seg = openMultipartSegment(fs, dir, 100, compareBytes, new BlockCache(1 << 20));
     assert.equal(seg.parts.length, 4);
@@ -103,14 +126,20 @@ Deno.test("a flipped byte in a local segment file is a CorruptionError naming it
   try {
     const fs = localFileSystem();
     writeDiskSegment(fs, dir, 1, records(500, 8, 16), {
-      compare: compareBytes, keyFixedWidth: 8, valueFixedWidth: 16, compression: "lz4",
+      compare: compareBytes,
+      keyFixedWidth: 8,
+      valueFixedWidth: 16,
+      compression: "lz4",
     });
     const path = joinPath(dir, dataFileName(1));
     const bytes = nodeFs.readFileSync(path);
     bytes[100] ^= 0x10;
     nodeFs.writeFileSync(path, bytes);
     const seg = openDiskSegment(fs, dir, 1, compareBytes, new BlockCache(0));
-    assert.throws(() => seg.verify(), (e: unknown) => e instanceof CorruptionError && e.file === path);
+    assert.throws(
+      () => seg.verify(),
+      (e: unknown) => e instanceof CorruptionError && e.file === path,
+    );
     seg.close();
   } finally {
     nodeFs.rmSync(dir, { recursive: true, force: true });

@@ -12,7 +12,16 @@ import { joinPath } from "../../src/fs/file_system.ts";
 import { newSlot, type SegmentReader } from "../../src/iter/record.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { Prng } from "../../src/util/prng.ts";
-import { genRecords, localStore, memoryStore, pullFrom, type Rec, type Shape, testSeed, type TestStore } from "./helpers.ts";
+import {
+  genRecords,
+  localStore,
+  memoryStore,
+  pullFrom,
+  type Rec,
+  type Shape,
+  testSeed,
+  type TestStore,
+} from "./helpers.ts";
 
 const SHAPES: Record<string, Shape> = {
   "fixed-key-fixed-value": { keyFixedWidth: 4, valueFixedWidth: 6 },
@@ -40,15 +49,23 @@ function overwrite(s: TestStore, path: string, bytes: Uint8Array): void {
 }
 
 /** Runs every read operation; returns the first CorruptionError, or undefined if all passed. */
-function exercise(s: TestStore, id: number, recs: Rec[], path: string): CorruptionError | undefined {
+function exercise(
+  s: TestStore,
+  id: number,
+  recs: Rec[],
+  path: string,
+): CorruptionError | undefined {
   let seg: (SegmentReader & { verify(): void; close(): void }) | undefined;
   try {
     seg = openDiskSegment(s.fs, s.dir, id, compareBytes, new BlockCache(1 << 20));
     const out = newSlot();
     for (const r of recs) {
       if (!seg.get(r.key, out)) throw new Error(`wrong data: ${[...r.key]} missing`);
-      if (compareBytes(out.value, r.value) !== 0 || out.opIndex !== r.opIndex || out.kind !== r.kind ||
-        out.expiresAt !== r.expiresAt) {
+      if (
+        compareBytes(out.value, r.value) !== 0 || out.opIndex !== r.opIndex ||
+        out.kind !== r.kind ||
+        out.expiresAt !== r.expiresAt
+      ) {
         throw new Error(`wrong data for ${[...r.key]}`);
       }
     }
@@ -57,7 +74,10 @@ function exercise(s: TestStore, id: number, recs: Rec[], path: string): Corrupti
       let i = reverse ? recs.length - 1 : 0;
       while (c.next()) {
         const r = recs[i];
-        if (r === undefined || compareBytes(c.key, r.key) !== 0 || compareBytes(c.value, r.value) !== 0) {
+        if (
+          r === undefined || compareBytes(c.key, r.key) !== 0 ||
+          compareBytes(c.value, r.value) !== 0
+        ) {
           throw new Error(`wrong data in ${reverse ? "reverse" : "forward"} scan at ${i}`);
         }
         i += reverse ? -1 : 1;
@@ -88,7 +108,11 @@ for (const [storeName, makeStore] of [["local", localStore], ["memory", memorySt
           const rng = new Prng(testSeed(4242));
           const recs = genRecords(rng, 40, shape);
           writeDiskSegment(s.fs, s.dir, 1, pullFrom(recs), {
-            compare: compareBytes, ...shape, compression, sparseStep: 8, blockSizeBytes: 256,
+            compare: compareBytes,
+            ...shape,
+            compression,
+            sparseStep: 8,
+            blockSizeBytes: 256,
           });
           const path = joinPath(s.dir, dataFileName(1));
           const good = s.fs.readFile(path);
@@ -100,7 +124,9 @@ for (const [storeName, makeStore] of [["local", localStore], ["memory", memorySt
               h.write(new Uint8Array([good[i] ^ (1 << (i % 8))]), i);
               const err = exercise(s, 1, recs, path);
               h.write(good.subarray(i, i + 1), i);
-              if (err === undefined) throw new Error(`flip of byte ${i} of ${good.length} went undetected`);
+              if (err === undefined) {
+                throw new Error(`flip of byte ${i} of ${good.length} went undetected`);
+              }
             }
           } finally {
             h.close();
@@ -114,15 +140,23 @@ for (const [storeName, makeStore] of [["local", localStore], ["memory", memorySt
       store = makeStore();
       const s = store;
       const recs = genRecords(new Prng(testSeed(4343)), 40, { largeValueBytes: 300 });
-      writeDiskSegment(s.fs, s.dir, 2, pullFrom(recs), { compare: compareBytes, compression: "lz4", blockSizeBytes: 256 });
+      writeDiskSegment(s.fs, s.dir, 2, pullFrom(recs), {
+        compare: compareBytes,
+        compression: "lz4",
+        blockSizeBytes: 256,
+      });
       const path = joinPath(s.dir, dataFileName(2));
       const good = s.fs.readFile(path);
       for (const n of positions(storeName, good.length)) {
         overwrite(s, path, good.subarray(0, n));
-        expect(() => openDiskSegment(s.fs, s.dir, 2, compareBytes, new BlockCache(0))).toThrow(CorruptionError);
+        expect(() => openDiskSegment(s.fs, s.dir, 2, compareBytes, new BlockCache(0))).toThrow(
+          CorruptionError,
+        );
       }
       overwrite(s, path, new Uint8Array([...good, 0]));
-      expect(() => openDiskSegment(s.fs, s.dir, 2, compareBytes, new BlockCache(0))).toThrow(CorruptionError);
+      expect(() => openDiskSegment(s.fs, s.dir, 2, compareBytes, new BlockCache(0))).toThrow(
+        CorruptionError,
+      );
     });
   });
 }
@@ -130,8 +164,15 @@ for (const [storeName, makeStore] of [["local", localStore], ["memory", memorySt
 test("a missing file, or one renamed to another id, is a CorruptionError naming it", () => {
   store = memoryStore();
   const s = store;
-  writeDiskSegment(s.fs, s.dir, 3, pullFrom(genRecords(new Prng(1), 10, {})), { compare: compareBytes, compression: "lz4" });
-  expect(() => openDiskSegment(s.fs, s.dir, 4, compareBytes, new BlockCache(0))).toThrow(CorruptionError);
+  writeDiskSegment(s.fs, s.dir, 3, pullFrom(genRecords(new Prng(1), 10, {})), {
+    compare: compareBytes,
+    compression: "lz4",
+  });
+  expect(() => openDiskSegment(s.fs, s.dir, 4, compareBytes, new BlockCache(0))).toThrow(
+    CorruptionError,
+  );
   s.fs.rename(joinPath(s.dir, dataFileName(3)), joinPath(s.dir, dataFileName(4)));
-  expect(() => openDiskSegment(s.fs, s.dir, 4, compareBytes, new BlockCache(0))).toThrow("footer names segment 3");
+  expect(() => openDiskSegment(s.fs, s.dir, 4, compareBytes, new BlockCache(0))).toThrow(
+    "footer names segment 3",
+  );
 });

@@ -83,7 +83,12 @@ test("MultipartWriter.abort removes every part it wrote", () => {
   const fs = memoryFileSystem();
   fs.mkdirp("/db");
   let next = 1;
-  const w = new MultipartWriter(fs, "/db", { ...opts, allocateId: () => next++, partMinItemCount: 100, partMaxItemCount: 200 });
+  const w = new MultipartWriter(fs, "/db", {
+    ...opts,
+    allocateId: () => next++,
+    partMinItemCount: 100,
+    partMaxItemCount: 200,
+  });
   for (const r of genRecords(new Prng(5), 700, {})) w.add(r);
   expect(fs.list("/db").length).toBe(4);
   w.abort();
@@ -97,7 +102,10 @@ test("a failing descriptor write removes the parts written for it", () => {
   let next = 1;
   expect(() =>
     writeMultipartSegment(fs, "/db", 50, pullFrom(genRecords(new Prng(6), 500, {})), {
-      ...opts, allocateId: () => next++, partMinItemCount: 100, partMaxItemCount: 200,
+      ...opts,
+      allocateId: () => next++,
+      partMinItemCount: 100,
+      partMaxItemCount: 200,
     })
   ).toThrow(IOError);
   expect(mem.list("/db").filter((n) => n !== multipartFileName(50))).toEqual([]);

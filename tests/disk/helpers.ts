@@ -3,12 +3,18 @@
 import { expect } from "bun:test";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
-import { joinPath, type FileSystem } from "../../src/fs/file_system.ts";
+import { type FileSystem, joinPath } from "../../src/fs/file_system.ts";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
 import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
-import { KIND_DELETE, KIND_PUT, newSlot, type RecordCursor, type SegmentReader } from "../../src/iter/record.ts";
+import {
+  KIND_DELETE,
+  KIND_PUT,
+  newSlot,
+  type RecordCursor,
+  type SegmentReader,
+} from "../../src/iter/record.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
-import { Prng } from "../../src/util/prng.ts";
+import type { Prng } from "../../src/util/prng.ts";
 
 /** A record of the model (plain, owned copies). */
 export interface Rec {
@@ -61,7 +67,11 @@ function genValue(rng: Prng, shape: Shape): Uint8Array {
   let len = shape.valueFixedWidth;
   if (len === undefined) {
     const r = rng.next();
-    len = r < 0.1 ? 0 : r < 0.12 && shape.largeValueBytes ? shape.largeValueBytes + rng.int(shape.largeValueBytes) : rng.int(40);
+    len = r < 0.1
+      ? 0
+      : r < 0.12 && shape.largeValueBytes
+      ? shape.largeValueBytes + rng.int(shape.largeValueBytes)
+      : rng.int(40);
   }
   const v = new Uint8Array(len);
   // Repetitive content so that LZ4 finds matches; a random byte now and then.
@@ -84,15 +94,26 @@ export function lowerBound(recs: Rec[], key: Uint8Array, strict: boolean): numbe
 }
 
 function sameRecord(c: RecordCursor | Rec, r: Rec, where: string): void {
-  if (compareBytes(c.key, r.key) !== 0) expect(`${where}: key ${[...c.key]}`).toBe(`${where}: key ${[...r.key]}`);
-  if (compareBytes(c.value, r.value) !== 0) expect(`${where}: value of ${[...r.key]}`).toBe("equal");
+  if (compareBytes(c.key, r.key) !== 0) {
+    expect(`${where}: key ${[...c.key]}`).toBe(`${where}: key ${[...r.key]}`);
+  }
+  if (compareBytes(c.value, r.value) !== 0) {
+    expect(`${where}: value of ${[...r.key]}`).toBe("equal");
+  }
   if (c.opIndex !== r.opIndex || c.kind !== r.kind || c.expiresAt !== r.expiresAt) {
-    expect(`${where}: ${c.opIndex}/${c.kind}/${c.expiresAt}`).toBe(`${where}: ${r.opIndex}/${r.kind}/${r.expiresAt}`);
+    expect(`${where}: ${c.opIndex}/${c.kind}/${c.expiresAt}`).toBe(
+      `${where}: ${r.opIndex}/${r.kind}/${r.expiresAt}`,
+    );
   }
 }
 
 /** Every key hits with its exact record; keys around and between miss. */
-export function checkGets(seg: SegmentReader, recs: Rec[], rng: Prng, width: number | undefined): void {
+export function checkGets(
+  seg: SegmentReader,
+  recs: Rec[],
+  rng: Prng,
+  width: number | undefined,
+): void {
   const out = newSlot();
   for (const r of recs) {
     if (!seg.get(r.key, out)) expect(`get ${[...r.key]}`).toBe("hit");
@@ -127,15 +148,25 @@ export function checkScans(seg: SegmentReader, recs: Rec[]): void {
 }
 
 /** Random seeks (existing and absent targets, both directions, both bounds) equal the model. */
-export function checkSeeks(seg: SegmentReader, recs: Rec[], rng: Prng, width: number | undefined, count = 400): void {
+export function checkSeeks(
+  seg: SegmentReader,
+  recs: Rec[],
+  rng: Prng,
+  width: number | undefined,
+  count = 400,
+): void {
   const fwd = seg.cursor(false);
   const rev = seg.cursor(true);
   for (let s = 0; s < count; s++) {
-    const target = recs.length > 0 && rng.next() < 0.5 ? recs[rng.int(recs.length)].key : genKey(rng, width);
+    const target = recs.length > 0 && rng.next() < 0.5
+      ? recs[rng.int(recs.length)].key
+      : genKey(rng, width);
     const exclusive = rng.next() < 0.5;
     const reverse = rng.next() < 0.5;
     const c = reverse ? rev : fwd;
-    let at = reverse ? lowerBound(recs, target, !exclusive) - 1 : lowerBound(recs, target, exclusive);
+    let at = reverse
+      ? lowerBound(recs, target, !exclusive) - 1
+      : lowerBound(recs, target, exclusive);
     const where = `seek ${reverse ? "rev" : "fwd"} ${exclusive ? "excl" : "incl"} ${[...target]}`;
     expect(c.seek(target, exclusive)).toBe(at >= 0 && at < recs.length);
     for (let k = 0; k < 3 && at >= 0 && at < recs.length; k++) {
@@ -182,7 +213,11 @@ export interface TestStore {
 /** Fresh local temp dir. */
 export function localStore(): TestStore {
   const dir = nodeFs.mkdtempSync(joinPath(os.tmpdir(), "zt-disk-"));
-  return { fs: localFileSystem(), dir, cleanup: () => nodeFs.rmSync(dir, { recursive: true, force: true }) };
+  return {
+    fs: localFileSystem(),
+    dir,
+    cleanup: () => nodeFs.rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /** Fresh memory file system. */

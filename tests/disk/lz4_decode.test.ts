@@ -10,7 +10,13 @@ function sample(rng: Prng, n: number): Uint8Array {
   for (let i = 0; i < n; i++) {
     // Runs, repeats at short and long distances, and noise: exercises every copy path.
     const r = rng.next();
-    out[i] = r < 0.3 && i > 0 ? out[i - 1] : r < 0.6 && i > 300 ? out[i - 300] : r < 0.8 ? 0x61 + rng.int(3) : rng.int(256);
+    out[i] = r < 0.3 && i > 0
+      ? out[i - 1]
+      : r < 0.6 && i > 300
+      ? out[i - 300]
+      : r < 0.8
+      ? 0x61 + rng.int(3)
+      : rng.int(256);
   }
   return out;
 }

@@ -6,7 +6,7 @@ import { CorruptionError } from "../../src/api/errors.ts";
 import { BlockCache } from "../../src/disk/block_cache.ts";
 import { dataFileName, multipartFileName } from "../../src/disk/format.ts";
 import {
-  MultipartDiskSegment,
+  type MultipartDiskSegment,
   openAnyDiskSegment,
   openMultipartSegment,
   partTargetItemCount,
@@ -51,22 +51,37 @@ describe("multipart disk segment matches the model", () => {
         const seed = testSeed(77);
         const rng = new Prng(seed);
         const recs = genRecords(rng, 2000, shape);
-        const { descriptor, parts } = writeMultipartSegment(store.fs, store.dir, 100, pullFrom(recs), {
-          compare: compareBytes,
-          ...shape,
-          compression,
-          sparseStep: 16,
-          blockSizeBytes: 512,
-          allocateId: idCounter(1),
-          partMinItemCount: 150,
-          partMaxItemCount: 300,
-        });
+        const { descriptor, parts } = writeMultipartSegment(
+          store.fs,
+          store.dir,
+          100,
+          pullFrom(recs),
+          {
+            compare: compareBytes,
+            ...shape,
+            compression,
+            sparseStep: 16,
+            blockSizeBytes: 512,
+            allocateId: idCounter(1),
+            partMinItemCount: 150,
+            partMaxItemCount: 300,
+          },
+        );
         expect(parts.length).toBe(Math.ceil(recs.length / 300));
         expect(descriptor.recordCount).toBe(recs.length);
-        const seg = openMultipartSegment(store.fs, store.dir, 100, compareBytes, new BlockCache(1 << 20));
+        const seg = openMultipartSegment(
+          store.fs,
+          store.dir,
+          100,
+          compareBytes,
+          new BlockCache(1 << 20),
+        );
         try {
           expect(seg.recordCount).toBe(recs.length);
-          expect(seg.files).toEqual([multipartFileName(100), ...parts.map((p) => dataFileName(p.id))]);
+          expect(seg.files).toEqual([
+            multipartFileName(100),
+            ...parts.map((p) => dataFileName(p.id)),
+          ]);
           checkGets(seg, recs, rng, shape.keyFixedWidth);
           checkScans(seg, recs);
           checkSeeks(seg, recs, rng, shape.keyFixedWidth);
@@ -104,19 +119,36 @@ function checkBoundarySeeks(seg: MultipartDiskSegment, recs: Rec[]): void {
 test("a later descriptor carries parts forward unchanged and both descriptors read", () => {
   const rng = new Prng(testSeed(78));
   const recs = genRecords(rng, 900, { keyFixedWidth: 6, valueFixedWidth: 10 });
-  const opts = { compare: compareBytes, keyFixedWidth: 6, valueFixedWidth: 10, compression: "lz4" as const };
+  const opts = {
+    compare: compareBytes,
+    keyFixedWidth: 6,
+    valueFixedWidth: 10,
+    compression: "lz4" as const,
+  };
   const thirds = [recs.slice(0, 300), recs.slice(300, 600), recs.slice(600)];
-  const parts = thirds.map((t, i) => writeDiskSegment(store.fs, store.dir, i + 1, pullFrom(t), opts));
+  const parts = thirds.map((t, i) =>
+    writeDiskSegment(store.fs, store.dir, i + 1, pullFrom(t), opts)
+  );
   writeMultipartDescriptor(store.fs, store.dir, 10, parts);
   const before = store.fs.readFile(`${store.dir}/${dataFileName(1)}`);
   // A merge rewrites the middle part only: new values there, the outer parts are carried.
-  const middle = thirds[1].map((r) => ({ ...r, value: new Uint8Array(10).fill(7), opIndex: r.opIndex + 1 }));
+  const middle = thirds[1].map((r) => ({
+    ...r,
+    value: new Uint8Array(10).fill(7),
+    opIndex: r.opIndex + 1,
+  }));
   const rewritten = writeDiskSegment(store.fs, store.dir, 4, pullFrom(middle), opts);
   writeMultipartDescriptor(store.fs, store.dir, 11, [parts[0], rewritten, parts[2]]);
   expect(store.fs.readFile(`${store.dir}/${dataFileName(1)}`)).toEqual(before);
   const cache = new BlockCache(1 << 20);
   const older = openMultipartSegment(store.fs, store.dir, 10, compareBytes, cache);
-  const newer = openAnyDiskSegment(store.fs, store.dir, 11, compareBytes, cache) as MultipartDiskSegment;
+  const newer = openAnyDiskSegment(
+    store.fs,
+    store.dir,
+    11,
+    compareBytes,
+    cache,
+  ) as MultipartDiskSegment;
   expect(newer.partIds).toEqual([1, 4, 3]);
   checkScans(older, recs);
   checkScans(newer, [...thirds[0], ...middle, ...thirds[2]]);
@@ -139,13 +171,20 @@ describe("multipart descriptor corruption", () => {
     const rng = new Prng(testSeed(79));
     const recs = genRecords(rng, 200, {});
     writeMultipartSegment(store.fs, store.dir, 50, pullFrom(recs), {
-      compare: compareBytes, compression: "lz4", allocateId: idCounter(1), partMinItemCount: 40, partMaxItemCount: 60,
+      compare: compareBytes,
+      compression: "lz4",
+      allocateId: idCounter(1),
+      partMinItemCount: 40,
+      partMaxItemCount: 60,
     });
     return store.fs.readFile(`${store.dir}/${multipartFileName(50)}`);
   }
 
   function writeDescriptor(bytes: Uint8Array): void {
-    const h = store.fs.openFile(`${store.dir}/${multipartFileName(50)}`, { create: true, truncate: true });
+    const h = store.fs.openFile(`${store.dir}/${multipartFileName(50)}`, {
+      create: true,
+      truncate: true,
+    });
     h.append(bytes);
     h.close();
   }
@@ -181,7 +220,10 @@ describe("multipart descriptor corruption", () => {
     // Replace part 2 with a different (valid) part file of the same id.
     store.fs.remove(`${store.dir}/${dataFileName(2)}`);
     const recs = genRecords(new Prng(5), 10, {});
-    writeDiskSegment(store.fs, store.dir, 2, pullFrom(recs), { compare: compareBytes, compression: "none" });
+    writeDiskSegment(store.fs, store.dir, 2, pullFrom(recs), {
+      compare: compareBytes,
+      compression: "none",
+    });
     expectCorrupt();
   });
 });

@@ -53,7 +53,13 @@ describe("disk segment matches the model", () => {
           expect(info.layout).toBe(layout);
           expect(info.recordCount).toBe(recs.length);
           expect(info.blockCount).toBeGreaterThan(5);
-          const seg = openDiskSegment(store.fs, store.dir, info, compareBytes, new BlockCache(64 * 1024));
+          const seg = openDiskSegment(
+            store.fs,
+            store.dir,
+            info,
+            compareBytes,
+            new BlockCache(64 * 1024),
+          );
           try {
             expect(seg.recordCount).toBe(recs.length);
             expect(seg.files).toEqual([dataFileName(segId)]);
@@ -75,7 +81,10 @@ describe("disk segment matches the model", () => {
 });
 
 test("an empty segment opens, misses, scans nothing and verifies", () => {
-  const info = writeDiskSegment(store.fs, store.dir, 7, [], { compare: compareBytes, compression: "lz4" });
+  const info = writeDiskSegment(store.fs, store.dir, 7, [], {
+    compare: compareBytes,
+    compression: "lz4",
+  });
   expect(info.recordCount).toBe(0);
   expect(info.firstKey).toBeUndefined();
   const seg = openDiskSegment(store.fs, store.dir, 7, compareBytes, new BlockCache(1024));
@@ -87,7 +96,11 @@ test("an empty segment opens, misses, scans nothing and verifies", () => {
 });
 
 test("writer asserts ascending keys and fixed widths", () => {
-  const w = new DiskSegmentWriter(store.fs, store.dir, 3, { compare: compareBytes, compression: "none", keyFixedWidth: 2 });
+  const w = new DiskSegmentWriter(store.fs, store.dir, 3, {
+    compare: compareBytes,
+    compression: "none",
+    keyFixedWidth: 2,
+  });
   const slot = newSlot();
   slot.key = new Uint8Array([1, 2]);
   w.add(slot);
@@ -103,7 +116,11 @@ test("scans do not fill the block cache unless asked; gets do", () => {
   const rng = new Prng(testSeed(5));
   const recs = genRecords(rng, 2000, { keyFixedWidth: 8, valueFixedWidth: 32 });
   writeDiskSegment(store.fs, store.dir, 9, pullFrom(recs), {
-    compare: compareBytes, keyFixedWidth: 8, valueFixedWidth: 32, compression: "lz4", blockSizeBytes: 1024,
+    compare: compareBytes,
+    keyFixedWidth: 8,
+    valueFixedWidth: 32,
+    compression: "lz4",
+    blockSizeBytes: 1024,
   });
   const cache = new BlockCache(1 << 20);
   const seg = openDiskSegment(store.fs, store.dir, 9, compareBytes, cache);
@@ -124,7 +141,11 @@ test("block cache stays within its byte bound and evicts least recently used", (
   const rng = new Prng(testSeed(6));
   const recs = genRecords(rng, 3000, { keyFixedWidth: 8, valueFixedWidth: 32 });
   writeDiskSegment(store.fs, store.dir, 10, pullFrom(recs), {
-    compare: compareBytes, keyFixedWidth: 8, valueFixedWidth: 32, compression: "none", blockSizeBytes: 1024,
+    compare: compareBytes,
+    keyFixedWidth: 8,
+    valueFixedWidth: 32,
+    compression: "none",
+    blockSizeBytes: 1024,
   });
   const cache = new BlockCache(5 * 1300);
   const seg = openDiskSegment(store.fs, store.dir, 10, compareBytes, cache);
