@@ -113,7 +113,7 @@ await Promise.all(Array.from({ length: Math.max(1, jobs) }, () => worker()));
 console.log(`\nstress totals (seed ${seed}, ${elapsed()}): ${JSON.stringify(totals)}`);
 console.log(
   `cycles ${totals.cycles}, writes issued ${totals.issued}, acknowledged ${totals.acked}, ` +
-    `durable writes checked ${totals.durableChecked}, lost ${
+    `durable key writes checked ${totals.durableChecked} (a batch counts each key), lost ${
       failed ? "(stopped at the first)" : 0
     }`,
 );
