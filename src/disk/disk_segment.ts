@@ -21,7 +21,7 @@ export interface DiskSegmentWriteOptions {
   compression: "lz4" | "none";
   /** A sparse index entry every `sparseStep` records (default 1024); 0 = block first keys only. */
   sparseStep?: number;
-  /** Target raw block size (default `DEFAULT_BLOCK_SIZE_BYTES`, 32 KiB). */
+  /** Target raw block size (default `DEFAULT_BLOCK_SIZE_BYTES`, 16 KiB). */
   blockSizeBytes?: number;
 }
 
