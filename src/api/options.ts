@@ -7,6 +7,7 @@
  */
 import { InvalidOptionError } from "./errors.ts";
 import type { FileSystem } from "../fs/file_system.ts";
+import { DEFAULT_BLOCK_SIZE_BYTES } from "../disk/format.ts";
 
 /** How `open` treats an existing or missing database. */
 export type OpenMode = "open-or-create" | "create" | "open";
@@ -56,7 +57,7 @@ export const DEFAULT_OPTIONS: Omit<EngineOptions, "dir" | "fs"> = {
   multipartMaxItemCount: 3_000_000,
   compression: "lz4",
   sparseStep: 1024,
-  blockSizeBytes: 32 * 1024,
+  blockSizeBytes: DEFAULT_BLOCK_SIZE_BYTES,
   blockCacheMaxBytes: 64 * 1024 * 1024,
   repair: false,
   changeFeedRetentionBytes: 64 * 1024 * 1024,

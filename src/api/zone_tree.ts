@@ -60,7 +60,7 @@ export interface OpenOptions<KS extends AnyKeyspace = AnyKeyspace> {
   compression?: CompressionMode;
   /** Keys between sparse index entries (default 1024; 0 disables the extra entries). */
   sparseStep?: number;
-  /** Uncompressed bytes per disk block (default 32 KiB). */
+  /** Uncompressed bytes per disk block (default 16 KiB; see docs/FORMATS.md for why). */
   blockSizeBytes?: number;
   /** Bytes of decompressed blocks kept in the block cache (default 64 MiB). */
   blockCacheMaxBytes?: number;
