@@ -64,6 +64,9 @@ describe("disk segment matches the model", () => {
             expect(seg.recordCount).toBe(recs.length);
             expect(seg.files).toEqual([dataFileName(segId)]);
             expect(seg.deleteCount).toBe(recs.filter((r) => r.kind === KIND_DELETE).length);
+            const lz4Blocks = seg.index.blockCodec.filter((c) => c === 1).length;
+            if (compression === "lz4") expect(lz4Blocks).toBeGreaterThan(0);
+            else expect(lz4Blocks).toBe(0);
             checkGets(seg, recs, rng, shape.keyFixedWidth);
             checkScans(seg, recs);
             checkSeeks(seg, recs, rng, shape.keyFixedWidth);
@@ -155,5 +158,24 @@ test("block cache stays within its byte bound and evicts least recently used", (
     expect(cache.sizeBytes).toBeLessThanOrEqual(cache.capacityBytes);
   }
   expect(cache.blockCount).toBeGreaterThan(2);
+  seg.close();
+});
+
+test("fixed values larger than a block get a block per record and read back", () => {
+  const rng = new Prng(testSeed(11));
+  const shape = { keyFixedWidth: 4, valueFixedWidth: 3000 };
+  const recs = genRecords(rng, 200, shape);
+  const info = writeDiskSegment(store.fs, store.dir, 12, pullFrom(recs), {
+    compare: compareBytes,
+    ...shape,
+    compression: "lz4",
+    blockSizeBytes: 1024,
+  });
+  expect(info.blockCount).toBe(recs.length);
+  const seg = openDiskSegment(store.fs, store.dir, info, compareBytes, new BlockCache(1 << 20));
+  checkGets(seg, recs, rng, 4);
+  checkScans(seg, recs);
+  checkSeeks(seg, recs, rng, 4, 100);
+  seg.verify();
   seg.close();
 });
