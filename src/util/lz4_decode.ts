@@ -20,7 +20,12 @@ const NATIVE_COPY_MIN = 32;
  * Decodes the LZ4 block `src[start, end)` into `dst`, which must come out exactly full.
  * Returns true on success, false when the input is malformed or the size differs.
  */
-export function lz4DecodeInto(src: Uint8Array, start: number, end: number, dst: Uint8Array): boolean {
+export function lz4DecodeInto(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  dst: Uint8Array,
+): boolean {
   let s = start;
   let d = 0;
   const dEnd = dst.length;
