@@ -54,7 +54,7 @@ import { replayWal } from "../wal/wal_reader.ts";
 import { changeFeedFilePath, type ChangeFeedView, planRetention } from "./change_feed.ts";
 import { BlockCache } from "../disk/block_cache.ts";
 import type { DiskSegment, DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
-import { runMerge } from "../merge/merger.ts";
+import { type MergeJob, runMerge } from "../merge/merger.ts";
 import { movesToBottom } from "../merge/merge_policy.ts";
 import {
   LOCK_FILE,
@@ -797,6 +797,22 @@ export class TreeEngine {
     }
   }
 
+  /** The parts of a merge job that come from the options (shared by every kind of merge). */
+  #mergeSettings(): Pick<
+    MergeJob,
+    "now" | "mode" | "write" | "partMinItemCount" | "partMaxItemCount" | "allocateId" | "sliceMs"
+  > {
+    return {
+      now: Date.now(),
+      mode: this.options.diskSegmentMode,
+      write: this.#writeOptions(),
+      partMinItemCount: this.options.multipartMinItemCount,
+      partMaxItemCount: this.options.multipartMaxItemCount,
+      allocateId: () => this.#nextSegmentId++,
+      sliceMs: MERGE_SLICE_MS,
+    };
+  }
+
   #writeOptions(): DiskSegmentWriteOptions {
     return {
       compare: this.compare,
@@ -853,13 +869,7 @@ export class TreeEngine {
         nothingBelow,
         tombstones: applied,
         touching: new TombstoneSet(newTombstones),
-        now: Date.now(),
-        mode: this.options.diskSegmentMode,
-        write: this.#writeOptions(),
-        partMinItemCount: this.options.multipartMinItemCount,
-        partMaxItemCount: this.options.multipartMaxItemCount,
-        allocateId: () => this.#nextSegmentId++,
-        sliceMs: MERGE_SLICE_MS,
+        ...this.#mergeSettings(),
       });
       this.checkOpen();
       const record = result ? { id: result.id, parts: result.parts, recordCount: result.recordCount } : null;
@@ -940,13 +950,7 @@ export class TreeEngine {
           nothingBelow: from === 0,
           tombstones: applied,
           touching: TombstoneSet.EMPTY,
-          now: Date.now(),
-          mode: this.options.diskSegmentMode,
-          write: this.#writeOptions(),
-          partMinItemCount: this.options.multipartMinItemCount,
-          partMaxItemCount: this.options.multipartMaxItemCount,
-          allocateId: () => this.#nextSegmentId++,
-          sliceMs: MERGE_SLICE_MS,
+          ...this.#mergeSettings(),
         });
         this.checkOpen();
         const record = result ? { id: result.id, parts: result.parts, recordCount: result.recordCount } : null;
