@@ -62,6 +62,8 @@ export class DiskSet {
   readonly #fs: FileSystem;
   readonly #dir: string;
   readonly #fileRefs = new Map<string, number>();
+  /** Asynchronous removals still running. */
+  readonly #removing = new Set<Promise<void>>();
   /** Called when a file could not be deleted (it stays an orphan until the next open). */
   onError: (e: unknown) => void = () => {};
   /** When true, unreferenced files are kept (read-only trees never delete). */
@@ -103,12 +105,33 @@ export class DiskSet {
       this.#fileRefs.delete(f);
       // Closing a tree releases live segments too: only retired ones lose their files.
       if (this.keepFiles || !h.retired) continue;
-      try {
-        this.#fs.remove(joinPath(this.#dir, f));
-      } catch (e) {
-        this.onError(e);
-      }
+      this.removeInBackground(joinPath(this.#dir, f));
     }
+  }
+
+  /**
+   * Removes a file nothing reads any more, without blocking the event loop where the provider
+   * can (unlinking a file of ~100 MB blocked it for 50-90 ms). A crash before the unlink leaves
+   * an orphan, which the next open removes. Failures go to `onError`.
+   */
+  removeInBackground(path: string): void {
+    try {
+      if (!this.#fs.removeAsync) {
+        this.#fs.remove(path);
+        return;
+      }
+      const p: Promise<void> = this.#fs.removeAsync(path).catch((e) => this.onError(e)).finally(() => {
+        this.#removing.delete(p);
+      });
+      this.#removing.add(p);
+    } catch (e) {
+      this.onError(e);
+    }
+  }
+
+  /** Resolves when every file removal started so far has finished. */
+  async settled(): Promise<void> {
+    while (this.#removing.size > 0) await Promise.all([...this.#removing]);
   }
 
   /** Whether any open handle reads `file`. */

@@ -35,7 +35,7 @@ import {
 import type { EngineOptions } from "../api/options.ts";
 import type { TreeEvents } from "../api/events.ts";
 import { type FileLock, type FileSystem, joinPath } from "../fs/file_system.ts";
-import { localFileSystem } from "../fs/local_file_system.ts";
+import { isLocalFileSystem, localFileSystem } from "../fs/local_file_system.ts";
 import {
   type Comparer,
   KIND_DELETE,
@@ -46,6 +46,7 @@ import {
   type SegmentReader,
 } from "../iter/record.ts";
 import { MergingCursor } from "../iter/merging_cursor.ts";
+import { KIND_RANGE_DELETE } from "../iter/record.ts";
 import { type RangeTombstone, TombstoneCursor, TombstoneSet } from "../iter/range_tombstones.ts";
 import { MutableSegment } from "../memory/mutable_segment.ts";
 import { AssertionError } from "../util/assert.ts";
@@ -54,7 +55,8 @@ import { replayWal } from "../wal/wal_reader.ts";
 import { changeFeedFilePath, type ChangeFeedView, planRetention } from "./change_feed.ts";
 import { BlockCache } from "../disk/block_cache.ts";
 import type { DiskSegment, DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
-import { type MergeJob, runMerge } from "../merge/merger.ts";
+import { type MergeJob, type MergeResult, runMerge } from "../merge/merger.ts";
+import { runMergeInWorker, workerMergeAvailable } from "../merge/worker_merge.ts";
 import { movesToBottom } from "../merge/merge_policy.ts";
 import {
   LOCK_FILE,
@@ -220,6 +222,13 @@ function dumpSegmentToWal(
 
 /** The engine of one open tree. */
 export class TreeEngine {
+  /**
+   * Merges of read-only segments that involve at least this many records (newer plus the disk
+   * segment's) run in a Worker when the tree is on local files; smaller ones run in this thread
+   * (starting a Worker costs more than they do). Tests set it to 0 to drive every merge through
+   * the Worker.
+   */
+  static workerMergeMinRecords = 65_536;
   readonly fs: FileSystem;
   readonly dir: string;
   readonly options: EngineOptions;
@@ -275,7 +284,7 @@ export class TreeEngine {
     this.#blockCache = new BlockCache(options.blockCacheMaxBytes);
     this.#diskSet = new DiskSet(fs, options.dir, options.readOnly);
     this.#diskSet.onError = (e) => {
-      this.events.emit("error", asIOError("remove a replaced segment file", e));
+      this.events.emit("error", asIOError("remove a file nothing reads any more (replaced segment or dropped WAL)", e));
     };
   }
 
@@ -860,17 +869,48 @@ export class TreeEngine {
     this.events.emit("merge-started", { readOnlySegments: merged.length });
     const newer = new MergingCursor(merged.map((r) => r.segment.cursor(false)), false, this.compare);
     try {
-      const result = await runMerge({
-        fs: this.fs,
-        dir: this.dir,
-        compare: this.compare,
-        newer,
-        base: base?.segment,
-        nothingBelow,
-        tombstones: applied,
-        touching: new TombstoneSet(newTombstones),
-        ...this.#mergeSettings(),
-      });
+      const settings = this.#mergeSettings();
+      let result: MergeResult | undefined | "unavailable" = "unavailable";
+      const records = merged.reduce((n, r) => n + r.segment.recordCount, base?.segment.recordCount ?? 0);
+      if (records >= TreeEngine.workerMergeMinRecords && isLocalFileSystem(this.fs) && workerMergeAvailable()) {
+        const { compare: _, ...write } = settings.write;
+        // The worker reads the merged segments from their WALs (closed above) when every one
+        // has one; otherwise this thread packs their records for it.
+        const logged = merged.every((r) => r.walPath !== undefined);
+        result = await runMergeInWorker({
+          dir: this.dir,
+          newer,
+          wals: logged ? merged.map((r) => ({ path: r.walPath!, recordCount: r.segment.recordCount })) : undefined,
+          base: base?.record,
+          nothingBelow,
+          now: settings.now,
+          tombstones: durable,
+          touching: newTombstones,
+          mode: settings.mode,
+          write,
+          partMinItemCount: settings.partMinItemCount,
+          partMaxItemCount: settings.partMaxItemCount,
+          reserveIds: (count) => {
+            const first = this.#nextSegmentId;
+            this.#nextSegmentId += count;
+            return first;
+          },
+          sliceMs: settings.sliceMs,
+        });
+      }
+      if (result === "unavailable") {
+        result = await runMerge({
+          fs: this.fs,
+          dir: this.dir,
+          compare: this.compare,
+          newer,
+          base: base?.segment,
+          nothingBelow,
+          tombstones: applied,
+          touching: new TombstoneSet(newTombstones),
+          ...settings,
+        });
+      }
       this.checkOpen();
       const record = result ? { id: result.id, parts: result.parts, recordCount: result.recordCount } : null;
       const handle = this.#openPublished(record, result?.createdFiles ?? []);
@@ -1078,7 +1118,7 @@ export class TreeEngine {
     }
     for (const f of dropped) {
       const path = changeFeedFilePath(this.fs, this.dir, f.id);
-      if (path) this.#removeQuietly(path);
+      if (path) this.#diskSet.removeInBackground(path);
     }
   }
 
@@ -1241,6 +1281,7 @@ export class TreeEngine {
       throw asIOError(`close the tree in ${this.dir}`, e);
     } finally {
       this.#closeDiskSegments();
+      await this.#diskSet.settled();
       this.#lock?.release();
       this.#lock = undefined;
     }
@@ -1351,7 +1392,6 @@ function newMetadata(keyspace: EngineKeyspace): Metadata {
   };
 }
 
-/** WAL op kind of a range deletion (key = start, value = end; empty end = unbounded). */
-export const KIND_RANGE_DELETE = 2;
+export { KIND_RANGE_DELETE };
 
 export { KIND_DELETE, KIND_PUT };

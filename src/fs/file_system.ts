@@ -78,6 +78,11 @@ export interface FileSystem {
   rename(from: string, to: string): void;
   /** Removes a file; no error if it is already gone. */
   remove(path: string): void;
+  /**
+   * Optional: like `remove`, without blocking the event loop (unlinking a large file can take
+   * tens of milliseconds). The engine uses it, where present, for files nothing reads any more.
+   */
+  removeAsync?(path: string): Promise<void>;
   /** Removes a directory and everything in it; no error if it is gone. */
   removeDir(path: string): void;
   /** Makes entry changes in `dir` durable (fsync of the directory). */

@@ -53,6 +53,14 @@ export function localFileSystem(): FileSystem {
   return new LocalFileSystem();
 }
 
+/**
+ * Whether `fs` is a provider made by `localFileSystem()`: files it writes can be reached by path
+ * from another thread (the engine's merge Worker).
+ */
+export function isLocalFileSystem(fs: FileSystem): boolean {
+  return fs instanceof LocalFileSystem;
+}
+
 /** Lock paths (absolute) held by this process, shared by every `localFileSystem()` instance. */
 const heldLocks = new Set<string>();
 
@@ -185,6 +193,12 @@ class LocalFileSystem implements FileSystem {
     } catch (e) {
       if (errorCode(e) !== "ENOENT") throw e;
     }
+  }
+
+  removeAsync(path: string): Promise<void> {
+    return nodeFs.promises.unlink(path).catch((e: unknown) => {
+      if (errorCode(e) !== "ENOENT") throw e;
+    });
   }
 
   removeDir(path: string): void {

@@ -17,6 +17,12 @@ export const KIND_PUT = 0;
 /** A deletion marker: hides every older version of the key. */
 export const KIND_DELETE = 1;
 
+/**
+ * WAL op kind of a range deletion (key = start, value = end; empty end = unbounded). Never a
+ * segment record: replay turns it into a range tombstone.
+ */
+export const KIND_RANGE_DELETE = 2;
+
 /** One record, as a plain mutable holder (reused to avoid allocation on hot paths). */
 export interface RecordSlot {
   key: Uint8Array;

@@ -264,3 +264,34 @@ Deno.test(
     }
   }),
 );
+
+Deno.test(
+  "merges run in a Worker under Deno too, and read the same as merges in this thread",
+  withDir(async (dir) => {
+    const { TreeEngine } = await import("../../src/engine/tree_engine.ts");
+    const { workerMergeCounts } = await import("../../src/merge/worker_merge.ts");
+    const ks = defineKeyspace({ key: "s:<str>:n:<u32be>", value: "utf8" });
+    const saved = TreeEngine.workerMergeMinRecords;
+    const rows: unknown[] = [];
+    try {
+      for (const threshold of [0, Infinity]) {
+        TreeEngine.workerMergeMinRecords = threshold;
+        const before = workerMergeCounts.done;
+        const tree = await ZoneTree.open({ dir: `${dir}/db-${threshold}`, keyspace: ks, maintenance: "manual" });
+        const r = new Prng(3);
+        for (let round = 0; round < 3; round++) {
+          for (let i = 0; i < 2000; i++) tree.upsert({ s: "k", n: r.int(5000) }, `r${round}-${i}`);
+          tree.tryDelete({ s: "k", n: r.int(5000) });
+          tree.maintenance.moveMutableSegmentForward();
+          await tree.maintenance.merge();
+        }
+        rows.push([...tree.range()]);
+        await tree.close();
+        assert.equal(workerMergeCounts.done - before, threshold === 0 ? 3 : 0);
+      }
+      assert.deepEqual(rows[0], rows[1]);
+    } finally {
+      TreeEngine.workerMergeMinRecords = saved;
+    }
+  }),
+);
