@@ -2,7 +2,10 @@
  * The workloads of issue 6, run for one engine in one process (a child of run.ts), in a fixed
  * order, each on a fresh directory that is removed afterwards. Every timed region holds engine
  * calls only: data is generated and cut into batches before the timer starts, and a full GC runs
- * just before it. Results are throughput (ops/s), except reopen (ms), disk and RSS (MB).
+ * just before it. Results are throughput (ops/s), except reopen (ms), disk and RSS (MB), and the
+ * write amplification of ts-ingest (x): bytes the process wrote (`/proc/self/io` `wchar`, so
+ * Linux only) from the first batch to the close after a full compaction, over the key + value
+ * bytes ingested; the ts-query reads in between are left out.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,7 +28,7 @@ export const WORKLOADS = [
   "rss",
 ] as const;
 export type Mode = "non-durable" | "durable";
-export type Unit = "ops/s" | "ms" | "MB";
+export type Unit = "ops/s" | "ms" | "MB" | "x";
 
 export interface Result {
   workload: string; // group name from WORKLOADS
@@ -64,9 +67,9 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
   return ms;
 }
 
-async function putBatches(d: Driver, all: Entry[][]): Promise<void> {
-  for (const batch of all) {
-    const r = d.putBatch(batch);
+async function putBatches(d: Driver, all: Entry[][], prepared?: unknown[]): Promise<void> {
+  for (let i = 0; i < all.length; i++) {
+    const r = d.putBatch(all[i], prepared?.[i]);
     if (r) await r;
     sampleRss();
   }
@@ -108,18 +111,32 @@ function sameBytes(a: Bytes | undefined, b: Bytes): boolean {
   return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** Opens a fresh store, runs `body`, closes the store and removes its directory. */
+/** `wchar` of /proc/self/io: bytes this process passed to write-like calls; undefined off Linux. */
+function bytesWritten(): number | undefined {
+  try {
+    return Number(/^wchar: (\d+)$/m.exec(readFileSync("/proc/self/io", "utf8"))![1]);
+  } catch {
+    return undefined;
+  }
+}
+
+const TS_LAYOUT = "sensor:<str>:ts:<u64be>" as const;
+
+/**
+ * Opens a fresh store, runs `body`, closes the store (unless `body` returns "closed") and removes
+ * its directory. `keyWidth` undefined: the time-series keys.
+ */
 async function withStore(
   d: Driver,
   mode: Mode,
   keyWidth: number | undefined,
-  body: (dir: string) => Promise<void>,
+  body: (dir: string) => Promise<void | "closed">,
 ): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `zt-peers-${d.name.replace(/\W/g, "")}-`));
   try {
-    await d.open(dir, { durable: mode === "durable", keyWidth });
-    await body(dir);
-    await d.close();
+    const layout = keyWidth === undefined ? TS_LAYOUT : undefined;
+    await d.open(dir, { durable: mode === "durable", keyWidth, layout });
+    if ((await body(dir)) !== "closed") await d.close();
   } finally {
     rmSync(dir, { recursive: true, force: true }); // on error the child exits right after
   }
@@ -146,7 +163,10 @@ export async function runAll(
   };
   const rate = (workload: string, metric: string, mode: Mode, count: number, ms: number) =>
     record(workload, metric, mode, count, (count * 1000) / ms, "ops/s");
-  const load = (all: Entry[][]) => time(() => putBatches(d, all));
+  const load = (all: Entry[][]) => {
+    const prepared = d.prepareBatch ? all.map((b) => d.prepareBatch!(b)) : undefined;
+    return time(() => putBatches(d, all, prepared));
+  };
 
   const n = Math.max(1000, Math.round(1_000_000 * plan.scale));
   const { keys, values } = data.counterData(n, 100, SEED);
@@ -187,14 +207,25 @@ export async function runAll(
     }
     if (want("ts-ingest") || (nd && want("ts-query"))) {
       await withStore(d, mode, undefined, async () => {
-        rate(
-          "ts-ingest",
-          "ts-ingest",
-          mode,
-          sensors * 1000,
-          await load(tsBatches()),
+        const all = tsBatches();
+        const userBytes = all.reduce(
+          (n, b) => n + b.reduce((m, [k, v]) => m + k.length + v.length, 0),
+          0,
         );
+        const before = bytesWritten();
+        const ms = await load(all);
+        const afterLoad = bytesWritten();
+        rate("ts-ingest", "ts-ingest", mode, sensors * 1000, ms);
         if (nd && want("ts-query")) await tsQueries(d, sensors, plan.scale, rate);
+        if (!want("ts-ingest") || before === undefined) return;
+        // Write amplification: the ingest, then a full compaction and close (every rewrite
+        // counted, whatever is still only in memory or a log written out), queries left out.
+        const afterQueries = bytesWritten()!;
+        if (d.compact) await d.compact();
+        await d.close();
+        const written = afterLoad! - before + bytesWritten()! - afterQueries;
+        record("ts-ingest", "ts-ingest write amp", mode, sensors * 1000, written / userBytes, "x");
+        return "closed";
       });
     }
   }

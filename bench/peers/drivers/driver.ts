@@ -15,6 +15,12 @@ export interface OpenOptions {
   durable: boolean;
   /** Every key has this many bytes (the counter workloads); undefined: keys vary in length. */
   keyWidth?: number;
+  /**
+   * The layout the key bytes follow, when they have one: `"sensor:<str>:ts:<u64be>"` for the
+   * time-series workloads (data.ts `tsKey`). A driver may store such keys in its own encoding of
+   * that layout (see `prepareBatch`); bounds then still arrive as harness bytes.
+   */
+  layout?: "sensor:<str>:ts:<u64be>";
 }
 
 export interface RangeOptions {
@@ -30,8 +36,15 @@ export interface Driver {
   /** One line per mode: what durable and non-durable writes do in this engine. */
   readonly modes: { durable: string; nonDurable: string };
   open(dir: string, opts: OpenOptions): MaybePromise<void>;
+  /**
+   * Turns a batch into the form this engine's users hand it over (typed keys instead of the
+   * harness bytes), before any timer starts. Its result is passed to `putBatch` as `prepared`.
+   * Only engines with their own key layouts need it (ZoneTree: typed keys it encodes itself, so
+   * the timed call still pays the key encoding a user pays).
+   */
+  prepareBatch?(entries: [Bytes, Bytes][]): unknown;
   /** Writes the entries as one atomic batch (one transaction / write batch). */
-  putBatch(entries: [Bytes, Bytes][]): MaybePromise<void>;
+  putBatch(entries: [Bytes, Bytes][], prepared?: unknown): MaybePromise<void>;
   put(key: Bytes, value: Bytes): MaybePromise<void>;
   /** Waits for writes that `put` queued without waiting (engines with asynchronous commits). */
   settle?(): Promise<void>;

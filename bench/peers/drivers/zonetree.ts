@@ -1,7 +1,11 @@
 /**
- * ZoneTree driver, written against the public API of docs/API.md through `mod.ts` only. Keys are
- * a single bytes field (`<bytes:16>` for the counter workloads, variable `<bytes>` for the
- * time-series keys), so a key is the bare Uint8Array and keeps its memcmp order.
+ * ZoneTree driver, written against the public API of docs/API.md through `mod.ts` only. Counter
+ * keys are one `<bytes:16>` field, so a key is the bare Uint8Array and keeps its memcmp order.
+ * Time-series keys use the real keyspace `sensor:<str>:ts:<u64be>`, as a user would: the harness
+ * bytes (`sensor 00 00 <u64be>`) become typed keys `[sensor, ts]` in `prepareBatch`, before the
+ * timer, so the timed `batch` pays our key encoding (the peers get their key bytes ready-made),
+ * and ranges yield decoded keys. Stored keys are then 21 bytes, not the 28 that a `<bytes>` field
+ * would need to escape the harness bytes' zeros.
  * Durable: `wal: "sync"` (each upsert/batch is synced before it returns). Non-durable: the default
  * `wal: "async-compressed"` (buffered, LZ4, written and synced in the background). Before disk
  * bytes are measured the mutable segment is moved forward and merged (`maintenance.merge()`).
@@ -9,7 +13,7 @@
  */
 import { createRequire } from "node:module";
 import * as zonetree from "../../../mod.ts";
-import { definedOnly, type Driver, type OpenOptions } from "./driver.ts";
+import { definedOnly, type Driver, type OpenOptions, type RangeOptions } from "./driver.ts";
 
 // deno-lint-ignore no-explicit-any
 const api = zonetree as any;
@@ -23,9 +27,39 @@ if (
 }
 const version: string = createRequire(import.meta.url)("../../../package.json").version;
 
+const TS_LAYOUT = "sensor:<str>:ts:<u64be>";
+
+/** The typed key (or prefix, without a timestamp) of harness bytes `sensor 00 00 [<u64be>]`. */
+function tsTuple(bytes: Uint8Array): [string] | [string, number] {
+  let end = 0;
+  while (bytes[end] !== 0) end++;
+  let sensor = "";
+  for (let i = 0; i < end; i++) sensor += String.fromCharCode(bytes[i]);
+  if (bytes.length === end + 2) return [sensor];
+  const v = new DataView(bytes.buffer, bytes.byteOffset + end + 2, 8);
+  return [sensor, v.getUint32(0) * 0x1_0000_0000 + v.getUint32(4)];
+}
+
+/**
+ * Harness range bounds as typed bounds. `tsPrefixEnd` (`sensor 00 01`) as an upper bound means
+ * "after every reading of the sensor": `lte` with the prefix.
+ */
+function tsBounds(opts: RangeOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = { reverse: opts.reverse, limit: opts.limit };
+  if (opts.gte) out.gte = tsTuple(opts.gte);
+  if (opts.lt) {
+    const lt = opts.lt;
+    const prefixEnd = lt.length >= 2 && lt[lt.length - 2] === 0 && lt[lt.length - 1] === 1;
+    if (prefixEnd) out.lte = tsTuple(Uint8Array.of(...lt.subarray(0, lt.length - 1), 0));
+    else out.lt = tsTuple(lt);
+  }
+  return definedOnly(out);
+}
+
 export function createDriver(): Driver {
   // deno-lint-ignore no-explicit-any
   let tree: any;
+  let timeSeries = false;
   return {
     name: "zonetree",
     version,
@@ -34,8 +68,9 @@ export function createDriver(): Driver {
       nonDurable: 'wal: "async-compressed" (default): buffered, LZ4, synced in the background',
     },
     async open(dir: string, opts: OpenOptions) {
+      timeSeries = opts.layout === TS_LAYOUT;
       const keyspace = api.defineKeyspace({
-        key: opts.keyWidth ? `<bytes:${opts.keyWidth}>` : "<bytes>",
+        key: timeSeries ? TS_LAYOUT : opts.keyWidth ? `<bytes:${opts.keyWidth}>` : "<bytes>",
         value: "bytes",
       });
       tree = await api.ZoneTree.open({
@@ -44,7 +79,15 @@ export function createDriver(): Driver {
         wal: opts.durable ? "sync" : "async-compressed",
       });
     },
-    putBatch(entries) {
+    prepareBatch(entries) {
+      if (!timeSeries) return undefined;
+      return entries.map(([k, v]) => ({ put: tsTuple(k), value: v }));
+    },
+    putBatch(entries, prepared) {
+      if (prepared !== undefined) {
+        tree.batch(prepared);
+        return;
+      }
       const ops = new Array(entries.length);
       for (let i = 0; i < entries.length; i++) {
         ops[i] = { put: entries[i][0], value: entries[i][1] };
@@ -52,13 +95,13 @@ export function createDriver(): Driver {
       tree.batch(ops);
     },
     put(key, value) {
-      tree.upsert(key, value);
+      tree.upsert(timeSeries ? tsTuple(key) : key, value);
     },
     get(key) {
-      return tree.get(key);
+      return tree.get(timeSeries ? tsTuple(key) : key);
     },
     range(opts, visit) {
-      for (const [k, v] of tree.range(definedOnly(opts))) visit(k, v);
+      for (const [k, v] of tree.range(timeSeries ? tsBounds(opts) : definedOnly(opts))) visit(k, v);
     },
     async compact() {
       tree.maintenance.moveMutableSegmentForward();
