@@ -33,7 +33,6 @@ export const CHILDREN_MAX = 4096;
 /** A {@link RecordCursor} over the union of `children`, newest record per key. */
 export class MergingCursor implements RecordCursor {
   key: Uint8Array = EMPTY;
-  value: Uint8Array = EMPTY;
   opIndex = 0;
   kind = KIND_PUT;
   expiresAt = 0;
@@ -105,7 +104,21 @@ export class MergingCursor implements RecordCursor {
     for (let i = 0; i < children.length; i++) children[i].close();
   }
 
-  /** Copies the winning child's record into this cursor's fields. */
+  /**
+   * The winning child's value, read through rather than copied at each step: disk cursors
+   * materialize values lazily, so key-only scans (`keys()`, `count()`) and records that a merge
+   * shadows never pay for them. Valid until this cursor moves, like the child's.
+   */
+  get value(): Uint8Array {
+    return this.valid ? this.children[this.winner].value : EMPTY;
+  }
+
+  /** Not used: the value always comes from the winning child. */
+  set value(_v: Uint8Array) {
+    assert(false, "a merging cursor's value is read-only");
+  }
+
+  /** Copies the winning child's record into this cursor's fields (the value is read through). */
   private pick(): boolean {
     const winner = this.useHeap ? (this.heapSize > 0 ? this.heap[0] : -1) : this.scanWinner();
     this.winner = winner;
@@ -115,7 +128,6 @@ export class MergingCursor implements RecordCursor {
     }
     const c = this.children[winner];
     this.key = c.key;
-    this.value = c.value;
     this.opIndex = c.opIndex;
     this.kind = c.kind;
     this.expiresAt = c.expiresAt;

@@ -51,7 +51,6 @@ export interface RangeOptions {
 /** A {@link RecordCursor} that shows only visible records of `inner` inside the bounds. */
 export class RangeCursor implements RecordCursor {
   key: Uint8Array = EMPTY;
-  value: Uint8Array = EMPTY;
   opIndex = 0;
   kind = KIND_PUT;
   expiresAt = 0;
@@ -119,6 +118,19 @@ export class RangeCursor implements RecordCursor {
     return this.settle();
   }
 
+  /**
+   * The current value, read through from the inner cursor (which is on the current record
+   * while this cursor is valid), so that a caller that never reads it never materializes it.
+   */
+  get value(): Uint8Array {
+    return this.valid ? this.inner.value : EMPTY;
+  }
+
+  /** Not used: the value always comes from the inner cursor. */
+  set value(_v: Uint8Array) {
+    assert(false, "a range cursor's value is read-only");
+  }
+
   /** Closes the inner cursor. Idempotent. */
   close(): void {
     this.valid = false;
@@ -149,7 +161,6 @@ export class RangeCursor implements RecordCursor {
         (inner.expiresAt !== 0 && inner.expiresAt <= (now < 0 ? (now = this.readNow()) : now));
       if (!hidden) {
         this.key = inner.key;
-        this.value = inner.value;
         this.opIndex = inner.opIndex;
         this.kind = inner.kind;
         this.expiresAt = inner.expiresAt;

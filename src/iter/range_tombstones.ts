@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { assert } from "../util/assert.ts";
 import { compareBytes } from "../util/bytes.ts";
 import { EMPTY, KIND_DELETE, type RecordCursor } from "./record.ts";
 
@@ -121,7 +122,6 @@ export class TombstoneSet {
  */
 export class TombstoneCursor implements RecordCursor {
   key: Uint8Array = EMPTY;
-  value: Uint8Array = EMPTY;
   opIndex = 0;
   kind = 0;
   expiresAt = 0;
@@ -129,6 +129,8 @@ export class TombstoneCursor implements RecordCursor {
   readonly reverse: boolean;
   readonly #inner: RecordCursor;
   readonly #set: TombstoneSet;
+  /** The current record is covered by a tombstone (it reads as a deletion marker). */
+  #covered = false;
 
   constructor(inner: RecordCursor, set: TombstoneSet) {
     this.#inner = inner;
@@ -146,19 +148,28 @@ export class TombstoneCursor implements RecordCursor {
     return this.#load();
   }
 
+  /** The inner value, read through (lazily), or EMPTY for a covered record. */
+  get value(): Uint8Array {
+    return this.valid && !this.#covered ? this.#inner.value : EMPTY;
+  }
+
+  /** Not used: the value always comes from the inner cursor. */
+  set value(_v: Uint8Array) {
+    assert(false, "a tombstone cursor's value is read-only");
+  }
+
   #load(): boolean {
     const c = this.#inner;
     this.valid = c.valid;
     if (!c.valid) return false;
     this.key = c.key;
     this.opIndex = c.opIndex;
-    if (this.#set.coveringOpIndex(c.key) > c.opIndex) {
+    this.#covered = this.#set.coveringOpIndex(c.key) > c.opIndex;
+    if (this.#covered) {
       this.kind = KIND_DELETE;
-      this.value = EMPTY;
       this.expiresAt = 0;
     } else {
       this.kind = c.kind;
-      this.value = c.value;
       this.expiresAt = c.expiresAt;
     }
     return true;

@@ -52,6 +52,10 @@ export const EMPTY: Uint8Array = new Uint8Array(0);
  *   any `seek` is the same as `seek(undefined)`.
  * - While `valid`, the fields `key`, `value`, `opIndex`, `kind`, `expiresAt` describe the
  *   current record. The byte arrays stay valid until the cursor moves (copy to keep).
+ *   `value` may be an accessor that materializes the value on first read (disk cursors), and
+ *   cursors that wrap another one read it through instead of copying it, so a caller that
+ *   never reads `value` (key-only scans, counts, shadowed versions in a merge) never pays
+ *   for it. Wrapping cursors therefore treat `value` as read-only.
  * - `close()` releases what the cursor pins (segment references). Idempotent.
  *
  * A cursor over a segment that is still being written (the mutable segment) must stay correct
