@@ -8,7 +8,8 @@
  * Invariants: at most one record per key (a newer write of a key overwrites it in place); after
  * `freeze()` the record set never changes, so a read-only segment needs no locking and its cursors
  * never re-seek; `byteSize` is the sum over held records of key + value bytes + a fixed per-record
- * overhead.
+ * overhead, plus the value bytes of every overwrite (an overwrite appends to the arena and to the
+ * WAL, so overwrites alone still move the segment forward at mutableSegmentMaxBytes).
  *
  * Called by the engine (write path, read path, move-forward, merge).
  *
@@ -64,7 +65,10 @@ export class MutableSegment implements SegmentReader {
     return this.tree.size;
   }
 
-  /** Approximate memory held: key + value bytes plus {@link RECORD_OVERHEAD_BYTES} per record. */
+  /**
+   * Approximate memory held: key + value bytes plus {@link RECORD_OVERHEAD_BYTES} per record,
+   * plus the value bytes of overwrites.
+   */
   get byteSize(): number {
     return this.bytes;
   }
@@ -76,15 +80,15 @@ export class MutableSegment implements SegmentReader {
 
   /**
    * Stores a record for `key`, replacing the segment's record of that key if any.
-   * REQUIRES: not frozen. The segment keeps `key` and `value` (no copy): the caller must never
-   * mutate them afterwards. `kind` is KIND_PUT or KIND_DELETE (then `value` is ignored by
+   * REQUIRES: not frozen. The segment copies `key` and `value` (the caller may reuse them). `kind` is KIND_PUT or KIND_DELETE (then `value` is ignored by
    * readers); `expiresAt` is epoch ms, 0 for never.
    */
   put(key: Uint8Array, value: Uint8Array, opIndex: number, kind: number, expiresAt: number): void {
     assert(!this.isFrozen, `put into frozen segment ${this.id}`);
-    const previous = this.tree.upsert(key, value, opIndex, kind, expiresAt);
-    if (previous === undefined) this.bytes += key.length + value.length + RECORD_OVERHEAD_BYTES;
-    else this.bytes += value.length - previous.length;
+    // An overwrite appends the new value to the tree's arena (and the WAL): it counts in full.
+    if (this.tree.upsert(key, value, opIndex, kind, expiresAt)) {
+      this.bytes += key.length + value.length + RECORD_OVERHEAD_BYTES;
+    } else this.bytes += value.length;
   }
 
   /** Fills `out` with the record of `key` and returns true, or returns false if absent. */

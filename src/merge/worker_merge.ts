@@ -15,11 +15,17 @@
  */
 import { CorruptionError, IOError } from "../api/errors.ts";
 import type { DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
-import type { DiskSegmentRecord } from "../engine/metadata.ts";
 import type { RangeTombstone } from "../iter/range_tombstones.ts";
 import type { RecordCursor } from "../iter/record.ts";
 import type { MergeResult } from "./merger.ts";
 import { type RecordChunk, RecordStreamWriter } from "./record_stream.ts";
+
+/** A disk segment as the metadata records it: its id and its part ids (`[id]` for single). */
+export interface SegmentRef {
+  id: number;
+  parts: number[];
+  recordCount: number;
+}
 
 /** What the worker needs for one merge (structured-cloned; the chunks are transferred). */
 export interface WorkerMergeRequest {
@@ -30,7 +36,7 @@ export interface WorkerMergeRequest {
    * them and checks the counts; a difference makes it answer "mismatch" and write nothing).
    */
   newer: { chunks: RecordChunk[] } | { wals: WalSource[] };
-  base: DiskSegmentRecord | undefined;
+  base: SegmentRef | undefined;
   nothingBelow: boolean;
   now: number;
   tombstones: RangeTombstone[];

@@ -163,7 +163,7 @@ describe("MutableSegment workloads", () => {
 });
 
 describe("MutableSegment accounting and freezing", () => {
-  test("byteSize counts key + value + overhead, and overwrites by value delta", () => {
+  test("byteSize counts key + value + overhead, and every overwrite's value bytes", () => {
     const seg = new MutableSegment(7, compareBytes);
     expect(seg.id).toBe(7);
     expect(seg.byteSize).toBe(0);
@@ -171,9 +171,9 @@ describe("MutableSegment accounting and freezing", () => {
     seg.put(k, new Uint8Array(10), 1, KIND_PUT, 0);
     expect(seg.byteSize).toBe(13 + RECORD_OVERHEAD_BYTES);
     seg.put(new Uint8Array([1, 2, 3]), new Uint8Array(4), 2, KIND_PUT, 0);
-    expect(seg.byteSize).toBe(7 + RECORD_OVERHEAD_BYTES);
+    expect(seg.byteSize).toBe(17 + RECORD_OVERHEAD_BYTES);
     seg.put(k, new Uint8Array(0), 3, KIND_DELETE, 0);
-    expect(seg.byteSize).toBe(3 + RECORD_OVERHEAD_BYTES);
+    expect(seg.byteSize).toBe(17 + RECORD_OVERHEAD_BYTES);
     expect(seg.recordCount).toBe(1);
     const out = newSlot();
     expect(seg.get(k, out)).toBe(true);
@@ -217,5 +217,46 @@ describe("MutableSegment accounting and freezing", () => {
     seg.get(new Uint8Array([1]), out);
     expect(out.opIndex).toBe(op);
     expect(out.expiresAt).toBe(exp);
+  });
+});
+
+describe("MutableSegment arena storage", () => {
+  test("copies what it is given, and views it handed out never change", () => {
+    const seg = new MutableSegment(1, compareBytes);
+    const key = new Uint8Array([5, 5]);
+    const value = new Uint8Array([1, 2, 3]);
+    seg.put(key, value, 1, KIND_PUT, 0);
+    key[0] = 9; // the caller reuses its arrays
+    value.fill(0);
+    const out = newSlot();
+    expect(seg.get(new Uint8Array([5, 5]), out)).toBe(true);
+    const first = out.value;
+    expect([...first]).toEqual([1, 2, 3]);
+    // Overwrites and enough inserts to fill several arena chunks (large values get their own).
+    for (let i = 0; i < 20_000; i++) {
+      const k = new Uint8Array(4);
+      new DataView(k.buffer).setUint32(0, i);
+      seg.put(k, new Uint8Array(i % 1000 === 0 ? 2_000_000 : 50).fill(i & 255), i + 2, KIND_PUT, 0);
+    }
+    seg.put(new Uint8Array([5, 5]), new Uint8Array([7]), 30_000, KIND_PUT, 0);
+    expect([...first]).toEqual([1, 2, 3]);
+    expect(seg.get(new Uint8Array([5, 5]), out)).toBe(true);
+    expect([...out.value]).toEqual([7]);
+    expect(seg.get(new Uint8Array([0, 0, 3, 232]), out)).toBe(true); // key 1000: a 2 MB value
+    expect(out.value.length).toBe(2_000_000);
+    expect(out.value[1_999_999]).toBe(1000 & 255);
+    // A cursor sees every key once, in order, with its own bytes.
+    const c = seg.cursor(false);
+    let n = 0;
+    let prev: Uint8Array | undefined;
+    for (c.seek(undefined); c.valid; c.next(), n++) {
+      if (prev) expect(compareBytes(prev, c.key)).toBeLessThan(0);
+      prev = c.key;
+      if (c.key.length === 4) {
+        const i = new DataView(c.key.buffer, c.key.byteOffset, 4).getUint32(0);
+        expect(c.value[0]).toBe(i & 255);
+      }
+    }
+    expect(n).toBe(20_001);
   });
 });
