@@ -77,7 +77,10 @@ export class TreeIterator<K, V, P> implements Disposable {
     for (const name of OPTION_NAMES) {
       const v = (options as Record<string, unknown>)[name];
       if (v !== undefined && typeof v !== "boolean") {
-        throw new InvalidOptionError(name, `iterator(options): ${name} ${String(v)} is not a boolean`);
+        throw new InvalidOptionError(
+          name,
+          `iterator(options): ${name} ${String(v)} is not a boolean`,
+        );
       }
     }
     this.#engine = engine;
@@ -163,4 +166,111 @@ export class TreeIterator<K, V, P> implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** A key or value codec as the range iterator uses it (called as a method: codecs may use `this`). */
+interface Decoder {
+  decode(bytes: Uint8Array): unknown;
+}
+
+/**
+ * The iterator that `range()` and `keys()` return, written out by hand instead of as a
+ * generator: a generator frame resumed per record, with its `try`/`finally`, cost more per record
+ * in Bun than the cursor step under it. It keeps a generator's observable behaviour:
+ *
+ * - lazy: nothing is validated or opened until the first `next()` (an iterator that is never
+ *   pulled pins no segment), and an error there ends it;
+ * - `next()` checks that the tree is open before each step (`ClosedError` between two records),
+ *   and any error thrown by a step closes the cursor and ends the iterator;
+ * - once exhausted, `return()`ed or `throw()`n into, it is done for good and its cursor closed;
+ * - a fresh `{ value, done }` object per step; it is its own `[Symbol.iterator]`, and where the
+ *   runtime has `Iterator.prototype` (Bun, Deno, Node 22+) it inherits the iterator helpers
+ *   (`map`, `take`, `toArray`, ...) and `[Symbol.dispose]` from it, as generators do.
+ */
+class RangeIterator<T> {
+  #open: (() => RangeCursor) | undefined;
+  #cursor: RangeCursor | undefined;
+  readonly #engine: TreeEngine;
+  readonly #keyCodec: Decoder;
+  /** The value codec for `[key, value]` pairs; undefined for keys only. */
+  readonly #valueCodec: Decoder | undefined;
+
+  constructor(
+    engine: TreeEngine,
+    open: () => RangeCursor,
+    keyCodec: Decoder,
+    valueCodec: Decoder | undefined,
+  ) {
+    this.#engine = engine;
+    this.#open = open;
+    this.#keyCodec = keyCodec;
+    this.#valueCodec = valueCodec;
+  }
+
+  next(): IteratorResult<T, void> {
+    let cursor = this.#cursor;
+    if (cursor === undefined) {
+      const open = this.#open;
+      if (open === undefined) return { value: undefined, done: true };
+      this.#open = undefined; // an error while opening ends the iterator, as in a generator
+      cursor = this.#cursor = open();
+    }
+    try {
+      this.#engine.checkOpen();
+      if (cursor.next()) {
+        const key = this.#keyCodec.decode(cursor.key);
+        const valueCodec = this.#valueCodec;
+        const value = valueCodec === undefined ? key : [key, valueCodec.decode(cursor.value)];
+        return { value: value as T, done: false };
+      }
+    } catch (e) {
+      this.#finish();
+      throw e;
+    }
+    this.#finish();
+    return { value: undefined, done: true };
+  }
+
+  return(): IteratorResult<T, void> {
+    this.#finish();
+    return { value: undefined, done: true };
+  }
+
+  throw(e: unknown): IteratorResult<T, void> {
+    this.#finish();
+    throw e;
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+
+  #finish(): void {
+    this.#open = undefined;
+    const cursor = this.#cursor;
+    this.#cursor = undefined;
+    cursor?.close();
+  }
+}
+
+// The iterator helpers and [Symbol.dispose] (which calls return()) where the runtime has them.
+const iteratorPrototype = (globalThis as { Iterator?: { prototype: object } }).Iterator?.prototype;
+if (iteratorPrototype !== undefined) {
+  Object.setPrototypeOf(RangeIterator.prototype, iteratorPrototype);
+}
+
+/**
+ * A lazy range over the records that `open()` (called at the first `next()`) positions a
+ * range cursor on: `[key, value]` pairs when `valueCodec` is given, else keys. Typed as the
+ * generator it replaces (see {@link RangeIterator} for what it keeps of one). Used by
+ * `ZoneTree.range` and `ZoneTree.keys`.
+ */
+export function rangeIterator<T>(
+  engine: TreeEngine,
+  open: () => RangeCursor,
+  keyCodec: Decoder,
+  valueCodec?: Decoder,
+): Generator<T, void, undefined> {
+  const it = new RangeIterator<T>(engine, open, keyCodec, valueCodec);
+  return it as unknown as Generator<T, void, undefined>;
 }

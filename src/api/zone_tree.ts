@@ -17,7 +17,7 @@ import type {
 } from "./options.ts";
 import { TreeEvents } from "./events.ts";
 import { type EncodedBounds, resolveBounds } from "./bounds.ts";
-import { TreeIterator, type TreeIteratorOptions } from "./tree_iterator.ts";
+import { rangeIterator, TreeIterator, type TreeIteratorOptions } from "./tree_iterator.ts";
 import { Transaction } from "./transaction.ts";
 import type { FileSystem } from "../fs/file_system.ts";
 import type { AnyKey, AnyKeyInput, AnyKeyspace, Keyspace } from "../keyspace/define_keyspace.ts";
@@ -634,14 +634,14 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    * assert.equal(latestKey.ts, BigInt(start + 179 * 60_000));
    * ```
    */
-  *range(options: RangeOptions<P> = {}): Generator<[K, V], void, undefined> {
-    const cursor = this.#rangeCursor(options, "range");
-    try {
-      const { key, value } = this.keyspace;
-      while (this.#step(cursor)) yield [key.decode(cursor.key), value.decode(cursor.value)];
-    } finally {
-      cursor.close();
-    }
+  range(options: RangeOptions<P> = {}): Generator<[K, V], void, undefined> {
+    const { key, value } = this.keyspace;
+    return rangeIterator(
+      this.#engine,
+      () => this.#rangeCursor(options, "range"),
+      key,
+      value,
+    );
   }
 
   /**
@@ -658,20 +658,12 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    * assert.deepEqual([...tree.keys({ prefix: ["ts"] })].map((k) => k.post), [1, 2, 3]);
    * ```
    */
-  *keys(options: RangeOptions<P> = {}): Generator<K, void, undefined> {
-    const cursor = this.#rangeCursor(options, "keys");
-    try {
-      const key = this.keyspace.key;
-      while (this.#step(cursor)) yield key.decode(cursor.key);
-    } finally {
-      cursor.close();
-    }
-  }
-
-  /** The next record of a range; `ClosedError` once the tree is closed (between two yields). */
-  #step(cursor: RangeCursor): boolean {
-    this.#engine.checkOpen();
-    return cursor.next();
+  keys(options: RangeOptions<P> = {}): Generator<K, void, undefined> {
+    return rangeIterator(
+      this.#engine,
+      () => this.#rangeCursor(options, "keys"),
+      this.keyspace.key,
+    );
   }
 
   #rangeCursor(options: RangeOptions<P>, fn: string): RangeCursor {
