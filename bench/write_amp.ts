@@ -820,7 +820,7 @@ function render(
     }
     const cells = [
       name,
-      zt ? c.what : `${c.what}, ${rs[0].version}`,
+      rs[0].engine === "zonetree" ? c.what : `${c.what}, ${rs[0].version}`,
       cell(rs.map(wa), x2),
       zt ? ratio((r) => r.counted!.wal) : "-",
       zt ? ratio((r) => r.counted!.part + r.counted!.descriptor) : "-",
