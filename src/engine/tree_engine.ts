@@ -914,13 +914,15 @@ export class TreeEngine {
       this.checkOpen();
       const record = result ? { id: result.id, parts: result.parts, recordCount: result.recordCount } : null;
       const handle = this.#openPublished(record, result?.createdFiles ?? []);
-      // Opening the new segment (its index) and publishing it (fsyncs) each take milliseconds:
-      // let callers run between the two. Nothing the publish depends on changes meanwhile
-      // (merges are serialized, close waits for this one).
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      if (this.#closed || this.#failure) {
-        if (handle) this.#diskSet.retire(handle);
-        this.checkWritable();
+      // For a large merge, opening the new segment (its index) and publishing it (fsyncs) each
+      // take milliseconds: let callers run between the two. Nothing the publish depends on
+      // changes meanwhile (merges are serialized, close waits for this one).
+      if (records >= TreeEngine.workerMergeMinRecords) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        if (this.#closed || this.#failure) {
+          if (handle) this.#diskSet.retire(handle);
+          this.checkWritable();
+        }
       }
       const toBottom = handle !== undefined &&
         movesToBottom(handle.segment.recordCount, this.options.diskSegmentMaxItemCount);
