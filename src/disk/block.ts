@@ -50,6 +50,16 @@ export class BlockView {
   private valueEndsU32 = false;
   private keysStart = 0;
   private valuesStart = 0;
+  /**
+   * Search hints of a cached block (see {@link BlockView.buildHints}): per record, the four key
+   * bytes after the prefix that every key of the block shares, as an order-preserving int32.
+   */
+  private hints: Int32Array | undefined;
+  /** Length of that shared prefix. */
+  private hintPrefix = 0;
+  /** The range `narrow` leaves for the full-key search. */
+  private narrowLo = 0;
+  private narrowHi = 0;
 
   /** `keyWidth` 0 = variable keys; `valueWidth` -1 = variable values. */
   constructor(keyWidth: number, valueWidth: number) {
@@ -81,6 +91,7 @@ export class BlockView {
     const hi = view.getUint32(8);
     if (hi > 0x1f_ffff) return "opBase exceeds a safe integer";
     this.bytes = bytes;
+    this.hints = undefined;
     this.count = n;
     this.first = first;
     this.sizeBytes = length + BLOCK_OVERHEAD_BYTES;
@@ -230,8 +241,41 @@ export class BlockView {
     return probe.compare(this.bytes, this.keyOffset(i), this.keyLength(i));
   }
 
+  /**
+   * Builds the search hints of a block that is going into the block cache, where point reads
+   * search it again and again: a binary search over 4 bytes per record touches a few cache lines
+   * of a compact array instead of a key scattered over the 16 KiB block at every step (most of
+   * a warm get was spent waiting for those lines). Every key lies between the first and the last
+   * (the block is sorted), so all share their common prefix P; record i's hint is key bytes
+   * [|P|, |P|+4) big-endian, zero-padded past the key's end, sign-flipped to an int32. For any
+   * two keys a hint order (<, >) implies the same key order; equal hints say nothing. O(records),
+   * about 4 bytes per record, charged to `sizeBytes`.
+   */
+  buildHints(): void {
+    const n = this.count;
+    const b = this.bytes;
+    const first = this.keyOffset(0);
+    const last = this.keyOffset(n - 1);
+    const shared = Math.min(this.keyLength(0), this.keyLength(n - 1));
+    let cp = 0;
+    while (cp < shared && b[first + cp] === b[last + cp]) cp++;
+    const hints = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      hints[i] = hintWord(b, this.keyOffset(i) + cp, this.keyLength(i) - cp);
+    }
+    this.hints = hints;
+    this.hintPrefix = cp;
+    this.sizeBytes += 4 * n;
+  }
+
   /** First record index in [lo, hi) whose key is >= the probe (> with `strict`), else hi. */
   search(probe: KeyProbe, lo: number, hi: number, strict: boolean): number {
+    if (this.hints !== undefined && hi - lo > 4) {
+      const decided = this.narrow(probe, lo, hi);
+      if (decided >= 0) return decided;
+      lo = this.narrowLo;
+      hi = this.narrowHi;
+    }
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const c = this.compareKey(probe, mid);
@@ -239,6 +283,44 @@ export class BlockView {
       else hi = mid;
     }
     return lo;
+  }
+
+  /**
+   * With hints: the answer when the shared prefix alone decides it, else -1 and the part of
+   * [lo, hi) where the answer lies in `narrowLo`..`narrowHi`: records before narrowLo have a
+   * smaller hint (so a smaller key), records from narrowHi on a larger one.
+   */
+  private narrow(probe: KeyProbe, lo: number, hi: number): number {
+    const hints = this.hints!;
+    const key = probe.key;
+    const b = this.bytes;
+    const cp = this.hintPrefix;
+    const first = this.keyOffset(0);
+    // Against the shared prefix: a probe below it precedes every key, above it follows them.
+    const m = key.length < cp ? key.length : cp;
+    for (let j = 0; j < m; j++) {
+      const d = key[j] - b[first + j];
+      if (d !== 0) return d < 0 ? lo : hi;
+    }
+    if (key.length < cp) return lo; // a proper prefix of P sorts before every key
+    const h = hintWord(key, cp, key.length - cp);
+    let a = lo;
+    let z = hi;
+    while (a < z) {
+      const mid = (a + z) >>> 1;
+      if (hints[mid] < h) a = mid + 1;
+      else z = mid;
+    }
+    let e = a;
+    z = hi;
+    while (e < z) {
+      const mid = (e + z) >>> 1;
+      if (hints[mid] <= h) e = mid + 1;
+      else z = mid;
+    }
+    this.narrowLo = a;
+    this.narrowHi = e;
+    return -1;
   }
 
   /** Copy of key `i` (allocates; for verify and diagnostics, not hot paths). */
@@ -259,3 +341,19 @@ export class BlockView {
     return (this.bytes[this.kindsStart + (this.count >> 3)] >> (this.count & 7)) === 0;
   }
 }
+
+/**
+ * Bytes [off, off + min(4, len)) of `b` as a big-endian word, zero-padded to four bytes, with
+ * the sign bit flipped so that int32 order is memcmp order of the padded bytes.
+ */
+function hintWord(b: Uint8Array, off: number, len: number): number {
+  if (len >= 4) {
+    return ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) ^ SIGN;
+  }
+  let w = 0;
+  for (let k = 0; k < 4; k++) w = (w << 8) | (k < len ? b[off + k] : 0);
+  return w ^ SIGN;
+}
+
+/** Flips an int32's sign bit: maps unsigned order onto signed order. */
+const SIGN = -0x8000_0000;

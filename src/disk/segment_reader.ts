@@ -255,6 +255,7 @@ export class SinglePartDiskSegment implements DiskSegment {
     }
     const blk = new BlockView(this.keyWidth, this.valueWidth);
     this.readBlock(b, blk, undefined);
+    blk.buildHints();
     this.cache.set(this.id, b, blk);
     return blk;
   }
