@@ -12,6 +12,12 @@
  *   old parts:   [ A ][ B ][ C ][ D ]       newer records touch B
  *   new parts:   [ A ][ B2 ][ C ][ D ]      A, C, D carried; B2 written
  *
+ * Newer records that all lie above the last part's last key (appends) leave the last part
+ * untouched when it has at least `partMinItemCount` records; they become parts after it:
+ *
+ *   old parts:   [ A ][ B ]                 newer records all > last key of B
+ *   new parts:   [ A ][ B ][ E ]            A, B carried; E written
+ *
  * Single mode writes everything into one part file.
  *
  * Work is done in slices: the merge yields to the event loop when a slice has run for
@@ -123,9 +129,17 @@ class MergeRun {
     for (let i = 0; i < baseParts.length; i++) {
       const part = baseParts[i];
       const nextFirst = baseParts[i + 1]?.firstKey;
-      const touched = (newer.valid && (nextFirst === undefined || job.compare(newer.key, nextFirst) < 0)) ||
-        (job.touching.size > 0 && part.firstKey !== undefined && part.lastKey !== undefined &&
-          job.touching.overlaps(part.firstKey, part.lastKey));
+      let touched = newer.valid && (nextFirst === undefined || job.compare(newer.key, nextFirst) < 0);
+      // Appends (every newer key above the last part's last key) leave the last part as it is,
+      // once it holds at least multipartMinItemCount records: the new records become new parts
+      // after it. Without this, ascending keys (counters, time-bucket-first keys) rewrote the
+      // last part, up to multipartMaxItemCount records, at every merge.
+      if (
+        touched && nextFirst === undefined && part.lastKey !== undefined &&
+        part.recordCount >= job.partMinItemCount && job.compare(newer.key, part.lastKey) > 0
+      ) touched = false;
+      touched ||= job.touching.size > 0 && part.firstKey !== undefined && part.lastKey !== undefined &&
+        job.touching.overlaps(part.firstKey, part.lastKey);
       if (!touched && job.mode === "multipart") {
         await this.finishPart();
         this.parts.push({ id: part.id, recordCount: part.recordCount, firstKey: part.firstKey, lastKey: part.lastKey });

@@ -115,3 +115,44 @@ describe("backup", () => {
     await tree.close();
   });
 });
+
+describe("multipart appends", () => {
+  test("records appended above the last part leave it as it is: only the new records are written", async () => {
+    const fs = memoryFileSystem();
+    const tree = await ZoneTree.open({
+      dir: "/db",
+      keyspace: ks,
+      fs,
+      maintenance: "manual",
+      multipartMinItemCount: 10_000,
+      multipartMaxItemCount: 20_000,
+    });
+    const created: { bytesWritten: number; carriedParts: number }[] = [];
+    tree.events.on("disk-segment-created", (e) => created.push(e as never));
+    // Three rounds of ascending keys: each round's records all lie above the disk segment.
+    for (let round = 0; round < 3; round++) {
+      for (let i = round * 50_000; i < (round + 1) * 50_000; i++) tree.upsert(i, value(i));
+      tree.maintenance.moveMutableSegmentForward();
+      await tree.maintenance.merge();
+    }
+    // Round 0 wrote 3 parts (20k, 20k, 10k). Rounds 1 and 2 carried every existing part and
+    // wrote only their own 50,000 records.
+    expect(created.map((c) => c.carriedParts)).toEqual([0, 3, 6]);
+    expect(created[1].bytesWritten).toBeLessThan(created[0].bytesWritten * 1.1);
+    expect(created[2].bytesWritten).toBeLessThan(created[0].bytesWritten * 1.1);
+    expect(tree.count()).toBe(150_000);
+    expect(tree.get(0)).toEqual(value(0));
+    expect(tree.get(149_999)).toEqual(value(149_999));
+    expect([...tree.keys({ gte: 49_990, lt: 50_010 })]).toEqual(Array.from({ length: 20 }, (_, i) => 49_990 + i));
+    // A last part below multipartMinItemCount is rewritten with the appended records instead.
+    for (let i = 150_000; i < 150_100; i++) tree.upsert(i, value(i));
+    tree.maintenance.moveMutableSegmentForward();
+    await tree.maintenance.merge();
+    for (let i = 150_100; i < 150_200; i++) tree.upsert(i, value(i));
+    tree.maintenance.moveMutableSegmentForward();
+    await tree.maintenance.merge();
+    expect(created[4].carriedParts).toBe(9); // the 100-record part was rewritten, not kept
+    expect(tree.count()).toBe(150_200);
+    await tree.close();
+  }, 60_000);
+});
