@@ -7,9 +7,7 @@ import { Prng } from "../../src/util/prng.ts";
 import {
   drain,
   hex,
-  keyPool,
   mergeModel,
-  ModelSegment,
   randomKey,
   randomLayers,
   randomRecord,
