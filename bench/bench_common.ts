@@ -47,11 +47,23 @@ export function missingKey(i: number): Uint8Array {
   return counterKey(2 * i + 1);
 }
 
+/**
+ * The big-endian counter `c` in the last 8 of KEY_BYTES bytes. Byte stores, no DataView: a
+ * DataView makes the array materialize an ArrayBuffer, three objects of garbage per key that
+ * an application encoding its keys through a keyspace would not make.
+ */
 function counterKey(c: number): Uint8Array {
   const k = new Uint8Array(KEY_BYTES);
-  const v = new DataView(k.buffer);
-  v.setUint32(8, Math.floor(c / 0x1_0000_0000));
-  v.setUint32(12, c >>> 0);
+  const hi = Math.floor(c / 0x1_0000_0000);
+  const lo = c >>> 0;
+  k[8] = hi >>> 24;
+  k[9] = (hi >>> 16) & 0xff;
+  k[10] = (hi >>> 8) & 0xff;
+  k[11] = hi & 0xff;
+  k[12] = lo >>> 24;
+  k[13] = (lo >>> 16) & 0xff;
+  k[14] = (lo >>> 8) & 0xff;
+  k[15] = lo & 0xff;
   return k;
 }
 
