@@ -89,12 +89,15 @@ class Leaf {
   next: Leaf | null = null;
   prev: Leaf | null = null;
 
-  constructor(fanout: number, stride: number) {
-    this.loc = new Int32Array(LOC * fanout);
-    this.num = new Float64Array(3 * fanout);
-    this.pfx = new Uint32Array(stride * fanout);
+  constructor(loc: Int32Array, num: Float64Array, pfx: Uint32Array) {
+    this.loc = loc;
+    this.num = num;
+    this.pfx = pfx;
   }
 }
+
+/** Most leaves whose typed arrays share one set of slabs. */
+const LEAVES_PER_SLAB_MAX = 64;
 
 class Branch {
   /** Children in use. */
@@ -174,6 +177,14 @@ export class BPlusTree {
   private chunkUsed = 0;
   /** Bytes appended to the arena so far (keys and values, overwritten values included). */
   arenaBytes = 0;
+  // Leaf slabs: a leaf's three typed arrays are views of shared slabs, so a million records are
+  // a few hundred array buffers, not fifty thousand (Deno's full collections grew with them:
+  // 56-66 ms at 1M records with one buffer per array, 14-17 ms with four times fewer leaves).
+  private locSlab: Int32Array = new Int32Array(0);
+  private numSlab: Float64Array = new Float64Array(0);
+  private pfxSlab: Uint32Array = new Uint32Array(0);
+  private slabLeaves = 0;
+  private slabUsed = 0;
 
   /**
    * `fanout`: records per leaf and children per branch, even, 4..1024. `inlineKeyBytes`: key
@@ -191,7 +202,7 @@ export class BPlusTree {
     this.inlineKeyBytes = inlineKeyBytes;
     this.stride = inlineKeyBytes / 4 + 1;
     this.search = new Uint32Array(this.stride);
-    const leaf = new Leaf(fanout, this.stride);
+    const leaf = this.newLeaf();
     this.root = leaf;
     this.head = leaf;
     this.tail = leaf;
@@ -240,6 +251,25 @@ export class BPlusTree {
     this.size++;
     this.modCount++;
     return true;
+  }
+
+  /** A new empty leaf, its arrays carved from the current slabs (1, 2, 4 .. 64 leaves each). */
+  private newLeaf(): Leaf {
+    const f = this.fanout;
+    const stride = this.stride;
+    if (this.slabUsed === this.slabLeaves) {
+      this.slabLeaves = Math.min(LEAVES_PER_SLAB_MAX, Math.max(1, 2 * this.slabLeaves));
+      this.locSlab = new Int32Array(LOC * f * this.slabLeaves);
+      this.numSlab = new Float64Array(3 * f * this.slabLeaves);
+      this.pfxSlab = new Uint32Array(stride * f * this.slabLeaves);
+      this.slabUsed = 0;
+    }
+    const i = this.slabUsed++;
+    return new Leaf(
+      this.locSlab.subarray(LOC * f * i, LOC * f * (i + 1)),
+      this.numSlab.subarray(3 * f * i, 3 * f * (i + 1)),
+      this.pfxSlab.subarray(stride * f * i, stride * f * (i + 1)),
+    );
   }
 
   /**
@@ -452,7 +482,7 @@ export class BPlusTree {
     const fanout = this.fanout;
     // Edge inserts (appends, per-sensor appends, descending runs) leave the full side full.
     const split = pos === fanout ? fanout : pos === 0 ? 0 : fanout >>> 1;
-    const right = new Leaf(fanout, this.stride);
+    const right = this.newLeaf();
     this.moveLeafTail(leaf, split, right);
     if (pos < split || split === 0) {
       this.insertIntoLeaf(leaf, pos, key, value, opIndex, kind, expiresAt);
