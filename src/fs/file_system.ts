@@ -87,8 +87,6 @@ export interface FileSystem {
   removeDir(path: string): void;
   /** Makes entry changes in `dir` durable (fsync of the directory). */
   syncDir(dir: string): void;
-  /** Optional: like `syncDir`, without blocking the event loop. */
-  syncDirAsync?(dir: string): Promise<void>;
   /** Creates `to` with the same content as `from`: a hard link where possible, else a copy. */
   link(from: string, to: string): void;
   /**

@@ -205,15 +205,6 @@ class LocalFileSystem implements FileSystem {
     nodeFs.rmSync(path, { recursive: true, force: true });
   }
 
-  async syncDirAsync(dir: string): Promise<void> {
-    const handle = await nodeFs.promises.open(dir, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
-
   syncDir(dir: string): void {
     const fd = nodeFs.openSync(dir, "r");
     try {

@@ -137,19 +137,11 @@ export class WalWriter {
   private wake: (() => void) | undefined;
   private waiters: FlushWaiter[] = [];
 
-  /**
-   * Async mode, a new file: the directory whose entry for it is not durable yet. Nothing is
-   * reported durable before it is synced (the first sync of the pump, or `syncNow`).
-   */
-  private pendingDir: string | undefined;
-  private readonly fs: FileSystem | undefined;
-
   private constructor(
     path: string,
     mode: WalMode,
     handle: FileHandle | undefined,
     fileBytes: number,
-    created?: { fs: FileSystem; dir: string },
   ) {
     this.path = path;
     this.mode = mode;
@@ -157,10 +149,7 @@ export class WalWriter {
     assert(this.modeCode !== undefined, `unknown WAL mode ${mode}`);
     this.handle = handle;
     this.fileBytes = fileBytes;
-    // A new async file starts with its header unsynced: the pump's first round syncs it.
-    this.fileSyncedBytes = created ? 0 : fileBytes;
-    this.fs = created?.fs;
-    this.pendingDir = created?.dir;
+    this.fileSyncedBytes = fileBytes;
     this.buf = new Uint8Array(this.initialCapacity());
     this.view = new DataView(this.buf.buffer);
   }
@@ -171,21 +160,16 @@ export class WalWriter {
   }
 
   /**
-   * Creates a new WAL file at `path` (it must not exist) holding only the header. In the sync
-   * modes the file and its directory entry are durable when this returns. In "async-compressed"
-   * they are made durable by the background step, before anything written to the file is
-   * reported durable (two fsyncs less on the caller's thread: creating the next WAL happens
-   * inside the write that fills the mutable segment). In mode "none" no file is created.
+   * Creates a new WAL file at `path` (it must not exist) holding only the header, and makes the
+   * file and its directory entry durable. In mode "none" no file is created.
    */
   static create(fs: FileSystem, path: string, segmentId: number, mode: WalMode): WalWriter {
     assert(Number.isSafeInteger(segmentId) && segmentId >= 0, `bad segment id ${segmentId}`);
     if (mode === "none") return new WalWriter(path, mode, undefined, 0);
     let handle: FileHandle | undefined;
-    const deferred = MODE_CODES[mode] === MODE_ASYNC;
     try {
       handle = fs.openFile(path, { create: true, exclusive: true });
       handle.append(encodeWalHeader(segmentId));
-      if (deferred) return new WalWriter(path, mode, handle, WAL_HEADER_BYTES, { fs, dir: dirOf(path) });
       handle.sync();
       fs.syncDir(dirOf(path));
     } catch (e) {
@@ -452,11 +436,6 @@ export class WalWriter {
     if (this.handle === undefined) return;
     try {
       this.handle.sync();
-      const dir = this.pendingDir;
-      if (dir !== undefined) {
-        this.fs!.syncDir(dir);
-        this.pendingDir = undefined;
-      }
     } catch (e) {
       throw this.fail(e, "sync");
     }
@@ -562,14 +541,6 @@ export class WalWriter {
         const recordTarget = this.writtenBytes;
         await this.handle!.syncAsync();
         if (this.closed) return;
-        const dir = this.pendingDir;
-        if (dir !== undefined) {
-          const fs = this.fs!;
-          if (fs.syncDirAsync) await fs.syncDirAsync(dir);
-          else fs.syncDir(dir);
-          if (this.closed) return;
-          if (this.pendingDir === dir) this.pendingDir = undefined;
-        }
         this.markSynced(fileTarget, recordTarget);
         if (this.len > PAYLOAD_START && this.waiters.length === 0) await this.pause();
       }
