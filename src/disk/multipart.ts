@@ -289,6 +289,34 @@ function checkPartAgrees(
   }
 }
 
+/** A disk segment as the metadata names it: its id and its part ids in key order. */
+export interface SegmentParts {
+  readonly id: number;
+  readonly parts: readonly number[];
+}
+
+/** Whether `ref` is a single-part segment: its only part is itself (`seg-<id>.data`). */
+export function isSinglePart(ref: SegmentParts): boolean {
+  return ref.parts.length === 1 && ref.parts[0] === ref.id;
+}
+
+/**
+ * Opens the disk segment `ref` names, as the kind it says (single when its only part is
+ * itself), so that a missing descriptor is reported as `seg-<id>.multi` missing rather than as
+ * a single-part file that was never meant to exist. Used by the engine and the merge Worker.
+ */
+export function openRecordedSegment(
+  fs: FileSystem,
+  dir: string,
+  ref: SegmentParts,
+  compare: Comparer,
+  blockCache: BlockCache,
+): DiskSegment {
+  return isSinglePart(ref)
+    ? openDiskSegment(fs, dir, ref.id, compare, blockCache)
+    : openMultipartSegment(fs, dir, ref.id, compare, blockCache);
+}
+
 /** Opens disk segment `id` whichever kind it is: multipart if `seg-<id>.multi` exists. */
 export function openAnyDiskSegment(
   fs: FileSystem,

@@ -15,10 +15,9 @@ import { type FileSystem, joinPath } from "../fs/file_system.ts";
 import type { DiskSegment } from "../disk/disk_segment.ts";
 import type { DiskSegmentRecord } from "./metadata.ts";
 import { dataFileName, multipartFileName } from "../disk/format.ts";
-import type { BlockCache } from "../disk/block_cache.ts";
-import type { Comparer } from "../iter/record.ts";
-import { openMultipartSegment } from "../disk/multipart.ts";
-import { openDiskSegment } from "../disk/segment_reader.ts";
+import { isSinglePart } from "../disk/multipart.ts";
+
+export { openRecordedSegment } from "../disk/multipart.ts";
 
 /** An open disk segment with its reference count. */
 export class DiskHandle {
@@ -35,26 +34,8 @@ export class DiskHandle {
 
 /** File names a disk segment record uses. */
 export function filesOf(record: DiskSegmentRecord): string[] {
-  if (record.parts.length === 1 && record.parts[0] === record.id) return [dataFileName(record.id)];
+  if (isSinglePart(record)) return [dataFileName(record.id)];
   return [multipartFileName(record.id), ...record.parts.map(dataFileName)];
-}
-
-/**
- * Opens the disk segment `record` names, as the kind the record says (the same rule as
- * `filesOf`), so that a missing descriptor is reported as `seg-<id>.multi` missing rather than
- * as a single-part file that was never meant to exist.
- */
-export function openRecordedSegment(
-  fs: FileSystem,
-  dir: string,
-  record: DiskSegmentRecord,
-  compare: Comparer,
-  blockCache: BlockCache,
-): DiskSegment {
-  const single = record.parts.length === 1 && record.parts[0] === record.id;
-  return single
-    ? openDiskSegment(fs, dir, record.id, compare, blockCache)
-    : openMultipartSegment(fs, dir, record.id, compare, blockCache);
 }
 
 /** Reference-counted disk segment handles and their files. */

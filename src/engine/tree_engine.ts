@@ -39,6 +39,7 @@ import { isLocalFileSystem, localFileSystem } from "../fs/local_file_system.ts";
 import {
   type Comparer,
   KIND_DELETE,
+  KIND_RANGE_DELETE,
   KIND_PUT,
   newSlot,
   type RecordCursor,
@@ -46,7 +47,6 @@ import {
   type SegmentReader,
 } from "../iter/record.ts";
 import { MergingCursor } from "../iter/merging_cursor.ts";
-import { KIND_RANGE_DELETE } from "../iter/record.ts";
 import { type RangeTombstone, TombstoneCursor, TombstoneSet } from "../iter/range_tombstones.ts";
 import { MutableSegment } from "../memory/mutable_segment.ts";
 import { AssertionError } from "../util/assert.ts";
@@ -55,7 +55,7 @@ import { replayWal } from "../wal/wal_reader.ts";
 import { changeFeedFilePath, type ChangeFeedView, planRetention } from "./change_feed.ts";
 import { BlockCache } from "../disk/block_cache.ts";
 import type { DiskSegment, DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
-import { type MergeJob, type MergeResult, runMerge } from "../merge/merger.ts";
+import { type MergeJob, type MergeResult, nextTurn, runMerge } from "../merge/merger.ts";
 import { runMergeInWorker, workerMergeAvailable } from "../merge/worker_merge.ts";
 import { movesToBottom } from "../merge/merge_policy.ts";
 import {
@@ -79,7 +79,7 @@ import {
   type StoredTombstone,
   writeMetadata,
 } from "./metadata.ts";
-import { DiskHandle, DiskSet, filesOf, openRecordedSegment } from "./disk_set.ts";
+import { type DiskHandle, DiskSet, filesOf, openRecordedSegment } from "./disk_set.ts";
 
 /** What the engine needs to know of a keyspace. */
 export interface EngineKeyspace {
@@ -918,7 +918,7 @@ export class TreeEngine {
       // take milliseconds: let callers run between the two. Nothing the publish depends on
       // changes meanwhile (merges are serialized, close waits for this one).
       if (records >= TreeEngine.workerMergeMinRecords) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
+        await nextTurn();
         if (this.#closed || this.#failure) {
           if (handle) this.#diskSet.retire(handle);
           this.checkWritable();

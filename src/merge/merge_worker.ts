@@ -13,9 +13,7 @@
  * @module
  */
 import { BlockCache } from "../disk/block_cache.ts";
-import type { DiskSegment } from "../disk/disk_segment.ts";
-import { openMultipartSegment } from "../disk/multipart.ts";
-import { openDiskSegment } from "../disk/segment_reader.ts";
+import { openRecordedSegment } from "../disk/multipart.ts";
 import { TombstoneSet } from "../iter/range_tombstones.ts";
 import { compileComparer } from "../keyspace/compile_comparer.ts";
 import { localFileSystem } from "../fs/local_file_system.ts";
@@ -69,16 +67,8 @@ async function handle(req: WorkerMergeRequest): Promise<WorkerMergeReply> {
     if (e instanceof Mismatch) return { type: "mismatch", message: e.message };
     throw e;
   }
-  // Scans bypass the block cache; a small one serves the few point reads a merge does. Single
-  // or multipart by the same rule as the engine's `openRecordedSegment`.
-  let base: DiskSegment | undefined;
-  if (req.base) {
-    const cache = new BlockCache(1 << 20);
-    const single = req.base.parts.length === 1 && req.base.parts[0] === req.base.id;
-    base = single
-      ? openDiskSegment(fs, req.dir, req.base.id, compare, cache)
-      : openMultipartSegment(fs, req.dir, req.base.id, compare, cache);
-  }
+  // Scans bypass the block cache; a small one serves the few point reads a merge does.
+  const base = req.base ? openRecordedSegment(fs, req.dir, req.base, compare, new BlockCache(1 << 20)) : undefined;
   let nextId = req.firstId;
   const lastId = req.firstId + req.idCount - 1;
   try {

@@ -76,8 +76,8 @@ export interface MergeResult {
   createdFiles: string[];
 }
 
-/** Resolves on the next turn of the event loop. */
-function nextTurn(): Promise<void> {
+/** Resolves on the next turn of the event loop (after timers and I/O callbacks that are due). */
+export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 

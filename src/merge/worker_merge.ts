@@ -15,15 +15,14 @@
  */
 import { CorruptionError, IOError } from "../api/errors.ts";
 import type { DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
+import type { SegmentParts } from "../disk/multipart.ts";
 import type { RangeTombstone } from "../iter/range_tombstones.ts";
 import type { RecordCursor } from "../iter/record.ts";
-import type { MergeResult } from "./merger.ts";
+import { type MergeResult, nextTurn } from "./merger.ts";
 import { type RecordChunk, RecordStreamWriter } from "./record_stream.ts";
 
-/** A disk segment as the metadata records it: its id and its part ids (`[id]` for single). */
-export interface SegmentRef {
-  id: number;
-  parts: number[];
+/** The disk segment to merge into, as the metadata records it. */
+export interface SegmentRef extends SegmentParts {
   recordCount: number;
 }
 
@@ -91,11 +90,6 @@ let available = typeof (globalThis as { Worker?: unknown }).Worker === "function
 /** False once a Worker failed to start in this process (or the runtime has none). */
 export function workerMergeAvailable(): boolean {
   return available;
-}
-
-/** Resolves on the next turn of the event loop. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** Rebuilds the worker's error as the engine's error type, with the worker's message. */
