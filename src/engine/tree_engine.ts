@@ -56,7 +56,7 @@ import { changeFeedFilePath, type ChangeFeedView, planRetention } from "./change
 import { BlockCache } from "../disk/block_cache.ts";
 import type { DiskSegment, DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
 import { type MergeJob, type MergeResult, nextTurn, runMerge } from "../merge/merger.ts";
-import { runMergeInWorker, workerMergeAvailable } from "../merge/worker_merge.ts";
+import { prewarmMergeWorker, runMergeInWorker, workerMergeAvailable } from "../merge/worker_merge.ts";
 import { movesToBottom } from "../merge/merge_policy.ts";
 import {
   LOCK_FILE,
@@ -458,6 +458,9 @@ export class TreeEngine {
     this.#meta.opIndexReserved = this.#lastOpIndex + OP_INDEX_LEASE;
     this.#publishMetadata();
     this.#rebuildLayers();
+    // Large merges run in a pooled Worker; start it now, not in the middle of the first merge
+    // (in Deno a Worker's constructor blocks its caller for tens of milliseconds).
+    if (isLocalFileSystem(this.fs) && TreeEngine.workerMergeMinRecords !== Infinity) prewarmMergeWorker();
     if (this.#readOnly.length > 0 && this.options.maintenance === "auto") this.#scheduleMerge();
   }
 

@@ -1,10 +1,11 @@
 /**
- * The merge Worker's entry module. It runs one merge per request, off the caller's thread, so
+ * The merge Worker's entry module (a `node:worker_threads` worker, pooled by `worker_merge.ts`).
+ * It runs one merge per request, off the caller's thread, so
  * that the CPU work of a large merge (decoding the old segment, encoding and compressing the new
  * blocks, checksums) and the garbage it makes never stall the tree's event loop.
  *
  * Protocol (see `worker_merge.ts`, the only sender): on start the worker posts `{ type: "ready" }`.
- * It then takes one `WorkerMergeRequest`: the newer records as a transferred record stream, the
+ * It then takes `WorkerMergeRequest`s, one at a time: the newer records as a transferred record stream, the
  * base disk segment by its metadata record (the worker opens its files read-only; the caller pins
  * them meanwhile), the tombstones, the write options, and a reserved block of segment ids. It
  * writes and syncs the new part files and the descriptor through the local file system and posts
@@ -24,14 +25,11 @@ import { MutableSegment } from "../memory/mutable_segment.ts";
 import { replayWal } from "../wal/wal_reader.ts";
 import { runMerge } from "./merger.ts";
 import type { WorkerMergeReply, WorkerMergeRequest } from "./worker_merge.ts";
+import { parentPort } from "node:worker_threads";
 
-/** The bits of a Worker's global scope this module uses (the same in Bun and Deno). */
-interface WorkerScope {
-  onmessage: ((ev: MessageEvent) => void) | null;
-  postMessage(message: WorkerMergeReply): void;
-}
-
-const scope = globalThis as unknown as WorkerScope;
+/** The port to the engine's thread (`node:worker_threads`, in Bun and Deno alike). */
+const port = parentPort;
+if (port === null) throw new Error("merge_worker.ts runs only as a worker_threads Worker");
 
 /** Thrown when a replayed WAL does not hold what its segment holds. */
 class Mismatch extends Error {}
@@ -99,13 +97,13 @@ async function handle(req: WorkerMergeRequest): Promise<WorkerMergeReply> {
   }
 }
 
-scope.onmessage = (ev: MessageEvent) => {
-  handle(ev.data as WorkerMergeRequest).then(
-    (reply) => scope.postMessage(reply),
+port.on("message", (request: WorkerMergeRequest) => {
+  handle(request).then(
+    (reply) => port.postMessage(reply),
     (e: unknown) => {
       const err = e instanceof Error ? e : new Error(String(e));
       const c = err as Error & { code?: string; file?: string; offset?: number };
-      scope.postMessage({
+      const reply: WorkerMergeReply = {
         type: "error",
         name: err.name,
         code: c.code,
@@ -113,8 +111,10 @@ scope.onmessage = (ev: MessageEvent) => {
         file: c.file,
         offset: c.offset,
         stack: err.stack,
-      });
+      };
+      port.postMessage(reply);
     },
   );
-};
-scope.postMessage({ type: "ready" });
+});
+const ready: WorkerMergeReply = { type: "ready" };
+port.postMessage(ready);

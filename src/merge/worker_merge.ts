@@ -20,6 +20,7 @@ import type { RangeTombstone } from "../iter/range_tombstones.ts";
 import type { RecordCursor } from "../iter/record.ts";
 import { type MergeResult, nextTurn } from "./merger.ts";
 import { type RecordChunk, RecordStreamWriter } from "./record_stream.ts";
+import { Worker as WorkerThread } from "node:worker_threads";
 
 /** The disk segment to merge into, as the metadata records it. */
 export interface SegmentRef extends SegmentParts {
@@ -83,9 +84,13 @@ export interface WorkerMergeJob extends Omit<WorkerMergeRequest, "newer" | "firs
 }
 
 /** Merges this process ran in a Worker, and merges a Worker handed back (counted for tests). */
-export const workerMergeCounts: { done: number; handedBack: number } = { done: 0, handedBack: 0 };
+export const workerMergeCounts: { done: number; handedBack: number; started: number } = {
+  done: 0,
+  handedBack: 0,
+  started: 0,
+};
 
-let available = typeof (globalThis as { Worker?: unknown }).Worker === "function";
+let available = typeof WorkerThread === "function";
 
 /** False once a Worker failed to start in this process (or the runtime has none). */
 export function workerMergeAvailable(): boolean {
@@ -104,29 +109,116 @@ function errorFromWorker(r: Extract<WorkerMergeReply, { type: "error" }>): Error
   return e;
 }
 
+/*
+ * The worker pool. Starting a Worker costs the caller's thread little in Bun but 20-100 ms in
+ * Deno, where the constructor waits for the new isolate: a Worker per merge was the longest stall
+ * of a merge there. So workers are kept, process-wide, and reused by every tree: `node:
+ * worker_threads` ones, because those can be unref'd while idle (a Deno web Worker keeps the
+ * process alive until terminated, so a tree that is never closed would hang its process). A
+ * worker is ref'd only while it runs a merge. At most `POOL_MAX` idle workers are kept; a worker
+ * that failed (error, exit, a reply it should not send) is terminated, never pooled again.
+ */
+const POOL_MAX = 2;
+const idle: WorkerThread[] = [];
+let warming: Promise<WorkerThread | undefined> | undefined;
+
 /** Starts a worker and waits for it to be ready; undefined (and no more tries) if it cannot start. */
-async function startWorker(): Promise<Worker | undefined> {
+async function startWorker(): Promise<WorkerThread | undefined> {
   if (!available) return undefined;
-  let worker: Worker;
+  let worker: WorkerThread;
   try {
-    worker = new Worker(new URL("./merge_worker.ts", import.meta.url).href, { type: "module" });
+    worker = new WorkerThread(new URL("./merge_worker.ts", import.meta.url));
   } catch {
     available = false;
     return undefined;
   }
+  workerMergeCounts.started++;
   const ready = await new Promise<boolean>((resolve) => {
-    worker.onmessage = (ev: MessageEvent) => resolve((ev.data as WorkerMergeReply).type === "ready");
-    worker.onerror = (ev: Event) => {
-      ev.preventDefault?.();
-      resolve(false);
+    const done = (ok: boolean) => {
+      worker.off("message", onMessage);
+      worker.off("error", onError);
+      worker.off("exit", onError);
+      resolve(ok);
     };
+    const onMessage = (m: WorkerMergeReply) => done(m?.type === "ready");
+    const onError = () => done(false);
+    worker.on("message", onMessage);
+    worker.on("error", onError);
+    worker.on("exit", onError);
   });
   if (!ready) {
-    worker.terminate();
+    void worker.terminate();
     available = false;
     return undefined;
   }
+  worker.unref();
   return worker;
+}
+
+/**
+ * Starts a pooled merge worker now, if none is idle or starting, so that the first large merge
+ * does not pay for it. The engine calls this when a writable tree on local files opens.
+ * In Deno this blocks the caller for the Worker constructor (tens of ms), once per process.
+ */
+export function prewarmMergeWorker(): void {
+  if (!available || idle.length > 0 || warming !== undefined) return;
+  warming = startWorker().then((w) => {
+    warming = undefined;
+    if (w !== undefined) release(w);
+    return w;
+  });
+}
+
+/** An idle worker, the one warming up, or a new one. */
+async function acquire(): Promise<WorkerThread | undefined> {
+  const pooled = idle.pop();
+  if (pooled !== undefined) return pooled;
+  if (warming !== undefined) {
+    await warming;
+    const warmed = idle.pop();
+    if (warmed !== undefined) return warmed;
+  }
+  return startWorker();
+}
+
+/** Back to the pool (unref'd), or terminated when the pool is full. */
+function release(worker: WorkerThread): void {
+  worker.unref();
+  if (idle.length < POOL_MAX) idle.push(worker);
+  else void worker.terminate();
+}
+
+/** Terminates the idle workers (tests; a process that wants its threads gone). */
+export async function terminateIdleMergeWorkers(): Promise<void> {
+  const all = idle.splice(0);
+  await Promise.all(all.map((w) => w.terminate()));
+}
+
+/**
+ * Sends one request to a ref'd worker and waits for its reply; `{ type: "failed" }` when the
+ * worker itself failed instead (an uncaught error, or it exited).
+ */
+function exchange(
+  worker: WorkerThread,
+  request: WorkerMergeRequest,
+  transfer: ArrayBuffer[],
+): Promise<WorkerMergeReply | { type: "failed"; message: string }> {
+  return new Promise((resolve) => {
+    const done = (reply: WorkerMergeReply | { type: "failed"; message: string }) => {
+      worker.off("message", onMessage);
+      worker.off("error", onError);
+      worker.off("exit", onExit);
+      resolve(reply);
+    };
+    const onMessage = (m: WorkerMergeReply) => done(m);
+    const onError = (e: unknown) =>
+      done({ type: "failed", message: (e as Error)?.message ?? "the merge worker failed" });
+    const onExit = (code: number) => done({ type: "failed", message: `the merge worker exited (code ${code})` });
+    worker.on("message", onMessage);
+    worker.on("error", onError);
+    worker.on("exit", onExit);
+    worker.postMessage(request, transfer);
+  });
 }
 
 /** Packs the records of `newer` into a record stream, yielding to the event loop between slices. */
@@ -153,13 +245,14 @@ function idsNeeded(job: WorkerMergeJob, newerCount: number): number {
 }
 
 /**
- * Runs the merge in a fresh Worker. Returns `"unavailable"` (having written nothing) when no
+ * Runs the merge in a pooled Worker. Returns `"unavailable"` (having written nothing) when no
  * Worker can be started or the replayed WALs do not hold what the segments hold; the caller then
  * merges in its own thread (`job.newer` is untouched unless records were packed).
  */
 export async function runMergeInWorker(job: WorkerMergeJob): Promise<MergeResult | undefined | "unavailable"> {
-  const worker = await startWorker();
+  const worker = await acquire();
   if (worker === undefined) return "unavailable";
+  let healthy = false;
   try {
     let newer: WorkerMergeRequest["newer"];
     let transfer: ArrayBuffer[] = [];
@@ -189,23 +282,10 @@ export async function runMergeInWorker(job: WorkerMergeJob): Promise<MergeResult
       firstId: job.reserveIds(idCount),
       idCount,
     };
-    const reply = await new Promise<WorkerMergeReply>((resolve) => {
-      worker.onmessage = (ev: MessageEvent) => resolve(ev.data as WorkerMergeReply);
-      worker.onerror = (ev: Event) => {
-        ev.preventDefault?.();
-        const message = (ev as ErrorEvent).message ?? "the merge worker failed";
-        resolve({
-          type: "error",
-          name: "Error",
-          code: undefined,
-          message,
-          file: undefined,
-          offset: undefined,
-          stack: undefined,
-        });
-      };
-      worker.postMessage(request, transfer);
-    });
+    worker.ref();
+    const reply = await exchange(worker, request, transfer);
+    if (reply.type === "failed") throw new IOError(`merge worker: ${reply.message}`);
+    healthy = reply.type === "done" || reply.type === "error" || reply.type === "mismatch";
     if (reply.type === "done") {
       workerMergeCounts.done++;
       return reply.result ?? undefined;
@@ -217,6 +297,7 @@ export async function runMergeInWorker(job: WorkerMergeJob): Promise<MergeResult
     }
     throw new IOError(`merge worker: unexpected reply ${reply.type}`);
   } finally {
-    worker.terminate();
+    if (healthy) release(worker);
+    else void worker.terminate();
   }
 }

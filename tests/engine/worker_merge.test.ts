@@ -1,8 +1,10 @@
 /**
  * Merges in a Worker (src/merge/worker_merge.ts, merge_worker.ts): the record stream that carries
  * packed records to the worker, a corrupt base segment reported as a typed CorruptionError that
- * leaves no file behind, and the result of worker merges matching in-thread merges. The model
- * test (model.test.ts) runs whole op logs through worker merges as well.
+ * leaves no file behind, the result of worker merges matching in-thread merges, and the worker
+ * pool: merges reuse one started Worker, and an idle pooled Worker does not keep a process (Bun
+ * or Deno) alive when a tree is left open. The model test (model.test.ts) runs whole op logs
+ * through worker merges as well.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -13,7 +15,7 @@ import { TreeEngine } from "../../src/engine/tree_engine.ts";
 import { parseSegmentFileName } from "../../src/engine/file_names.ts";
 import { KIND_DELETE, KIND_PUT, type RecordSlot } from "../../src/iter/record.ts";
 import { RecordStreamCursor, RecordStreamWriter } from "../../src/merge/record_stream.ts";
-import { workerMergeCounts } from "../../src/merge/worker_merge.ts";
+import { terminateIdleMergeWorkers, workerMergeCounts } from "../../src/merge/worker_merge.ts";
 import { compareMemcmp } from "../../src/keyspace/compile_comparer.ts";
 import { Prng } from "../../src/util/prng.ts";
 
@@ -128,4 +130,43 @@ describe("merges in a Worker", () => {
     }
     expect(results[0]).toEqual(results[1]);
   });
+
+  test("merges of several trees reuse the pooled Worker instead of starting one each", async () => {
+    await terminateIdleMergeWorkers();
+    const startedBefore = workerMergeCounts.started;
+    const doneBefore = workerMergeCounts.done;
+    for (let t = 0; t < 3; t++) {
+      const tree = await ZoneTree.open({ dir: join(root, `pool-${t}`), keyspace: ks, maintenance: "manual" });
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 500; i++) tree.upsert({ s: `t${t}`, n: i }, `r${round}`);
+        tree.maintenance.moveMutableSegmentForward();
+        await tree.maintenance.merge();
+      }
+      expect(tree.get({ s: `t${t}`, n: 499 })).toBe("r1");
+      await tree.close();
+    }
+    expect(workerMergeCounts.done - doneBefore).toBe(6);
+    // Opening the first tree warmed one worker; the six merges all ran on it.
+    expect(workerMergeCounts.started - startedBefore).toBe(1);
+  });
+
+  const deno = new URL("../../node_modules/.bin/deno", import.meta.url).pathname;
+  const child = new URL("./unclosed_worker_child.ts", import.meta.url).pathname;
+  for (const runtime of ["bun", "deno"] as const) {
+    test(`${runtime}: a process that leaves its tree open exits by itself after a worker merge`, async () => {
+      const cmd = runtime === "bun"
+        ? [process.execPath, child, join(root, "db")]
+        : [deno, "run", "-A", "--quiet", child, join(root, "db")];
+      const started = performance.now();
+      const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
+      const killer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+      const code = await proc.exited;
+      clearTimeout(killer);
+      const out = await new Response(proc.stdout).text();
+      const err = await new Response(proc.stderr).text();
+      expect({ code, signal: proc.signalCode, err }).toEqual({ code: 0, signal: null, err: "" });
+      expect(JSON.parse(out)).toEqual({ done: 1, started: 1 });
+      expect(performance.now() - started).toBeLessThan(20_000);
+    }, 30_000);
+  }
 });
