@@ -46,7 +46,7 @@ import type {
   DiskSegmentWriteOptions,
 } from "./disk_segment.ts";
 import { type DiskLayout, FORMAT_VERSION, multipartFileName } from "./format.ts";
-import { openDiskSegment, type SinglePartDiskSegment } from "./segment_reader.ts";
+import { openDiskSegment, type PreloadedIndexes, SinglePartDiskSegment } from "./segment_reader.ts";
 import { DiskSegmentWriter, io, type RecordSource } from "./segment_writer.ts";
 
 const MAGIC = [0x5a, 0x54, 0x4d, 0x55, 0x4c, 0x54, 0x49, 0x31]; // "ZTMULTI1"
@@ -238,13 +238,14 @@ export function openMultipartSegment(
   id: number,
   compare: Comparer,
   blockCache: BlockCache,
+  preloaded?: PreloadedIndexes,
 ): MultipartDiskSegment {
   const desc = readMultipartDescriptor(fs, dir, id);
   const path = joinPath(dir, desc.descriptorFile);
   const parts: SinglePartDiskSegment[] = [];
   try {
     for (let i = 0; i < desc.parts.length; i++) {
-      const part = openDiskSegment(fs, dir, desc.parts[i].id, compare, blockCache);
+      const part = openDiskSegment(fs, dir, desc.parts[i].id, compare, blockCache, preloaded);
       parts.push(part);
       checkPartAgrees(
         path,
@@ -304,6 +305,8 @@ export function isSinglePart(ref: SegmentParts): boolean {
  * Opens the disk segment `ref` names, as the kind it says (single when its only part is
  * itself), so that a missing descriptor is reported as `seg-<id>.multi` missing rather than as
  * a single-part file that was never meant to exist. Used by the engine and the merge Worker.
+ * `preloaded` supplies parts' footers and indexes already read (by the merge Worker), so that
+ * only the others are read and decoded here.
  */
 export function openRecordedSegment(
   fs: FileSystem,
@@ -311,10 +314,18 @@ export function openRecordedSegment(
   ref: SegmentParts,
   compare: Comparer,
   blockCache: BlockCache,
+  preloaded?: PreloadedIndexes,
 ): DiskSegment {
   return isSinglePart(ref)
-    ? openDiskSegment(fs, dir, ref.id, compare, blockCache)
-    : openMultipartSegment(fs, dir, ref.id, compare, blockCache);
+    ? openDiskSegment(fs, dir, ref.id, compare, blockCache, preloaded)
+    : openMultipartSegment(fs, dir, ref.id, compare, blockCache, preloaded);
+}
+
+/** The parts of an open segment: itself when single, else its parts. */
+export function partsOf(segment: DiskSegment): readonly SinglePartDiskSegment[] {
+  if (segment instanceof SinglePartDiskSegment) return [segment];
+  if (segment instanceof MultipartDiskSegment) return segment.parts;
+  return [];
 }
 
 /** Opens disk segment `id` whichever kind it is: multipart if `seg-<id>.multi` exists. */

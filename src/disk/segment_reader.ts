@@ -36,7 +36,7 @@ import {
 import { KeyProbe } from "./key_probe.ts";
 import { DiskSegmentCursor } from "./segment_cursor.ts";
 import { io } from "./segment_writer.ts";
-import { SegmentIndex } from "./sparse_index.ts";
+import { SegmentIndex, type SegmentIndexData } from "./sparse_index.ts";
 import { verifySegmentBlocks } from "./segment_verify.ts";
 
 /** Reusable buffers of one reader (a cursor, or point reads that the cache cannot keep). */
@@ -69,6 +69,7 @@ export function openDiskSegment(
   infoOrId: DiskSegmentInfo | number,
   compare: Comparer,
   blockCache: BlockCache,
+  preloaded?: PreloadedIndexes,
 ): SinglePartDiskSegment {
   const id = typeof infoOrId === "number" ? infoOrId : infoOrId.id;
   const name = dataFileName(id);
@@ -78,7 +79,10 @@ export function openDiskSegment(
   }
   const handle = io(path, "open", () => fs.openFile(path, { readOnly: true }));
   try {
-    const { footer, index, size } = readFooterAndIndex(handle, path, id);
+    const pre = preloaded?.get(id);
+    const { footer, index, size } = pre === undefined
+      ? readFooterAndIndex(handle, path, id)
+      : adoptPreloaded(handle, path, id, pre);
     if (typeof infoOrId !== "number") {
       if (infoOrId.recordCount !== footer.recordCount || infoOrId.sizeBytes !== size) {
         throw new CorruptionError(
@@ -119,6 +123,39 @@ export function readFooterAndIndex(
     throw new CorruptionError(path, footer.indexOffset, "index checksum mismatch");
   }
   return { footer, index: SegmentIndex.decode(path, footer, indexBytes), size };
+}
+
+/**
+ * A part's footer and decoded index as another thread read them from the same immutable file
+ * (the merge Worker posts these for the parts of the segment it wrote), with the file's size.
+ */
+export interface PreloadedIndex {
+  id: number;
+  size: number;
+  footer: Footer;
+  index: SegmentIndexData;
+}
+
+/** Preloaded indexes by segment (part) id. */
+export type PreloadedIndexes = ReadonlyMap<number, PreloadedIndex>;
+
+/** The footer and index of an open segment, as plain data for another thread. */
+export function preloadedIndexOf(segment: SinglePartDiskSegment): PreloadedIndex {
+  return { id: segment.id, size: segment.sizeBytes, footer: segment.footer, index: segment.index.data() };
+}
+
+/** Takes a preloaded footer and index for `handle`, after checking that they describe it. */
+function adoptPreloaded(
+  handle: FileHandle,
+  path: string,
+  id: number,
+  pre: PreloadedIndex,
+): { footer: Footer; index: SegmentIndex; size: number } {
+  const size = io(path, "stat", () => handle.size());
+  if (size !== pre.size || pre.footer.segmentId !== id || pre.id !== id) {
+    throw new CorruptionError(path, 0, `file is ${size} bytes, the index handed over is for ${pre.size}`);
+  }
+  return { footer: pre.footer, index: SegmentIndex.fromData(path, pre.footer, pre.index), size };
 }
 
 /** Reads exactly `length` bytes at `position` or throws CorruptionError (file too short). */

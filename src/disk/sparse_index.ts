@@ -34,6 +34,7 @@
 import { CorruptionError } from "../api/errors.ts";
 import { assert } from "../util/assert.ts";
 import { readU64, writeU64 } from "../util/bytes.ts";
+import { EMPTY } from "../iter/record.ts";
 import type { KeyProbe } from "./key_probe.ts";
 import {
   BLOCK_ENTRY_SIZE,
@@ -114,6 +115,29 @@ export class IndexBuilder {
   }
 }
 
+/**
+ * The fields of a decoded index as plain data (typed arrays and numbers): what
+ * {@link SegmentIndex.data} returns and {@link SegmentIndex.fromData} takes back. The merge
+ * Worker, which has just read and checked the index of each part it wrote, posts this to the
+ * engine's thread so that publishing the merge does not decode it a second time there.
+ */
+export interface SegmentIndexData {
+  blockCount: number;
+  blockOffset: Float64Array;
+  blockStored: Uint32Array;
+  blockRaw: Uint32Array;
+  blockCrc: Uint32Array;
+  blockCodec: Uint8Array;
+  blockFirst: Float64Array;
+  sparseCount: number;
+  entryOrdinal: Float64Array;
+  entryBlock: Uint32Array;
+  lastKey: Uint8Array;
+  keyWidth: number;
+  keyHeap: Uint8Array;
+  keyEnds: Uint32Array | undefined;
+}
+
 /** The decoded index of an open segment. */
 export class SegmentIndex {
   /** Blocks in the segment. */
@@ -142,28 +166,88 @@ export class SegmentIndex {
   private readonly keyHeap: Uint8Array;
   private readonly keyEnds: Uint32Array | undefined;
 
-  private constructor(
-    f: Footer,
-    bytes: Uint8Array,
-    bad: (rel: number, what: string) => CorruptionError,
-  ) {
+  /** One constructor for both sources, so every index has the same shape. */
+  private constructor(d: SegmentIndexData) {
+    this.blockCount = d.blockCount;
+    this.blockOffset = d.blockOffset;
+    this.blockStored = d.blockStored;
+    this.blockRaw = d.blockRaw;
+    this.blockCrc = d.blockCrc;
+    this.blockCodec = d.blockCodec;
+    this.blockFirst = d.blockFirst;
+    this.sparseCount = d.sparseCount;
+    this.entryOrdinal = d.entryOrdinal;
+    this.entryBlock = d.entryBlock;
+    this.lastKey = d.lastKey;
+    this.keyWidth = d.keyWidth;
+    this.keyHeap = d.keyHeap;
+    this.keyEnds = d.keyEnds;
+  }
+
+  /** The index as plain data (shares the arrays). */
+  data(): SegmentIndexData {
+    return {
+      blockCount: this.blockCount,
+      blockOffset: this.blockOffset,
+      blockStored: this.blockStored,
+      blockRaw: this.blockRaw,
+      blockCrc: this.blockCrc,
+      blockCodec: this.blockCodec,
+      blockFirst: this.blockFirst,
+      sparseCount: this.sparseCount,
+      entryOrdinal: this.entryOrdinal,
+      entryBlock: this.entryBlock,
+      lastKey: this.lastKey,
+      keyWidth: this.keyWidth,
+      keyHeap: this.keyHeap,
+      keyEnds: this.keyEnds,
+    };
+  }
+
+  /**
+   * An index from data that {@link SegmentIndex.data} produced for the same file (in another
+   * thread): checked for consistency with footer `f`, not decoded again.
+   */
+  static fromData(file: string, f: Footer, d: SegmentIndexData): SegmentIndex {
+    const ok = d.blockCount === f.blockCount && d.sparseCount === f.sparseCount &&
+      d.keyWidth === f.keyFixedWidth && d.lastKey.length === f.lastKeyLength &&
+      d.blockOffset.length === f.blockCount && d.blockFirst.length === f.blockCount + 1 &&
+      d.entryOrdinal.length === f.sparseCount + 1 && d.entryBlock.length === f.sparseCount &&
+      (f.keyFixedWidth === 0
+        ? d.keyEnds !== undefined && d.keyEnds.length === f.sparseCount
+        : d.keyHeap.length === f.sparseCount * f.keyFixedWidth);
+    if (!ok) throw new CorruptionError(file, f.indexOffset, "index handed over does not match the footer");
+    return new SegmentIndex(d);
+  }
+
+  /**
+   * Decodes the index region `bytes` (CRC already checked) for footer `f`. Throws
+   * CorruptionError naming `file` and the offset of the first bad field.
+   */
+  static decode(file: string, f: Footer, bytes: Uint8Array): SegmentIndex {
+    const bad = (rel: number, what: string) => new CorruptionError(file, f.indexOffset + rel, what);
     const b = f.blockCount;
     const m = f.sparseCount;
-    this.blockCount = b;
-    this.sparseCount = m;
-    this.keyWidth = f.keyFixedWidth;
-    this.blockOffset = new Float64Array(b);
-    this.blockStored = new Uint32Array(b);
-    this.blockRaw = new Uint32Array(b);
-    this.blockCrc = new Uint32Array(b);
-    this.blockCodec = new Uint8Array(b);
-    this.blockFirst = new Float64Array(b + 1);
-    this.entryOrdinal = new Float64Array(m + 1);
-    this.entryBlock = new Uint32Array(m);
+    const d: SegmentIndexData = {
+      blockCount: b,
+      blockOffset: new Float64Array(b),
+      blockStored: new Uint32Array(b),
+      blockRaw: new Uint32Array(b),
+      blockCrc: new Uint32Array(b),
+      blockCodec: new Uint8Array(b),
+      blockFirst: new Float64Array(b + 1),
+      sparseCount: m,
+      entryOrdinal: new Float64Array(m + 1),
+      entryBlock: new Uint32Array(m),
+      lastKey: EMPTY,
+      keyWidth: f.keyFixedWidth,
+      keyHeap: EMPTY,
+      keyEnds: undefined,
+    };
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-    this.decodeBlocks(f, view, bad);
+    decodeBlocks(d, f, view, bad);
     let pos = b * BLOCK_ENTRY_SIZE;
-    this.decodeOrdinals(f, view, pos, bad);
+    decodeOrdinals(d, f, view, pos, bad);
     pos += 8 * m;
     let heapLength = m * f.keyFixedWidth;
     if (f.keyFixedWidth === 0) {
@@ -175,7 +259,7 @@ export class SegmentIndex {
         if (ends[i] < prev) throw bad(pos + 4 * i, "sparse key ends decrease");
         prev = ends[i];
       }
-      this.keyEnds = ends;
+      d.keyEnds = ends;
       pos += 4 * m;
       heapLength = prev;
     }
@@ -187,87 +271,9 @@ export class SegmentIndex {
         } bytes, index has ${bytes.length}`,
       );
     }
-    this.keyHeap = bytes.subarray(pos, pos + heapLength);
-    this.lastKey = bytes.slice(pos + heapLength, bytes.length);
-  }
-
-  /**
-   * Decodes the index region `bytes` (CRC already checked) for footer `f`. Throws
-   * CorruptionError naming `file` and the offset of the first bad field.
-   */
-  static decode(file: string, f: Footer, bytes: Uint8Array): SegmentIndex {
-    const bad = (rel: number, what: string) => new CorruptionError(file, f.indexOffset + rel, what);
-    return new SegmentIndex(f, bytes, bad);
-  }
-
-  private decodeBlocks(
-    f: Footer,
-    v: DataView,
-    bad: (rel: number, what: string) => CorruptionError,
-  ): void {
-    let offset = 0;
-    let first = 0;
-    for (let i = 0; i < this.blockCount; i++) {
-      const p = i * BLOCK_ENTRY_SIZE;
-      const stored = v.getUint32(p + 8);
-      const raw = v.getUint32(p + 12);
-      const codec = v.getUint8(p + 28);
-      if (readU64(v, p) !== offset) throw bad(p, `block ${i} offset is not ${offset}`);
-      if (raw < BLOCK_HEADER_SIZE || raw > f.maxRawBlockLength) {
-        throw bad(p + 12, `block ${i} raw length ${raw}`);
-      }
-      const codecOk = codec === CODEC_RAW
-        ? stored === raw
-        : codec === CODEC_LZ4 && stored > 0 && stored < raw;
-      if (!codecOk) {
-        throw bad(p + 28, `block ${i} codec ${codec} with stored ${stored}, raw ${raw}`);
-      }
-      const firstRecord = readU64(v, p + 20);
-      if (i === 0 ? firstRecord !== 0 : firstRecord <= first) {
-        throw bad(p + 20, `block ${i} first record ${firstRecord} out of order`);
-      }
-      if (firstRecord >= f.recordCount) {
-        throw bad(p + 20, `block ${i} first record ${firstRecord} past the end`);
-      }
-      this.blockOffset[i] = offset;
-      this.blockStored[i] = stored;
-      this.blockRaw[i] = raw;
-      this.blockCrc[i] = v.getUint32(p + 16);
-      this.blockCodec[i] = codec;
-      this.blockFirst[i] = firstRecord;
-      offset += stored;
-      first = firstRecord;
-    }
-    if (offset !== f.indexOffset) {
-      throw bad(0, `blocks end at ${offset}, index starts at ${f.indexOffset}`);
-    }
-    this.blockFirst[this.blockCount] = f.recordCount;
-  }
-
-  /** Checks that the ordinals are exactly block starts ∪ multiples of sparseStep. */
-  private decodeOrdinals(
-    f: Footer,
-    v: DataView,
-    start: number,
-    bad: (rel: number, what: string) => CorruptionError,
-  ): void {
-    const step = f.sparseStep;
-    let block = 0;
-    let expected = 0;
-    for (let e = 0; e < this.sparseCount; e++) {
-      const p = start + 8 * e;
-      const ord = readU64(v, p);
-      if (ord !== expected || ord >= f.recordCount) {
-        throw bad(p, `sparse entry ${e} is ordinal ${ord}, expected ${expected}`);
-      }
-      while (this.blockFirst[block + 1] <= ord) block++;
-      this.entryOrdinal[e] = ord;
-      this.entryBlock[e] = block;
-      const nextStep = step > 0 ? (Math.floor(ord / step) + 1) * step : Infinity;
-      expected = Math.min(nextStep, this.blockFirst[block + 1]);
-    }
-    if (expected < f.recordCount) throw bad(start, `sparse index ends before ordinal ${expected}`);
-    this.entryOrdinal[this.sparseCount] = f.recordCount;
+    d.keyHeap = bytes.subarray(pos, pos + heapLength);
+    d.lastKey = bytes.slice(pos + heapLength, bytes.length);
+    return new SegmentIndex(d);
   }
 
   /** memcmp(probe key, sparse key e). */
@@ -338,4 +344,77 @@ class Grow {
     const at = this.reserve(b.length);
     this.buf.set(b, at);
   }
+}
+
+/** Decodes and checks the block table into `d`. */
+function decodeBlocks(
+  d: SegmentIndexData,
+  f: Footer,
+  v: DataView,
+  bad: (rel: number, what: string) => CorruptionError,
+): void {
+  let offset = 0;
+  let first = 0;
+  for (let i = 0; i < d.blockCount; i++) {
+    const p = i * BLOCK_ENTRY_SIZE;
+    const stored = v.getUint32(p + 8);
+    const raw = v.getUint32(p + 12);
+    const codec = v.getUint8(p + 28);
+    if (readU64(v, p) !== offset) throw bad(p, `block ${i} offset is not ${offset}`);
+    if (raw < BLOCK_HEADER_SIZE || raw > f.maxRawBlockLength) {
+      throw bad(p + 12, `block ${i} raw length ${raw}`);
+    }
+    const codecOk = codec === CODEC_RAW
+      ? stored === raw
+      : codec === CODEC_LZ4 && stored > 0 && stored < raw;
+    if (!codecOk) {
+      throw bad(p + 28, `block ${i} codec ${codec} with stored ${stored}, raw ${raw}`);
+    }
+    const firstRecord = readU64(v, p + 20);
+    if (i === 0 ? firstRecord !== 0 : firstRecord <= first) {
+      throw bad(p + 20, `block ${i} first record ${firstRecord} out of order`);
+    }
+    if (firstRecord >= f.recordCount) {
+      throw bad(p + 20, `block ${i} first record ${firstRecord} past the end`);
+    }
+    d.blockOffset[i] = offset;
+    d.blockStored[i] = stored;
+    d.blockRaw[i] = raw;
+    d.blockCrc[i] = v.getUint32(p + 16);
+    d.blockCodec[i] = codec;
+    d.blockFirst[i] = firstRecord;
+    offset += stored;
+    first = firstRecord;
+  }
+  if (offset !== f.indexOffset) {
+    throw bad(0, `blocks end at ${offset}, index starts at ${f.indexOffset}`);
+  }
+  d.blockFirst[d.blockCount] = f.recordCount;
+}
+
+/** Checks that the ordinals are exactly block starts ∪ multiples of sparseStep. */
+function decodeOrdinals(
+  d: SegmentIndexData,
+  f: Footer,
+  v: DataView,
+  start: number,
+  bad: (rel: number, what: string) => CorruptionError,
+): void {
+  const step = f.sparseStep;
+  let block = 0;
+  let expected = 0;
+  for (let e = 0; e < d.sparseCount; e++) {
+    const p = start + 8 * e;
+    const ord = readU64(v, p);
+    if (ord !== expected || ord >= f.recordCount) {
+      throw bad(p, `sparse entry ${e} is ordinal ${ord}, expected ${expected}`);
+    }
+    while (d.blockFirst[block + 1] <= ord) block++;
+    d.entryOrdinal[e] = ord;
+    d.entryBlock[e] = block;
+    const nextStep = step > 0 ? (Math.floor(ord / step) + 1) * step : Infinity;
+    expected = Math.min(nextStep, d.blockFirst[block + 1]);
+  }
+  if (expected < f.recordCount) throw bad(start, `sparse index ends before ordinal ${expected}`);
+  d.entryOrdinal[d.sparseCount] = f.recordCount;
 }

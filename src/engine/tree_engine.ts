@@ -80,6 +80,7 @@ import {
   writeMetadata,
 } from "./metadata.ts";
 import { type DiskHandle, DiskSet, filesOf, openRecordedSegment } from "./disk_set.ts";
+import type { PreloadedIndex } from "../disk/segment_reader.ts";
 
 /** What the engine needs to know of a keyspace. */
 export interface EngineKeyspace {
@@ -916,7 +917,7 @@ export class TreeEngine {
       }
       this.checkOpen();
       const record = result ? { id: result.id, parts: result.parts, recordCount: result.recordCount } : null;
-      const handle = this.#openPublished(record, result?.createdFiles ?? []);
+      const handle = this.#openPublished(record, result?.createdFiles ?? [], result?.preloaded);
       // For a large merge, opening the new segment (its index) and publishing it (fsyncs) each
       // take milliseconds: let callers run between the two. Nothing the publish depends on
       // changes meanwhile (merges are serialized, close waits for this one).
@@ -1029,10 +1030,15 @@ export class TreeEngine {
   }
 
   /** Opens a just-written segment; on failure removes its files. */
-  #openPublished(record: DiskSegmentRecord | null, created: string[]): DiskHandle | undefined {
+  #openPublished(
+    record: DiskSegmentRecord | null,
+    created: string[],
+    preloaded?: PreloadedIndex[],
+  ): DiskHandle | undefined {
     if (!record) return undefined;
     try {
-      const segment = openRecordedSegment(this.fs, this.dir, record, this.compare, this.#blockCache);
+      const pre = preloaded && new Map(preloaded.map((p) => [p.id, p]));
+      const segment = openRecordedSegment(this.fs, this.dir, record, this.compare, this.#blockCache, pre);
       return this.#diskSet.adopt(segment, record);
     } catch (e) {
       for (const f of created) this.#removeQuietly(f);

@@ -14,7 +14,8 @@
  * @module
  */
 import { BlockCache } from "../disk/block_cache.ts";
-import { openRecordedSegment } from "../disk/multipart.ts";
+import { openRecordedSegment, partsOf } from "../disk/multipart.ts";
+import { preloadedIndexOf } from "../disk/segment_reader.ts";
 import { TombstoneSet } from "../iter/range_tombstones.ts";
 import { compileComparer } from "../keyspace/compile_comparer.ts";
 import { localFileSystem } from "../fs/local_file_system.ts";
@@ -91,6 +92,17 @@ async function handle(req: WorkerMergeRequest): Promise<WorkerMergeReply> {
       // Nothing else runs on this thread: no need to yield.
       sliceMs: Number.MAX_SAFE_INTEGER,
     });
+    // Read the footers and indexes of the segment's parts back (index checksums, structure)
+    // and hand them over, so that the engine's thread opens it without decoding them again
+    // (code that runs there once per merge, so cold: 13-25 ms for 8k blocks in Deno).
+    if (result !== undefined) {
+      const written = openRecordedSegment(fs, req.dir, result, compare, new BlockCache(0));
+      try {
+        result.preloaded = partsOf(written).map(preloadedIndexOf);
+      } finally {
+        written.close();
+      }
+    }
     return { type: "done", result: result ?? null };
   } finally {
     base?.close();

@@ -29,6 +29,7 @@ import type { FileSystem } from "../fs/file_system.ts";
 import { type Comparer, KIND_DELETE, newSlot, type RecordCursor, type RecordSlot } from "../iter/record.ts";
 import type { DiskSegment, DiskSegmentInfo, DiskSegmentWriteOptions } from "../disk/disk_segment.ts";
 import { DiskSegmentWriter } from "../disk/segment_writer.ts";
+import type { PreloadedIndex } from "../disk/segment_reader.ts";
 import { MultipartDiskSegment, type PartRef, writeMultipartDescriptor } from "../disk/multipart.ts";
 import { partTargetItemCount } from "../disk/multipart.ts";
 import { DROP, KEEP_AS_DELETE, survivorOf } from "./merge_policy.ts";
@@ -74,6 +75,11 @@ export interface MergeResult {
   carriedParts: number;
   /** Files this merge created (to remove if publishing fails). */
   createdFiles: string[];
+  /**
+   * The footer and decoded index of every part, when the merge ran in a Worker (which reads
+   * them back after writing): the engine's thread opens the segment without decoding them again.
+   */
+  preloaded?: PreloadedIndex[];
 }
 
 /** Resolves on the next turn of the event loop (after timers and I/O callbacks that are due). */

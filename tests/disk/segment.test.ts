@@ -3,7 +3,8 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { BlockCache } from "../../src/disk/block_cache.ts";
 import { dataFileName, LAYOUTS } from "../../src/disk/format.ts";
-import { openDiskSegment } from "../../src/disk/segment_reader.ts";
+import { openDiskSegment, preloadedIndexOf } from "../../src/disk/segment_reader.ts";
+import { CorruptionError } from "../../src/api/errors.ts";
 import { DiskSegmentWriter, writeDiskSegment } from "../../src/disk/segment_writer.ts";
 import { KIND_DELETE, newSlot } from "../../src/iter/record.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
@@ -178,4 +179,33 @@ test("fixed values larger than a block get a block per record and read back", ()
   checkSeeks(seg, recs, rng, 4, 100);
   seg.verify();
   seg.close();
+});
+
+test("a segment opened from a preloaded index reads like one decoded from its file; a mismatched one is CorruptionError", () => {
+  for (const shape of Object.values(SHAPES)) {
+    const rng = new Prng(testSeed(31));
+    const recs = genRecords(rng, 3000, shape);
+    writeDiskSegment(store.fs, store.dir, 12, pullFrom(recs), {
+      compare: compareBytes,
+      keyFixedWidth: shape.keyFixedWidth,
+      valueFixedWidth: shape.valueFixedWidth,
+      compression: "lz4",
+      sparseStep: 16,
+    });
+    const decoded = openDiskSegment(store.fs, store.dir, 12, compareBytes, new BlockCache(1 << 20));
+    // As the merge Worker hands it over: structured-cloned plain data.
+    const pre = structuredClone(preloadedIndexOf(decoded));
+    decoded.close();
+    const seg = openDiskSegment(store.fs, store.dir, 12, compareBytes, new BlockCache(1 << 20), new Map([[12, pre]]));
+    checkGets(seg, recs, rng);
+    checkScans(seg, recs);
+    seg.close();
+    const wrongSize = { ...pre, size: pre.size + 1 };
+    expect(() => openDiskSegment(store.fs, store.dir, 12, compareBytes, new BlockCache(0), new Map([[12, wrongSize]])))
+      .toThrow(CorruptionError);
+    const wrongIndex = { ...pre, index: { ...pre.index, blockCount: pre.index.blockCount + 1 } };
+    expect(() => openDiskSegment(store.fs, store.dir, 12, compareBytes, new BlockCache(0), new Map([[12, wrongIndex]])))
+      .toThrow(CorruptionError);
+    store.fs.remove(`${store.dir}/${dataFileName(12)}`);
+  }
 });
