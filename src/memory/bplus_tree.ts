@@ -24,7 +24,8 @@
  *   a merge of 1,000,000 records saw 45-70 ms collector pauses on the event loop before).
  *   Reads return fresh views into the arena (`get`, cursors): about 50 ns each.
  * - Branches hold up to `fanout` children; `keys[i]` is the lower bound of `children[i]` (keys[0]
- *   of the leftmost branch of each level is unused). Separators are copies of the keys.
+ *   of the leftmost branch of each level is unused). Separators are views of the keys' bytes in
+ *   the arena (no ArrayBuffer of their own).
  * - Leaves and branches keep the first `inlineKeyBytes` bytes of each key inline (`pfx`: per
  *   slot, big-endian u32 words, zero-padded, then the key length). Binary search compares those
  *   numbers and calls the comparer only when both keys are longer than the inline bytes and tie
@@ -492,7 +493,10 @@ export class BPlusTree {
     if (leaf.next !== null) leaf.next.prev = right;
     leaf.next = right;
     if (this.tail === leaf) this.tail = right;
-    this.insertChild(depth - 1, this.keyAt(right, 0).slice(), right.pfx, right);
+    // The separator is a view of the key's bytes in the arena (they never move or change): a
+    // copy would be one more ArrayBuffer per leaf, and freeing tens of thousands of those when a
+    // merged segment is dropped stalled Deno's event loop for 50-100 ms (malloc consolidation).
+    this.insertChild(depth - 1, this.keyAt(right, 0), right.pfx, right);
   }
 
   /** Moves records [from, count) of `leaf` into the empty `right`. */
