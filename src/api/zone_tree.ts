@@ -201,10 +201,13 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   /** Manual maintenance operations. */
   readonly maintenance: TreeMaintenance;
   readonly #engine: TreeEngine;
+  /** The value codec is the built-in `"bytes"` one (see {@link ZoneTree.#valueForWrite}). */
+  readonly #bytesValues: boolean;
 
   private constructor(keyspace: Keyspace<K, V, KIn, P>, engine: TreeEngine, events: TreeEvents) {
     this.keyspace = keyspace;
     this.#engine = engine;
+    this.#bytesValues = keyspace.value.id === "bytes";
     this.events = events;
     this.maintenance = {
       moveMutableSegmentForward: () => engine.moveMutableSegmentForward(),
@@ -284,7 +287,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   upsert(key: KIn, value: V, opts?: WriteOptions): number {
     this.#engine.checkWritable();
     const k = this.keyspace.key.encode(key);
-    const v = this.keyspace.value.encode(value);
+    const v = this.#valueForWrite(value);
     return this.#engine.write(KIND_PUT, k, v, expiryOf(opts));
   }
 
@@ -307,7 +310,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   tryAdd(key: KIn, value: V, opts?: WriteOptions): number | undefined {
     this.#engine.checkWritable();
     const k = this.keyspace.key.encode(key);
-    const v = this.keyspace.value.encode(value);
+    const v = this.#valueForWrite(value);
     const expiresAt = expiryOf(opts);
     if (this.#engine.getValue(k) !== undefined) return undefined;
     return this.#engine.write(KIND_PUT, k, v, expiresAt);
@@ -495,13 +498,25 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     return this.#engine.writeBatch(encoded);
   }
 
+  /**
+   * The encoded value for a write that the engine applies before this call returns: the WAL
+   * and the in-memory segment both copy the bytes then, so the `"bytes"` codec's defensive copy
+   * is skipped (about 10% of an upsert's CPU in Bun; in Deno each Uint8Array is a malloc). Never
+   * for writes kept for later (transactions encode with the codec, which copies).
+   */
+  #valueForWrite(value: V): Uint8Array {
+    return this.#bytesValues && value instanceof Uint8Array
+      ? value
+      : this.keyspace.value.encode(value);
+  }
+
   #encodeOp(op: BatchOp<KIn, V>, i: number): EncodedOp {
     if (op !== null && typeof op === "object") {
       if ("put" in op) {
         return {
           kind: KIND_PUT,
           key: this.keyspace.key.encode(op.put),
-          value: this.keyspace.value.encode(op.value),
+          value: this.#valueForWrite(op.value),
           expiresAt: expiryOf(op, BATCH_PUT_NAMES, `batch(ops): ops[${i}]`),
         };
       }
