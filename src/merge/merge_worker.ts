@@ -1,5 +1,6 @@
 /**
- * The merge Worker's entry module (a `node:worker_threads` worker, pooled by `worker_merge.ts`).
+ * The merge Worker's entry module (a `node:worker_threads` worker pooled by `worker_merge.ts`, or
+ * a web Worker when the module is not a local file).
  * It runs one merge per request, off the caller's thread, so
  * that the CPU work of a large merge (decoding the old segment, encoding and compressing the new
  * blocks, checksums) and the garbage it makes never stall the tree's event loop.
@@ -28,9 +29,19 @@ import { runMerge } from "./merger.ts";
 import type { WorkerMergeReply, WorkerMergeRequest } from "./worker_merge.ts";
 import { parentPort } from "node:worker_threads";
 
-/** The port to the engine's thread (`node:worker_threads`, in Bun and Deno alike). */
+/**
+ * Replies to the engine's thread: through `parentPort` in a `node:worker_threads` worker (the
+ * pooled kind), else through the web Worker's global scope (the fallback for https modules).
+ */
 const port = parentPort;
-if (port === null) throw new Error("merge_worker.ts runs only as a worker_threads Worker");
+const webScope = globalThis as unknown as {
+  onmessage: ((ev: MessageEvent) => void) | null;
+  postMessage(message: WorkerMergeReply): void;
+};
+function reply(message: WorkerMergeReply): void {
+  if (port !== null) port.postMessage(message);
+  else webScope.postMessage(message);
+}
 
 /** Thrown when a replayed WAL does not hold what its segment holds. */
 class Mismatch extends Error {}
@@ -109,24 +120,21 @@ async function handle(req: WorkerMergeRequest): Promise<WorkerMergeReply> {
   }
 }
 
-port.on("message", (request: WorkerMergeRequest) => {
-  handle(request).then(
-    (reply) => port.postMessage(reply),
-    (e: unknown) => {
-      const err = e instanceof Error ? e : new Error(String(e));
-      const c = err as Error & { code?: string; file?: string; offset?: number };
-      const reply: WorkerMergeReply = {
-        type: "error",
-        name: err.name,
-        code: c.code,
-        message: err.message,
-        file: c.file,
-        offset: c.offset,
-        stack: err.stack,
-      };
-      port.postMessage(reply);
-    },
-  );
-});
-const ready: WorkerMergeReply = { type: "ready" };
-port.postMessage(ready);
+function onRequest(request: WorkerMergeRequest): void {
+  handle(request).then(reply, (e: unknown) => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    const c = err as Error & { code?: string; file?: string; offset?: number };
+    reply({
+      type: "error",
+      name: err.name,
+      code: c.code,
+      message: err.message,
+      file: c.file,
+      offset: c.offset,
+      stack: err.stack,
+    });
+  });
+}
+if (port !== null) port.on("message", onRequest);
+else webScope.onmessage = (ev: MessageEvent) => onRequest(ev.data as WorkerMergeRequest);
+reply({ type: "ready" });

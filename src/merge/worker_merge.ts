@@ -90,7 +90,26 @@ export const workerMergeCounts: { done: number; handedBack: number; started: num
   started: 0,
 };
 
-let available = typeof WorkerThread === "function";
+/**
+ * The kind of Worker a merge runs in: `node:worker_threads` when this module is a local file (it
+ * can be pooled and unref'd), else a web Worker (Deno's worker_threads only load `file:` and
+ * `data:` modules, so a tree imported from JSR over https merges in a web Worker). Tests set it.
+ */
+export let mergeWorkerKind: "thread" | "web" | "none" =
+  new URL(import.meta.url).protocol === "file:" && typeof WorkerThread === "function"
+    ? "thread"
+    : typeof (globalThis as { Worker?: unknown }).Worker === "function"
+    ? "web"
+    : "none";
+
+/** Chooses the Worker kind (tests; "none" turns worker merges off). */
+export function setMergeWorkerKind(kind: "thread" | "web" | "none"): void {
+  mergeWorkerKind = kind;
+  available = kind !== "none";
+  terminateIdleMergeWorkers();
+}
+
+let available = mergeWorkerKind !== "none";
 
 /** False once a Worker failed to start in this process (or the runtime has none). */
 export function workerMergeAvailable(): boolean {
@@ -109,49 +128,104 @@ function errorFromWorker(r: Extract<WorkerMergeReply, { type: "error" }>): Error
   return e;
 }
 
+/** What a message from the worker may be, or how it failed. */
+type Reply = WorkerMergeReply | { type: "failed"; message: string };
+
+/** A started merge worker of either kind. */
+interface MergeWorker {
+  /** Kept between merges (thread workers) or terminated after each (web Workers). */
+  readonly pooled: boolean;
+  /** Calls `on` with the next message or failure; returns the function that stops listening. */
+  listen(on: (reply: Reply) => void): () => void;
+  post(request: WorkerMergeRequest, transfer: ArrayBuffer[]): void;
+  /** Whether the worker keeps the process alive (thread workers only). */
+  ref(held: boolean): void;
+  terminate(): void;
+}
+
+const MODULE_URL = new URL("./merge_worker.ts", import.meta.url);
+
+function threadWorker(): MergeWorker {
+  const w = new WorkerThread(MODULE_URL);
+  return {
+    pooled: true,
+    listen(on) {
+      const onMessage = (m: WorkerMergeReply) => on(m);
+      const onError = (e: unknown) =>
+        on({ type: "failed", message: (e as Error)?.message ?? "the merge worker failed" });
+      const onExit = (code: number) => on({ type: "failed", message: `the merge worker exited (code ${code})` });
+      w.on("message", onMessage);
+      w.on("error", onError);
+      w.on("exit", onExit);
+      return () => {
+        w.off("message", onMessage);
+        w.off("error", onError);
+        w.off("exit", onExit);
+      };
+    },
+    post: (request, transfer) => w.postMessage(request, transfer),
+    ref: (held) => (held ? w.ref() : w.unref()),
+    terminate: () => void w.terminate(),
+  };
+}
+
+function webWorker(): MergeWorker {
+  const w = new Worker(MODULE_URL.href, { type: "module" });
+  return {
+    pooled: false,
+    listen(on) {
+      w.onmessage = (ev: MessageEvent) => on(ev.data as WorkerMergeReply);
+      w.onerror = (ev: Event) => {
+        ev.preventDefault?.();
+        on({ type: "failed", message: (ev as ErrorEvent).message ?? "the merge worker failed" });
+      };
+      return () => {
+        w.onmessage = null;
+        w.onerror = null;
+      };
+    },
+    post: (request, transfer) => w.postMessage(request, transfer),
+    ref: () => {},
+    terminate: () => w.terminate(),
+  };
+}
+
 /*
  * The worker pool. Starting a Worker costs the caller's thread little in Bun but 20-100 ms in
  * Deno, where the constructor waits for the new isolate: a Worker per merge was the longest stall
- * of a merge there. So workers are kept, process-wide, and reused by every tree: `node:
- * worker_threads` ones, because those can be unref'd while idle (a Deno web Worker keeps the
- * process alive until terminated, so a tree that is never closed would hang its process). A
- * worker is ref'd only while it runs a merge. At most `POOL_MAX` idle workers are kept; a worker
- * that failed (error, exit, a reply it should not send) is terminated, never pooled again.
+ * of a merge there. So thread workers are kept, process-wide, and reused by every tree; they can
+ * be unref'd while idle (a Deno web Worker keeps the process alive until terminated, so a tree
+ * that is never closed would hang its process). A worker is ref'd only while it runs a merge. At
+ * most `POOL_MAX` idle workers are kept; a worker that failed (error, exit, a reply it should not
+ * send) is terminated, never pooled again. Web Workers (the fallback) are started per merge.
  */
 const POOL_MAX = 2;
-const idle: WorkerThread[] = [];
-let warming: Promise<WorkerThread | undefined> | undefined;
+const idle: MergeWorker[] = [];
+let warming: Promise<MergeWorker | undefined> | undefined;
 
 /** Starts a worker and waits for it to be ready; undefined (and no more tries) if it cannot start. */
-async function startWorker(): Promise<WorkerThread | undefined> {
+async function startWorker(): Promise<MergeWorker | undefined> {
   if (!available) return undefined;
-  let worker: WorkerThread;
+  let worker: MergeWorker;
   try {
-    worker = new WorkerThread(new URL("./merge_worker.ts", import.meta.url));
+    worker = mergeWorkerKind === "thread" ? threadWorker() : webWorker();
   } catch {
     available = false;
     return undefined;
   }
   workerMergeCounts.started++;
   const ready = await new Promise<boolean>((resolve) => {
-    const done = (ok: boolean) => {
-      worker.off("message", onMessage);
-      worker.off("error", onError);
-      worker.off("exit", onError);
-      resolve(ok);
-    };
-    const onMessage = (m: WorkerMergeReply) => done(m?.type === "ready");
-    const onError = () => done(false);
-    worker.on("message", onMessage);
-    worker.on("error", onError);
-    worker.on("exit", onError);
+    const stop = worker.listen((m) => {
+      stop();
+      resolve(m.type === "ready");
+    });
   });
   if (!ready) {
-    void worker.terminate();
+    worker.terminate();
     available = false;
     return undefined;
   }
-  worker.unref();
+  worker.ref(false);
   return worker;
 }
 
@@ -159,9 +233,10 @@ async function startWorker(): Promise<WorkerThread | undefined> {
  * Starts a pooled merge worker now, if none is idle or starting, so that the first large merge
  * does not pay for it. The engine calls this when a writable tree on local files opens.
  * In Deno this blocks the caller for the Worker constructor (tens of ms), once per process.
+ * Web Workers are not pooled, so nothing is started for them.
  */
 export function prewarmMergeWorker(): void {
-  if (!available || idle.length > 0 || warming !== undefined) return;
+  if (!available || mergeWorkerKind !== "thread" || idle.length > 0 || warming !== undefined) return;
   warming = startWorker().then((w) => {
     warming = undefined;
     if (w !== undefined) release(w);
@@ -170,7 +245,7 @@ export function prewarmMergeWorker(): void {
 }
 
 /** An idle worker, the one warming up, or a new one. */
-async function acquire(): Promise<WorkerThread | undefined> {
+async function acquire(): Promise<MergeWorker | undefined> {
   const pooled = idle.pop();
   if (pooled !== undefined) return pooled;
   if (warming !== undefined) {
@@ -181,43 +256,26 @@ async function acquire(): Promise<WorkerThread | undefined> {
   return startWorker();
 }
 
-/** Back to the pool (unref'd), or terminated when the pool is full. */
-function release(worker: WorkerThread): void {
-  worker.unref();
-  if (idle.length < POOL_MAX) idle.push(worker);
-  else void worker.terminate();
+/** Back to the pool (unref'd), or terminated when it is not pooled or the pool is full. */
+function release(worker: MergeWorker): void {
+  worker.ref(false);
+  if (worker.pooled && idle.length < POOL_MAX) idle.push(worker);
+  else worker.terminate();
 }
 
 /** Terminates the idle workers (tests; a process that wants its threads gone). */
-export async function terminateIdleMergeWorkers(): Promise<void> {
-  const all = idle.splice(0);
-  await Promise.all(all.map((w) => w.terminate()));
+export function terminateIdleMergeWorkers(): void {
+  for (const w of idle.splice(0)) w.terminate();
 }
 
-/**
- * Sends one request to a ref'd worker and waits for its reply; `{ type: "failed" }` when the
- * worker itself failed instead (an uncaught error, or it exited).
- */
-function exchange(
-  worker: WorkerThread,
-  request: WorkerMergeRequest,
-  transfer: ArrayBuffer[],
-): Promise<WorkerMergeReply | { type: "failed"; message: string }> {
+/** Sends one request to a ref'd worker and waits for its reply, or for it to fail. */
+function exchange(worker: MergeWorker, request: WorkerMergeRequest, transfer: ArrayBuffer[]): Promise<Reply> {
   return new Promise((resolve) => {
-    const done = (reply: WorkerMergeReply | { type: "failed"; message: string }) => {
-      worker.off("message", onMessage);
-      worker.off("error", onError);
-      worker.off("exit", onExit);
+    const stop = worker.listen((reply) => {
+      stop();
       resolve(reply);
-    };
-    const onMessage = (m: WorkerMergeReply) => done(m);
-    const onError = (e: unknown) =>
-      done({ type: "failed", message: (e as Error)?.message ?? "the merge worker failed" });
-    const onExit = (code: number) => done({ type: "failed", message: `the merge worker exited (code ${code})` });
-    worker.on("message", onMessage);
-    worker.on("error", onError);
-    worker.on("exit", onExit);
-    worker.postMessage(request, transfer);
+    });
+    worker.post(request, transfer);
   });
 }
 
@@ -282,7 +340,7 @@ export async function runMergeInWorker(job: WorkerMergeJob): Promise<MergeResult
       firstId: job.reserveIds(idCount),
       idCount,
     };
-    worker.ref();
+    worker.ref(true);
     const reply = await exchange(worker, request, transfer);
     if (reply.type === "failed") throw new IOError(`merge worker: ${reply.message}`);
     healthy = reply.type === "done" || reply.type === "error" || reply.type === "mismatch";
@@ -298,6 +356,6 @@ export async function runMergeInWorker(job: WorkerMergeJob): Promise<MergeResult
     throw new IOError(`merge worker: unexpected reply ${reply.type}`);
   } finally {
     if (healthy) release(worker);
-    else void worker.terminate();
+    else worker.terminate();
   }
 }

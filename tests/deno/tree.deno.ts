@@ -269,15 +269,21 @@ Deno.test(
   "merges run in a Worker under Deno too, and read the same as merges in this thread",
   withDir(async (dir) => {
     const { TreeEngine } = await import("../../src/engine/tree_engine.ts");
-    const { workerMergeCounts } = await import("../../src/merge/worker_merge.ts");
+    const { mergeWorkerKind, setMergeWorkerKind, workerMergeCounts } = await import(
+      "../../src/merge/worker_merge.ts"
+    );
     const ks = defineKeyspace({ key: "s:<str>:n:<u32be>", value: "utf8" });
     const saved = TreeEngine.workerMergeMinRecords;
+    const savedKind = mergeWorkerKind;
     const rows: unknown[] = [];
     try {
-      for (const threshold of [0, Infinity]) {
+      // A pooled worker_threads Worker (local module), a web Worker per merge (the fallback for a
+      // module imported over https, e.g. from JSR), and this thread.
+      for (const [name, threshold, kind] of [["thread", 0, "thread"], ["web", 0, "web"], ["here", Infinity, "thread"]] as const) {
         TreeEngine.workerMergeMinRecords = threshold;
+        setMergeWorkerKind(kind);
         const before = workerMergeCounts.done;
-        const tree = await ZoneTree.open({ dir: `${dir}/db-${threshold}`, keyspace: ks, maintenance: "manual" });
+        const tree = await ZoneTree.open({ dir: `${dir}/db-${name}`, keyspace: ks, maintenance: "manual" });
         const r = new Prng(3);
         for (let round = 0; round < 3; round++) {
           for (let i = 0; i < 2000; i++) tree.upsert({ s: "k", n: r.int(5000) }, `r${round}-${i}`);
@@ -289,9 +295,11 @@ Deno.test(
         await tree.close();
         assert.equal(workerMergeCounts.done - before, threshold === 0 ? 3 : 0);
       }
-      assert.deepEqual(rows[0], rows[1]);
+      assert.deepEqual(rows[0], rows[2]);
+      assert.deepEqual(rows[1], rows[2]);
     } finally {
       TreeEngine.workerMergeMinRecords = saved;
+      setMergeWorkerKind(savedKind);
     }
   }),
 );

@@ -15,7 +15,12 @@ import { TreeEngine } from "../../src/engine/tree_engine.ts";
 import { parseSegmentFileName } from "../../src/engine/file_names.ts";
 import { KIND_DELETE, KIND_PUT, type RecordSlot } from "../../src/iter/record.ts";
 import { RecordStreamCursor, RecordStreamWriter } from "../../src/merge/record_stream.ts";
-import { terminateIdleMergeWorkers, workerMergeCounts } from "../../src/merge/worker_merge.ts";
+import {
+  mergeWorkerKind,
+  setMergeWorkerKind,
+  terminateIdleMergeWorkers,
+  workerMergeCounts,
+} from "../../src/merge/worker_merge.ts";
 import { compareMemcmp } from "../../src/keyspace/compile_comparer.ts";
 import { Prng } from "../../src/util/prng.ts";
 
@@ -148,6 +153,29 @@ describe("merges in a Worker", () => {
     expect(workerMergeCounts.done - doneBefore).toBe(6);
     // Opening the first tree warmed one worker; the six merges all ran on it.
     expect(workerMergeCounts.started - startedBefore).toBe(1);
+  });
+
+  test("where the module is not a local file, merges run in a web Worker started per merge", async () => {
+    // Deno's node:worker_threads loads only file: and data: modules: a tree imported from JSR
+    // (https) falls back to web Workers, which cannot be unref'd and so are not pooled.
+    const saved = mergeWorkerKind;
+    setMergeWorkerKind("web");
+    try {
+      const startedBefore = workerMergeCounts.started;
+      const doneBefore = workerMergeCounts.done;
+      const tree = await ZoneTree.open({ dir: join(root, "web"), keyspace: ks, maintenance: "manual" });
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 500; i++) tree.upsert({ s: "w", n: i }, `r${round}`);
+        tree.maintenance.moveMutableSegmentForward();
+        await tree.maintenance.merge();
+      }
+      expect([...tree.range()].map(([k, v]) => `${k.n}=${v}`).slice(0, 2)).toEqual(["0=r1", "1=r1"]);
+      await tree.close();
+      expect(workerMergeCounts.done - doneBefore).toBe(2);
+      expect(workerMergeCounts.started - startedBefore).toBe(2); // one per merge, none kept
+    } finally {
+      setMergeWorkerKind(saved);
+    }
   });
 
   const deno = new URL("../../node_modules/.bin/deno", import.meta.url).pathname;
