@@ -374,7 +374,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     if (!slot) return undefined;
     const next = fn(this.keyspace.value.decode(slot.value));
     if (next === undefined) return undefined;
-    const v = this.keyspace.value.encode(next);
+    const v = this.#valueForWrite(next);
     return this.#engine.write(KIND_PUT, k, v, slot.expiresAt);
   }
 
@@ -400,12 +400,12 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     const k = this.keyspace.key.encode(key);
     const slot = this.#liveRecord(k);
     if (!slot) {
-      const v = this.keyspace.value.encode(initial);
+      const v = this.#valueForWrite(initial);
       return { result: "added", opIndex: this.#engine.write(KIND_PUT, k, v, 0) };
     }
     const next = fn(this.keyspace.value.decode(slot.value));
     if (next === undefined) return { result: "cancelled" };
-    const v = this.keyspace.value.encode(next);
+    const v = this.#valueForWrite(next);
     return { result: "updated", opIndex: this.#engine.write(KIND_PUT, k, v, slot.expiresAt) };
   }
 
@@ -499,7 +499,8 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   }
 
   /**
-   * The encoded value for a write that the engine applies before this call returns: the WAL
+   * The encoded value for a write that the engine applies before this call returns (upsert,
+   * tryAdd, update, addOrUpdate, batch): the WAL
    * and the in-memory segment both copy the bytes then, so the `"bytes"` codec's defensive copy
    * is skipped (about 10% of an upsert's CPU in Bun; in Deno each Uint8Array is a malloc). Never
    * for writes kept for later (transactions encode with the codec, which copies).

@@ -130,18 +130,17 @@ export function readFooterAndIndex(
  * (the merge Worker posts these for the parts of the segment it wrote), with the file's size.
  */
 export interface PreloadedIndex {
-  id: number;
   size: number;
   footer: Footer;
   index: SegmentIndexData;
 }
 
-/** Preloaded indexes by segment (part) id. */
+/** Preloaded indexes by segment (part) id (`footer.segmentId`). */
 export type PreloadedIndexes = ReadonlyMap<number, PreloadedIndex>;
 
 /** The footer and index of an open segment, as plain data for another thread. */
 export function preloadedIndexOf(segment: SinglePartDiskSegment): PreloadedIndex {
-  return { id: segment.id, size: segment.sizeBytes, footer: segment.footer, index: segment.index.data() };
+  return { size: segment.sizeBytes, footer: segment.footer, index: segment.index.data() };
 }
 
 /** Takes a preloaded footer and index for `handle`, after checking that they describe it. */
@@ -152,8 +151,13 @@ function adoptPreloaded(
   pre: PreloadedIndex,
 ): { footer: Footer; index: SegmentIndex; size: number } {
   const size = io(path, "stat", () => handle.size());
-  if (size !== pre.size || pre.footer.segmentId !== id || pre.id !== id) {
-    throw new CorruptionError(path, 0, `file is ${size} bytes, the index handed over is for ${pre.size}`);
+  if (size !== pre.size || pre.footer.segmentId !== id) {
+    throw new CorruptionError(
+      path,
+      0,
+      `the index handed over is for segment ${pre.footer.segmentId} of ${pre.size} bytes, ` +
+        `the file is segment ${id} of ${size} bytes`,
+    );
   }
   return { footer: pre.footer, index: SegmentIndex.fromData(path, pre.footer, pre.index), size };
 }

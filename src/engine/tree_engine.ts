@@ -1037,7 +1037,7 @@ export class TreeEngine {
   ): DiskHandle | undefined {
     if (!record) return undefined;
     try {
-      const pre = preloaded && new Map(preloaded.map((p) => [p.id, p]));
+      const pre = preloaded && new Map(preloaded.map((p) => [p.footer.segmentId, p]));
       const segment = openRecordedSegment(this.fs, this.dir, record, this.compare, this.#blockCache, pre);
       return this.#diskSet.adopt(segment, record);
     } catch (e) {

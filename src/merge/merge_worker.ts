@@ -1,13 +1,12 @@
 /**
  * The merge Worker's entry module (a `node:worker_threads` worker pooled by `worker_merge.ts`, or
- * a web Worker when the module is not a local file).
- * It runs one merge per request, off the caller's thread, so
- * that the CPU work of a large merge (decoding the old segment, encoding and compressing the new
- * blocks, checksums) and the garbage it makes never stall the tree's event loop.
+ * a web Worker when the module is not a local file). It runs one merge per request, off the
+ * caller's thread, so that the CPU work of a large merge (decoding the old segment, encoding and
+ * compressing the new blocks, checksums) and the garbage it makes never stall the event loop.
  *
  * Protocol (see `worker_merge.ts`, the only sender): on start the worker posts `{ type: "ready" }`.
- * It then takes `WorkerMergeRequest`s, one at a time: the newer records as a transferred record stream, the
- * base disk segment by its metadata record (the worker opens its files read-only; the caller pins
+ * It then takes `WorkerMergeRequest`s, one at a time: the newer records as a transferred record
+ * stream, the base disk segment by its metadata record (the worker opens its files read-only; the caller pins
  * them meanwhile), the tombstones, the write options, and a reserved block of segment ids. It
  * writes and syncs the new part files and the descriptor through the local file system and posts
  * `{ type: "done", result }` or `{ type: "error", ... }`. Publishing stays with the caller.
