@@ -48,7 +48,8 @@ import {
 } from "../iter/record.ts";
 import { MergingCursor } from "../iter/merging_cursor.ts";
 import { type RangeTombstone, TombstoneCursor, TombstoneSet } from "../iter/range_tombstones.ts";
-import { MutableSegment } from "../memory/mutable_segment.ts";
+import { filterCapacity, MutableSegment, type MutableSegmentTuning } from "../memory/mutable_segment.ts";
+import { keyHash } from "../memory/key_filter.ts";
 import { AssertionError } from "../util/assert.ts";
 import { WalWriter } from "../wal/wal_writer.ts";
 import { replayWal } from "../wal/wal_reader.ts";
@@ -375,7 +376,7 @@ export class TreeEngine {
     }[] = [];
     for (const id of walIds) {
       const path = joinPath(this.dir, walFileName(id));
-      const segment = new MutableSegment(id, this.compare);
+      const segment = new MutableSegment(id, this.compare, this.#segmentTuning());
       let result;
       try {
         result = replayWal(this.fs, path, (opIndex, kind, key, value, expiresAt) => {
@@ -505,13 +506,19 @@ export class TreeEngine {
     return max;
   }
 
+  /** B+tree defaults, with a key filter sized for the most records a segment can hold. */
+  #segmentTuning(): MutableSegmentTuning {
+    const o = this.options;
+    return { keyFilterCapacity: filterCapacity(o.mutableSegmentMaxItemCount, o.mutableSegmentMaxBytes) };
+  }
+
   #startMutableSegment(): void {
     const id = this.#nextSegmentId++;
     const mode = this.options.wal;
     const path = mode === "none" ? undefined : joinPath(this.dir, walFileName(id));
     this.#mutableWal = WalWriter.create(this.fs, path ?? "", id, mode);
     this.#mutableWalPath = path;
-    this.#mutable = new MutableSegment(id, this.compare);
+    this.#mutable = new MutableSegment(id, this.compare, this.#segmentTuning());
   }
 
   #attachWalErrors(wal: WalWriter): void {
@@ -727,8 +734,20 @@ export class TreeEngine {
    */
   getRecord(key: Uint8Array, out: RecordSlot): boolean {
     const layers = this.#layers;
+    // One hash per read, probed in every layer that keeps a key filter.
+    let hash = 0;
+    let hashed = false;
     for (let i = 0; i < layers.length; i++) {
-      if (layers[i].get(key, out)) return true;
+      const layer = layers[i];
+      const filter = layer.keyFilter;
+      if (filter !== undefined) {
+        if (!hashed) {
+          hash = keyHash(key);
+          hashed = true;
+        }
+        if (!filter.mayContain(hash)) continue;
+      }
+      if (layer.get(key, out)) return true;
     }
     return false;
   }

@@ -12,6 +12,8 @@
  * @module
  */
 
+import type { KeyFilter } from "../memory/key_filter.ts";
+
 /** A live value. */
 export const KIND_PUT = 0;
 /** A deletion marker: hides every older version of the key. */
@@ -83,6 +85,11 @@ export interface SegmentReader {
   readonly recordCount: number;
   /** Fills `out` with the record for `key` and returns true, or returns false if absent. */
   get(key: Uint8Array, out: RecordSlot): boolean;
+  /**
+   * Key hashes of every record held, when the segment keeps them: `get` of a key whose
+   * `keyHash` the filter rules out would return false, so readers may skip the call.
+   */
+  readonly keyFilter?: KeyFilter;
   /** A new cursor in the given direction. */
   cursor(reverse: boolean): RecordCursor;
 }

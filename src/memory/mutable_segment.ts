@@ -19,6 +19,7 @@
 import type { Comparer, RecordCursor, RecordSlot, SegmentReader } from "../iter/record.ts";
 import { assert } from "../util/assert.ts";
 import { BPlusTree, DEFAULT_FANOUT, DEFAULT_INLINE_KEY_BYTES } from "./bplus_tree.ts";
+import { KeyFilter, keyHash } from "./key_filter.ts";
 
 /** B+tree shape of a {@link MutableSegment}; the defaults are the measured best. */
 export interface MutableSegmentTuning {
@@ -26,6 +27,19 @@ export interface MutableSegmentTuning {
   fanout?: number;
   /** Key bytes kept inline per slot: a multiple of 4 in 4..64. */
   inlineKeyBytes?: number;
+  /**
+   * Keys the segment's {@link KeyFilter} is sized for; 0 or absent: no filter (the merge
+   * worker's replays, which are only scanned). The engine sizes it by {@link filterCapacity}.
+   */
+  keyFilterCapacity?: number;
+}
+
+/**
+ * The most records a segment can hold before the engine moves it forward: the item limit, or
+ * the byte limit over the per-record overhead (each record counts at least that much).
+ */
+export function filterCapacity(maxItemCount: number, maxBytes: number): number {
+  return Math.min(maxItemCount, Math.ceil(maxBytes / RECORD_OVERHEAD_BYTES));
 }
 
 /**
@@ -41,6 +55,11 @@ export class MutableSegment implements SegmentReader {
   readonly id: number;
   /** The key order. */
   readonly compare: Comparer;
+  /**
+   * The hashes of every key held, when the segment has a filter: a read whose key hash the
+   * filter rules out skips this segment (see `key_filter.ts`).
+   */
+  readonly keyFilter: KeyFilter | undefined;
   private readonly tree: BPlusTree;
   private bytes = 0;
   private isFrozen = false;
@@ -58,6 +77,8 @@ export class MutableSegment implements SegmentReader {
       tuning.fanout ?? DEFAULT_FANOUT,
       tuning.inlineKeyBytes ?? DEFAULT_INLINE_KEY_BYTES,
     );
+    const capacity = tuning.keyFilterCapacity ?? 0;
+    this.keyFilter = capacity > 0 ? new KeyFilter(capacity) : undefined;
   }
 
   /** Records held, deletion markers included. */
@@ -88,6 +109,8 @@ export class MutableSegment implements SegmentReader {
     // An overwrite appends the new value to the tree's arena (and the WAL): it counts in full.
     if (this.tree.upsert(key, value, opIndex, kind, expiresAt)) {
       this.bytes += key.length + value.length + RECORD_OVERHEAD_BYTES;
+      // After the insert: a filter must never miss a key the tree holds.
+      this.keyFilter?.add(keyHash(key));
     } else this.bytes += value.length;
   }
 

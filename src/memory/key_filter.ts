@@ -1,0 +1,113 @@
+/**
+ * A blocked Bloom filter over the keys of one in-memory segment, so that a point read skips the
+ * segments that cannot hold its key without descending their B+trees. A read of a key held by
+ * one of five in-memory segments otherwise descends three of them on average, and each descent
+ * of a 200k-record tree is cache misses (measured: 62% of a random `get`'s CPU).
+ *
+ * Shape: `2^n` blocks of 512 bits (16 Int32 words, one 64-byte cache line). A key sets
+ * {@link PROBES} bits inside one block, so a probe touches one cache line. The key is hashed
+ * once per read ({@link keyHash}) and the same 32-bit hash is probed in every segment; the block
+ * and the bit positions are derived from it by independent finalizers.
+ *
+ * Guarantees: no false negatives (every added key reports `mayContain` true); false positives
+ * at about 1% with 10 bits per key, and fewer when the segment holds fewer keys than its
+ * capacity. Past its capacity the filter still answers correctly, only less selectively.
+ *
+ * Called by `mutable_segment.ts` (adds) and the engine's read path (probes).
+ *
+ * @module
+ */
+
+/** Bits set per key, all inside one 512-bit block. */
+export const PROBES = 6;
+/** Filter bits per key of capacity (before rounding the block count up to a power of two). */
+export const BITS_PER_KEY = 10;
+/** Largest filter, in blocks (2^16 blocks = 4 MiB, 3.3M keys at 10 bits each). */
+const MAX_BLOCKS = 1 << 16;
+
+/**
+ * A 32-bit hash of all of `key`'s bytes (murmur3 x86_32 with a fixed seed), as an int32.
+ * Deterministic across runtimes and processes; never persisted.
+ */
+export function keyHash(key: Uint8Array): number {
+  const n = key.length;
+  let h = 0x2d358dcc;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    let k = key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, 0x1b873593);
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const rest = n - i;
+  if (rest > 0) {
+    let k = key[i];
+    if (rest > 1) k |= key[i + 1] << 8;
+    if (rest > 2) k |= key[i + 2] << 16;
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, 0x1b873593);
+  }
+  h ^= n;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** A second, independent 32-bit value from a hash (the bit positions' stride). */
+function stride(h: number): number {
+  let x = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  x = Math.imul(x ^ (x >>> 12), 0x297a2d39);
+  return (x ^ (x >>> 15)) | 1;
+}
+
+/** A blocked Bloom filter of 32-bit key hashes (see the module doc). */
+export class KeyFilter {
+  private readonly words: Int32Array;
+  private readonly blockMask: number;
+
+  /** A filter sized for `capacity` keys at {@link BITS_PER_KEY} bits each (at least one block). */
+  constructor(capacity: number) {
+    const wanted = Math.ceil((Math.max(1, capacity) * BITS_PER_KEY) / 512);
+    let blocks = 1;
+    while (blocks < wanted && blocks < MAX_BLOCKS) blocks *= 2;
+    this.words = new Int32Array(blocks * 16);
+    this.blockMask = blocks - 1;
+  }
+
+  /** Bytes of memory the filter's bits take. */
+  get byteSize(): number {
+    return this.words.byteLength;
+  }
+
+  /** Records the key whose {@link keyHash} is `h`. */
+  add(h: number): void {
+    const words = this.words;
+    const base = (h & this.blockMask) << 4;
+    const step = stride(h);
+    let x = h;
+    for (let p = 0; p < PROBES; p++) {
+      x = (x + step) | 0;
+      const bit = x >>> 23; // 9 bits: 0..511
+      words[base + (bit >>> 5)] |= 1 << (bit & 31);
+    }
+  }
+
+  /** False only if no key with hash `h` was added; true otherwise (maybe added). */
+  mayContain(h: number): boolean {
+    const words = this.words;
+    const base = (h & this.blockMask) << 4;
+    const step = stride(h);
+    let x = h;
+    for (let p = 0; p < PROBES; p++) {
+      x = (x + step) | 0;
+      const bit = x >>> 23;
+      if ((words[base + (bit >>> 5)] & (1 << (bit & 31))) === 0) return false;
+    }
+    return true;
+  }
+}
