@@ -17,7 +17,7 @@ export interface DiskSegmentWriteOptions {
   keyFixedWidth?: number;
   /** Every value has this many bytes (fixed-value layouts; 0 allowed); `undefined` = variable. */
   valueFixedWidth?: number;
-  /** Block codec: "lz4" compresses a block when that saves at least 1/8, else stores it raw. */
+  /** Block codec: "lz4" compresses a block when that saves at least 1/32, else stores it raw. */
   compression: "lz4" | "none";
   /** A sparse index entry every `sparseStep` records (default 1024); 0 = block first keys only. */
   sparseStep?: number;

@@ -216,7 +216,7 @@ export class DiskSegmentWriter {
     this.prevKey = copy;
   }
 
-  /** Compresses (when it saves 1/8 or more), checksums and queues the current block. */
+  /** Compresses (when it saves 1/32 or more), checksums and queues the current block. */
   private flushBlock(): void {
     const raw = this.block.finish();
     let stored = raw;
@@ -227,7 +227,7 @@ export class DiskSegmentWriter {
       const bound = lz4BlockBound(raw.length);
       if (this.lz4Out.length < bound) this.lz4Out = new Uint8Array(bound);
       const n = lz4CompressInto(raw, 0, raw.length, this.lz4Out, 0);
-      if (n > 0 && n <= raw.length - (raw.length >> 3)) {
+      if (n > 0 && n <= raw.length - (raw.length >> 5)) {
         stored = this.lz4Out.subarray(0, n); // copied by `write` before the buffer is reused
         codec = CODEC_LZ4;
       }

@@ -1,0 +1,46 @@
+/**
+ * A merged tree of the peer benchmark's counter data: `bun bench/merged_tree_bench.ts [n]`
+ * (default 1,000,000; also `deno run -A`). Loads n 16-byte big-endian counter keys with 100-byte
+ * random values in batches of 1,000 (merging as it goes, maintenance manual, no change-feed
+ * retention unless RET=<bytes>), merges everything, then prints the directory's bytes per file
+ * and three rounds of 300,000 random gets (default 64 MiB block cache) and full forward and
+ * reverse scans.
+ */
+import { defineKeyspace, ZoneTree } from "../mod.ts";
+import { counterData, counterKeys } from "./peers/data.ts";
+import { Prng } from "../src/util/prng.ts";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+const n = Number(process.argv[2] ?? 1_000_000);
+const { keys, values } = counterData(n, 100, 1);
+const dir = mkdtempSync(join(tmpdir(), "zt-merged-"));
+const tree = await ZoneTree.open({ dir, keyspace: defineKeyspace({ key: "<bytes:16>", value: "bytes" }), maintenance: "manual", changeFeedRetentionBytes: Number(process.env.RET ?? 0) });
+for (let b = 0; b < n; b += 1000) {
+  const ops = [];
+  for (let i = b; i < Math.min(n, b + 1000); i++) ops.push({ put: keys[i], value: values[i] });
+  tree.batch(ops);
+  if (tree.stats().readOnlySegmentsCount > 0) await tree.maintenance.merge();
+}
+tree.maintenance.moveMutableSegmentForward();
+await tree.maintenance.merge();
+await tree.flush();
+let total = 0; const files: string[] = [];
+for (const f of readdirSync(dir)) { const s = statSync(join(dir, f)).size; total += s; files.push(`${f}=${(s / 1e6).toFixed(1)}`); }
+console.log("disk MB", (total / 1e6).toFixed(1), files.join(" "));
+const prng = new Prng(3);
+const present = counterKeys(Array.from({ length: 300000 }, () => prng.u32() % n));
+for (let r = 0; r < 3; r++) {
+  let t = performance.now();
+  for (const k of present) if (tree.get(k) === undefined) throw new Error("miss");
+  const g = (performance.now() - t) * 1000 / present.length;
+  t = performance.now(); let c = 0;
+  for (const _ of tree.range({})) c++;
+  const s = performance.now() - t;
+  t = performance.now();
+  for (const _ of tree.range({ reverse: true })) c++;
+  const rs = performance.now() - t;
+  console.log(`get ${g.toFixed(2)} us  scan ${s.toFixed(0)} ms  rev ${rs.toFixed(0)} ms cache ${(tree.stats().blockCacheBytes / 1e6).toFixed(0)}MB`);
+}
+await tree.close();
+rmSync(dir, { recursive: true, force: true });
