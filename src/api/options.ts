@@ -60,7 +60,7 @@ export const DEFAULT_OPTIONS: Omit<EngineOptions, "dir" | "fs"> = {
   blockSizeBytes: DEFAULT_BLOCK_SIZE_BYTES,
   blockCacheMaxBytes: 64 * 1024 * 1024,
   repair: false,
-  changeFeedRetentionBytes: 64 * 1024 * 1024,
+  changeFeedRetentionBytes: 0,
 };
 
 const ENUMS: Record<string, readonly string[]> = {

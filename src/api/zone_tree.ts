@@ -71,8 +71,10 @@ export interface OpenOptions<KS extends AnyKeyspace = AnyKeyspace> {
    */
   repair?: boolean;
   /**
-   * Bytes of merged WAL files kept for {@link ZoneTree.changes} (default 64 MiB; 0 keeps none:
-   * the feed then covers only writes not merged yet). The oldest files go first.
+   * Bytes of merged WAL files kept for {@link ZoneTree.changes}, the oldest dropped first.
+   * Default 0 (keep none): the feed then covers only the writes not merged yet, and a tree that
+   * nobody follows spends no disk on it. Set it on a tree that a consumer follows (a replica,
+   * an outbox), e.g. 64 MiB, or a consumer that falls behind a merge gets `ChangeFeedGapError`.
    */
   changeFeedRetentionBytes?: number;
 }

@@ -389,7 +389,9 @@ export interface ReplicateOptions {
  * storing the position with each apply, so that a consumer stopped at any point (abort, crash,
  * SIGKILL) restarts where it left off; a change applied twice is skipped. Throws
  * `ChangeFeedGapError` when the source no longer retains the changes after the position
- * (`replica.resync(source)`, then replicate again). Returns the final position.
+ * (`replica.resync(source)`, then replicate again). Returns the final position. Open the source
+ * with a `changeFeedRetentionBytes` that covers how far the consumer may fall behind (the default
+ * 0 keeps only the writes not merged yet).
  *
  * @example Follow a source tree into a read replica
  * ```ts
@@ -405,7 +407,8 @@ export interface ReplicateOptions {
  *
  * const ks = defineKeyspace({ key: "<str>", value: "utf8" });
  * const fs = memoryFileSystem();
- * await using source = await ZoneTree.open({ dir: "/source", keyspace: ks, fs });
+ * const retention = 64 * 1024 * 1024; // merged WAL kept for a consumer that falls behind
+ * await using source = await ZoneTree.open({ dir: "/source", keyspace: ks, fs, changeFeedRetentionBytes: retention });
  * await using target = await ZoneTree.open({ dir: "/replica", keyspace: ks, fs });
  * await using state = await ZoneTree.open({ dir: "/replica-state", keyspace: replicaStateKeyspace, fs });
  * source.upsert("a", "1");

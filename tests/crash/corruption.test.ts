@@ -23,6 +23,9 @@ import { parseWalFileName } from "../../src/engine/file_names.ts";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
 import { Prng } from "../../src/util/prng.ts";
 
+/** These tests exercise the change feed across merges: keep 64 MiB of merged WALs for it. */
+const FEED_RETENTION = 64 * 1024 * 1024;
+
 const SEED = Number(process.env.ZT_SEED ?? Date.now() % 1_000_000);
 const FLIPS = Number(process.env.ZT_FLIPS ?? 8);
 const ks = defineKeyspace({ key: "k:<str>:<u32be>", value: "utf8" });
@@ -77,7 +80,7 @@ async function build(name: string, wal: Wal, seed: number): Promise<Built> {
   const dir = `${root}/${name}`;
   const prng = new Prng(seed);
   // The bulk is written fast; the WALs that the tests damage are written in the mode under test.
-  let tree = await ZoneTree.open({ dir, keyspace: ks, wal: "async-compressed", ...TUNING });
+  let tree = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: ks, wal: "async-compressed", ...TUNING });
   const model = new Map<string, [Key, string]>();
   let maxOpIndex = 0;
   const words = ["a", "b", "ab", "zz", "\u0000x", "é"];
@@ -100,7 +103,7 @@ async function build(name: string, wal: Wal, seed: number): Promise<Built> {
     await tree.maintenance.merge();
   }
   await tree.close();
-  tree = await ZoneTree.open({ dir, keyspace: ks, wal, ...TUNING });
+  tree = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: ks, wal, ...TUNING });
   const wals: Built["wals"] = [];
   const logged: LoggedWrite[] = [];
   let pending: LoggedWrite[] = [];
@@ -239,7 +242,7 @@ for (const wal of ["sync", "sync-compressed", "async-compressed"] as Wal[]) {
           const why = `seed ${SEED} ${wal}: newest WAL cut at ${cut} of ${fullSize}`;
           const dir = copyOf(built.dir, `cut${cut}`);
           nodeFs.truncateSync(walPath(dir), cut);
-          const tree = (await ZoneTree.open({ dir, keyspace: ks, wal, ...TUNING })) as Tree;
+          const tree = (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: ks, wal, ...TUNING })) as Tree;
           const errors: unknown[] = [];
           tree.events.on("error", (e) => errors.push(e));
           // The visible writes of the newest WAL are a prefix, and hold every durable one.
@@ -282,7 +285,7 @@ for (const wal of ["sync", "sync-compressed", "async-compressed"] as Wal[]) {
           expect(opIndex, why).toBeGreaterThan(built.maxOpIndex);
           await tree.close();
           if (cuts.indexOf(cut) % 3 === 0) {
-            const again = (await ZoneTree.open({ dir, keyspace: ks, wal, ...TUNING })) as Tree;
+            const again = (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: ks, wal, ...TUNING })) as Tree;
             const errorsAgain: unknown[] = [];
             again.events.on("error", (e) => errorsAgain.push(e));
             expect(errorsAgain, why).toEqual([]);
@@ -314,7 +317,7 @@ for (const wal of ["sync", "sync-compressed", "async-compressed"] as Wal[]) {
             const before = nodeFs.readdirSync(dir).sort();
             let error: unknown;
             try {
-              const tree = await ZoneTree.open({ dir, keyspace: ks, wal, ...TUNING });
+              const tree = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: ks, wal, ...TUNING });
               await tree.close();
             } catch (e) {
               error = e;
@@ -386,7 +389,7 @@ describe("segment and metadata files", () => {
     let tree: Tree | undefined;
     try {
       tree =
-        (await ZoneTree.open({ dir, keyspace: ks, wal: "sync-compressed", ...TUNING })) as Tree;
+        (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: ks, wal: "sync-compressed", ...TUNING })) as Tree;
     } catch (e) {
       expect(isCorruptionIn(e, name), `${why}: open threw ${e}`).toBe(true);
       outcome.atOpen++;
@@ -575,7 +578,7 @@ describe("bytes appended to every kind of file", () => {
           const model = fullModel();
           let tree: Tree | undefined;
           try {
-            tree = (await ZoneTree.open({
+            tree = (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
               dir,
               keyspace: ks,
               wal: "sync-compressed",
@@ -618,7 +621,7 @@ describe("bytes appended to every kind of file", () => {
           let tree: Tree;
           let repaired = false;
           try {
-            tree = (await ZoneTree.open({
+            tree = (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
               dir,
               keyspace: ks,
               wal: "sync-compressed",
@@ -630,7 +633,7 @@ describe("bytes appended to every kind of file", () => {
             // CorruptionError at the end of the real log, and `repair` cuts it there.
             expect(isCorruptionIn(e, name), `${why}: open threw ${e}`).toBe(true);
             expect((e as CorruptionError).offset, why).toBe(original.length);
-            tree = (await ZoneTree.open({
+            tree = (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
               dir,
               keyspace: ks,
               wal: "sync-compressed",
@@ -649,7 +652,7 @@ describe("bytes appended to every kind of file", () => {
           await tree.close();
           // The tail was cut: the next open is clean and holds the same.
           const again =
-            (await ZoneTree.open({ dir, keyspace: ks, wal: "sync-compressed", ...TUNING })) as Tree;
+            (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: ks, wal: "sync-compressed", ...TUNING })) as Tree;
           const errorsAgain: unknown[] = [];
           again.events.on("error", (e) => errorsAgain.push(e));
           expect(errorsAgain, why).toEqual([]);
@@ -677,7 +680,7 @@ describe("bytes appended to every kind of file", () => {
         const dir = copyOf(built.dir, `extend-${name}`);
         appendTo(`${dir}/${name}`, extra);
         const tree =
-          (await ZoneTree.open({ dir, keyspace: ks, wal: "sync-compressed", ...TUNING })) as Tree;
+          (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: ks, wal: "sync-compressed", ...TUNING })) as Tree;
         expectSameAsModel(tree, model, why);
         let error: unknown;
         try {

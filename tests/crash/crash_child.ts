@@ -28,6 +28,9 @@ import {
   valueOf,
 } from "./crash_shared.ts";
 
+/** These tests exercise the change feed across merges: keep 64 MiB of merged WALs for it. */
+const FEED_RETENTION = 64 * 1024 * 1024;
+
 const cfg = JSON.parse(process.argv[2]) as ChildConfig;
 const prng = new Prng(cfg.seed);
 const out = (line: string) => {
@@ -45,7 +48,7 @@ const fail = (what: string, e: unknown) => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const tree = await ZoneTree.open({
+const tree = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
   dir: cfg.dir,
   keyspace: KEYSPACES[cfg.layout],
   wal: cfg.wal,

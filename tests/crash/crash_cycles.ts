@@ -35,6 +35,9 @@ import {
   widOfValue,
 } from "./crash_shared.ts";
 
+/** These tests exercise the change feed across merges: keep 64 MiB of merged WALs for it. */
+const FEED_RETENTION = 64 * 1024 * 1024;
+
 const childScript = new URL("./crash_child.ts", import.meta.url).pathname;
 
 /** Totals over every run of this process (the test and the stress driver print them). */
@@ -124,7 +127,7 @@ async function checkBackups(cfg: ChildConfig, oracle: Oracle, log: CycleLog): Pr
   for (const b of log.backups) {
     let tree;
     try {
-      tree = await ZoneTree.open({
+      tree = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
         dir: b.dir,
         keyspace: KEYSPACES[cfg.layout],
         mode: "open",
@@ -156,7 +159,7 @@ async function checkBackups(cfg: ChildConfig, oracle: Oracle, log: CycleLog): Pr
       await tree.close();
     }
     // Restored: a writable open settles the copy (drops the retained WALs it lacks) and merges.
-    const restored = await ZoneTree.open({
+    const restored = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
       dir: b.dir,
       keyspace: KEYSPACES[cfg.layout],
       mode: "open",
@@ -245,7 +248,7 @@ async function reopenAndCheck(
   cycle: number,
   prng: Prng,
 ): Promise<void> {
-  const tree = await ZoneTree.open({
+  const tree = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
     dir: cfg.dir,
     keyspace: KEYSPACES[cfg.layout],
     wal: cfg.wal,
@@ -299,7 +302,7 @@ async function reopenAndCheck(
     await tree.close();
   }
   checkDirectory(cfg.dir, cfg.layout);
-  const reopened = await ZoneTree.open({
+  const reopened = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
     dir: cfg.dir,
     keyspace: KEYSPACES[cfg.layout],
     mode: "open",

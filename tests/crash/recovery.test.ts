@@ -8,6 +8,9 @@ import * as os from "node:os";
 import { CorruptionError, defineKeyspace, ZoneTree } from "../../mod.ts";
 import { checkDirectory, KEYSPACES } from "./crash_shared.ts";
 
+/** These tests exercise the change feed across merges: keep 64 MiB of merged WALs for it. */
+const FEED_RETENTION = 64 * 1024 * 1024;
+
 const ks = defineKeyspace({ key: "k:<u32be>", value: "utf8" });
 let dir: string;
 beforeEach(() => (dir = nodeFs.mkdtempSync(`${os.tmpdir()}/zt-recovery-`)));
@@ -20,13 +23,13 @@ afterEach(() => {
 });
 
 test('maintenance "manual" does not merge recovered read-only segments on open', async () => {
-  const first = await ZoneTree.open({ dir, keyspace: ks, wal: "sync", maintenance: "manual" });
+  const first = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: ks, wal: "sync", maintenance: "manual" });
   for (let i = 0; i < 10; i++) first.upsert(i, `v${i}`);
   first.maintenance.moveMutableSegmentForward();
   first.upsert(100, "x");
   await first.close();
 
-  const tree = await ZoneTree.open({ dir, keyspace: ks, wal: "sync", maintenance: "manual" });
+  const tree = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: ks, wal: "sync", maintenance: "manual" });
   const merges: unknown[] = [];
   tree.events.on("merge-started", (info) => merges.push(info));
   try {
@@ -60,7 +63,7 @@ async function buildRounds(changeFeedRetentionBytes?: number): Promise<Map<numbe
     keyspace: u32,
     wal: "sync-compressed",
     maintenance: "manual",
-    changeFeedRetentionBytes,
+    changeFeedRetentionBytes: changeFeedRetentionBytes ?? FEED_RETENTION,
   })) as U32Tree;
   const round = (from: number, to: number, tag: string) => {
     for (let k = from; k < to; k++) {
@@ -85,7 +88,7 @@ async function buildRounds(changeFeedRetentionBytes?: number): Promise<Map<numbe
 
 /** Opens the directory, checks it against `model` and the on-disk rules, writes, reopens. */
 async function expectRecovers(model: Map<number, string>, why: string): Promise<unknown[]> {
-  const tree = (await ZoneTree.open({
+  const tree = (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
     dir,
     keyspace: u32,
     wal: "sync-compressed",
@@ -104,7 +107,7 @@ async function expectRecovers(model: Map<number, string>, why: string): Promise<
   }
   checkDirectory(dir, "u32");
   const again =
-    (await ZoneTree.open({ dir, keyspace: u32, mode: "open", readOnly: true })) as U32Tree;
+    (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: u32, mode: "open", readOnly: true })) as U32Tree;
   try {
     expect(again.get(1000), why).toBe("after");
     expect(again.count(), why).toBe(model.size + 1);
@@ -175,7 +178,7 @@ test("a merged WAL that is not kept (crash between publish and delete) is remove
 /** Writes keys 0..9 (opIndexes 1..10), merges them (their WAL is kept as wal-<id>.old), writes 100. */
 async function feedTree(): Promise<string> {
   const tree =
-    (await ZoneTree.open({ dir, keyspace: u32, wal: "sync", maintenance: "manual" })) as U32Tree;
+    (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: u32, wal: "sync", maintenance: "manual" })) as U32Tree;
   for (let i = 0; i < 10; i++) tree.upsert(i, `v${i}`);
   tree.maintenance.moveMutableSegmentForward();
   await tree.maintenance.merge();
@@ -199,7 +202,7 @@ test("a flipped byte in the last frame of a kept merged WAL fails changes() with
   bytes[bytes.length - 2] ^= 1; // inside the frame of opIndex 10
   nodeFs.writeFileSync(path, bytes);
   const tree =
-    (await ZoneTree.open({ dir, keyspace: u32, wal: "sync", maintenance: "manual" })) as U32Tree;
+    (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: u32, wal: "sync", maintenance: "manual" })) as U32Tree;
   try {
     expect(tree.get(9)).toBe("v9"); // the tree has the write; the feed must not silently skip it
     let error: unknown;
@@ -218,7 +221,7 @@ test("a flipped byte in the last frame of a kept merged WAL fails changes() with
 
 test("a torn tail in an older WAL (crash while it closed) is cut at recovery, so its kept copy reads whole", async () => {
   const tree =
-    (await ZoneTree.open({ dir, keyspace: u32, wal: "sync", maintenance: "manual" })) as U32Tree;
+    (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: u32, wal: "sync", maintenance: "manual" })) as U32Tree;
   for (let i = 0; i < 10; i++) tree.upsert(i, `v${i}`);
   tree.maintenance.moveMutableSegmentForward();
   tree.upsert(100, "x");
@@ -228,7 +231,7 @@ test("a torn tail in an older WAL (crash while it closed) is cut at recovery, so
   const size = nodeFs.statSync(`${dir}/${older}`).size;
   nodeFs.truncateSync(`${dir}/${older}`, size - 5);
   const again =
-    (await ZoneTree.open({ dir, keyspace: u32, wal: "sync", maintenance: "manual" })) as U32Tree;
+    (await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir, keyspace: u32, wal: "sync", maintenance: "manual" })) as U32Tree;
   const errors: unknown[] = [];
   again.events.on("error", (e) => errors.push(e));
   try {

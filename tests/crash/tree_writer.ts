@@ -14,6 +14,9 @@ import process from "node:process";
 import { defineKeyspace, ZoneTree } from "../../mod.ts";
 import { Prng } from "../../src/util/prng.ts";
 
+/** These tests exercise the change feed across merges: keep 64 MiB of merged WALs for it. */
+const FEED_RETENTION = 64 * 1024 * 1024;
+
 /** Composite key with a desc field, struct value: exercises codecs beyond the crash tests'. */
 export const readings = defineKeyspace({
   name: "readings",
@@ -93,7 +96,7 @@ export async function writeTree(dir: string, seed: number): Promise<ZoneTree> {
     multipartMaxItemCount: 300,
     blockSizeBytes: 1024,
   } as const;
-  let tree = await ZoneTree.open({ ...options, wal: "async-compressed" });
+  let tree = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, ...options, wal: "async-compressed" });
   for (const op of opsOf(seed)) {
     if ("put" in op) tree.upsert(op.put, op.value);
     else if ("del" in op) tree.forceDelete(op.del);
@@ -102,7 +105,7 @@ export async function writeTree(dir: string, seed: number): Promise<ZoneTree> {
     else if ("merge" in op) await tree.maintenance.merge();
     else {
       await tree.close();
-      tree = await ZoneTree.open({ ...options, wal: op.wal });
+      tree = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, ...options, wal: op.wal });
     }
   }
   return tree;

@@ -17,6 +17,9 @@ import {
 import { readMetadata } from "../../src/engine/metadata.ts";
 import { Prng } from "../../src/util/prng.ts";
 
+/** These tests exercise the change feed across merges: keep 64 MiB of merged WALs for it. */
+const FEED_RETENTION = 64 * 1024 * 1024;
+
 const SEED = Number(process.env.ZT_SEED ?? Date.now() % 100_000);
 const ks = defineKeyspace({ key: "k:<u32be>", value: "utf8" });
 type Tree = ZoneTree<number, string, number, number>;
@@ -43,7 +46,7 @@ async function collect(tree: Tree, since: number): Promise<Expected[]> {
 }
 
 function open(fs: MemoryFileSystem, extra: Partial<OpenOptions> = {}): Promise<Tree> {
-  return ZoneTree.open({
+  return ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
     dir: "/db",
     keyspace: ks,
     fs,

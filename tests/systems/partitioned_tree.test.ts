@@ -160,7 +160,8 @@ describe("PartitionedTree", () => {
         dir,
         keyspace: readings,
         partitionBy: { field: "ts", bucket: "day" },
-        treeOptions: { mutableSegmentMaxItemCount: 500 },
+        // Retained WALs keep merged logs as files (no background unlinks racing the byte counts).
+        treeOptions: { mutableSegmentMaxItemCount: 500, changeFeedRetentionBytes: 64 * 1024 * 1024 },
       });
       for (let d = 0; d < 3; d++) {
         for (let i = 0; i < 2000; i++) {

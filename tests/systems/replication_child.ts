@@ -19,6 +19,9 @@ import { replicaStateKeyspace, replicate, Replicator, ZoneTree } from "../../mod
 import { Prng } from "../../src/util/prng.ts";
 import { replicationKeyspace as ks } from "./replication_shared.ts";
 
+/** These tests exercise the change feed across merges: keep 64 MiB of merged WALs for it. */
+const FEED_RETENTION = 64 * 1024 * 1024;
+
 const cfg = JSON.parse(process.argv[2]) as { root: string; seed: number; write: boolean };
 const out = (line: string) => {
   const bytes = new TextEncoder().encode(line + "\n");
@@ -26,19 +29,19 @@ const out = (line: string) => {
 };
 
 try {
-  const source = await ZoneTree.open({
+  const source = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
     dir: `${cfg.root}/source`,
     keyspace: ks,
     mutableSegmentMaxItemCount: 200,
     multipartMinItemCount: 100,
     multipartMaxItemCount: 400,
   });
-  const target = await ZoneTree.open({
+  const target = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
     dir: `${cfg.root}/replica`,
     keyspace: ks,
     mutableSegmentMaxItemCount: 500,
   });
-  const state = await ZoneTree.open({
+  const state = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
     dir: `${cfg.root}/replica-state`,
     keyspace: replicaStateKeyspace,
   });

@@ -16,6 +16,9 @@ import { replicaStateKeyspace, Replicator, ZoneTree } from "../../mod.ts";
 import { Prng } from "../../src/util/prng.ts";
 import { replicationKeyspace as ks } from "./replication_shared.ts";
 
+/** These tests exercise the change feed across merges: keep 64 MiB of merged WALs for it. */
+const FEED_RETENTION = 64 * 1024 * 1024;
+
 const SEED = Number(process.env.ZT_SEED ?? Date.now() % 100_000);
 const KILLS = Number(process.env.REPLICATION_KILLS ?? 8);
 const childScript = new URL("./replication_child.ts", import.meta.url).pathname;
@@ -126,9 +129,9 @@ test(
     const done = final.lines.find((l) => l.startsWith("D "));
     expect(done).toBeDefined();
 
-    const source = await ZoneTree.open({ dir: `${root}/source`, keyspace: ks, readOnly: true });
-    const target = await ZoneTree.open({ dir: `${root}/replica`, keyspace: ks, readOnly: true });
-    const state = await ZoneTree.open({
+    const source = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir: `${root}/source`, keyspace: ks, readOnly: true });
+    const target = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir: `${root}/replica`, keyspace: ks, readOnly: true });
+    const state = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
       dir: `${root}/replica-state`,
       keyspace: replicaStateKeyspace,
       readOnly: true,

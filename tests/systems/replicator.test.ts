@@ -19,6 +19,9 @@ import {
 } from "../../mod.ts";
 import { Prng } from "../../src/util/prng.ts";
 
+/** These tests exercise the change feed across merges: keep 64 MiB of merged WALs for it. */
+const FEED_RETENTION = 64 * 1024 * 1024;
+
 const SEED = Number(process.env.ZT_SEED ?? Date.now() % 100_000);
 const ks = defineKeyspace({ key: "item:<str>:<n:u32be>", value: "json" });
 type Key = { item: string; n: number };
@@ -40,7 +43,7 @@ async function openTree(
   dir: string,
   extra: Record<string, unknown> = {},
 ): Promise<Tree> {
-  return await ZoneTree.open({
+  return await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION,
     dir,
     keyspace: ks,
     fs,
@@ -51,7 +54,7 @@ async function openTree(
 
 async function openReplica(fs: MemoryFileSystem) {
   const target = await openTree(fs, "/replica");
-  const state = await ZoneTree.open({ dir: "/replica-state", keyspace: replicaStateKeyspace, fs });
+  const state = await ZoneTree.open({ changeFeedRetentionBytes: FEED_RETENTION, dir: "/replica-state", keyspace: replicaStateKeyspace, fs });
   return { target, state, replica: await Replicator.open(target, state) };
 }
 
