@@ -111,6 +111,9 @@ interface ReadOnlyEntry {
   lastOpIndex: number;
 }
 
+/** Key filter capacity of a tree's first mutable segment (32 KiB of filter). */
+const FIRST_FILTER_CAPACITY = 16_384;
+
 /** A cursor over a fixed set of layers, with what it pins. */
 export interface LayerCursor {
   cursor: RecordCursor;
@@ -266,6 +269,8 @@ export class TreeEngine {
   #closing: Promise<void> | undefined;
   /** Range tombstones of in-memory segments, by segment id. */
   #memTombstones = new Map<number, RangeTombstone[]>();
+  /** Records of the last segment moved forward: sizes the next segment's key filter. */
+  #lastMovedRecords = 0;
   /** Every live range tombstone (all layers). Replaced, never mutated. */
   #tombstones: TombstoneSet = TombstoneSet.EMPTY;
 
@@ -506,10 +511,20 @@ export class TreeEngine {
     return max;
   }
 
-  /** B+tree defaults, with a key filter sized for the most records a segment can hold. */
+  /**
+   * B+tree defaults, with a key filter first sized a quarter above the last segment that moved
+   * forward (16,384 keys for a tree's first segment), growing up to the most records a segment
+   * can hold. A steadily written tree gets right-sized filters that never rebuild; a tree of
+   * small segments (a partition, a quiet tree) keeps a small one.
+   */
   #segmentTuning(): MutableSegmentTuning {
     const o = this.options;
-    return { keyFilterCapacity: filterCapacity(o.mutableSegmentMaxItemCount, o.mutableSegmentMaxBytes) };
+    const max = filterCapacity(o.mutableSegmentMaxItemCount, o.mutableSegmentMaxBytes);
+    const hint = Math.ceil(this.#lastMovedRecords * 1.25);
+    return {
+      keyFilterCapacity: Math.min(max, Math.max(FIRST_FILTER_CAPACITY, hint)),
+      keyFilterMaxCapacity: max,
+    };
   }
 
   #startMutableSegment(): void {
@@ -706,6 +721,7 @@ export class TreeEngine {
     this.checkWritable();
     const old = this.#mutable;
     if (old.recordCount === 0) return;
+    this.#lastMovedRecords = old.recordCount;
     const oldWal = this.#mutableWal;
     const oldPath = this.#mutableWalPath;
     // Create the new WAL first: if that fails, nothing has changed.

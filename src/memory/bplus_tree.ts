@@ -300,6 +300,15 @@ export class BPlusTree {
     return new Uint8Array(this.chunks[loc[b]], loc[b + 1], loc[b + 2]);
   }
 
+  /** Calls `visit` with the arena bytes, offset and length of every key, in key order. */
+  forEachKey(visit: (bytes: Uint8Array, offset: number, length: number) => void): void {
+    const views = this.chunks.map((c) => new Uint8Array(c));
+    for (let leaf: Leaf | null = this.head; leaf !== null; leaf = leaf.next) {
+      const loc = leaf.loc;
+      for (let i = 0, b = 0; i < leaf.count; i++, b += LOC) visit(views[loc[b]], loc[b + 1], loc[b + 2]);
+    }
+  }
+
   /** Fills `out` with the record in slot `i` of `leaf` (key and value as fresh arena views). */
   readRecord(leaf: Leaf, i: number, out: RecordSlot): void {
     const loc = leaf.loc;

@@ -30,10 +30,15 @@ const MAX_BLOCKS = 1 << 16;
  * Deterministic across runtimes and processes; never persisted.
  */
 export function keyHash(key: Uint8Array): number {
-  const n = key.length;
+  return keyHashAt(key, 0, key.length);
+}
+
+/** {@link keyHash} of `bytes[start, start + n)` (no view needed). */
+export function keyHashAt(key: Uint8Array, start: number, n: number): number {
   let h = 0x2d358dcc;
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
+  let i = start;
+  const end = start + n;
+  for (; i + 4 <= end; i += 4) {
     let k = key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24);
     k = Math.imul(k, 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);
@@ -41,7 +46,7 @@ export function keyHash(key: Uint8Array): number {
     h = (h << 13) | (h >>> 19);
     h = (Math.imul(h, 5) + 0xe6546b64) | 0;
   }
-  const rest = n - i;
+  const rest = end - i;
   if (rest > 0) {
     let k = key[i];
     if (rest > 1) k |= key[i + 1] << 8;
@@ -67,11 +72,14 @@ function stride(h: number): number {
 
 /** A blocked Bloom filter of 32-bit key hashes (see the module doc). */
 export class KeyFilter {
+  /** Keys the filter was sized for (it keeps working past it, less selectively). */
+  readonly capacity: number;
   private readonly words: Int32Array;
   private readonly blockMask: number;
 
   /** A filter sized for `capacity` keys at {@link BITS_PER_KEY} bits each (at least one block). */
   constructor(capacity: number) {
+    this.capacity = capacity;
     const wanted = Math.ceil((Math.max(1, capacity) * BITS_PER_KEY) / 512);
     let blocks = 1;
     while (blocks < wanted && blocks < MAX_BLOCKS) blocks *= 2;

@@ -19,7 +19,7 @@
 import type { Comparer, RecordCursor, RecordSlot, SegmentReader } from "../iter/record.ts";
 import { assert } from "../util/assert.ts";
 import { BPlusTree, DEFAULT_FANOUT, DEFAULT_INLINE_KEY_BYTES } from "./bplus_tree.ts";
-import { KeyFilter, keyHash } from "./key_filter.ts";
+import { KeyFilter, keyHash, keyHashAt } from "./key_filter.ts";
 
 /** B+tree shape of a {@link MutableSegment}; the defaults are the measured best. */
 export interface MutableSegmentTuning {
@@ -28,11 +28,17 @@ export interface MutableSegmentTuning {
   /** Key bytes kept inline per slot: a multiple of 4 in 4..64. */
   inlineKeyBytes?: number;
   /**
-   * Keys the segment's {@link KeyFilter} is sized for; 0 or absent: no filter (the merge
-   * worker's replays, which are only scanned). The engine sizes it by {@link filterCapacity}.
+   * Keys the segment's {@link KeyFilter} is first sized for; 0 or absent: no filter (the merge
+   * worker's replays, which are only scanned). When the segment holds more keys, the filter is
+   * rebuilt 4x larger from the keys held, up to `keyFilterMaxCapacity`.
    */
   keyFilterCapacity?: number;
+  /** The largest filter capacity (default: `keyFilterCapacity`); see {@link filterCapacity}. */
+  keyFilterMaxCapacity?: number;
 }
+
+/** Growth factor of a segment's key filter when it fills. */
+const FILTER_GROWTH = 4;
 
 /**
  * The most records a segment can hold before the engine moves it forward: the item limit, or
@@ -59,7 +65,8 @@ export class MutableSegment implements SegmentReader {
    * The hashes of every key held, when the segment has a filter: a read whose key hash the
    * filter rules out skips this segment (see `key_filter.ts`).
    */
-  readonly keyFilter: KeyFilter | undefined;
+  keyFilter: KeyFilter | undefined;
+  private readonly keyFilterMax: number;
   private readonly tree: BPlusTree;
   private bytes = 0;
   private isFrozen = false;
@@ -79,6 +86,7 @@ export class MutableSegment implements SegmentReader {
     );
     const capacity = tuning.keyFilterCapacity ?? 0;
     this.keyFilter = capacity > 0 ? new KeyFilter(capacity) : undefined;
+    this.keyFilterMax = Math.max(capacity, tuning.keyFilterMaxCapacity ?? 0);
   }
 
   /** Records held, deletion markers included. */
@@ -110,13 +118,28 @@ export class MutableSegment implements SegmentReader {
     if (this.tree.upsert(key, value, opIndex, kind, expiresAt)) {
       this.bytes += key.length + value.length + RECORD_OVERHEAD_BYTES;
       // After the insert: a filter must never miss a key the tree holds.
-      this.keyFilter?.add(keyHash(key));
+      const filter = this.keyFilter;
+      if (filter !== undefined) {
+        if (this.tree.size > filter.capacity && filter.capacity < this.keyFilterMax) this.growFilter(filter);
+        else filter.add(keyHash(key));
+      }
     } else this.bytes += value.length;
   }
 
   /** Fills `out` with the record of `key` and returns true, or returns false if absent. */
   get(key: Uint8Array, out: RecordSlot): boolean {
     return this.tree.get(key, out);
+  }
+
+  /**
+   * Replaces a full key filter by one 4x larger holding every key of the tree (the one just
+   * inserted included). Sizes grow geometrically, so the rehashing is O(1) amortized per key;
+   * small segments (most partitions, tests) keep small filters.
+   */
+  private growFilter(full: KeyFilter): void {
+    const grown = new KeyFilter(Math.min(this.keyFilterMax, full.capacity * FILTER_GROWTH));
+    this.tree.forEachKey((bytes, offset, length) => grown.add(keyHashAt(bytes, offset, length)));
+    this.keyFilter = grown;
   }
 
   /**

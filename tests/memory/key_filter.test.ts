@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { defineKeyspace, memoryFileSystem, ZoneTree } from "../../mod.ts";
 import { newSlot } from "../../src/iter/record.ts";
-import { KeyFilter, keyHash } from "../../src/memory/key_filter.ts";
+import { KeyFilter, keyHash, keyHashAt } from "../../src/memory/key_filter.ts";
 import { filterCapacity, MutableSegment, RECORD_OVERHEAD_BYTES } from "../../src/memory/mutable_segment.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { Prng } from "../../src/util/prng.ts";
@@ -33,9 +33,14 @@ describe("keyHash", () => {
     expect(keyHash(new Uint8Array(0))).not.toBe(keyHash(new Uint8Array(1)));
   });
 
-  test("reads only the view's bytes", () => {
+  test("reads only the view's bytes; keyHashAt hashes a range the same way", () => {
     const buffer = Uint8Array.of(9, 1, 2, 3, 4, 5, 9);
     expect(keyHash(buffer.subarray(1, 6))).toBe(keyHash(Uint8Array.of(1, 2, 3, 4, 5)));
+    for (let from = 0; from < buffer.length; from++) {
+      for (let n = 0; from + n <= buffer.length; n++) {
+        expect(keyHashAt(buffer, from, n)).toBe(keyHash(buffer.slice(from, from + n)));
+      }
+    }
   });
 });
 
@@ -78,6 +83,27 @@ describe("MutableSegment key filter", () => {
     for (const k of keys) {
       if (seg.get(k, slot)) expect(seg.keyFilter!.mayContain(keyHash(k))).toBe(true);
     }
+  });
+
+  test("a filter that fills is rebuilt 4x larger from the keys held, up to its maximum", () => {
+    const prng = new Prng(17);
+    const seg = new MutableSegment(1, compareBytes, { keyFilterCapacity: 16, keyFilterMaxCapacity: 2_000 });
+    const keys = randomKeys(prng, 5_000, 24);
+    const capacities = new Set<number>();
+    for (let i = 0; i < keys.length; i++) {
+      seg.put(keys[i], Uint8Array.of(1), i + 1, 0, 0);
+      capacities.add(seg.keyFilter!.capacity);
+      // Every key inserted so far, after every growth step.
+      if (i % 97 === 0 || i < 80) {
+        for (let j = 0; j <= i; j++) expect(seg.keyFilter!.mayContain(keyHash(keys[j]))).toBe(true);
+      }
+    }
+    expect([...capacities]).toEqual([16, 64, 256, 1024, 2000]);
+    for (const k of keys) expect(seg.keyFilter!.mayContain(keyHash(k))).toBe(true);
+    let positives = 0;
+    const others = randomKeys(new Prng(18), 2_000, 3);
+    for (const k of others) if (seg.keyFilter!.mayContain(keyHash(k))) positives++;
+    expect(positives).toBeLessThan(2_000 * 0.5); // past its maximum: less selective, still useful
   });
 
   test("no filter unless asked (the merge worker's replays)", () => {
