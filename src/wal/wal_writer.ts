@@ -9,7 +9,10 @@
  * - "async-compressed": appends are encoded into an in-memory buffer (no syscall); a background
  *   step writes the whole buffer as one frame (lz4 when smaller) and fdatasyncs it, at most
  *   every `SYNC_INTERVAL_MS` while appends keep coming. When the buffer passes
- *   `ASYNC_BUFFER_MAX_BYTES` the append itself writes it, so memory stays bounded.
+ *   `ASYNC_BUFFER_MAX_BYTES` the append itself writes it (raw) if the file is synced; while a
+ *   background sync is in flight the buffer grows instead, and only past
+ *   `ASYNC_BUFFER_HARD_MAX_BYTES` does the append wait for that sync. Memory stays bounded
+ *   and a sync stalls the caller only when appends outrun the disk by 8 MiB.
  *   `flush()` resolves once everything appended before it is durable.
  * - "none": nothing is written and no file exists; the writer only counts bytes.
  *
@@ -45,8 +48,18 @@ import {
   type WalOp,
 } from "./wal_format.ts";
 
-/** In async mode, an append that grows the buffer past this writes it at once. */
+/**
+ * In async mode, an append that grows the buffer past this writes it at once, unless the
+ * previous write is still being synced in the background: then the buffer keeps growing, up to
+ * {@link ASYNC_BUFFER_HARD_MAX_BYTES}, until that sync lands.
+ */
 export const ASYNC_BUFFER_MAX_BYTES = 1 << 20;
+/**
+ * In async mode, the most bytes buffered before an append blocks on the background sync in
+ * flight (a synchronous fsync on the caller's thread). Under a merge's I/O an fsync took 11-39
+ * ms, and every append that overflowed the 1 MiB buffer used to wait for it.
+ */
+export const ASYNC_BUFFER_HARD_MAX_BYTES = 8 << 20;
 /** In async mode, the least time between background syncs while appends keep arriving. */
 export const SYNC_INTERVAL_MS = 2;
 /** Records are encoded after this much room, so a frame header fits in front without a copy. */
@@ -294,7 +307,17 @@ export class WalWriter {
         await this.flush();
         await this.pumpDone;
       }
-      this.syncNow();
+      // Off the event loop: under a merge's I/O even this last fsync took 20-48 ms.
+      if (this.handle !== undefined) {
+        const fileTarget = this.fileBytes;
+        const recordTarget = this.writtenBytes;
+        try {
+          await this.handle.syncAsync();
+        } catch (e) {
+          throw this.fail(e, "sync");
+        }
+        this.markSynced(fileTarget, recordTarget);
+      }
     } finally {
       this.closeHandle();
     }
@@ -364,10 +387,16 @@ export class WalWriter {
 
   private afterAppend(): void {
     switch (this.modeCode) {
-      case MODE_ASYNC:
-        if (this.len - PAYLOAD_START >= ASYNC_BUFFER_MAX_BYTES) this.writeOverflow();
-        else if (this.timer === undefined && !this.pumpActive) this.armTimer();
+      case MODE_ASYNC: {
+        const buffered = this.len - PAYLOAD_START;
+        if (
+          buffered >= ASYNC_BUFFER_MAX_BYTES &&
+          (this.fileBytes === this.fileSyncedBytes || buffered >= ASYNC_BUFFER_HARD_MAX_BYTES)
+        ) {
+          this.writeOverflow();
+        } else if (this.timer === undefined && !this.pumpActive) this.armTimer();
         return;
+      }
       case MODE_NONE:
         // Count the bytes as if a raw frame held them, then forget the record.
         this.fileBytes += FRAME_HEADER_RAW_BYTES + this.len - PAYLOAD_START;
@@ -443,8 +472,9 @@ export class WalWriter {
   }
 
   /**
-   * Async mode, buffer full: write it from the append itself so memory stays bounded. The
-   * previous write is synced first (blocking) so that at most one write is ever unsynced.
+   * Async mode, buffer full (past the bound with the file synced, or past the hard bound):
+   * write it from the append itself so memory stays bounded. The previous write is synced
+   * first (blocking, only at the hard bound) so that at most one write is ever unsynced.
    * The frame is stored raw: LZ4 in JavaScript costs about 10 ms per MiB, which would land on
    * this caller's append (about 1.3 µs per 130-byte op); only appends that outrun the
    * background step get here, and for them keeping up matters more than a smaller log.
@@ -534,7 +564,9 @@ export class WalWriter {
       for (;;) {
         if (this.closed || this.failure !== undefined) return;
         if (this.len > PAYLOAD_START && this.fileBytes === this.fileSyncedBytes) {
-          this.writeBufferedFrame(true);
+          // A buffer that grew past the bound while a sync was in flight goes out raw: LZ4 in
+          // JavaScript costs ~10 ms per MiB on the event loop.
+          this.writeBufferedFrame(this.len - PAYLOAD_START <= ASYNC_BUFFER_MAX_BYTES);
         }
         if (this.fileBytes === this.fileSyncedBytes) return;
         const fileTarget = this.fileBytes;
@@ -542,7 +574,10 @@ export class WalWriter {
         await this.handle!.syncAsync();
         if (this.closed) return;
         this.markSynced(fileTarget, recordTarget);
-        if (this.len > PAYLOAD_START && this.waiters.length === 0) await this.pause();
+        const buffered = this.len - PAYLOAD_START;
+        if (buffered > 0 && buffered < ASYNC_BUFFER_MAX_BYTES && this.waiters.length === 0) {
+          await this.pause();
+        }
       }
     } catch (e) {
       if (this.closed) return; // closeSync synced everything itself; a late EBADF means nothing.

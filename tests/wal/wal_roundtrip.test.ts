@@ -4,7 +4,7 @@ import { type FileSystem, joinPath } from "../../src/fs/file_system.ts";
 import { Prng } from "../../src/util/prng.ts";
 import { WAL_HEADER_BYTES } from "../../src/wal/wal_format.ts";
 import { replayWal } from "../../src/wal/wal_reader.ts";
-import { ASYNC_BUFFER_MAX_BYTES, WalWriter } from "../../src/wal/wal_writer.ts";
+import { ASYNC_BUFFER_HARD_MAX_BYTES, ASYNC_BUFFER_MAX_BYTES, WalWriter } from "../../src/wal/wal_writer.ts";
 import { appendRandom, makeProvider, MODES, replayAll, show } from "./helpers.ts";
 
 let cleanup = () => {};
@@ -146,4 +146,56 @@ test("bad arguments fail at append time, not as corruption at the next open", ()
   wal.appendOne(1, 2, k, k, 0); // kind 2: range deletion
   wal.closeSync();
   expect(replayAll(fs, path).ops.map((o) => o.kind)).toEqual([2]);
+});
+
+test("async-compressed: while a background sync is in flight, appends buffer up to the hard bound instead of fsyncing", async () => {
+  const { fs: base, path } = setup("memory");
+  let blockingSyncs = 0;
+  let release: (() => void) | undefined;
+  let holdSyncs = true;
+  // A provider whose background syncs stay in flight until released, counting blocking syncs.
+  const fs: FileSystem = Object.create(base);
+  fs.openFile = (p, o) => {
+    const h = base.openFile(p, o);
+    const wrapped = Object.create(h);
+    wrapped.sync = () => {
+      blockingSyncs++;
+      h.sync();
+    };
+    wrapped.syncAsync = () => {
+      if (!holdSyncs) return Promise.resolve(h.sync());
+      return new Promise<void>((resolve) => {
+        release = () => {
+          h.sync();
+          resolve();
+        };
+      });
+    };
+    return wrapped;
+  };
+  const wal = WalWriter.create(fs, path, 1, "async-compressed");
+  const created = blockingSyncs; // the header's sync at create
+  const value = new Uint8Array(1000).fill(7);
+  let i = 0;
+  // Past the soft bound with a synced file: the append writes the buffer without any fsync.
+  while (fs.stat(path)!.size === WAL_HEADER_BYTES) wal.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
+  expect(blockingSyncs).toBe(created);
+  await new Promise((r) => setTimeout(r, 5)); // the background step starts its sync
+  expect(release).toBeDefined();
+  const written = fs.stat(path)!.size;
+  // While that sync is in flight, 7 MiB more are only buffered: no write, no blocking sync.
+  const soft = i;
+  while (i - soft < (7 << 20) / 1000) wal.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
+  expect(blockingSyncs).toBe(created);
+  expect(fs.stat(path)!.size).toBe(written);
+  // Past the hard bound the append waits for the write in flight (a blocking sync) and writes.
+  while (fs.stat(path)!.size === written) {
+    wal.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
+    expect(i - soft).toBeLessThan((ASYNC_BUFFER_HARD_MAX_BYTES + 2 * ASYNC_BUFFER_MAX_BYTES) / 1000);
+  }
+  expect(blockingSyncs).toBe(created + 1);
+  holdSyncs = false;
+  release!();
+  await wal.close();
+  expect(replayAll(base, path).ops.length).toBe(i);
 });
