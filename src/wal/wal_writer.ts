@@ -13,6 +13,9 @@
  *   background sync is in flight the buffer grows instead, and only past
  *   `ASYNC_BUFFER_HARD_MAX_BYTES` does the append wait for that sync. Memory stays bounded
  *   and a sync stalls the caller only when appends outrun the disk by 8 MiB.
+ * - In both compressed modes, a frame of 4 KiB or more that LZ4 shrinks by less than a fifth
+ *   makes the next 16 frames go out raw without trying (incompressible values cost the
+ *   compressor about 1 µs per 130-byte op for a 10% smaller log).
  *   `flush()` resolves once everything appended before it is durable.
  * - "none": nothing is written and no file exists; the writer only counts bytes.
  *
@@ -62,6 +65,12 @@ export const ASYNC_BUFFER_MAX_BYTES = 1 << 20;
 export const ASYNC_BUFFER_HARD_MAX_BYTES = 8 << 20;
 /** In async mode, the least time between background syncs while appends keep arriving. */
 export const SYNC_INTERVAL_MS = 2;
+/** A frame that LZ4 shrinks by less than 1/this makes the next frames skip compression. */
+const LZ4_MIN_SAVING = 5;
+/** Frames written raw, without trying LZ4, after one that did not compress well. */
+const LZ4_SKIP_FRAMES = 16;
+/** Only frames this large judge compressibility (small ones are cheap to try, and noisy). */
+const LZ4_PROBE_MIN_BYTES = 4096;
 /** Records are encoded after this much room, so a frame header fits in front without a copy. */
 const PAYLOAD_START = FRAME_HEADER_LZ4_BYTES;
 /** Worst-case bytes of a record beyond its keys and values: opIndex, count, then per op. */
@@ -130,6 +139,8 @@ export class WalWriter {
   /** Output buffer for compressed frames. */
   private out: Uint8Array = new Uint8Array(0);
   private outView: DataView = new DataView(this.out.buffer);
+  /** Frames still to write raw without trying LZ4 (see {@link LZ4_SKIP_FRAMES}). */
+  private lz4Skip = 0;
   /** Bytes in the file (header and frames), written and durable. */
   private fileBytes: number;
   private fileSyncedBytes: number;
@@ -437,6 +448,10 @@ export class WalWriter {
    */
   private encodeFrame(start: number, end: number, compress: boolean): Uint8Array {
     const rawLength = end - start;
+    if (compress && this.lz4Skip > 0) {
+      this.lz4Skip--;
+      compress = false;
+    }
     if (compress) {
       const need = FRAME_HEADER_LZ4_BYTES + lz4BlockBound(rawLength);
       if (this.out.length < need) {
@@ -444,6 +459,11 @@ export class WalWriter {
         this.outView = new DataView(this.out.buffer);
       }
       const n = lz4CompressInto(this.buf, start, end, this.out, FRAME_HEADER_LZ4_BYTES);
+      // Values that barely compress (random bytes, already-compressed data) still cost the
+      // compressor ~1 µs per 130-byte op on this thread: after such a frame, skip a few.
+      if (rawLength >= LZ4_PROBE_MIN_BYTES && (n < 0 || n > rawLength - rawLength / LZ4_MIN_SAVING)) {
+        this.lz4Skip = LZ4_SKIP_FRAMES;
+      }
       if (n > 0) {
         const frameEnd = FRAME_HEADER_LZ4_BYTES + n;
         this.outView.setUint32(0, n);

@@ -2,7 +2,12 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { type FileSystem, joinPath } from "../../src/fs/file_system.ts";
 import { Prng } from "../../src/util/prng.ts";
-import { WAL_HEADER_BYTES } from "../../src/wal/wal_format.ts";
+import {
+  FRAME_HEADER_LZ4_BYTES,
+  FRAME_HEADER_RAW_BYTES,
+  FRAME_TYPE_LZ4,
+  WAL_HEADER_BYTES,
+} from "../../src/wal/wal_format.ts";
 import { replayWal } from "../../src/wal/wal_reader.ts";
 import { ASYNC_BUFFER_HARD_MAX_BYTES, ASYNC_BUFFER_MAX_BYTES, WalWriter } from "../../src/wal/wal_writer.ts";
 import { appendRandom, makeProvider, MODES, replayAll, show } from "./helpers.ts";
@@ -198,4 +203,39 @@ test("async-compressed: while a background sync is in flight, appends buffer up 
   release!();
   await wal.close();
   expect(replayAll(base, path).ops.length).toBe(i);
+});
+
+/** The type of every frame of a WAL file, in order. */
+function frameTypes(fs: FileSystem, path: string): number[] {
+  const h = fs.openFile(path, { readOnly: true });
+  const bytes = new Uint8Array(h.size());
+  h.read(bytes, 0);
+  h.close();
+  const view = new DataView(bytes.buffer);
+  const types: number[] = [];
+  for (let p = WAL_HEADER_BYTES; p < bytes.length;) {
+    const type = bytes[p + 8];
+    types.push(type);
+    p += view.getUint32(p) + (type === FRAME_TYPE_LZ4 ? FRAME_HEADER_LZ4_BYTES : FRAME_HEADER_RAW_BYTES);
+  }
+  return types;
+}
+
+test("sync-compressed: after a large frame that barely compresses, the next 16 go out raw untried; compressible ones stay lz4", () => {
+  const { fs, path } = setup("memory");
+  const wal = WalWriter.create(fs, path, 1, "sync-compressed");
+  const prng = new Prng(21);
+  // 8 KiB records: key bytes compress, the random value does not (well under a fifth saved).
+  const key = new Uint8Array(512);
+  for (let i = 1; i <= 20; i++) wal.appendOne(i, 0, key, prng.bytes(8000), 0);
+  for (let i = 21; i <= 40; i++) wal.appendOne(i, 0, key, new Uint8Array(8000), 0);
+  wal.closeSync();
+  const types = frameTypes(fs, path);
+  expect(types.length).toBe(40);
+  // Frame 1 was tried (lz4: a little smaller), 2-17 skipped, 18 tried again, 19-20 skipped ...
+  expect(types.slice(0, 20)).toEqual([1, ...Array(16).fill(0), 1, 0, 0]);
+  // ... and the zero values: skipped until the 16 frames after frame 18 have passed (frame 35).
+  expect(types.slice(20, 34)).toEqual(Array(14).fill(0));
+  expect(types.slice(34)).toEqual(Array(6).fill(1));
+  expect(replayAll(fs, path).ops.length).toBe(40);
 });
