@@ -531,7 +531,7 @@ export class TreeEngine {
     const id = this.#nextSegmentId++;
     const mode = this.options.wal;
     const path = mode === "none" ? undefined : joinPath(this.dir, walFileName(id));
-    this.#mutableWal = WalWriter.create(this.fs, path ?? "", id, mode);
+    this.#mutableWal = WalWriter.createDeferred(this.fs, path ?? "", id, mode);
     this.#mutableWalPath = path;
     this.#mutable = new MutableSegment(id, this.compare, this.#segmentTuning());
   }
@@ -1246,7 +1246,10 @@ export class TreeEngine {
     const walOf = (segment: MutableSegment, path: string | undefined) => {
       const tombstones = (this.#memTombstones.get(segment.id) ?? []).slice();
       if (path && logged) {
-        wals.push({ name: path.slice(path.lastIndexOf("/") + 1), size: this.fs.stat(path)?.size ?? 0 });
+        // A WAL still being created (moved forward during the flush) holds nothing from before
+        // the call: there is no file to copy yet.
+        const size = this.fs.stat(path)?.size;
+        if (size !== undefined) wals.push({ name: path.slice(path.lastIndexOf("/") + 1), size });
       } else if (segment.recordCount > 0 || tombstones.length > 0) unlogged.push({ segment, tombstones });
     };
     for (const r of this.#readOnly.slice().reverse()) walOf(r.segment, r.walPath);

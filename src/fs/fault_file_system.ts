@@ -211,6 +211,16 @@ class FaultFs implements FaultFileSystem {
     this.inner.syncDir(dir);
   }
 
+  /** `openFile` (faults included), one turn later. */
+  openFileAsync(path: string, options?: OpenFileOptions): Promise<FileHandle> {
+    return Promise.resolve().then(() => this.openFile(path, options));
+  }
+
+  /** `syncDir` (faults included), one turn later. */
+  syncDirAsync(dir: string): Promise<void> {
+    return Promise.resolve().then(() => this.syncDir(dir));
+  }
+
   link(from: string, to: string): void {
     this.check("link", to);
     this.inner.link(from, to);

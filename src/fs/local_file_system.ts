@@ -159,6 +159,34 @@ class LocalFileSystem implements FileSystem {
     }
   }
 
+  openFileAsync(path: string, options: OpenFileOptions = {}): Promise<FileHandle> {
+    return new Promise((resolve, reject) => {
+      nodeFs.open(path, openFlags(options), 0o644, (e, fd) => {
+        if (e) return reject(e);
+        try {
+          resolve(new LocalFileHandle(path, fd));
+        } catch (err) {
+          nodeFs.close(fd, () => reject(err));
+        }
+      });
+    });
+  }
+
+  syncDirAsync(dir: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      nodeFs.open(dir, "r", (e, fd) => {
+        if (e) return reject(e);
+        nodeFs.fsync(fd, (syncError) => {
+          nodeFs.close(fd, (closeError) => {
+            const err = syncError ?? closeError;
+            if (err) reject(err);
+            else resolve();
+          });
+        });
+      });
+    });
+  }
+
   stat(path: string): FileStat | undefined {
     try {
       const s = nodeFs.statSync(path);

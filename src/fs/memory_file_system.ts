@@ -325,6 +325,16 @@ class MemFs implements MemoryFileSystem {
     node.durable = new Map(node.entries);
   }
 
+  /** `openFile`, one turn later (the engine's deferred WAL creation runs here too). */
+  openFileAsync(path: string, options?: OpenFileOptions): Promise<FileHandle> {
+    return Promise.resolve().then(() => this.openFile(path, options));
+  }
+
+  /** `syncDir`, one turn later. */
+  syncDirAsync(dir: string): Promise<void> {
+    return Promise.resolve().then(() => this.syncDir(dir));
+  }
+
   link(from: string, to: string): void {
     const node = this.lookup(from);
     if (node === undefined) throw fsError("ENOENT", "link", from);

@@ -131,7 +131,10 @@ export class WalWriter {
   readonly mode: WalMode;
 
   private readonly modeCode: number;
-  private readonly handle: FileHandle | undefined;
+  /** The file; undefined in mode "none", and while a deferred create is still opening it. */
+  private handle: FileHandle | undefined;
+  /** Set while a deferred create (`createDeferred`) opens and syncs the new file. */
+  private opening: Promise<void> | undefined;
   /** Encoded records not yet written, in `[PAYLOAD_START, len)`. */
   private buf: Uint8Array;
   private view: DataView;
@@ -201,6 +204,52 @@ export class WalWriter {
       throw new IOError(`cannot create WAL ${path}: ${message(e)}`, { cause: e });
     }
     return new WalWriter(path, mode, handle, WAL_HEADER_BYTES);
+  }
+
+  /**
+   * Like {@link WalWriter.create}, but in mode "async-compressed" on a provider with
+   * `openFileAsync` and `syncDirAsync` it returns at once: the file is created, its header
+   * written and synced, and its directory entry synced off the event loop (creating a file
+   * took up to 70 ms under a merge's I/O, inside the write that moved the segment forward).
+   * Appends are buffered meanwhile; nothing is written before the file and its entry are
+   * durable, and `flush` waits for them. A failure is reported like a failed background sync
+   * (the writer is poisoned and `onError` is told). Other modes and providers: `create`.
+   */
+  static createDeferred(fs: FileSystem, path: string, segmentId: number, mode: WalMode): WalWriter {
+    if (mode !== "async-compressed" || !fs.openFileAsync || !fs.syncDirAsync) {
+      return WalWriter.create(fs, path, segmentId, mode);
+    }
+    assert(Number.isSafeInteger(segmentId) && segmentId >= 0, `bad segment id ${segmentId}`);
+    const writer = new WalWriter(path, mode, undefined, WAL_HEADER_BYTES);
+    writer.opening = writer.openDeferred(fs, path, segmentId);
+    return writer;
+  }
+
+  private async openDeferred(fs: FileSystem, path: string, segmentId: number): Promise<void> {
+    let handle: FileHandle | undefined;
+    try {
+      handle = await fs.openFileAsync!(path, { create: true, exclusive: true });
+      handle.append(encodeWalHeader(segmentId));
+      await handle.syncAsync();
+      await fs.syncDirAsync!(dirOf(path));
+    } catch (e) {
+      try {
+        handle?.close();
+      } catch {
+        // The create failed already; that is the error to report.
+      }
+      this.reportBackground(this.fail(e, "create"));
+      this.opening = undefined;
+      return;
+    }
+    this.opening = undefined;
+    if (this.closed) {
+      handle.close(); // closed while opening (closeSync after a failure elsewhere)
+      return;
+    }
+    this.handle = handle;
+    // Appends that came meanwhile go out now.
+    if (this.len > PAYLOAD_START) this.kick();
   }
 
   /**
@@ -299,6 +348,8 @@ export class WalWriter {
   /** Resolves when everything appended before the call is durable; rejects after a failure. */
   flush(): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
+    // The file exists and is durable once this resolves, even with nothing appended.
+    if (this.opening !== undefined) return this.opening.then(() => this.flush());
     if (this.syncedBytes >= this.appendedBytes || this.modeCode !== MODE_ASYNC) {
       return Promise.resolve();
     }
@@ -340,6 +391,10 @@ export class WalWriter {
     this.closing = true;
     try {
       if (this.failure !== undefined) throw this.failure;
+      if (this.opening !== undefined) {
+        // The file is not created yet, so it cannot take the buffered records synchronously.
+        throw this.fail(new Error("closed while the file was still being created"), "close");
+      }
       if (this.len > PAYLOAD_START) this.writeAfterSync(true);
       this.syncNow();
     } finally {
@@ -401,7 +456,7 @@ export class WalWriter {
       case MODE_ASYNC: {
         const buffered = this.len - PAYLOAD_START;
         if (
-          buffered >= ASYNC_BUFFER_MAX_BYTES &&
+          buffered >= ASYNC_BUFFER_MAX_BYTES && this.opening === undefined &&
           (this.fileBytes === this.fileSyncedBytes || buffered >= ASYNC_BUFFER_HARD_MAX_BYTES)
         ) {
           this.writeOverflow();
@@ -581,6 +636,7 @@ export class WalWriter {
    */
   private async pump(): Promise<void> {
     try {
+      if (this.opening !== undefined) await this.opening;
       for (;;) {
         if (this.closed || this.failure !== undefined) return;
         if (this.len > PAYLOAD_START && this.fileBytes === this.fileSyncedBytes) {

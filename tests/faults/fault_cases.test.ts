@@ -328,7 +328,11 @@ test("a backup after the tree stopped holds every acknowledged write (async WAL:
   await tree.flush();
   put(tree, 20, 40, "a"); // acknowledged, still in the WAL buffer
   fs.arm({ rules: [{ op: "open", path: "wal", nth: 1 }] });
-  expect(await codeOf(() => tree.maintenance.moveMutableSegmentForward())).toBe("IO");
+  // The next WAL is created off the event loop (async-compressed): the move returns, and the
+  // failed create stops the tree as a failed background sync would.
+  const stopped = new Promise((resolve) => tree.events.on("error", resolve));
+  tree.maintenance.moveMutableSegmentForward();
+  expect((await stopped as { code?: string }).code).toBe("IO");
   expect(await codeOf(() => tree.upsert(40, "x"))).toBe("READ_ONLY");
   fs.disarm();
   await tree.backup("/bk");

@@ -1,6 +1,7 @@
 // WalWriter + replayWal round trips in every mode, on local files and in memory.
 import { afterEach, describe, expect, test } from "bun:test";
 import { type FileSystem, joinPath } from "../../src/fs/file_system.ts";
+import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
 import { Prng } from "../../src/util/prng.ts";
 import {
   FRAME_HEADER_LZ4_BYTES,
@@ -238,4 +239,55 @@ test("sync-compressed: after a large frame that barely compresses, the next 16 g
   expect(types.slice(20, 34)).toEqual(Array(14).fill(0));
   expect(types.slice(34)).toEqual(Array(6).fill(1));
   expect(replayAll(fs, path).ops.length).toBe(40);
+});
+
+describe("createDeferred (async-compressed: the file is created off the event loop)", () => {
+  test("appends are buffered until the file exists; flush waits for the file, its entry and the records", async () => {
+    const fs = memoryFileSystem();
+    fs.mkdirp("/d");
+    const path = "/d/000009.wal";
+    const wal = WalWriter.createDeferred(fs, path, 9, "async-compressed");
+    expect(fs.stat(path)).toBeUndefined(); // not created yet: the caller did not wait for it
+    const ops = appendRandom(wal, new Prng(31), 1, 200);
+    await wal.flush();
+    // A power loss now keeps the file, its directory entry and every flushed record.
+    const after = fs.clone();
+    after.crash();
+    const { ops: replayed, result } = replayAll(after, path);
+    expect(show(replayed)).toEqual(show(ops));
+    expect(result.segmentId).toBe(9);
+    await wal.close();
+  });
+
+  test("flush with nothing appended still waits until the file exists", async () => {
+    const fs = memoryFileSystem();
+    fs.mkdirp("/d");
+    const wal = WalWriter.createDeferred(fs, "/d/000001.wal", 1, "async-compressed");
+    await wal.flush();
+    expect(fs.stat("/d/000001.wal")!.size).toBe(WAL_HEADER_BYTES);
+    await wal.close();
+  });
+
+  test("a failed create poisons the writer and reports on onError; flush and appends then throw", async () => {
+    const fs = memoryFileSystem();
+    fs.mkdirp("/d");
+    fs.openFile("/d/000002.wal", { create: true }).close(); // exclusive create will fail
+    const wal = WalWriter.createDeferred(fs, "/d/000002.wal", 2, "async-compressed");
+    const reported = new Promise<unknown>((resolve) => (wal.onError = resolve));
+    wal.appendOne(1, 0, Uint8Array.of(1), Uint8Array.of(2), 0); // buffered before the failure
+    const err = await reported;
+    expect((err as { code?: string }).code).toBe("IO");
+    await expect(wal.flush()).rejects.toBe(err);
+    expect(() => wal.appendOne(2, 0, Uint8Array.of(1), Uint8Array.of(2), 0)).toThrow(err as Error);
+  });
+
+  test("other modes and providers without the async calls create the file at once", () => {
+    const fs = memoryFileSystem();
+    fs.mkdirp("/d");
+    WalWriter.createDeferred(fs, "/d/000003.wal", 3, "sync").closeSync();
+    expect(fs.stat("/d/000003.wal")).toBeDefined();
+    const plain: FileSystem = Object.create(fs, { openFileAsync: { value: undefined } });
+    WalWriter.createDeferred(plain, "/d/000004.wal", 4, "async-compressed").closeSync();
+    expect(fs.stat("/d/000004.wal")).toBeDefined();
+  });
 });
