@@ -140,6 +140,10 @@ export async function* readChanges(
     const file = view.files.find((f) => f.id > lastFileId && f.lastOpIndex > cursor);
     if (!file) return;
     const path = changeFeedFilePath(source.fs, source.dir, file.id);
+    // The mutable segment's WAL may still be being created (async-compressed creates it off the
+    // event loop when the segment moves forward). The flush above waited for the WAL that was
+    // live then, so a newer one holds only writes after `upTo`: nothing more to read.
+    if (!path && file.lastOpIndex === Infinity) return;
     if (!path) {
       throw new ChangeFeedGapError(
         since,

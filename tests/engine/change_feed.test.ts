@@ -14,7 +14,10 @@ import {
   type OpenOptions,
   ZoneTree,
 } from "../../mod.ts";
+import { type ChangeFeedSource, readChanges } from "../../src/engine/change_feed.ts";
+import { walFileName } from "../../src/engine/file_names.ts";
 import { readMetadata } from "../../src/engine/metadata.ts";
+import { WalWriter } from "../../src/wal/wal_writer.ts";
 import { Prng } from "../../src/util/prng.ts";
 
 /** These tests exercise the change feed across merges: keep 64 MiB of merged WALs for it. */
@@ -314,4 +317,31 @@ describe("change feed crash safety", () => {
     expect(tree.count()).toBe(40);
     await tree.close();
   });
+});
+
+test("a live WAL still being created (moved forward while the consumer read) ends the feed, not a gap", async () => {
+  // The source's lastOpIndex is past its last logged op (a lease after a crash), so the feed
+  // looks past the files it read; the newest, live WAL does not exist yet.
+  const fs = memoryFileSystem();
+  fs.mkdirp("/src");
+  const wal = WalWriter.create(fs, "/src/" + walFileName(1), 1, "sync");
+  for (let i = 1; i <= 3; i++) wal.appendOne(i, 0, Uint8Array.of(i), Uint8Array.of(i), 0);
+  wal.closeSync();
+  const source: ChangeFeedSource = {
+    fs,
+    dir: "/src",
+    options: { wal: "async-compressed", readOnly: false },
+    lastOpIndex: 10,
+    flush: () => Promise.resolve(),
+    changeFeedView: () => ({ floor: 0, files: [{ id: 1, lastOpIndex: 3 }, { id: 2, lastOpIndex: Infinity }] }),
+  };
+  const seen: number[] = [];
+  for await (const c of readChanges(source, 0)) seen.push(c.opIndex);
+  expect(seen).toEqual([1, 2, 3]);
+  // A missing file that is not the live one is still a gap.
+  source.changeFeedView = () => ({ floor: 0, files: [{ id: 1, lastOpIndex: 3 }, { id: 2, lastOpIndex: 9 }] });
+  const again: number[] = [];
+  await expect((async () => {
+    for await (const c of readChanges(source, 0)) again.push(c.opIndex);
+  })()).rejects.toBeInstanceOf(ChangeFeedGapError);
 });
