@@ -211,8 +211,9 @@ export class WalWriter {
    * `openFileAsync` and `syncDirAsync` it returns at once: the file is created, its header
    * written and synced, and its directory entry synced off the event loop (creating a file
    * took up to 70 ms under a merge's I/O, inside the write that moved the segment forward).
-   * Appends are buffered meanwhile; nothing is written before the file and its entry are
-   * durable, and `flush` waits for them. A failure is reported like a failed background sync
+   * Appends are buffered meanwhile (without the 8 MiB bound: a caller that never yields to the
+   * event loop keeps them all in memory until it does); nothing is written before the file and
+   * its entry are durable, and `flush` waits for them. A failure is reported like a failed background sync
    * (the writer is poisoned and `onError` is told). Other modes and providers: `create`.
    */
   static createDeferred(fs: FileSystem, path: string, segmentId: number, mode: WalMode): WalWriter {
