@@ -135,6 +135,8 @@ export class WalWriter {
   private handle: FileHandle | undefined;
   /** Set while a deferred create (`createDeferred`) opens and syncs the new file. */
   private opening: Promise<void> | undefined;
+  /** What `takeOverOpen` needs from a deferred create. */
+  private deferred: { fs: FileSystem; segmentId: number } | undefined;
   /** Encoded records not yet written, in `[PAYLOAD_START, len)`. */
   private buf: Uint8Array;
   private view: DataView;
@@ -211,9 +213,9 @@ export class WalWriter {
    * `openFileAsync` and `syncDirAsync` it returns at once: the file is created, its header
    * written and synced, and its directory entry synced off the event loop (creating a file
    * took up to 70 ms under a merge's I/O, inside the write that moved the segment forward).
-   * Appends are buffered meanwhile (without the 8 MiB bound: a caller that never yields to the
-   * event loop keeps them all in memory until it does); nothing is written before the file and
-   * its entry are durable, and `flush` waits for them. A failure is reported like a failed background sync
+   * Appends are buffered meanwhile, up to {@link ASYNC_BUFFER_HARD_MAX_BYTES}: a writer that
+   * gets there without yielding to the event loop creates the file itself (`takeOverOpen`).
+   * Nothing is written before the file and its entry are durable, and `flush` waits for them. A failure is reported like a failed background sync
    * (the writer is poisoned and `onError` is told). Other modes and providers: `create`.
    */
   static createDeferred(fs: FileSystem, path: string, segmentId: number, mode: WalMode): WalWriter {
@@ -227,30 +229,66 @@ export class WalWriter {
   }
 
   private async openDeferred(fs: FileSystem, path: string, segmentId: number): Promise<void> {
+    this.deferred = { fs, segmentId };
     let handle: FileHandle | undefined;
+    // After each step: if the append path took the create over (`takeOverOpen`), this handle
+    // is a second one on the same file (or none, if the exclusive create lost): drop it.
+    const takenOver = () => this.handle !== undefined || this.closed;
     try {
       handle = await fs.openFileAsync!(path, { create: true, exclusive: true });
-      handle.append(encodeWalHeader(segmentId));
-      await handle.syncAsync();
-      await fs.syncDirAsync!(dirOf(path));
+      if (!takenOver()) {
+        handle.append(encodeWalHeader(segmentId));
+        await handle.syncAsync();
+      }
+      if (!takenOver()) await fs.syncDirAsync!(dirOf(path));
     } catch (e) {
       try {
         handle?.close();
       } catch {
         // The create failed already; that is the error to report.
       }
-      this.reportBackground(this.fail(e, "create"));
+      if (takenOver()) return;
       this.opening = undefined;
+      this.reportBackground(this.fail(e, "create"));
+      return;
+    }
+    if (takenOver()) {
+      handle.close(); // taken over, or closed while opening (closeSync after a failure)
       return;
     }
     this.opening = undefined;
-    if (this.closed) {
-      handle.close(); // closed while opening (closeSync after a failure elsewhere)
-      return;
-    }
     this.handle = handle;
     // Appends that came meanwhile go out now.
     if (this.len > PAYLOAD_START) this.kick();
+  }
+
+  /**
+   * A writer that has buffered {@link ASYNC_BUFFER_HARD_MAX_BYTES} without yielding to the
+   * event loop while its file is still being created (a bulk load in a tight loop) creates it
+   * here, synchronously, so memory stays bounded. The file may exist already (the async create
+   * ran but its continuation did not): it is opened without `exclusive`, and the header is
+   * written at offset 0 (the same bytes the async path writes). The async path then sees the
+   * handle and drops its own.
+   */
+  private takeOverOpen(): void {
+    const { fs, segmentId } = this.deferred!;
+    let handle: FileHandle | undefined;
+    try {
+      handle = fs.openFile(this.path, { create: true });
+      handle.write(encodeWalHeader(segmentId), 0);
+      handle.sync();
+      fs.syncDir(dirOf(this.path));
+    } catch (e) {
+      try {
+        handle?.close();
+      } catch {
+        // The create failed already; that is the error to report.
+      }
+      this.opening = undefined;
+      throw this.fail(e, "create");
+    }
+    this.handle = handle;
+    this.opening = undefined;
   }
 
   /**
@@ -456,6 +494,7 @@ export class WalWriter {
     switch (this.modeCode) {
       case MODE_ASYNC: {
         const buffered = this.len - PAYLOAD_START;
+        if (buffered >= ASYNC_BUFFER_HARD_MAX_BYTES && this.opening !== undefined) this.takeOverOpen();
         if (
           buffered >= ASYNC_BUFFER_MAX_BYTES && this.opening === undefined &&
           (this.fileBytes === this.fileSyncedBytes || buffered >= ASYNC_BUFFER_HARD_MAX_BYTES)

@@ -281,6 +281,51 @@ describe("createDeferred (async-compressed: the file is created off the event lo
     expect(() => wal.appendOne(2, 0, Uint8Array.of(1), Uint8Array.of(2), 0)).toThrow(err as Error);
   });
 
+  test("a writer that buffers 8 MiB without yielding creates the file itself; the async create then stands down", async () => {
+    const value = new Uint8Array(1000).fill(5);
+    // (a) The async create has not run at all yet: its exclusive create later fails, unreported.
+    const fs = memoryFileSystem();
+    fs.mkdirp("/d");
+    const wal = WalWriter.createDeferred(fs, "/d/000005.wal", 5, "async-compressed");
+    let errors = 0;
+    wal.onError = () => errors++;
+    let i = 0;
+    while (fs.stat("/d/000005.wal") === undefined) {
+      wal.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
+      expect(i).toBeLessThan((ASYNC_BUFFER_HARD_MAX_BYTES + ASYNC_BUFFER_MAX_BYTES) / 1000);
+    }
+    expect(i).toBeGreaterThan(ASYNC_BUFFER_HARD_MAX_BYTES / 1040);
+    for (let k = 0; k < 100; k++) wal.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
+    await wal.close();
+    expect(errors).toBe(0);
+    expect(replayAll(fs, "/d/000005.wal").ops.map((o) => o.opIndex)).toEqual(Array.from({ length: i }, (_, k) => k + 1));
+
+    // (b) The async create made the file but its continuation has not run: it must not write a
+    // second header after the frames the taking-over writer appended.
+    const base = memoryFileSystem();
+    base.mkdirp("/d");
+    let release: (() => void) | undefined;
+    const held: FileSystem = Object.create(base);
+    held.openFileAsync = (p, o) => {
+      const h = base.openFile(p, o);
+      return new Promise((resolve) => (release = () => resolve(h)));
+    };
+    const wal2 = WalWriter.createDeferred(held, "/d/000006.wal", 6, "async-compressed");
+    let j = 0;
+    await Promise.resolve();
+    expect(base.stat("/d/000006.wal")!.size).toBe(0);
+    while (base.stat("/d/000006.wal")!.size === 0) wal2.appendOne(++j, 0, Uint8Array.of(j & 255), value, 0);
+    const size = base.stat("/d/000006.wal")!.size;
+    release!();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(base.stat("/d/000006.wal")!.size).toBe(size); // no second header after the frames
+    await wal2.close();
+    const replayed = replayAll(base, "/d/000006.wal");
+    expect(replayed.ops.length).toBe(j);
+    expect(replayed.result.segmentId).toBe(6);
+    expect(replayed.result.validLength).toBe(base.stat("/d/000006.wal")!.size); // no torn tail
+  });
+
   test("other modes and providers without the async calls create the file at once", () => {
     const fs = memoryFileSystem();
     fs.mkdirp("/d");
