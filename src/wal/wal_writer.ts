@@ -135,6 +135,9 @@ export class WalWriter {
   private handle: FileHandle | undefined;
   /** Set while a deferred create (`createDeferred`) opens and syncs the new file. */
   private opening: Promise<void> | undefined;
+  /** False from the start of a background sync or create until the event loop's next turn. */
+  private turnSeen = true;
+  private turnProbe: ReturnType<typeof setTimeout> | undefined;
   /** What `takeOverOpen` needs from a deferred create. */
   private deferred: { fs: FileSystem; segmentId: number } | undefined;
   /** Encoded records not yet written, in `[PAYLOAD_START, len)`. */
@@ -230,6 +233,7 @@ export class WalWriter {
 
   private async openDeferred(fs: FileSystem, path: string, segmentId: number): Promise<void> {
     this.deferred = { fs, segmentId };
+    this.watchTurn();
     let handle: FileHandle | undefined;
     // After each step: if the append path took the create over (`takeOverOpen`), this handle
     // is a second one on the same file (or none, if the exclusive create lost): drop it.
@@ -494,13 +498,19 @@ export class WalWriter {
     switch (this.modeCode) {
       case MODE_ASYNC: {
         const buffered = this.len - PAYLOAD_START;
-        if (buffered >= ASYNC_BUFFER_HARD_MAX_BYTES && this.opening !== undefined) this.takeOverOpen();
-        if (
-          buffered >= ASYNC_BUFFER_MAX_BYTES && this.opening === undefined &&
-          (this.fileBytes === this.fileSyncedBytes || buffered >= ASYNC_BUFFER_HARD_MAX_BYTES)
-        ) {
-          this.writeOverflow();
-        } else if (this.timer === undefined && !this.pumpActive) this.armTimer();
+        if (buffered >= ASYNC_BUFFER_MAX_BYTES) {
+          // Buffering past the bound beats blocking only when the event loop has had a turn
+          // since the pending sync or create began: then it is really slow. A writer that does
+          // not yield would never see either finish; it writes (and waits) at the bound, as
+          // before, so the background sync of each write overlaps its next megabyte of work.
+          const blockNow = buffered >= ASYNC_BUFFER_HARD_MAX_BYTES || !this.turnSeen;
+          if (this.opening !== undefined && blockNow) this.takeOverOpen();
+          if (this.opening === undefined && (this.fileBytes === this.fileSyncedBytes || blockNow)) {
+            this.writeOverflow();
+            return;
+          }
+        }
+        if (this.timer === undefined && !this.pumpActive) this.armTimer();
         return;
       }
       case MODE_NONE:
@@ -640,6 +650,8 @@ export class WalWriter {
     this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    clearTimeout(this.turnProbe);
+    this.turnProbe = undefined;
     this.wake?.();
     try {
       this.handle?.close();
@@ -655,6 +667,15 @@ export class WalWriter {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.kick();
+    }, 0);
+  }
+
+  /** Clears `turnSeen` until the event loop's next turn (a timer proves the turn came). */
+  private watchTurn(): void {
+    this.turnSeen = false;
+    this.turnProbe ??= setTimeout(() => {
+      this.turnProbe = undefined;
+      this.turnSeen = true;
     }, 0);
   }
 
@@ -687,6 +708,7 @@ export class WalWriter {
         if (this.fileBytes === this.fileSyncedBytes) return;
         const fileTarget = this.fileBytes;
         const recordTarget = this.writtenBytes;
+        this.watchTurn();
         await this.handle!.syncAsync();
         if (this.closed) return;
         this.markSynced(fileTarget, recordTarget);

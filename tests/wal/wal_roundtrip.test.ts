@@ -281,7 +281,7 @@ describe("createDeferred (async-compressed: the file is created off the event lo
     expect(() => wal.appendOne(2, 0, Uint8Array.of(1), Uint8Array.of(2), 0)).toThrow(err as Error);
   });
 
-  test("a writer that buffers 8 MiB without yielding creates the file itself; the async create then stands down", async () => {
+  test("a writer that does not yield (at 1 MiB) or outwaits a slow create (at 8 MiB) creates the file itself; the async create stands down", async () => {
     const value = new Uint8Array(1000).fill(5);
     // (a) The async create has not run at all yet: its exclusive create later fails, unreported.
     const fs = memoryFileSystem();
@@ -290,11 +290,12 @@ describe("createDeferred (async-compressed: the file is created off the event lo
     let errors = 0;
     wal.onError = () => errors++;
     let i = 0;
+    // No turn of the event loop since the create began: the writer takes over at the soft bound.
     while (fs.stat("/d/000005.wal") === undefined) {
       wal.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
-      expect(i).toBeLessThan((ASYNC_BUFFER_HARD_MAX_BYTES + ASYNC_BUFFER_MAX_BYTES) / 1000);
+      expect(i).toBeLessThan(2 * ASYNC_BUFFER_MAX_BYTES / 1000);
     }
-    expect(i).toBeGreaterThan(ASYNC_BUFFER_HARD_MAX_BYTES / 1040);
+    expect(i).toBeGreaterThan(ASYNC_BUFFER_MAX_BYTES / 1040);
     for (let k = 0; k < 100; k++) wal.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
     await wal.close();
     expect(errors).toBe(0);
@@ -312,9 +313,10 @@ describe("createDeferred (async-compressed: the file is created off the event lo
     };
     const wal2 = WalWriter.createDeferred(held, "/d/000006.wal", 6, "async-compressed");
     let j = 0;
-    await Promise.resolve();
+    await new Promise((r) => setTimeout(r, 2)); // a turn: the create is slow, not starved
     expect(base.stat("/d/000006.wal")!.size).toBe(0);
     while (base.stat("/d/000006.wal")!.size === 0) wal2.appendOne(++j, 0, Uint8Array.of(j & 255), value, 0);
+    expect(j).toBeGreaterThan(ASYNC_BUFFER_HARD_MAX_BYTES / 1040); // it buffered up to the hard bound
     const size = base.stat("/d/000006.wal")!.size;
     release!();
     await new Promise((r) => setTimeout(r, 5));
@@ -335,4 +337,34 @@ describe("createDeferred (async-compressed: the file is created off the event lo
     WalWriter.createDeferred(plain, "/d/000004.wal", 4, "async-compressed").closeSync();
     expect(fs.stat("/d/000004.wal")).toBeDefined();
   });
+});
+
+test("async-compressed: a writer that does not yield writes at 1 MiB and waits for the sync in flight (it overlaps the next megabyte)", () => {
+  const { fs: base, path } = setup("memory");
+  let blockingSyncs = 0;
+  const fs: FileSystem = Object.create(base);
+  fs.openFile = (p, o) => {
+    const h = base.openFile(p, o);
+    const wrapped = Object.create(h);
+    wrapped.sync = () => {
+      blockingSyncs++;
+      h.sync();
+    };
+    wrapped.syncAsync = () => new Promise<void>(() => {}); // never observed: no turn comes
+    return wrapped;
+  };
+  const wal = WalWriter.create(fs, path, 1, "async-compressed");
+  const created = blockingSyncs;
+  const value = new Uint8Array(1000).fill(3);
+  let i = 0;
+  const frames = () => fs.stat(path)!.size;
+  while (frames() === WAL_HEADER_BYTES) wal.appendOne(++i, 0, Uint8Array.of(i & 255), value, 0);
+  const first = frames();
+  const atFirst = i;
+  while (frames() === first) wal.appendOne(++i, 0, Uint8Array.of(i & 255), value, 0);
+  // The second write came one megabyte later, after a blocking sync of the first.
+  expect(i - atFirst).toBeLessThan(2 * ASYNC_BUFFER_MAX_BYTES / 1000);
+  expect(blockingSyncs).toBe(created + 1);
+  wal.closeSync();
+  expect(replayAll(base, path).ops.length).toBe(i);
 });
