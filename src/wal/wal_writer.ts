@@ -9,10 +9,11 @@
  * - "async-compressed": appends are encoded into an in-memory buffer (no syscall); a background
  *   step writes the whole buffer as one frame (lz4 when smaller) and fdatasyncs it, at most
  *   every `SYNC_INTERVAL_MS` while appends keep coming. When the buffer passes
- *   `ASYNC_BUFFER_MAX_BYTES` the append itself writes it (raw) if the file is synced; while a
- *   background sync is in flight the buffer grows instead, and only past
- *   `ASYNC_BUFFER_HARD_MAX_BYTES` does the append wait for that sync. Memory stays bounded
- *   and a sync stalls the caller only when appends outrun the disk by 8 MiB.
+ *   `ASYNC_BUFFER_MAX_BYTES` the append itself writes it (raw) if the file is synced. While a
+ *   background sync is in flight and the event loop has turned since it began (so it is slow,
+ *   not starved), the buffer grows instead, and only past `ASYNC_BUFFER_HARD_MAX_BYTES` does
+ *   the append wait for that sync; a writer that has not yielded since waits at 1 MiB, so the
+ *   next background sync overlaps its work. Memory stays bounded.
  * - In both compressed modes, a frame of 4 KiB or more that LZ4 shrinks by less than a fifth
  *   makes the next 16 frames go out raw without trying (incompressible values cost the
  *   compressor about 1 µs per 130-byte op for a 10% smaller log).
