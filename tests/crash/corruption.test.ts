@@ -108,6 +108,8 @@ async function build(name: string, wal: Wal, seed: number): Promise<Built> {
   const logged: LoggedWrite[] = [];
   let pending: LoggedWrite[] = [];
   for (let seg = 0; seg < 2; seg++) {
+    // In async-compressed the live WAL is created off the event loop: flush waits for it.
+    await tree.flush();
     const walName = walNames(dir).at(-1)!;
     const size = () => nodeFs.statSync(`${dir}/${walName}`).size;
     const frameEnds: number[] = [];
