@@ -219,8 +219,9 @@ export class WalWriter {
    * took up to 70 ms under a merge's I/O, inside the write that moved the segment forward).
    * Appends are buffered meanwhile, up to {@link ASYNC_BUFFER_HARD_MAX_BYTES}: a writer that
    * gets there without yielding to the event loop creates the file itself (`takeOverOpen`).
-   * Nothing is written before the file and its entry are durable, and `flush` waits for them. A failure is reported like a failed background sync
-   * (the writer is poisoned and `onError` is told). Other modes and providers: `create`.
+   * Nothing is written before the file and its entry are durable, and `flush` waits for them.
+   * A failure is reported like a failed background sync (the writer is poisoned and `onError`
+   * is told). Other modes and providers: `create`.
    */
   static createDeferred(fs: FileSystem, path: string, segmentId: number, mode: WalMode): WalWriter {
     if (mode !== "async-compressed" || !fs.openFileAsync || !fs.syncDirAsync) {
@@ -237,8 +238,9 @@ export class WalWriter {
     this.watchTurn();
     let handle: FileHandle | undefined;
     // After each step: if the append path took the create over (`takeOverOpen`), this handle
-    // is a second one on the same file (or none, if the exclusive create lost): drop it.
-    const takenOver = () => this.handle !== undefined || this.closed;
+    // is a second one on the same file (or none, if the exclusive create lost): drop it. The
+    // same when the writer closed or failed meanwhile (a failed take-over included).
+    const takenOver = () => this.handle !== undefined || this.closed || this.failure !== undefined;
     try {
       handle = await fs.openFileAsync!(path, { create: true, exclusive: true });
       if (!takenOver()) {

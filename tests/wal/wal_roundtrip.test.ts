@@ -1,6 +1,6 @@
 // WalWriter + replayWal round trips in every mode, on local files and in memory.
 import { afterEach, describe, expect, test } from "bun:test";
-import { type FileSystem, joinPath } from "../../src/fs/file_system.ts";
+import { type FileHandle, type FileSystem, joinPath } from "../../src/fs/file_system.ts";
 import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
 import { Prng } from "../../src/util/prng.ts";
 import {
@@ -19,6 +19,29 @@ function setup(kind: "local" | "memory"): { fs: FileSystem; path: string } {
   const p = makeProvider(kind);
   cleanup = p.cleanup;
   return { fs: p.fs, path: joinPath(p.dir, "000007.wal") };
+}
+
+/**
+ * A provider over `base` whose handles count blocking `sync()` calls (in `counter.syncs`) and
+ * answer `syncAsync()` with `syncAsync(h)`: tests hold background syncs in flight with it.
+ */
+function countingSyncs(
+  base: FileSystem,
+  syncAsync: (h: FileHandle) => Promise<void>,
+): { fs: FileSystem; counter: { syncs: number } } {
+  const counter = { syncs: 0 };
+  const fs: FileSystem = Object.create(base);
+  fs.openFile = (p, o) => {
+    const h = base.openFile(p, o);
+    const wrapped = Object.create(h);
+    wrapped.sync = () => {
+      counter.syncs++;
+      h.sync();
+    };
+    wrapped.syncAsync = () => syncAsync(h);
+    return wrapped;
+  };
+  return { fs, counter };
 }
 
 for (const kind of ["local", "memory"] as const) {
@@ -156,50 +179,39 @@ test("bad arguments fail at append time, not as corruption at the next open", ()
 
 test("async-compressed: while a background sync is in flight, appends buffer up to the hard bound instead of fsyncing", async () => {
   const { fs: base, path } = setup("memory");
-  let blockingSyncs = 0;
   let release: (() => void) | undefined;
   let holdSyncs = true;
   // A provider whose background syncs stay in flight until released, counting blocking syncs.
-  const fs: FileSystem = Object.create(base);
-  fs.openFile = (p, o) => {
-    const h = base.openFile(p, o);
-    const wrapped = Object.create(h);
-    wrapped.sync = () => {
-      blockingSyncs++;
-      h.sync();
-    };
-    wrapped.syncAsync = () => {
-      if (!holdSyncs) return Promise.resolve(h.sync());
-      return new Promise<void>((resolve) => {
-        release = () => {
-          h.sync();
-          resolve();
-        };
-      });
-    };
-    return wrapped;
-  };
+  const { fs, counter } = countingSyncs(base, (h) => {
+    if (!holdSyncs) return Promise.resolve(h.sync());
+    return new Promise<void>((resolve) => {
+      release = () => {
+        h.sync();
+        resolve();
+      };
+    });
+  });
   const wal = WalWriter.create(fs, path, 1, "async-compressed");
-  const created = blockingSyncs; // the header's sync at create
+  const created = counter.syncs; // the header's sync at create
   const value = new Uint8Array(1000).fill(7);
   let i = 0;
   // Past the soft bound with a synced file: the append writes the buffer without any fsync.
   while (fs.stat(path)!.size === WAL_HEADER_BYTES) wal.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
-  expect(blockingSyncs).toBe(created);
+  expect(counter.syncs).toBe(created);
   await new Promise((r) => setTimeout(r, 5)); // the background step starts its sync
   expect(release).toBeDefined();
   const written = fs.stat(path)!.size;
   // While that sync is in flight, 7 MiB more are only buffered: no write, no blocking sync.
   const soft = i;
   while (i - soft < (7 << 20) / 1000) wal.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
-  expect(blockingSyncs).toBe(created);
+  expect(counter.syncs).toBe(created);
   expect(fs.stat(path)!.size).toBe(written);
   // Past the hard bound the append waits for the write in flight (a blocking sync) and writes.
   while (fs.stat(path)!.size === written) {
     wal.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
     expect(i - soft).toBeLessThan((ASYNC_BUFFER_HARD_MAX_BYTES + 2 * ASYNC_BUFFER_MAX_BYTES) / 1000);
   }
-  expect(blockingSyncs).toBe(created + 1);
+  expect(counter.syncs).toBe(created + 1);
   holdSyncs = false;
   release!();
   await wal.close();
@@ -341,20 +353,10 @@ describe("createDeferred (async-compressed: the file is created off the event lo
 
 test("async-compressed: a writer that does not yield writes at 1 MiB and waits for the sync in flight (it overlaps the next megabyte)", () => {
   const { fs: base, path } = setup("memory");
-  let blockingSyncs = 0;
-  const fs: FileSystem = Object.create(base);
-  fs.openFile = (p, o) => {
-    const h = base.openFile(p, o);
-    const wrapped = Object.create(h);
-    wrapped.sync = () => {
-      blockingSyncs++;
-      h.sync();
-    };
-    wrapped.syncAsync = () => new Promise<void>(() => {}); // never observed: no turn comes
-    return wrapped;
-  };
+  // Background syncs are never observed: no turn of the event loop comes.
+  const { fs, counter } = countingSyncs(base, () => new Promise<void>(() => {}));
   const wal = WalWriter.create(fs, path, 1, "async-compressed");
-  const created = blockingSyncs;
+  const created = counter.syncs;
   const value = new Uint8Array(1000).fill(3);
   let i = 0;
   const frames = () => fs.stat(path)!.size;
@@ -364,7 +366,7 @@ test("async-compressed: a writer that does not yield writes at 1 MiB and waits f
   while (frames() === first) wal.appendOne(++i, 0, Uint8Array.of(i & 255), value, 0);
   // The second write came one megabyte later, after a blocking sync of the first.
   expect(i - atFirst).toBeLessThan(2 * ASYNC_BUFFER_MAX_BYTES / 1000);
-  expect(blockingSyncs).toBe(created + 1);
+  expect(counter.syncs).toBe(created + 1);
   wal.closeSync();
   expect(replayAll(base, path).ops.length).toBe(i);
 });
