@@ -15,6 +15,7 @@ import type { TreeEngine } from "../engine/tree_engine.ts";
 import { KIND_DELETE } from "../iter/record.ts";
 import { RangeCursor } from "../iter/range_cursor.ts";
 import { prefixSuccessor } from "../util/bytes.ts";
+import { decodesToCopy } from "../keyspace/value_codec.ts";
 
 /** Options of {@link ZoneTree.iterator}. */
 export interface TreeIteratorOptions {
@@ -146,7 +147,9 @@ export class TreeIterator<K, V, P> implements Disposable {
   get value(): V | undefined {
     this.#current();
     if (this.#cursor.kind === KIND_DELETE) return undefined;
-    return this.#keyspace.value.decode(this.#cursor.value);
+    const codec = this.#keyspace.value;
+    if (decodesToCopy(codec)) return this.#cursor.copyValue() as V;
+    return codec.decode(this.#cursor.value);
   }
 
   /** Whether the current record is a deletion marker (only with `includeDeleted`). */
@@ -194,6 +197,8 @@ class RangeIterator<T> {
   readonly #keyCodec: Decoder;
   /** The value codec for `[key, value]` pairs; undefined for keys only. */
   readonly #valueCodec: Decoder | undefined;
+  /** The value codec's decode is a copy: take the cursor's copy instead (no view made). */
+  readonly #copyValue: boolean;
 
   constructor(
     engine: TreeEngine,
@@ -205,6 +210,7 @@ class RangeIterator<T> {
     this.#open = open;
     this.#keyCodec = keyCodec;
     this.#valueCodec = valueCodec;
+    this.#copyValue = decodesToCopy(valueCodec);
   }
 
   next(): IteratorResult<T, void> {
@@ -220,7 +226,9 @@ class RangeIterator<T> {
       if (cursor.next()) {
         const key = this.#keyCodec.decode(cursor.key);
         const valueCodec = this.#valueCodec;
-        const value = valueCodec === undefined ? key : [key, valueCodec.decode(cursor.value)];
+        const value = valueCodec === undefined
+          ? key
+          : [key, this.#copyValue ? cursor.copyValue() : valueCodec.decode(cursor.value)];
         return { value: value as T, done: false };
       }
     } catch (e) {

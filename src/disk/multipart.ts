@@ -520,6 +520,12 @@ class MultipartCursor implements RecordCursor {
     this.valueSet = v;
   }
 
+  /** See RecordCursor.copyValue: the part cursor's. */
+  copyValue(): Uint8Array {
+    if (this.valueSet !== undefined) return this.valueSet.slice();
+    return this.valid ? this.cur!.copyValue() : new Uint8Array(0);
+  }
+
   seek(target: Uint8Array | undefined, exclusive = false): boolean {
     const seg = this.live();
     this.started = true;

@@ -78,6 +78,16 @@ export class DiskSegmentCursor implements RecordCursor {
     this.valueStale = false;
   }
 
+  /** See RecordCursor.copyValue: sliced straight out of the block when not read yet. */
+  copyValue(): Uint8Array {
+    if (!this.valid) return new Uint8Array(0);
+    if (!this.valueStale) return this.valueBytes.slice();
+    const blk = this.blk!;
+    const vOff = blk.valueOffset(this.i);
+    const n = this.valueBuf !== undefined ? this.valueBuf.length : blk.valueLength(this.i);
+    return blk.bytes.slice(vOff, vOff + n);
+  }
+
   /** See RecordCursor.seek. */
   seek(target: Uint8Array | undefined, exclusive = false): boolean {
     const seg = this.live();

@@ -57,7 +57,8 @@ export const EMPTY: Uint8Array = new Uint8Array(0);
  *   `value` may be an accessor that materializes the value on first read (disk cursors), and
  *   cursors that wrap another one read it through instead of copying it, so a caller that
  *   never reads `value` (key-only scans, counts, shadowed versions in a merge) never pays
- *   for it. Wrapping cursors therefore treat `value` as read-only.
+ *   for it. Wrapping cursors therefore treat `value` as read-only. `copyValue()` returns a copy
+ *   the caller keeps.
  * - `close()` releases what the cursor pins (segment references). Idempotent.
  *
  * A cursor over a segment that is still being written (the mutable segment) must stay correct
@@ -68,6 +69,12 @@ export interface RecordCursor extends RecordSlot {
   valid: boolean;
   seek(target: Uint8Array | undefined, exclusive?: boolean): boolean;
   next(): boolean;
+  /**
+   * A fresh copy of the current value that the caller owns (an empty array when not `valid`).
+   * Cheaper than copying `value`: a cursor copies straight from where the bytes are, without
+   * making a view first.
+   */
+  copyValue(): Uint8Array;
   close(): void;
 }
 

@@ -35,6 +35,7 @@ const UNESCAPE_KEEP_MAX = 64 * 1024;
 /** The `str` codec for one field; `mask` is 0xff for `desc`. */
 export function strCodec(field: KeyField, mask: number): FieldCodec {
   const name = field.name;
+  const memo = new StrMemo(name, mask);
   return {
     field,
     width: 0,
@@ -43,8 +44,45 @@ export function strCodec(field: KeyField, mask: number): FieldCodec {
       return utf8EscapedLength(name, v) + 2;
     },
     write: (out, pos, v) => writeUtf8Escaped(out, pos, v as string, mask),
-    read: (b, pos, end) => readStr(name, b, pos, end, mask),
+    read: (b, pos, end) => memo.read(b, pos, end),
   };
+}
+
+/** Longest field (escaped bytes) that {@link StrMemo} remembers. */
+const STR_MEMO_MAX = 64;
+
+/**
+ * The last string one `str` field decoded, by its stored bytes. Keys come out of a range in
+ * order, so neighbours usually share their leading fields (a sensor's readings, a tenant's
+ * rows): those return the same string without decoding (or allocating) it again.
+ */
+class StrMemo {
+  private bytes = new Uint8Array(STR_MEMO_MAX);
+  private length = -1;
+  private value = "";
+  constructor(private readonly name: string, private readonly mask: number) {}
+
+  read(b: Uint8Array, pos: number, end: number): string {
+    const stop = scanField(this.name, b, pos, end, this.mask);
+    const n = stop - pos;
+    const memo = this.bytes;
+    if (n === this.length) {
+      let i = 0;
+      while (i < n && memo[i] === b[pos + i]) i++;
+      if (i === n) {
+        readCursor.pos = stop + 2;
+        return this.value;
+      }
+    }
+    const value = decodeStr(this.name, b, pos, stop, this.mask);
+    if (n <= STR_MEMO_MAX) {
+      for (let i = 0; i < n; i++) memo[i] = b[pos + i];
+      this.length = n;
+      this.value = value;
+    }
+    readCursor.pos = stop + 2;
+    return value;
+  }
 }
 
 /** The variable `bytes` codec for one field; `mask` is 0xff for `desc`. */
@@ -169,9 +207,8 @@ function scanField(name: string, b: Uint8Array, pos: number, end: number, mask: 
 
 const scan = { plain: true, escapes: 0 };
 
-function readStr(name: string, b: Uint8Array, pos: number, end: number, mask: number): string {
-  const stop = scanField(name, b, pos, end, mask);
-  readCursor.pos = stop + 2;
+/** The string of the field bytes `b[pos, stop)` (`stop`: its terminator, found by `scanField`). */
+function decodeStr(name: string, b: Uint8Array, pos: number, stop: number, mask: number): string {
   if (scan.plain) return asciiString(b, pos, stop, mask);
   const n = unescape(b, pos, stop, mask);
   try {

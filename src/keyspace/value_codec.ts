@@ -171,6 +171,14 @@ function copyBytes(b: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * Whether `codec` is the `"bytes"` codec, whose `decode` is a plain copy: a reader that has a
+ * fresh copy of the stored bytes (`RecordCursor.copyValue`) may hand that out instead.
+ */
+export function decodesToCopy(codec: unknown): boolean {
+  return codec === BYTES_CODEC;
+}
+
 const BYTES_CODEC: ValueCodec = {
   id: "bytes",
   fixedWidth: undefined,

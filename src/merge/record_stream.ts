@@ -94,6 +94,11 @@ export class RecordStreamCursor implements RecordCursor {
     this.#compare = compare;
   }
 
+  /** See RecordCursor.copyValue. */
+  copyValue(): Uint8Array {
+    return this.valid ? this.value.slice() : new Uint8Array(0);
+  }
+
   seek(target: Uint8Array | undefined, exclusive = false): boolean {
     this.#chunk = -1;
     this.#end = 0;

@@ -97,6 +97,15 @@ function sameRecord(c: RecordCursor | Rec, r: Rec, where: string): void {
   if (compareBytes(c.key, r.key) !== 0) {
     expect(`${where}: key ${[...c.key]}`).toBe(`${where}: key ${[...r.key]}`);
   }
+  // A cursor's copy equals the record's value and is its own (writing to it changes nothing).
+  if ("copyValue" in c && (c as RecordCursor).valid) {
+    const copy = c.copyValue();
+    if (compareBytes(copy, r.value) !== 0) expect(`${where}: copyValue of ${[...r.key]}`).toBe("equal");
+    if (copy.length > 0) {
+      copy[0] ^= 0xff;
+      if (compareBytes(c.value, r.value) !== 0) expect(`${where}: copyValue aliases the value`).toBe("a copy");
+    }
+  }
   if (compareBytes(c.value, r.value) !== 0) {
     expect(`${where}: value of ${[...r.key]}`).toBe("equal");
   }

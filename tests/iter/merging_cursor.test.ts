@@ -112,7 +112,7 @@ describe("MergingCursor over a writable newest layer", () => {
             const d = compareBytes(c.key, last);
             expect(reverse ? d < 0 : d > 0).toBe(true);
           }
-          last = c.key;
+          last = c.key.slice();
           seen.push(hex(c.key));
         }
         if (c.valid) continue; // stopped by the step bound: the completeness check needs the end

@@ -125,6 +125,16 @@ export function randomRecord(rng: Prng, key: Uint8Array, opIndex: number, now = 
 /** A short printable form of a cursor's or model's record, for readable failures. */
 export function show(r: ModelRecord | RecordCursor | undefined): string {
   if (r === undefined) return "(end)";
+  // A cursor's copy of its value must equal the value and be its own.
+  if ("copyValue" in r && r.valid) {
+    const copy = r.copyValue();
+    if (hex(copy) !== hex(r.value)) return `copyValue ${hex(copy)} != value ${hex(r.value)}`;
+    if (copy.length > 0) {
+      const before = hex(r.value);
+      copy[0] ^= 0xff;
+      if (hex(r.value) !== before) return "copyValue aliases the value";
+    }
+  }
   return `${hex(r.key)}=${hex(r.value)}@${r.opIndex}/${r.kind}/${r.expiresAt}`;
 }
 

@@ -114,7 +114,7 @@ describe("MutableSegment cursor auto-refresh", () => {
             const ok = c.next();
             expect(ok ? show(c) : "(end)").toBe(show(want));
             if (!ok) break;
-            last = c.key;
+            last = c.key.slice();
           }
         }
       });
@@ -193,7 +193,7 @@ describe("MutableSegment workloads", () => {
       let count = 0;
       while (c.next()) {
         if (prev !== undefined) expect(compareBytes(prev, c.key)).toBeLessThan(0);
-        prev = c.key;
+        prev = c.key.slice();
         count++;
       }
       expect(count).toBe(n);
@@ -290,7 +290,7 @@ describe("MutableSegment arena storage", () => {
     let prev: Uint8Array | undefined;
     for (c.seek(undefined); c.valid; c.next(), n++) {
       if (prev) expect(compareBytes(prev, c.key)).toBeLessThan(0);
-      prev = c.key;
+      prev = c.key.slice();
       if (c.key.length === 4) {
         const i = new DataView(c.key.buffer, c.key.byteOffset, 4).getUint32(0);
         expect(c.value[0]).toBe(i & 255);
