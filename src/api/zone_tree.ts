@@ -24,6 +24,7 @@ import type { AnyKey, AnyKeyInput, AnyKeyspace, Keyspace } from "../keyspace/def
 import { type EncodedOp, type EngineKeyspace, TreeEngine } from "../engine/tree_engine.ts";
 import { EMPTY, KIND_DELETE, KIND_PUT } from "../iter/record.ts";
 import { RangeCursor } from "../iter/range_cursor.ts";
+import { decodesToCopy } from "../keyspace/value_codec.ts";
 import { type RawChange, readChanges } from "../engine/change_feed.ts";
 
 export type { AnyKeyspace };
@@ -559,8 +560,12 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    */
   get(key: KIn): V | undefined {
     this.#engine.checkOpen();
-    const value = this.#engine.getValue(this.keyspace.key.encode(key));
-    return value === undefined ? undefined : this.keyspace.value.decode(value);
+    const codec = this.keyspace.value;
+    const k = this.keyspace.key.encode(key);
+    // Bytes values: the read's own copy is the value (no second copy).
+    if (decodesToCopy(codec)) return this.#engine.getOwnedValue(k) as V | undefined;
+    const value = this.#engine.getValue(k);
+    return value === undefined ? undefined : codec.decode(value);
   }
 
   /** The values of `keys`, in the same order (undefined where absent). */
@@ -570,9 +575,11 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
       throw new InvalidOptionError("keys", "getMany(keys): keys must be an array of keys");
     }
     const encoded = keys.map((k) => this.keyspace.key.encode(k));
+    const codec = this.keyspace.value;
+    if (decodesToCopy(codec)) return encoded.map((k) => this.#engine.getOwnedValue(k) as V | undefined);
     return encoded.map((k) => {
       const value = this.#engine.getValue(k);
-      return value === undefined ? undefined : this.keyspace.value.decode(value);
+      return value === undefined ? undefined : codec.decode(value);
     });
   }
 

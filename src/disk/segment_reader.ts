@@ -270,6 +270,7 @@ export class SinglePartDiskSegment implements DiskSegment {
     if (i >= hi || blk.compareKey(probe, i) !== 0) return false;
     out.key = key;
     out.value = blk.valueCopy(i);
+    out.valueIsCopy = true;
     out.opIndex = blk.opIndex(i);
     out.kind = blk.kind(i);
     out.expiresAt = blk.expiresAt(i);

@@ -750,6 +750,7 @@ export class TreeEngine {
    */
   getRecord(key: Uint8Array, out: RecordSlot): boolean {
     const layers = this.#layers;
+    out.valueIsCopy = false;
     // One hash per read, probed in every layer that keeps a key filter.
     let hash = 0;
     let hashed = false;
@@ -776,6 +777,12 @@ export class TreeEngine {
     if (slot.expiresAt !== 0 && slot.expiresAt <= Date.now()) return undefined;
     if (this.#tombstones.size > 0 && this.#tombstones.coveringOpIndex(key) > slot.opIndex) return undefined;
     return slot.value;
+  }
+
+  /** {@link getValue}, as bytes the caller owns (a copy, unless the read made one already). */
+  getOwnedValue(key: Uint8Array): Uint8Array | undefined {
+    const value = this.getValue(key);
+    return value === undefined || this.#slot.valueIsCopy ? value : value.slice();
   }
 
   /** The opIndex of the newest record of `key` (any kind), or 0 when no layer has it. */

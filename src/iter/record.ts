@@ -33,11 +33,16 @@ export interface RecordSlot {
   kind: number;
   /** Epoch milliseconds after which the record reads as absent; 0 means never. */
   expiresAt: number;
+  /**
+   * Set by point reads (`SegmentReader.get`): true when `value` is a fresh copy that nothing
+   * else references, so the reader may hand it out as is. Cursors leave it unset.
+   */
+  valueIsCopy?: boolean;
 }
 
 /** A fresh empty slot. */
 export function newSlot(): RecordSlot {
-  return { key: EMPTY, value: EMPTY, opIndex: 0, kind: KIND_PUT, expiresAt: 0 };
+  return { key: EMPTY, value: EMPTY, opIndex: 0, kind: KIND_PUT, expiresAt: 0, valueIsCopy: false };
 }
 
 /** The shared empty byte string. */

@@ -328,19 +328,6 @@ export class BPlusTree {
     }
   }
 
-  /** Fills `out` with the record in slot `i` of `leaf` (key and value as fresh arena views). */
-  readRecord(leaf: Leaf, i: number, out: RecordSlot): void {
-    const loc = leaf.loc;
-    const b = LOC * i;
-    const chunks = this.chunks;
-    out.key = new Uint8Array(chunks[loc[b]], loc[b + 1], loc[b + 2]);
-    out.value = new Uint8Array(chunks[loc[b + 3]], loc[b + 4], loc[b + 5]);
-    const num = leaf.num;
-    out.opIndex = num[3 * i];
-    out.expiresAt = num[3 * i + 1];
-    out.kind = num[3 * i + 2];
-  }
-
   /** Fills `out` with the record of `key` and returns true, or returns false if absent. */
   get(key: Uint8Array, out: RecordSlot): boolean {
     const r = this.locate(key);
@@ -349,7 +336,10 @@ export class BPlusTree {
     const loc = leaf.loc;
     const b = LOC * r;
     out.key = key; // the same bytes as the stored key: no view needed
-    out.value = new Uint8Array(this.chunks[loc[b + 3]], loc[b + 4], loc[b + 5]);
+    // A copy costs what a view does in Bun (one allocation), and the reader may keep it.
+    const off = loc[b + 4];
+    out.value = this.chunkBytes[loc[b + 3]].slice(off, off + loc[b + 5]);
+    out.valueIsCopy = true;
     const num = leaf.num;
     out.opIndex = num[3 * r];
     out.expiresAt = num[3 * r + 1];

@@ -30,12 +30,24 @@ for (const wal of ["async-compressed", "sync", "none"] as const) {
         for (const [k, v] of want) expect([...t.get(k)!]).toEqual(v);
       };
       check(tree);
-      const got = tree.get(5)!;
-      got[0] ^= 1; // a returned value is the caller's own copy too
-      expect(tree.get(5)![0]).toBe(5);
+      // Every value handed out is the caller's own copy too (from memory, then from disk).
+      const handedOutAreCopies = (t: typeof tree) => {
+        t.get(5)![0] ^= 1;
+        for (const v of t.getMany([5, 6])) v![0] ^= 1;
+        for (const [, v] of t.range({ gte: 5, lte: 6 })) v[0] ^= 1;
+        using it = t.iterator();
+        it.seek(5);
+        it.next();
+        it.value![0] ^= 1;
+        expect(t.get(5)![0]).toBe(5);
+        expect(t.get(6)![0]).toBe(6);
+      };
+      handedOutAreCopies(tree);
       tree.maintenance.moveMutableSegmentForward();
+      handedOutAreCopies(tree);
       await tree.maintenance.merge();
       check(tree);
+      handedOutAreCopies(tree);
       await tree.close();
       if (wal !== "none") {
         const reopened = await ZoneTree.open({ dir: "/db", keyspace: ks, fs, wal });
