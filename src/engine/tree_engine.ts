@@ -764,7 +764,7 @@ export class TreeEngine {
         }
         if (!filter.mayContain(hash)) continue;
       }
-      if (layer.get(key, out)) return true;
+      if (layer.get(key, out, hashed ? hash : undefined)) return true;
     }
     return false;
   }

@@ -95,8 +95,11 @@ export interface SegmentReader {
   readonly id: number;
   /** Records held (including deletion markers). */
   readonly recordCount: number;
-  /** Fills `out` with the record for `key` and returns true, or returns false if absent. */
-  get(key: Uint8Array, out: RecordSlot): boolean;
+  /**
+   * Fills `out` with the record for `key` and returns true, or returns false if absent.
+   * `hash`, when given, is `keyHash(key)` (readers that hash keys need not do it again).
+   */
+  get(key: Uint8Array, out: RecordSlot, hash?: number): boolean;
   /**
    * Key hashes of every record held, when the segment keeps them: `get` of a key whose
    * `keyHash` the filter rules out would return false, so readers may skip the call.

@@ -62,6 +62,7 @@ import {
   type RecordSlot,
 } from "../iter/record.ts";
 import { assert } from "../util/assert.ts";
+import { keyHashAt } from "./key_filter.ts";
 
 /** Default records per leaf and children per branch (64 measured best among 32/64/128). */
 export const DEFAULT_FANOUT = 64;
@@ -104,6 +105,9 @@ class Leaf {
     this.pfx = pfx;
   }
 }
+
+/** Leaves a point read adds to a frozen tree's hash index while it is incomplete (~4k keys). */
+const INDEX_LEAVES_PER_CALL = 64;
 
 /** Most leaves whose typed arrays share one set of slabs. */
 const LEAVES_PER_SLAB_MAX = 64;
@@ -332,7 +336,107 @@ export class BPlusTree {
   get(key: Uint8Array, out: RecordSlot): boolean {
     const r = this.locate(key);
     if (r < 0) return false;
-    const leaf = this.foundLeaf;
+    this.fill(this.foundLeaf, r, key, out);
+    return true;
+  }
+
+  // ---- point index (a tree that no longer changes) -------------------------------------------
+
+  /**
+   * Hash table of a tree that no longer changes: pairs (key hash, record number + 1), open
+   * addressing, 0 = empty. Undefined until the first {@link getIndexed}.
+   */
+  private hashTable: Int32Array | undefined;
+  /**
+   * The indexed records, 8 numbers each (one cache line): key chunk, key offset, key length * 4
+   * + kind, value chunk, value offset, value length, opIndex, expiresAt. A read touches the
+   * table, this and the arena, where a leaf would cost its object, two typed arrays' headers
+   * and data.
+   */
+  private hashRecords: Float64Array | undefined;
+  /** Records in `hashRecords`. */
+  private hashCount = 0;
+  /** The next leaf to index; null once every leaf is in. */
+  private hashNext: Leaf | null = null;
+
+  /**
+   * {@link get} for a tree that will not change again (a frozen segment), through a hash index
+   * of its keys: one probe, one record and the key's bytes, instead of a descent whose binary
+   * searches miss the cache at every level (a 64-slot leaf's inline keys span 28 cache lines).
+   * The index is built a few thousand keys per call, so no single read pays for all of it;
+   * until it is complete, a key it does not hold yet is looked up by descent. `hash` is
+   * `keyHash(key)`.
+   */
+  getIndexed(key: Uint8Array, hash: number, out: RecordSlot): boolean {
+    let table = this.hashTable;
+    if (table === undefined) {
+      let capacity = 16;
+      while (capacity < this.size * 1.5) capacity *= 2;
+      table = this.hashTable = new Int32Array(2 * capacity);
+      this.hashRecords = new Float64Array(8 * this.size);
+      this.hashNext = this.head;
+    }
+    if (this.hashNext !== null) this.indexLeaves(INDEX_LEAVES_PER_CALL);
+    const recs = this.hashRecords!;
+    const chunks = this.chunkBytes;
+    const mask = (table.length >>> 1) - 1;
+    const n = key.length;
+    probe: for (let i = hash & mask;; i = (i + 1) & mask) {
+      const ref = table[2 * i + 1];
+      if (ref === 0) break;
+      if (table[2 * i] !== hash) continue;
+      const r = 8 * (ref - 1);
+      const lenKind = recs[r + 2];
+      if (lenKind >>> 2 !== n) continue;
+      const bytes = chunks[recs[r]];
+      const off = recs[r + 1];
+      for (let j = 0; j < n; j++) if (bytes[off + j] !== key[j]) continue probe;
+      out.key = key;
+      const voff = recs[r + 4];
+      out.value = chunks[recs[r + 3]].slice(voff, voff + recs[r + 5]);
+      out.valueIsCopy = true;
+      out.kind = lenKind & 3;
+      out.opIndex = recs[r + 6];
+      out.expiresAt = recs[r + 7];
+      return true;
+    }
+    return this.hashNext === null ? false : this.get(key, out);
+  }
+
+  /** Adds up to `leaves` more leaves to the hash index. */
+  private indexLeaves(leaves: number): void {
+    const table = this.hashTable!;
+    const recs = this.hashRecords!;
+    const mask = (table.length >>> 1) - 1;
+    const chunks = this.chunkBytes;
+    let count = this.hashCount;
+    let leaf = this.hashNext;
+    for (let l = 0; leaf !== null && l < leaves; l++, leaf = leaf.next) {
+      const loc = leaf.loc;
+      const num = leaf.num;
+      for (let s = 0, b = 0; s < leaf.count; s++, b += LOC) {
+        const hash = keyHashAt(chunks[loc[b]], loc[b + 1], loc[b + 2]);
+        let i = hash & mask;
+        while (table[2 * i + 1] !== 0) i = (i + 1) & mask;
+        table[2 * i] = hash;
+        table[2 * i + 1] = count + 1;
+        const r = 8 * count++;
+        recs[r] = loc[b];
+        recs[r + 1] = loc[b + 1];
+        recs[r + 2] = loc[b + 2] * 4 + num[3 * s + 2];
+        recs[r + 3] = loc[b + 3];
+        recs[r + 4] = loc[b + 4];
+        recs[r + 5] = loc[b + 5];
+        recs[r + 6] = num[3 * s];
+        recs[r + 7] = num[3 * s + 1];
+      }
+    }
+    this.hashCount = count;
+    this.hashNext = leaf;
+  }
+
+  /** Fills `out` with the record in slot `r` of `leaf`, whose key is `key`. */
+  private fill(leaf: Leaf, r: number, key: Uint8Array, out: RecordSlot): void {
     const loc = leaf.loc;
     const b = LOC * r;
     out.key = key; // the same bytes as the stored key: no view needed
@@ -344,7 +448,6 @@ export class BPlusTree {
     out.opIndex = num[3 * r];
     out.expiresAt = num[3 * r + 1];
     out.kind = num[3 * r + 2];
-    return true;
   }
 
   /** A cursor that survives inserts between calls (see {@link BPlusTreeCursor}). */

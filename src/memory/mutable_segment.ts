@@ -126,8 +126,13 @@ export class MutableSegment implements SegmentReader {
     } else this.bytes += value.length;
   }
 
-  /** Fills `out` with the record of `key` and returns true, or returns false if absent. */
-  get(key: Uint8Array, out: RecordSlot): boolean {
+  /**
+   * Fills `out` with the record of `key` and returns true, or returns false if absent. Once
+   * frozen, through the tree's hash index (see `BPlusTree.getIndexed`); `hash` is
+   * `keyHash(key)` when the caller has it already.
+   */
+  get(key: Uint8Array, out: RecordSlot, hash?: number): boolean {
+    if (this.isFrozen) return this.tree.getIndexed(key, hash ?? keyHash(key), out);
     return this.tree.get(key, out);
   }
 
