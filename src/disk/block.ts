@@ -38,6 +38,11 @@ export class BlockView {
   first = 0;
   /** Bytes charged to the block cache. */
   sizeBytes = 0;
+  /**
+   * Readers that hold this (cached) block across calls: cursors positioned on it. The cache
+   * reuses a dropped block's buffer only when none do.
+   */
+  pins = 0;
   private readonly keyWidth: number; // 0 = variable
   private readonly valueWidth: number; // -1 = variable
   private opWidth = 0;
@@ -72,6 +77,19 @@ export class BlockView {
    * Returns `undefined` when its structure is sound, else what is wrong (the caller raises
    * CorruptionError with the file and block offset).
    */
+  /**
+   * See `CachedBlock.release`: gives up the buffer when no cursor holds the block. The block
+   * is then empty (any later use fails its bounds checks instead of reading another block).
+   */
+  release(): Uint8Array | undefined {
+    if (this.pins !== 0) return undefined;
+    const bytes = this.bytes;
+    this.bytes = EMPTY;
+    this.count = 0;
+    this.hints = undefined;
+    return bytes;
+  }
+
   load(
     bytes: Uint8Array,
     length: number,

@@ -25,7 +25,16 @@ import { assert } from "../util/assert.ts";
 export interface CachedBlock {
   /** Bytes charged to the cache for this block. */
   readonly sizeBytes: number;
+  /**
+   * Called when the cache drops the block. Returns the block's buffer when nothing reads the
+   * block any more (it then gives up the buffer), for the cache to hand to a later block;
+   * otherwise undefined.
+   */
+  release?(): Uint8Array | undefined;
 }
+
+/** Buffers of dropped blocks kept for reuse (a miss evicts one block and loads one). */
+const RECYCLED_MAX = 8;
 
 /** Segment ids and block numbers must stay below these to pack into one safe integer. */
 const SEGMENT_ID_LIMIT = 2 ** 27;
@@ -51,6 +60,8 @@ export class BlockCache {
   private referenced: boolean[] = [];
   private readonly free: number[] = [];
   private hand = 0;
+  /** Buffers given up by dropped blocks (see {@link takeBuffer}). */
+  private readonly recycled: Uint8Array[] = [];
 
   /** A cache holding at most `capacityBytes` of blocks (0 disables caching). */
   constructor(capacityBytes: number = DEFAULT_BLOCK_CACHE_BYTES) {
@@ -113,6 +124,25 @@ export class BlockCache {
     if (this.used > this.capacityBytes) this.evict(s);
   }
 
+  /**
+   * A buffer of at least `length` bytes (and at most a quarter more) that a dropped block gave
+   * up, or undefined. Reusing them saves the allocation of every miss once the cache is full:
+   * Bun spent ~10 µs per 4 KiB block allocating on fresh memory, more than the read, checksum
+   * and decompression together.
+   */
+  takeBuffer(length: number): Uint8Array | undefined {
+    const bin = this.recycled;
+    for (let i = bin.length - 1; i >= 0; i--) {
+      const b = bin[i];
+      if (b.length >= length && b.length <= length + (length >>> 2)) {
+        bin[i] = bin[bin.length - 1];
+        bin.pop();
+        return b;
+      }
+    }
+    return undefined;
+  }
+
   /** Forgets every block of segment `segmentId`. */
   dropSegment(segmentId: number): void {
     assert(segmentId >= 0 && segmentId < SEGMENT_ID_LIMIT, "segment id fits the cache key");
@@ -135,7 +165,13 @@ export class BlockCache {
 
   private remove(s: number): void {
     this.slots.delete(this.keys[s]);
-    this.used -= this.blocks[s]!.sizeBytes;
+    const block = this.blocks[s]!;
+    this.used -= block.sizeBytes;
+    const buffer = block.release?.();
+    if (buffer !== undefined) {
+      if (this.recycled.length === RECYCLED_MAX) this.recycled.shift();
+      this.recycled.push(buffer);
+    }
     this.keys[s] = -1;
     this.blocks[s] = undefined;
     this.referenced[s] = false;

@@ -141,7 +141,7 @@ export class DiskSegmentCursor implements RecordCursor {
   close(): void {
     this.valueStale = false;
     this.seg = undefined;
-    this.blk = undefined;
+    this.dropBlock();
     this.blockNo = -1;
     this.valid = false;
   }
@@ -187,14 +187,23 @@ export class DiskSegmentCursor implements RecordCursor {
     this.valid = false;
     this.valueStale = false;
     this.blockNo = -1;
-    this.blk = undefined;
+    this.dropBlock();
     let blk = this.fillCache ? seg.blockForGet(b, this.own, this.scratch) : seg.peekBlock(b);
     if (blk === undefined) {
       seg.readBlock(b, this.own, this.scratch);
       blk = this.own;
     }
+    // A cached block stays whole while the cursor is on it (the cache would reuse its buffer).
+    if (blk !== this.own) blk.pins++;
     this.blk = blk;
     this.blockNo = b;
+  }
+
+  /** Leaves the current block, unpinning it if it is a cached one. */
+  private dropBlock(): void {
+    const blk = this.blk;
+    if (blk !== undefined && blk !== this.own) blk.pins--;
+    this.blk = undefined;
   }
 
   private fillValue(): void {

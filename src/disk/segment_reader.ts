@@ -322,7 +322,7 @@ export class SinglePartDiskSegment implements DiskSegment {
     const offset = idx.blockOffset[b];
     const lz4 = idx.blockCodec[b] === CODEC_LZ4;
     let out: Uint8Array;
-    if (scratch === undefined) out = new Uint8Array(raw);
+    if (scratch === undefined) out = this.cache.takeBuffer(raw) ?? new Uint8Array(raw);
     else out = scratch.out = grown(scratch.out, raw);
     let buf = out;
     if (lz4) {
