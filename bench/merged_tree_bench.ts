@@ -4,7 +4,7 @@
  * random values in batches of 1,000 (merging as it goes, maintenance manual, no change-feed
  * retention unless RET=<bytes>), merges everything, then prints the directory's bytes per file
  * and three rounds of 300,000 random gets (default 64 MiB block cache) and full forward and
- * reverse scans.
+ * reverse scans. Environment: BLOCK=<bytes> (blockSizeBytes), CACHE=<bytes> (blockCacheMaxBytes).
  */
 import { defineKeyspace, ZoneTree } from "../mod.ts";
 import { counterData, counterKeys } from "./peers/data.ts";
@@ -15,7 +15,7 @@ import { join } from "node:path";
 const n = Number(process.argv[2] ?? 1_000_000);
 const { keys, values } = counterData(n, 100, 1);
 const dir = mkdtempSync(join(tmpdir(), "zt-merged-"));
-const tree = await ZoneTree.open({ dir, keyspace: defineKeyspace({ key: "<bytes:16>", value: "bytes" }), maintenance: "manual", changeFeedRetentionBytes: Number(process.env.RET ?? 0) });
+const tree = await ZoneTree.open({ dir, keyspace: defineKeyspace({ key: "<bytes:16>", value: "bytes" }), maintenance: "manual", changeFeedRetentionBytes: Number(process.env.RET ?? 0), ...(process.env.BLOCK ? { blockSizeBytes: Number(process.env.BLOCK) } : {}), ...(process.env.CACHE ? { blockCacheMaxBytes: Number(process.env.CACHE) } : {}) });
 for (let b = 0; b < n; b += 1000) {
   const ops = [];
   for (let i = b; i < Math.min(n, b + 1000); i++) ops.push({ put: keys[i], value: values[i] });
