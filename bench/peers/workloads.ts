@@ -246,6 +246,20 @@ async function warmUp(d: Driver, keys: Bytes[], values: Bytes[]): Promise<void> 
     await rangeScan(d, {});
     await rangeScan(d, { reverse: true, limit: 100 });
   });
+  // The time-series layout too (typed keys, prefix bounds, reverse with a limit): 50 sensors x
+  // 200 readings, then both query kinds, so ts-query is not the first use of those paths either.
+  await withStore(d, "non-durable", undefined, async () => {
+    const all = data.tsData(50, 200, SEED + 9);
+    await putBatches(d, all, d.prepareBatch ? all.map((b) => d.prepareBatch!(b)) : undefined);
+    for (let round = 0; round < 4; round++) {
+      for (let s = 0; s < 50; s++) {
+        const id = data.sensorId(s);
+        await rangeScan(d, { gte: data.tsKey(id), lt: data.tsPrefixEnd(id), reverse: true, limit: 100 });
+        const start = data.TS_BASE_MS + ((s * 7 + round) % 140) * data.TS_STEP_MS;
+        await rangeScan(d, { gte: data.tsKey(id, start), lt: data.tsKey(id, start + data.HOUR_MS) });
+      }
+    }
+  });
 }
 
 type Rate = (workload: string, metric: string, mode: Mode, count: number, ms: number) => void;
