@@ -73,11 +73,6 @@ export class BlockView {
   }
 
   /**
-   * Takes `bytes[0, length)` as the raw block holding records `first .. first+expectedCount-1`.
-   * Returns `undefined` when its structure is sound, else what is wrong (the caller raises
-   * CorruptionError with the file and block offset).
-   */
-  /**
    * See `CachedBlock.release`: gives up the buffer when no cursor holds the block. The block
    * is then empty (any later use fails its bounds checks instead of reading another block).
    */
@@ -90,6 +85,11 @@ export class BlockView {
     return bytes;
   }
 
+  /**
+   * Takes `bytes[0, length)` as the raw block holding records `first .. first+expectedCount-1`.
+   * Returns `undefined` when its structure is sound, else what is wrong (the caller raises
+   * CorruptionError with the file and block offset).
+   */
   load(
     bytes: Uint8Array,
     length: number,

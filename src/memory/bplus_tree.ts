@@ -22,7 +22,8 @@
  *   doubly linked for cursors. A million records are a few thousand objects, not two million
  *   byte arrays: the garbage collector's pauses no longer grow with the records held (measured:
  *   a merge of 1,000,000 records saw 45-70 ms collector pauses on the event loop before).
- *   `get` returns a fresh view of the value in the arena. A cursor allocates nothing per step:
+ *   `get` returns a fresh copy of the value (a slice of the arena: one allocation, like a view,
+ *   and the reader may keep it). A cursor allocates nothing per step:
  *   it copies the key into its own buffer and makes the value's view only when asked
  *   (`copyValue()` slices the arena instead: one allocation where a view and a copy were two).
  * - Branches hold up to `fanout` children; `keys[i]` is the lower bound of `children[i]` (keys[0]
@@ -182,9 +183,7 @@ export class BPlusTree {
   // Descent path, reused by every upsert (no allocation per write).
   private readonly pathNodes: Branch[] = new Array<Branch>(HEIGHT_MAX);
   private readonly pathIdx = new Int32Array(HEIGHT_MAX);
-  /** Arena chunks (see the module comment). */
-  private readonly chunks: ArrayBuffer[] = [];
-  /** A Uint8Array over each chunk, same indices (cursors copy keys out of them). */
+  /** Arena chunks (see the module comment), each as a Uint8Array over its whole buffer. */
   readonly chunkBytes: Uint8Array[] = [];
   /** The chunk being filled, its index and the bytes of it in use. */
   private chunk: Uint8Array = EMPTY;
@@ -295,11 +294,9 @@ export class BPlusTree {
   private append(bytes: Uint8Array, total: number): number {
     if (this.chunkUsed + total > this.chunk.length) {
       const size = Math.max(total, Math.min(CHUNK_MAX, Math.max(CHUNK_MIN, 2 * this.chunk.length)));
-      const buffer = new ArrayBuffer(size);
-      this.chunks.push(buffer);
-      this.chunk = new Uint8Array(buffer);
+      this.chunk = new Uint8Array(size);
       this.chunkBytes.push(this.chunk);
-      this.chunkIndex = this.chunks.length - 1;
+      this.chunkIndex = this.chunkBytes.length - 1;
       this.chunkUsed = 0;
     }
     const at = this.chunkUsed;
@@ -313,7 +310,7 @@ export class BPlusTree {
   keyAt(leaf: Leaf, i: number): Uint8Array {
     const loc = leaf.loc;
     const b = LOC * i;
-    return new Uint8Array(this.chunks[loc[b]], loc[b + 1], loc[b + 2]);
+    return new Uint8Array(this.chunkBytes[loc[b]].buffer, loc[b + 1], loc[b + 2]);
   }
 
   /** Leaves in the chain (a measure of how full they are: `size / (leafCount * fanout)`). */
@@ -325,7 +322,7 @@ export class BPlusTree {
 
   /** Calls `visit` with the arena bytes, offset and length of every key, in key order. */
   forEachKey(visit: (bytes: Uint8Array, offset: number, length: number) => void): void {
-    const views = this.chunks.map((c) => new Uint8Array(c));
+    const views = this.chunkBytes;
     for (let leaf: Leaf | null = this.head; leaf !== null; leaf = leaf.next) {
       const loc = leaf.loc;
       for (let i = 0, b = 0; i < leaf.count; i++, b += LOC) visit(views[loc[b]], loc[b + 1], loc[b + 2]);
@@ -412,6 +409,8 @@ export class BPlusTree {
     let count = this.hashCount;
     let leaf = this.hashNext;
     for (let l = 0; leaf !== null && l < leaves; l++, leaf = leaf.next) {
+      // The index is sized at its first read: the tree must not have grown since.
+      assert(8 * (count + leaf.count) <= recs.length, "hash index of a tree that changed");
       const loc = leaf.loc;
       const num = leaf.num;
       for (let s = 0, b = 0; s < leaf.count; s++, b += LOC) {
