@@ -24,6 +24,7 @@ import {
   FLAG_KINDS,
   FLAG_VALUE_ENDS_U32,
 } from "./block_builder.ts";
+import { copyOf } from "../util/bytes.ts";
 
 /** Object overhead charged to the block cache on top of a block's raw bytes. */
 export const BLOCK_OVERHEAD_BYTES = 256;
@@ -350,7 +351,7 @@ export class BlockView {
   /** Copy of value `i`. */
   valueCopy(i: number): Uint8Array {
     const off = this.valueOffset(i);
-    return this.bytes.slice(off, off + this.valueLength(i));
+    return copyOf(this.bytes, off, off + this.valueLength(i));
   }
 
   /** Whether the unused high bits of the kinds bitset are zero (verify only). */

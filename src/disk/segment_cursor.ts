@@ -20,7 +20,7 @@
  */
 import { ClosedError } from "../api/errors.ts";
 import { EMPTY, type RecordCursor } from "../iter/record.ts";
-import { compareBytes } from "../util/bytes.ts";
+import { compareBytes, copyOf } from "../util/bytes.ts";
 import { BlockView } from "./block.ts";
 import { KeyProbe } from "./key_probe.ts";
 import { newScratch, type ReadScratch, type SinglePartDiskSegment } from "./segment_reader.ts";
@@ -81,11 +81,11 @@ export class DiskSegmentCursor implements RecordCursor {
   /** See RecordCursor.copyValue: sliced straight out of the block when not read yet. */
   copyValue(): Uint8Array {
     if (!this.valid) return new Uint8Array(0);
-    if (!this.valueStale) return this.valueBytes.slice();
+    if (!this.valueStale) return copyOf(this.valueBytes, 0, this.valueBytes.length);
     const blk = this.blk!;
     const vOff = blk.valueOffset(this.i);
     const n = this.valueBuf !== undefined ? this.valueBuf.length : blk.valueLength(this.i);
-    return blk.bytes.slice(vOff, vOff + n);
+    return copyOf(blk.bytes, vOff, vOff + n);
   }
 
   /** See RecordCursor.seek. */

@@ -28,6 +28,7 @@ import { bytesN, FIXED_WIDTHS, type KeyField, type KeyFieldType } from "./key_fi
 import { keyDecodeError, keyFieldError, keyTypeError } from "./key_errors.ts";
 import { bytesCodec, strCodec } from "./escaped_codec.ts";
 import type { FieldCodec } from "./codec_contract.ts";
+import { copyOf } from "../util/bytes.ts";
 
 export type { FieldCodec };
 
@@ -316,7 +317,7 @@ function fixedBytesCodec(field: KeyField, n: number, mask: number): FieldCodec {
       return pos + n;
     },
     (b, pos) => {
-      const v = b.slice(pos, pos + n);
+      const v = copyOf(b, pos, pos + n);
       if (mask !== 0) { for (let i = 0; i < n; i++) v[i] ^= mask; }
       return v;
     },

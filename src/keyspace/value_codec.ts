@@ -32,6 +32,7 @@ import { readUuid, writeUuid } from "./field_codec.ts";
 import { bytesN, VALUE_SCALAR_TYPES } from "./key_field_type.ts";
 import { describeValue } from "./key_errors.ts";
 import type { CustomValueCodec, JsonSpec } from "./template_types.ts";
+import { copyOf } from "../util/bytes.ts";
 
 /** The value side of a compiled keyspace. */
 export interface ValueCodec<V = unknown> {
@@ -334,7 +335,7 @@ function otherScalar(type: string, path: string): Scalar | undefined {
       if (v.length !== n) throw valueError(path, `expected ${n} bytes, got ${v.length}`);
       out.set(v, pos);
     },
-    read: (b, pos) => b.slice(pos, pos + n),
+    read: (b, pos) => copyOf(b, pos, pos + n),
   };
 }
 

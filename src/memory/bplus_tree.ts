@@ -64,6 +64,7 @@ import {
 } from "../iter/record.ts";
 import { assert } from "../util/assert.ts";
 import { keyHashAt } from "./key_filter.ts";
+import { copyOf } from "../util/bytes.ts";
 
 /** Default records per leaf and children per branch (64 measured best among 32/64/128). */
 export const DEFAULT_FANOUT = 64;
@@ -390,7 +391,7 @@ export class BPlusTree {
       for (let j = 0; j < n; j++) if (bytes[off + j] !== key[j]) continue probe;
       out.key = key;
       const voff = recs[r + 4];
-      out.value = chunks[recs[r + 3]].slice(voff, voff + recs[r + 5]);
+      out.value = copyOf(chunks[recs[r + 3]], voff, voff + recs[r + 5]);
       out.valueIsCopy = true;
       out.kind = lenKind & 3;
       out.opIndex = recs[r + 6];
@@ -441,7 +442,7 @@ export class BPlusTree {
     out.key = key; // the same bytes as the stored key: no view needed
     // A copy costs what a view does in Bun (one allocation), and the reader may keep it.
     const off = loc[b + 4];
-    out.value = this.chunkBytes[loc[b + 3]].slice(off, off + loc[b + 5]);
+    out.value = copyOf(this.chunkBytes[loc[b + 3]], off, off + loc[b + 5]);
     out.valueIsCopy = true;
     const num = leaf.num;
     out.opIndex = num[3 * r];
@@ -763,6 +764,8 @@ export class BPlusTreeCursor implements RecordCursor {
   private valueChunk = 0;
   private valueOffset = 0;
   private valueLength = 0;
+  /** The first slot of `leaf` that {@link touch} has not read yet, in the cursor's direction. */
+  private touchedTo = -2;
 
   /** Prefer {@link BPlusTree.cursor}. */
   constructor(tree: BPlusTree, reverse: boolean) {
@@ -794,6 +797,7 @@ export class BPlusTreeCursor implements RecordCursor {
       const i = this.reverse ? this.idx - 1 : this.idx + 1;
       if (i >= 0 && i < leaf.count) {
         this.idx = i;
+        if (i === this.touchedTo) this.touch(leaf, i);
         this.load(leaf, i);
         return true;
       }
@@ -822,7 +826,7 @@ export class BPlusTreeCursor implements RecordCursor {
   copyValue(): Uint8Array {
     if (!this.valid) return new Uint8Array(0);
     const off = this.valueOffset;
-    return this.tree.chunkBytes[this.valueChunk].slice(off, off + this.valueLength);
+    return copyOf(this.tree.chunkBytes[this.valueChunk], off, off + this.valueLength);
   }
 
   /** Not used: the value always comes from the tree. */
@@ -876,7 +880,7 @@ export class BPlusTreeCursor implements RecordCursor {
       this.leaf = null;
       return false;
     }
-    if (leaf !== this.leaf) this.touch(leaf, pos);
+    if (leaf !== this.leaf || pos === this.touchedTo) this.touch(leaf, pos);
     this.leaf = leaf;
     this.idx = pos;
     this.load(leaf, pos);
@@ -885,25 +889,30 @@ export class BPlusTreeCursor implements RecordCursor {
   }
 
   /**
-   * Reads one byte of each record ahead of `pos` in `leaf` (in the cursor's direction), key and
-   * value end, before any of them is used. The records of a tree filled in random order are
-   * scattered over its arena, so each is a cache miss; issued back to back, those misses
-   * overlap instead of stalling one step each.
+   * Reads one byte of the key and of the value of the next {@link TOUCH_AHEAD} records from
+   * `pos` in `leaf` (in the cursor's direction), before any of them is used. The records of a
+   * tree filled in random order are scattered over its arena, so each is a cache miss; issued
+   * back to back, those misses overlap instead of stalling one step each. A few at a time, so a
+   * short range (or a cursor a merge is about to leave) touches little it will not read.
    */
   private touch(leaf: Leaf, pos: number): void {
     const loc = leaf.loc;
     const chunks = this.tree.chunkBytes;
     let sink = 0;
-    const from = this.reverse ? 0 : pos;
-    const to = this.reverse ? pos + 1 : leaf.count;
+    const from = this.reverse ? Math.max(0, pos - TOUCH_AHEAD + 1) : pos;
+    const to = this.reverse ? pos + 1 : Math.min(leaf.count, pos + TOUCH_AHEAD);
     for (let i = from; i < to; i++) {
       const b = LOC * i;
       if (loc[b + 2] > 0) sink |= chunks[loc[b]][loc[b + 1]];
       if (loc[b + 5] > 0) sink |= chunks[loc[b + 3]][loc[b + 4] + loc[b + 5] - 1];
     }
     touchSink ^= sink;
+    this.touchedTo = this.reverse ? pos - TOUCH_AHEAD : pos + TOUCH_AHEAD;
   }
 }
+
+/** Records {@link BPlusTreeCursor.touch} reads ahead at a time. */
+const TOUCH_AHEAD = 16;
 
 /** Keeps {@link BPlusTreeCursor.touch}'s reads observable. */
 let touchSink = 0;
