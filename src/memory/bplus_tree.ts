@@ -756,7 +756,7 @@ export class BPlusTreeCursor implements RecordCursor {
   private seenModCount = -1;
   private started = false;
   /** The buffer `key` views: the current key is copied here (no allocation per step). */
-  private keyBuf = new Uint8Array(32);
+  private keyBuf: Uint8Array = EMPTY;
   /** The current value, once read at this position (see `value`). */
   private valueView: Uint8Array = EMPTY;
   private valueStale = false;
@@ -780,13 +780,13 @@ export class BPlusTreeCursor implements RecordCursor {
     this.seenModCount = tree.modCount;
     if (target === undefined) {
       const leaf = this.reverse ? tree.tail : tree.head;
-      return this.settle(leaf, this.reverse ? leaf.count - 1 : 0);
+      return this.settle(leaf, this.reverse ? leaf.count - 1 : 0, false);
     }
     const r = tree.locate(target);
     let pos: number;
     if (this.reverse) pos = r >= 0 ? (exclusive ? r - 1 : r) : ~r - 1;
     else pos = r >= 0 ? (exclusive ? r + 1 : r) : ~r;
-    return this.settle(tree.foundLeaf, pos);
+    return this.settle(tree.foundLeaf, pos, false);
   }
 
   /** See {@link RecordCursor.next}. */
@@ -801,7 +801,7 @@ export class BPlusTreeCursor implements RecordCursor {
         this.load(leaf, i);
         return true;
       }
-      return this.settle(leaf, i);
+      return this.settle(leaf, i, true);
     }
     if (!this.started) return this.seek(undefined);
     if (!this.valid) return false;
@@ -845,9 +845,12 @@ export class BPlusTreeCursor implements RecordCursor {
     const off = loc[b + 1];
     const len = loc[b + 2];
     let key = this.key;
-    if (key.length !== len || key.buffer !== this.keyBuf.buffer) {
-      if (this.keyBuf.length < len) this.keyBuf = new Uint8Array(Math.max(len, 2 * this.keyBuf.length));
-      key = this.key = this.keyBuf.subarray(0, len);
+    if (key.length !== len || (key !== this.keyBuf && key.buffer !== this.keyBuf.buffer)) {
+      // The buffer is sized to the first key (and to any longer one), so equal-length keys use
+      // it as is: a view of it (a shorter key) makes the runtime materialize its ArrayBuffer,
+      // which costs more than a short range's whole step.
+      if (this.keyBuf.length < len || this.keyBuf === EMPTY) this.keyBuf = new Uint8Array(len);
+      key = this.key = len === this.keyBuf.length ? this.keyBuf : this.keyBuf.subarray(0, len);
     }
     for (let j = 0; j < len; j++) key[j] = src[off + j];
     this.valueChunk = loc[b + 3];
@@ -867,7 +870,7 @@ export class BPlusTreeCursor implements RecordCursor {
   }
 
   /** Positions at `pos` in `leaf`, stepping to the neighbour leaf when `pos` is just outside. */
-  private settle(leaf: Leaf | null, pos: number): boolean {
+  private settle(leaf: Leaf | null, pos: number, stepping: boolean): boolean {
     if (leaf !== null && pos >= leaf.count) {
       leaf = leaf.next;
       pos = 0;
@@ -880,7 +883,10 @@ export class BPlusTreeCursor implements RecordCursor {
       this.leaf = null;
       return false;
     }
-    if (leaf !== this.leaf || pos === this.touchedTo) this.touch(leaf, pos);
+    // A seek reads ahead only once the cursor steps (a range may want one record); a step onto
+    // a new leaf reads ahead at once.
+    if (stepping && (leaf !== this.leaf || pos === this.touchedTo)) this.touch(leaf, pos);
+    else if (!stepping) this.touchedTo = this.reverse ? pos - 1 : pos + 1;
     this.leaf = leaf;
     this.idx = pos;
     this.load(leaf, pos);
