@@ -755,7 +755,10 @@ export class BPlusTreeCursor implements RecordCursor {
   /** The tree's modCount when `leaf`/`idx` were computed. */
   private seenModCount = -1;
   private started = false;
-  /** The buffer `key` views: the current key is copied here (no allocation per step). */
+  /**
+   * Where the current key is copied (no allocation per step): `key` is this buffer, or a view
+   * of it when the key is shorter than the longest seen.
+   */
   private keyBuf: Uint8Array = EMPTY;
   /** The current value, once read at this position (see `value`). */
   private valueView: Uint8Array = EMPTY;
