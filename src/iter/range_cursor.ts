@@ -114,6 +114,12 @@ export class RangeCursor implements RecordCursor {
   next(): boolean {
     if (!this.started) return this.seek(undefined);
     if (!this.valid) return false;
+    if (this.yielded >= this.limit) {
+      // Done: the inner cursor need not step (a step reads ahead, and a merge of several
+      // layers advances each of them).
+      this.valid = false;
+      return false;
+    }
     this.inner.next();
     return this.settle();
   }

@@ -193,3 +193,28 @@ describe("RangeCursor over a writable segment", () => {
     expect(got).toEqual([20, 25, 30, 50]);
   });
 });
+
+describe("limit", () => {
+  test("once the limit is reached the inner cursor is not stepped again", () => {
+    const seg = new MutableSegment(1, compareBytes);
+    for (let i = 0; i < 50; i++) seg.put(Uint8Array.of(i), Uint8Array.of(i), i + 1, KIND_PUT, 0);
+    seg.freeze();
+    for (const reverse of [false, true]) {
+      for (const limit of [0, 1, 3, 49, 50, 60]) {
+        const inner = seg.cursor(reverse);
+        let steps = 0;
+        const next = inner.next.bind(inner);
+        inner.next = () => (steps++, next());
+        const c = new RangeCursor(inner, compareBytes, { limit });
+        let n = 0;
+        for (let ok = c.seek(undefined); ok; ok = c.next()) n++;
+        expect(n).toBe(Math.min(limit, 50));
+        // Each record after the first needs one step; past the last record, one more finds the
+        // end (limit 60). Reaching the limit needs none.
+        expect(steps).toBe(limit > 50 ? 50 : Math.max(0, limit - 1));
+        expect(c.next()).toBe(false);
+        expect(steps).toBe(limit > 50 ? 50 : Math.max(0, limit - 1));
+      }
+    }
+  });
+});
