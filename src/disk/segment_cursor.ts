@@ -20,7 +20,7 @@
  */
 import { ClosedError } from "../api/errors.ts";
 import { EMPTY, type RecordCursor } from "../iter/record.ts";
-import { compareBytes, copyOf } from "../util/bytes.ts";
+import { compareBytes, copyBytes, copyOf } from "../util/bytes.ts";
 import { BlockView } from "./block.ts";
 import { KeyProbe } from "./key_probe.ts";
 import { newScratch, type ReadScratch, type SinglePartDiskSegment } from "./segment_reader.ts";
@@ -81,7 +81,7 @@ export class DiskSegmentCursor implements RecordCursor {
   /** See RecordCursor.copyValue: sliced straight out of the block when not read yet. */
   copyValue(): Uint8Array {
     if (!this.valid) return new Uint8Array(0);
-    if (!this.valueStale) return copyOf(this.valueBytes, 0, this.valueBytes.length);
+    if (!this.valueStale) return copyBytes(this.valueBytes);
     const blk = this.blk!;
     const vOff = blk.valueOffset(this.i);
     const n = this.valueBuf !== undefined ? this.valueBuf.length : blk.valueLength(this.i);

@@ -82,7 +82,7 @@ import {
 } from "./metadata.ts";
 import { type DiskHandle, DiskSet, filesOf, openRecordedSegment } from "./disk_set.ts";
 import type { PreloadedIndex } from "../disk/segment_reader.ts";
-import { copyOf } from "../util/bytes.ts";
+import { copyBytes } from "../util/bytes.ts";
 
 /** What the engine needs to know of a keyspace. */
 export interface EngineKeyspace {
@@ -787,7 +787,7 @@ export class TreeEngine {
   /** {@link getValue}, as bytes the caller owns (a copy, unless the read made one already). */
   getOwnedValue(key: Uint8Array): Uint8Array | undefined {
     const value = this.getValue(key);
-    return value === undefined || this.#slot.valueIsCopy ? value : copyOf(value, 0, value.length);
+    return value === undefined || this.#slot.valueIsCopy ? value : copyBytes(value);
   }
 
   /** The opIndex of the newest record of `key` (any kind), or 0 when no layer has it. */

@@ -32,7 +32,7 @@ import { readUuid, writeUuid } from "./field_codec.ts";
 import { bytesN, VALUE_SCALAR_TYPES } from "./key_field_type.ts";
 import { describeValue } from "./key_errors.ts";
 import type { CustomValueCodec, JsonSpec } from "./template_types.ts";
-import { copyOf } from "../util/bytes.ts";
+import { copyBytes, copyOf } from "../util/bytes.ts";
 
 /** The value side of a compiled keyspace. */
 export interface ValueCodec<V = unknown> {
@@ -164,13 +164,6 @@ const UTF8_CODEC: ValueCodec = {
   },
   decode: (bytes: Uint8Array) => decodeUtf8(bytes, "utf8"),
 };
-
-/** A copy of `b`: `new` + `set` is about half the cost of `slice()` in Bun (57 vs 91 ns, 100 B). */
-function copyBytes(b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(b.length);
-  out.set(b);
-  return out;
-}
 
 /**
  * Whether `codec` is the `"bytes"` codec, whose `decode` is a plain copy: a reader that has a

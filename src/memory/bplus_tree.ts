@@ -848,7 +848,8 @@ export class BPlusTreeCursor implements RecordCursor {
     const off = loc[b + 1];
     const len = loc[b + 2];
     let key = this.key;
-    if (key.length !== len || (key !== this.keyBuf && key.buffer !== this.keyBuf.buffer)) {
+    // `key` is only ever EMPTY, the buffer or a view of it (set here), so its length decides.
+    if (key.length !== len) {
       // The buffer is sized to the first key (and to any longer one), so equal-length keys use
       // it as is: a view of it (a shorter key) makes the runtime materialize its ArrayBuffer,
       // which costs more than a short range's whole step.
@@ -886,10 +887,10 @@ export class BPlusTreeCursor implements RecordCursor {
       this.leaf = null;
       return false;
     }
-    // A seek reads ahead only once the cursor steps (a range may want one record); a step onto
-    // a new leaf reads ahead at once.
-    if (stepping && (leaf !== this.leaf || pos === this.touchedTo)) this.touch(leaf, pos);
-    else if (!stepping) this.touchedTo = this.reverse ? pos - 1 : pos + 1;
+    // A seek reads ahead only once the cursor steps (a range may want one record); a step lands
+    // here only onto a neighbour leaf, and reads ahead at once.
+    if (stepping) this.touch(leaf, pos);
+    else this.touchedTo = this.reverse ? pos - 1 : pos + 1;
     this.leaf = leaf;
     this.idx = pos;
     this.load(leaf, pos);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { copyOf } from "../../src/util/bytes.ts";
+import { copyBytes, copyOf } from "../../src/util/bytes.ts";
 
 describe("copyOf", () => {
   // Both sides of the loop/slice threshold (128), at offsets inside a larger buffer.
@@ -19,4 +19,19 @@ describe("copyOf", () => {
       }
     });
   }
+});
+
+describe("copyBytes", () => {
+  test("equal to its input, and its own memory", () => {
+    for (const n of [0, 1, 100, 300]) {
+      const src = Uint8Array.from({ length: n }, (_, i) => (i * 13 + 5) & 0xff);
+      const out = copyBytes(src.subarray(0));
+      expect(Array.from(out)).toEqual(Array.from(src));
+      expect(out.buffer).not.toBe(src.buffer);
+      if (n > 0) {
+        out[0] ^= 0xff;
+        expect(src[0]).not.toBe(out[0]);
+      }
+    }
+  });
 });
