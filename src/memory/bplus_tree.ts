@@ -65,6 +65,7 @@ import {
 import { assert } from "../util/assert.ts";
 import { keyHashAt } from "./key_filter.ts";
 import { copyOf } from "../util/bytes.ts";
+import { freshBuffer } from "./page_warmer.ts";
 
 /** Default records per leaf and children per branch (64 measured best among 32/64/128). */
 export const DEFAULT_FANOUT = 64;
@@ -274,10 +275,14 @@ export class BPlusTree {
     const f = this.fanout;
     const stride = this.stride;
     if (this.slabUsed === this.slabLeaves) {
-      this.slabLeaves = Math.min(LEAVES_PER_SLAB_MAX, Math.max(1, 2 * this.slabLeaves));
-      this.locSlab = new Int32Array(LOC * f * this.slabLeaves);
-      this.numSlab = new Float64Array(3 * f * this.slabLeaves);
-      this.pfxSlab = new Uint32Array(stride * f * this.slabLeaves);
+      const leaves = this.slabLeaves = Math.min(LEAVES_PER_SLAB_MAX, Math.max(1, 2 * this.slabLeaves));
+      // One buffer for the three slabs (numbers first: 8-byte aligned), pre-touched when large.
+      const numBytes = 8 * 3 * f * leaves;
+      const locBytes = 4 * LOC * f * leaves;
+      const buffer = freshBuffer(numBytes + locBytes + 4 * stride * f * leaves);
+      this.numSlab = new Float64Array(buffer, 0, 3 * f * leaves);
+      this.locSlab = new Int32Array(buffer, numBytes, LOC * f * leaves);
+      this.pfxSlab = new Uint32Array(buffer, numBytes + locBytes, stride * f * leaves);
       this.slabUsed = 0;
     }
     const i = this.slabUsed++;
@@ -295,7 +300,9 @@ export class BPlusTree {
   private append(bytes: Uint8Array, total: number): number {
     if (this.chunkUsed + total > this.chunk.length) {
       const size = Math.max(total, Math.min(CHUNK_MAX, Math.max(CHUNK_MIN, 2 * this.chunk.length)));
-      this.chunk = new Uint8Array(size);
+      // Full-size chunks come pre-touched (page_warmer.ts); the small first ones and records
+      // with a chunk of their own are plain.
+      this.chunk = size === CHUNK_MAX ? new Uint8Array(freshBuffer(size)) : new Uint8Array(size);
       this.chunkBytes.push(this.chunk);
       this.chunkIndex = this.chunkBytes.length - 1;
       this.chunkUsed = 0;
