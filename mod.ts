@@ -134,6 +134,7 @@ export type {
   FileStat,
   FileSystem,
   OpenFileOptions,
+  SyncTicket,
 } from "./src/fs/file_system.ts";
 export { localFileSystem } from "./src/fs/local_file_system.ts";
 export {

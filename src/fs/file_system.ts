@@ -30,10 +30,24 @@ export interface FileHandle {
   sync(): void;
   /** Like `sync`, without blocking the event loop where the runtime allows it. */
   syncAsync(): Promise<void>;
+  /**
+   * Optional: starts a sync of every write so far on another thread and returns at once, or
+   * returns undefined where that is not possible (then call `sync`). The ticket can be polled or
+   * waited for without an event-loop turn. `close` waits for started syncs.
+   */
+  startSync?(): SyncTicket | undefined;
   /** Cuts or extends the file to `size` bytes. */
   truncate(size: number): void;
   /** Closes the handle. Idempotent. */
   close(): void;
+}
+
+/** A sync started by {@link FileHandle.startSync}. */
+export interface SyncTicket {
+  /** True once the sync has finished; throws its error if it failed. */
+  poll(): boolean;
+  /** Blocks until the sync has finished; throws its error if it failed. */
+  wait(): void;
 }
 
 /** How to open a file. */

@@ -17,10 +17,19 @@
  * @module
  */
 import * as nodeFs from "node:fs";
+import * as nodeOs from "node:os";
 import * as nodePath from "node:path";
 import process from "node:process";
 import { DatabaseLockedError } from "../api/errors.ts";
-import type { FileHandle, FileLock, FileStat, FileSystem, OpenFileOptions } from "./file_system.ts";
+import type {
+  FileHandle,
+  FileLock,
+  FileStat,
+  FileSystem,
+  OpenFileOptions,
+  SyncTicket,
+} from "./file_system.ts";
+import { SYNC_FAILED, SYNC_PENDING, syncOnHelper } from "../util/helper_thread.ts";
 
 /** A lock file whose content cannot be parsed is treated as stale once it is this old. */
 const GARBLED_LOCK_STALE_MS = 3000;
@@ -78,11 +87,50 @@ function openFlags(options: OpenFileOptions): number {
   return flags;
 }
 
+/** A `fdatasync` running on the helper thread: its shared cell, read without an event loop. */
+class HelperSync implements SyncTicket {
+  constructor(private readonly path: string, private readonly cell: Int32Array) {}
+
+  finished(): boolean {
+    return Atomics.load(this.cell, 0) !== SYNC_PENDING;
+  }
+
+  /** Waits until the helper is done with the descriptor; reports nothing. */
+  settle(): void {
+    while (Atomics.load(this.cell, 0) === SYNC_PENDING) Atomics.wait(this.cell, 0, SYNC_PENDING);
+  }
+
+  poll(): boolean {
+    const state = Atomics.load(this.cell, 0);
+    if (state === SYNC_PENDING) return false;
+    if (state === SYNC_FAILED) {
+      const errno = Atomics.load(this.cell, 1);
+      const code = errnoName(errno);
+      throw Object.assign(new Error(`fdatasync of ${this.path} failed (${code})`), { code, errno });
+    }
+    return true;
+  }
+
+  wait(): void {
+    this.settle();
+    this.poll();
+  }
+}
+
+/** "EIO" for -5 (or 5), as node:fs errors name them; "errno N" if unknown. */
+function errnoName(errno: number): string {
+  const names = nodeOs.constants.errno as Record<string, number>;
+  for (const name in names) if (names[name] === Math.abs(errno)) return name;
+  return `errno ${errno}`;
+}
+
 class LocalFileHandle implements FileHandle {
   readonly path: string;
   private fd: number;
   private sizeBytes: number;
   private closed = false;
+  /** Syncs started on the helper thread that may still run (`close` waits for them). */
+  private readonly started: HelperSync[] = [];
 
   constructor(path: string, fd: number) {
     this.path = path;
@@ -131,6 +179,22 @@ class LocalFileHandle implements FileHandle {
     });
   }
 
+  /** `fdatasync` on the helper thread (Bun: descriptors are the process's), see helper_thread.ts. */
+  startSync(): SyncTicket | undefined {
+    this.checkOpen();
+    const cell = syncOnHelper(this.fd);
+    if (cell === undefined) return undefined;
+    const ticket = new HelperSync(this.path, cell);
+    const started = this.started;
+    started.push(ticket);
+    if (started.length > 8) {
+      let live = 0;
+      for (const t of started) if (!t.finished()) started[live++] = t;
+      started.length = live;
+    }
+    return ticket;
+  }
+
   truncate(size: number): void {
     this.checkOpen();
     nodeFs.ftruncateSync(this.fd, size);
@@ -140,6 +204,10 @@ class LocalFileHandle implements FileHandle {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // A sync still running on the helper must not outlive the descriptor: once closed, its
+    // number can name another file. (Its outcome is its ticket's to report.)
+    for (const t of this.started) t.settle();
+    this.started.length = 0;
     nodeFs.closeSync(this.fd);
   }
 

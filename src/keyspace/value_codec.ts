@@ -491,7 +491,7 @@ function customCodec(spec: CustomValueCodec<unknown>): ValueCodec {
     decode(bytes: Uint8Array): unknown {
       if (fixedWidth !== undefined) checkLength(bytes, fixedWidth);
       // Stored bytes in memory may be views of a SharedArrayBuffer (pre-touched arena chunks,
-      // memory/page_warmer.ts), which some APIs refuse (crypto.subtle, for one): user code gets
+      // util/helper_thread.ts), which some APIs refuse (crypto.subtle, for one): user code gets
       // bytes over a plain ArrayBuffer.
       const own = bytes.buffer instanceof ArrayBuffer ? bytes : copyBytes(bytes);
       return callUser(() => spec.decode(own), path, "decode");

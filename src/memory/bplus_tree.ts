@@ -65,7 +65,7 @@ import {
 import { assert } from "../util/assert.ts";
 import { keyHashAt } from "./key_filter.ts";
 import { copyOf } from "../util/bytes.ts";
-import { freshBuffer } from "./page_warmer.ts";
+import { freshBuffer } from "../util/helper_thread.ts";
 
 /** Default records per leaf and children per branch (64 measured best among 32/64/128). */
 export const DEFAULT_FANOUT = 64;
@@ -300,7 +300,7 @@ export class BPlusTree {
   private append(bytes: Uint8Array, total: number): number {
     if (this.chunkUsed + total > this.chunk.length) {
       const size = Math.max(total, Math.min(CHUNK_MAX, Math.max(CHUNK_MIN, 2 * this.chunk.length)));
-      // Full-size chunks come pre-touched (page_warmer.ts); the small first ones and records
+      // Full-size chunks come pre-touched (util/helper_thread.ts); the small first ones and records
       // with a chunk of their own are plain.
       this.chunk = size === CHUNK_MAX ? new Uint8Array(freshBuffer(size)) : new Uint8Array(size);
       this.chunkBytes.push(this.chunk);

@@ -23,7 +23,9 @@
  * Invariants that make a crash at any point recoverable by `replayWal`:
  * - Each write to the file is one whole frame (or the header), appended at the end.
  * - At most one write is not yet synced: a write is only issued once every earlier write is
- *   durable (in async mode the overflow path syncs first, blocking). So after a crash only the
+ *   durable (in async mode the overflow path syncs first, blocking, or waits for the sync it
+ *   started on the helper thread after its previous write: `FileHandle.startSync`, local files
+ *   under Bun, see `util/helper_thread.ts`). So after a crash only the
  *   last frame can be damaged, and the reader can tell a torn tail from corruption in the middle.
  * - After any write or sync fails the writer is poisoned: every later call throws the same
  *   `IOError` (after a failed fsync the page cache can no longer be trusted, and a half-written
@@ -32,7 +34,7 @@
  * @module
  */
 import { ClosedError, IOError } from "../api/errors.ts";
-import type { FileHandle, FileSystem } from "../fs/file_system.ts";
+import type { FileHandle, FileSystem, SyncTicket } from "../fs/file_system.ts";
 import { assert } from "../util/assert.ts";
 import { writeVarint } from "../util/bytes.ts";
 import { crc32c } from "../util/crc32c.ts";
@@ -166,6 +168,8 @@ export class WalWriter {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** True while `pump` runs; set before it starts and cleared in its last synchronous step. */
   private pumpActive = false;
+  /** A sync started on another thread by the overflow path, not yet seen to finish. */
+  private ticket: { sync: SyncTicket; fileBytes: number; recordBytes: number } | undefined;
   private pumpDone: Promise<void> = Promise.resolve();
   private wake: (() => void) | undefined;
   private waiters: FlushWaiter[] = [];
@@ -415,6 +419,7 @@ export class WalWriter {
         await this.flush();
         await this.pumpDone;
       }
+      this.settleTicket(true);
       // Off the event loop: under a merge's I/O even this last fsync took 20-48 ms.
       if (this.handle !== undefined) {
         const fileTarget = this.fileBytes;
@@ -441,6 +446,7 @@ export class WalWriter {
         // The file is not created yet, so it cannot take the buffered records synchronously.
         throw this.fail(new Error("closed while the file was still being created"), "close");
       }
+      this.settleTicket(true);
       if (this.len > PAYLOAD_START) this.writeAfterSync(true);
       this.syncNow();
     } finally {
@@ -502,6 +508,7 @@ export class WalWriter {
       case MODE_ASYNC: {
         const buffered = this.len - PAYLOAD_START;
         if (buffered >= ASYNC_BUFFER_MAX_BYTES) {
+          this.settleTicket(false);
           // Buffering past the bound beats blocking only when the event loop has had a turn
           // since the pending sync or create began: then it is really slow. A writer that does
           // not yield would never see either finish; it writes (and waits) at the bound, as
@@ -608,8 +615,41 @@ export class WalWriter {
    * background step get here, and for them keeping up matters more than a smaller log.
    */
   private writeOverflow(): void {
+    this.settleTicket(true);
     this.writeAfterSync(false);
-    this.kick();
+    // A writer that does not yield would sync this write on its own thread at the next
+    // overflow: where the file can, the sync runs on the helper thread now, and the next
+    // overflow only waits if it has not finished by then (`settleTicket`).
+    const started = this.handle?.startSync?.();
+    if (started !== undefined) {
+      // No background step for it: the next overflow, flush, close or step observes it. As
+      // for a background sync, the next overflow waits for it unless the event loop turns first.
+      this.ticket = { sync: started, fileBytes: this.fileBytes, recordBytes: this.writtenBytes };
+      this.watchTurn();
+    } else this.kick();
+  }
+
+  /**
+   * Observes the sync the overflow path started on another thread: once it has finished (or,
+   * with `wait`, after blocking until it has) the write it covers is durable. Poisons the writer
+   * if it failed.
+   */
+  private settleTicket(wait: boolean): void {
+    const ticket = this.ticket;
+    if (ticket === undefined) return;
+    let done: boolean;
+    try {
+      if (wait) {
+        ticket.sync.wait();
+        done = true;
+      } else done = ticket.sync.poll();
+    } catch (e) {
+      this.ticket = undefined;
+      throw this.fail(e, "sync");
+    }
+    if (!done) return;
+    this.ticket = undefined;
+    this.markSynced(ticket.fileBytes, ticket.recordBytes);
   }
 
   /** Tells `onError` about a background failure, once. */
@@ -703,6 +743,7 @@ export class WalWriter {
       if (this.opening !== undefined) await this.opening;
       for (;;) {
         if (this.closed || this.failure !== undefined) return;
+        this.settleTicket(false);
         if (this.len > PAYLOAD_START && this.fileBytes === this.fileSyncedBytes) {
           // A buffer that grew past the bound while a sync was in flight goes out raw: LZ4 in
           // JavaScript costs ~10 ms per MiB on the event loop.

@@ -307,7 +307,7 @@ Deno.test(
 Deno.test(
   "large in-memory segments use pre-touched shared memory under Deno too; values come out plain",
   async () => {
-    const { pageWarmerStats, whenTouched } = await import("../../src/memory/page_warmer.ts");
+    const { helperStats, whenTouched } = await import("../../src/util/helper_thread.ts");
     const { memoryFileSystem } = await import("../../mod.ts");
     let shared = 0;
     const ks = defineKeyspace({
@@ -326,7 +326,7 @@ Deno.test(
     for (let i = 0; i < 30_000; i += 1000) {
       tree.batch(Array.from({ length: 1000 }, (_, j) => ({ put: i + j, value: value(i + j) })));
     }
-    const stats = pageWarmerStats();
+    const stats = helperStats();
     assert.equal(stats.running, true);
     await whenTouched(1); // the helper answers under Deno
     let n = 0;

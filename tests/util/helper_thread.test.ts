@@ -4,22 +4,22 @@ import { KIND_PUT, newSlot } from "../../src/iter/record.ts";
 import { BPlusTree } from "../../src/memory/bplus_tree.ts";
 import {
   freshBuffer,
-  pageWarmerStats,
+  helperStats,
   POOLED_MIN_BYTES,
-  setPageWarming,
+  setHelperThread,
   SPARES,
   touchForTest,
   whenTouched,
-} from "../../src/memory/page_warmer.ts";
+} from "../../src/util/helper_thread.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { Prng } from "../../src/util/prng.ts";
 
 const MIB = 1 << 20;
 const allZero = (b: ArrayBufferLike) => new Uint8Array(b).every((x) => x === 0);
 
-afterEach(() => setPageWarming(true));
+afterEach(() => setHelperThread({ warm: true }));
 
-describe("page warmer", () => {
+describe("helper thread: pre-touched buffers", () => {
   test("small sizes are plain zeroed ArrayBuffers", () => {
     const b = freshBuffer(POOLED_MIN_BYTES - 8);
     expect(b).toBeInstanceOf(ArrayBuffer);
@@ -29,7 +29,7 @@ describe("page warmer", () => {
 
   test("pooled sizes are distinct zeroed shared buffers, touched by the helper ahead of use", async () => {
     const seen = new Set<ArrayBufferLike>();
-    const before = pageWarmerStats().touched;
+    const before = helperStats().touched;
     for (let i = 0; i < 6; i++) {
       const b = freshBuffer(MIB + 4096);
       expect(b).toBeInstanceOf(SharedArrayBuffer);
@@ -39,7 +39,7 @@ describe("page warmer", () => {
       seen.add(b);
       new Uint8Array(b).fill(9); // the caller owns it: writes must not leak into later buffers
     }
-    const stats = pageWarmerStats();
+    const stats = helperStats();
     expect(stats.running).toBe(true);
     expect(stats.pooled).toBeGreaterThanOrEqual(SPARES);
     // Each buffer handed out was replaced by one posted to the helper: 2 spares + 6 replacements.
@@ -52,7 +52,7 @@ describe("page warmer", () => {
   test("the helper never changes bytes the writer wrote, whatever the interleaving", async () => {
     const rng = new Prng(11);
     const buffers: { b: Uint8Array; want: Uint8Array }[] = [];
-    const start = pageWarmerStats().touched;
+    const start = helperStats().touched;
     for (let round = 0; round < 40; round++) {
       const sab = new SharedArrayBuffer(MIB);
       expect(touchForTest(sab)).toBe(true);
@@ -71,9 +71,9 @@ describe("page warmer", () => {
   });
 
   test("turned off, every size is a plain ArrayBuffer", () => {
-    setPageWarming(false);
+    setHelperThread({ warm: false });
     expect(freshBuffer(MIB)).toBeInstanceOf(ArrayBuffer);
-    expect(pageWarmerStats().pooled).toBe(0);
+    expect(helperStats().pooled).toBe(0);
   });
 
   test("a B+tree on pooled arena chunks and leaf slabs reads back every record", () => {

@@ -1,0 +1,210 @@
+/**
+ * A helper thread that takes two kinds of waiting off the writer's thread: the page faults of
+ * fresh memory, and the `fdatasync` of a WAL that a writer who never yields would otherwise do
+ * itself.
+ *
+ * **Fresh memory, touched ahead of use.** Every page of memory a process writes for the first
+ * time costs a page fault, and in a virtual machine whose host backs guest memory lazily that
+ * fault is expensive: ~12 us per 4 KiB page on the 2-core VM we measure on
+ * (`bun bench/first_touch.ts`), so the arena and leaves of a million 100-byte records (~190 MB)
+ * cost ~0.5 s of faults on the writer's thread alone. So the large buffers the B+tree keeps
+ * asking for (1 MiB arena chunks, leaf slabs) come from {@link freshBuffer}: a small pool of
+ * `SharedArrayBuffer`s that the helper has already written to. For each size it keeps
+ * {@link SPARES} ready, and each one handed out is replaced by a new one posted to the helper.
+ * If the helper falls behind (or never started) the writer faults the pages in itself, exactly
+ * as without it; nothing waits for the helper.
+ *
+ * Safety: the helper only ever executes `Atomics.compareExchange(page[0], 0, 0)` on the first
+ * byte of each page: a locked read-modify-write, so the page is mapped for writing, that stores
+ * 0 only where 0 already is. A buffer is zero until handed out, and if the writer has already
+ * written a byte the helper's exchange fails and leaves it alone, so the helper can never change
+ * what the writer sees, whatever the interleaving. Views of these buffers never reach callers:
+ * values handed out are copies, and a custom value codec is given a copy when the stored bytes
+ * are shared (`value_codec.ts`).
+ *
+ * **WAL syncs.** {@link syncOnHelper} runs `fdatasync(fd)` on the helper and reports through a
+ * shared cell that the caller can poll or wait on (`Atomics.wait`) without an event-loop turn;
+ * the local file handle builds its `startSync` on it (`local_file_system.ts`). Only in Bun, where
+ * a file descriptor is the process's and valid on every thread (in Deno each isolate has its own
+ * resource table: the helper gets EBADF).
+ *
+ * The helper is a `node:worker_threads` Worker running a few lines of evaluated JavaScript (no
+ * module to load or type-check), started at the first request and `unref`'d, so it never keeps
+ * a process alive. In Deno its constructor blocks for ~100 ms, once per process. Where no Worker
+ * or `SharedArrayBuffer` is available, or the Worker fails, buffers are plain `ArrayBuffer`s and
+ * syncs stay on the caller's thread, for the rest of the process.
+ *
+ * Used by `bplus_tree.ts` (buffers) and `local_file_system.ts` (syncs).
+ *
+ * @module
+ */
+import { Worker as WorkerThread } from "node:worker_threads";
+
+/** Spare buffers kept ready per size. */
+export const SPARES = 2;
+/** Sizes below this are plain `ArrayBuffer`s (small trees never start the helper). */
+export const POOLED_MIN_BYTES = 64 * 1024;
+/** Distinct sizes pooled at once (a tree asks for two: arena chunks and leaf slabs). */
+const SIZES_MAX = 4;
+
+/** Sync cell states (`Int32Array` slot 0); slot 1 holds the errno of a failed sync. */
+export const SYNC_PENDING = 0;
+/** See {@link SYNC_PENDING}. */
+export const SYNC_DONE = 1;
+/** See {@link SYNC_PENDING}. */
+export const SYNC_FAILED = 2;
+
+const WORKER_SOURCE = `
+const { parentPort } = require("node:worker_threads");
+const fs = require("node:fs");
+parentPort.on("message", (m) => {
+  if (typeof m === "object" && m !== null && m.sync !== undefined) {
+    const cell = new Int32Array(m.cell);
+    let state = ${SYNC_DONE};
+    try {
+      fs.fdatasyncSync(m.sync);
+    } catch (e) {
+      state = ${SYNC_FAILED};
+      Atomics.store(cell, 1, typeof e?.errno === "number" ? e.errno : -1);
+    }
+    Atomics.store(cell, 0, state);
+    Atomics.notify(cell, 0);
+    return;
+  }
+  const bytes = new Uint8Array(m);
+  for (let i = 0; i < bytes.length; i += 4096) Atomics.compareExchange(bytes, i, 0, 0);
+  parentPort.postMessage(bytes.length);
+});
+`;
+
+interface Helper {
+  post(message: unknown): void;
+}
+
+/** undefined: not started yet; null: unavailable for the rest of the process. */
+let helper: Helper | null | undefined;
+const pool = new Map<number, SharedArrayBuffer[]>();
+let warming = true;
+let syncing = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+/** Buffers the helper has finished touching (as reported back; for tests and stats). */
+let touched = 0;
+/** Syncs posted to the helper (stats, tests). */
+let syncsStarted = 0;
+let touchedWaiters: (() => void)[] = [];
+
+function startHelper(): Helper | null {
+  if (typeof SharedArrayBuffer !== "function" || typeof WorkerThread !== "function") return null;
+  try {
+    const w = new WorkerThread(WORKER_SOURCE, { eval: true });
+    w.on("message", () => {
+      touched++;
+      const waiters = touchedWaiters;
+      touchedWaiters = [];
+      for (const f of waiters) f();
+    });
+    w.on("error", () => {
+      helper = null;
+      pool.clear();
+    });
+    w.unref(); // after the listeners: in Bun, adding one refs the Worker again
+    return { post: (m) => w.postMessage(m) };
+  } catch {
+    return null;
+  }
+}
+
+function theHelper(): Helper | null {
+  if (helper === undefined) helper = startHelper();
+  return helper;
+}
+
+/**
+ * A zero-filled buffer of `byteLength` bytes for long-lived engine memory. Sizes of at least
+ * {@link POOLED_MIN_BYTES} come from the pool of pre-touched `SharedArrayBuffer`s (see the
+ * module comment); smaller ones, and every size when the helper is unavailable, are fresh
+ * `ArrayBuffer`s.
+ */
+export function freshBuffer(byteLength: number): ArrayBuffer | SharedArrayBuffer {
+  if (byteLength < POOLED_MIN_BYTES || !warming || helper === null) return new ArrayBuffer(byteLength);
+  let spares = pool.get(byteLength);
+  if (spares === undefined) {
+    if (pool.size >= SIZES_MAX) return new ArrayBuffer(byteLength);
+    if (theHelper() === null) return new ArrayBuffer(byteLength);
+    spares = [];
+    pool.set(byteLength, spares);
+  }
+  const out = spares.shift() ?? new SharedArrayBuffer(byteLength);
+  const h = helper;
+  if (h !== null && h !== undefined) {
+    try {
+      while (spares.length < SPARES) {
+        const spare = new SharedArrayBuffer(byteLength);
+        h.post(spare);
+        spares.push(spare);
+      }
+    } catch {
+      helper = null;
+      pool.clear();
+    }
+  }
+  return out;
+}
+
+/**
+ * Starts `fdatasync(fd)` on the helper and returns its cell (see {@link SYNC_PENDING}), or
+ * undefined where syncs cannot run there (not Bun, no helper, turned off): then sync here.
+ */
+export function syncOnHelper(fd: number): Int32Array | undefined {
+  if (!syncing) return undefined;
+  const h = theHelper();
+  if (h === null) return undefined;
+  const cell = new Int32Array(new SharedArrayBuffer(8));
+  try {
+    h.post({ sync: fd, cell: cell.buffer });
+  } catch {
+    return undefined;
+  }
+  syncsStarted++;
+  return cell;
+}
+
+/**
+ * Turns pre-touched buffers (`warm`) or helper syncs (`sync`) off or back on for the rest of
+ * the process; for tests and A/B measurements. Turning buffers off empties the pool.
+ */
+export function setHelperThread(options: { warm?: boolean; sync?: boolean }): void {
+  if (options.warm !== undefined) {
+    warming = options.warm;
+    if (!warming) pool.clear();
+  }
+  if (options.sync !== undefined) syncing = options.sync;
+}
+
+/** Whether syncs go to the helper (Bun, and not turned off). */
+export function helperSyncs(): boolean {
+  return syncing && helper !== null;
+}
+
+/** Buffers the helper has reported touched, buffers pooled now, syncs posted to it. */
+export function helperStats(): { touched: number; pooled: number; syncsStarted: number; running: boolean } {
+  let pooled = 0;
+  for (const s of pool.values()) pooled += s.length;
+  return { touched, pooled, syncsStarted, running: helper !== undefined && helper !== null };
+}
+
+/** Resolves once the helper has reported at least `n` buffers touched in all. */
+export function whenTouched(n: number): Promise<void> {
+  if (touched >= n) return Promise.resolve();
+  return new Promise((resolve) => {
+    const check = () => (touched >= n ? resolve() : touchedWaiters.push(check));
+    touchedWaiters.push(check);
+  });
+}
+
+/** Posts a buffer to the helper directly (tests: the helper must never change written bytes). */
+export function touchForTest(buffer: SharedArrayBuffer): boolean {
+  const h = theHelper();
+  if (h === null) return false;
+  h.post(buffer);
+  return true;
+}

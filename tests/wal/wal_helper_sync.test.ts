@@ -1,0 +1,183 @@
+// The async WAL's overflow path with syncs started on another thread (FileHandle.startSync): the
+// invariant that at most one write is not yet durable, failures, and the real helper thread on
+// local files (Bun).
+import { afterEach, expect, test } from "bun:test";
+import * as nodeFs from "node:fs";
+import * as os from "node:os";
+import { IOError } from "../../src/api/errors.ts";
+import { type FileHandle, type FileSystem, joinPath, type SyncTicket } from "../../src/fs/file_system.ts";
+import { localFileSystem } from "../../src/fs/local_file_system.ts";
+import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
+import { helperStats, setHelperThread } from "../../src/util/helper_thread.ts";
+import { ASYNC_BUFFER_MAX_BYTES, WalWriter } from "../../src/wal/wal_writer.ts";
+import { replayAll } from "./helpers.ts";
+
+afterEach(() => setHelperThread({ sync: true }));
+
+interface FakeTicket extends SyncTicket {
+  done: boolean;
+  waited: boolean;
+}
+
+/**
+ * A memory provider whose handles start fake syncs: a ticket is done only once waited for (polls
+ * say no), or fails at `failAt` (the nth ticket). Appending a frame while the previous one is not
+ * yet durable (no sync of any kind finished since) breaks the invariant and throws here.
+ */
+function withTickets(failAt = Infinity): { fs: FileSystem; tickets: FakeTicket[]; writes: number[] } {
+  const base = memoryFileSystem();
+  const tickets: FakeTicket[] = [];
+  const writes: number[] = [];
+  const fs: FileSystem = Object.create(base);
+  fs.openFile = (p, o) => {
+    const h = base.openFile(p, o);
+    const wrapped: FileHandle = Object.create(h);
+    let unsynced = false; // a frame is written and no sync since has finished
+    wrapped.append = (buf) => {
+      if (unsynced) throw new Error(`frame ${writes.length + 1} written before frame ${writes.length} is durable`);
+      writes.push(buf.length);
+      h.append(buf);
+      unsynced = true;
+    };
+    wrapped.sync = () => {
+      h.sync();
+      unsynced = false;
+    };
+    wrapped.syncAsync = async () => {
+      await h.syncAsync();
+      unsynced = false;
+    };
+    wrapped.startSync = () => {
+      const n = tickets.length + 1;
+      const t: FakeTicket = {
+        done: false,
+        waited: false,
+        poll: () => false,
+        wait() {
+          t.waited = true;
+          if (n === failAt) throw Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" });
+          h.sync();
+          t.done = true;
+          unsynced = false;
+        },
+      };
+      tickets.push(t);
+      return t;
+    };
+    return wrapped;
+  };
+  return { fs, tickets, writes };
+}
+
+function appendMiB(wal: WalWriter, mib: number, first = 1): number {
+  const value = new Uint8Array(1000).fill(3);
+  let i = first;
+  for (; i < first + (mib * ASYNC_BUFFER_MAX_BYTES) / 1000; i++) {
+    wal.appendOne(i, 0, new Uint8Array([i & 255, (i >> 8) & 255, i >> 16]), value, 0);
+  }
+  return i - first;
+}
+
+test("a writer that never yields writes the next frame only after the previous frame's helper sync", () => {
+  const { fs, tickets, writes } = withTickets();
+  const wal = WalWriter.create(fs, "/w.wal", 1, "async-compressed");
+  const n = appendMiB(wal, 5.5);
+  expect(tickets.length).toBeGreaterThanOrEqual(4); // one per overflow frame
+  // Every ticket but the last was waited for before the next frame went out (the fake file
+  // throws otherwise); the last one is settled by the close.
+  expect(tickets.slice(0, -1).every((t) => t.waited)).toBe(true);
+  const framesBefore = writes.length;
+  wal.closeSync();
+  expect(tickets.every((t) => t.done)).toBe(true);
+  expect(writes.length).toBe(framesBefore + 1); // the rest of the buffer
+  expect(replayAll(fs, "/w.wal").ops.length).toBe(n);
+});
+
+test("flush and close after a helper sync leave every record durable and the sync settled", async () => {
+  const { fs, tickets } = withTickets();
+  const wal = WalWriter.create(fs, "/w.wal", 1, "async-compressed");
+  const n = appendMiB(wal, 1.2);
+  expect(tickets.length).toBe(1);
+  await wal.flush();
+  await wal.close();
+  expect(tickets[0].done).toBe(true);
+  expect(replayAll(fs, "/w.wal").ops.length).toBe(n);
+});
+
+test("a failed helper sync poisons the log: the write that finds it throws IOError, so do flush and close", async () => {
+  const { fs, tickets } = withTickets(2);
+  const wal = WalWriter.create(fs, "/w.wal", 1, "async-compressed");
+  let thrown: unknown;
+  let acknowledged = 0;
+  const value = new Uint8Array(1000);
+  try {
+    for (let i = 1; i < 10_000; i++) {
+      wal.appendOne(i, 0, new Uint8Array([i & 255, i >> 8]), value, 0);
+      acknowledged = i;
+    }
+  } catch (e) {
+    thrown = e;
+  }
+  expect(thrown).toBeInstanceOf(IOError);
+  expect((thrown as Error).message).toContain("sync");
+  expect(((thrown as Error).cause as Error).message).toContain("EIO");
+  expect(tickets.length).toBe(2);
+  expect(() => wal.appendOne(99_999, 0, new Uint8Array([1]), value, 0)).toThrow(IOError);
+  await expect(wal.flush()).rejects.toBe(thrown as Error);
+  await expect(wal.close()).rejects.toBe(thrown as Error);
+  // The frame whose sync failed is on disk, and nothing after it: everything acknowledged before
+  // the failed frame's records replays, and no later frame was written.
+  const replayed = replayAll(fs, "/w.wal").ops.length;
+  expect(replayed).toBeLessThanOrEqual(acknowledged);
+  expect(replayed).toBeGreaterThan(0);
+});
+
+test("on local files under Bun the overflow syncs run on the helper thread; everything replays", async () => {
+  const dir = nodeFs.mkdtempSync(joinPath(os.tmpdir(), "zt-helper-sync-"));
+  try {
+    const fs = localFileSystem();
+    const before = helperStats().syncsStarted;
+    const wal = WalWriter.create(fs, joinPath(dir, "w.wal"), 1, "async-compressed");
+    const n = appendMiB(wal, 4.5);
+    expect(helperStats().syncsStarted - before).toBeGreaterThanOrEqual(3);
+    await wal.close();
+    expect(replayAll(fs, joinPath(dir, "w.wal")).ops.length).toBe(n);
+
+    // Turned off, the same load syncs on this thread and starts none.
+    setHelperThread({ sync: false });
+    const off = helperStats().syncsStarted;
+    const wal2 = WalWriter.create(fs, joinPath(dir, "w2.wal"), 1, "async-compressed");
+    const n2 = appendMiB(wal2, 2.5);
+    wal2.closeSync();
+    expect(helperStats().syncsStarted).toBe(off);
+    expect(replayAll(fs, joinPath(dir, "w2.wal")).ops.length).toBe(n2);
+  } finally {
+    nodeFs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a local handle's helper sync reports a failure with the path and errno name", () => {
+  const dir = nodeFs.mkdtempSync(joinPath(os.tmpdir(), "zt-helper-sync-"));
+  try {
+    const h = localFileSystem().openFile(joinPath(dir, "f"), { create: true });
+    h.append(new Uint8Array(10));
+    const ok = h.startSync!()!;
+    ok.wait();
+    expect(ok.poll()).toBe(true);
+    // Close the descriptor behind the handle's back: the helper's fdatasync gets EBADF.
+    nodeFs.closeSync((h as unknown as { fd: number }).fd);
+    const bad = h.startSync!()!;
+    let err: Error | undefined;
+    try {
+      bad.wait();
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err?.message).toContain(joinPath(dir, "f"));
+    expect((err as { code?: string }).code).toBe("EBADF");
+    expect(() => bad.poll()).toThrow("EBADF");
+    expect(() => h.close()).toThrow(); // the descriptor is gone (EBADF): after waiting for the sync
+  } finally {
+    nodeFs.rmSync(dir, { recursive: true, force: true });
+  }
+});
