@@ -206,11 +206,17 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   readonly #engine: TreeEngine;
   /** The value codec is the built-in `"bytes"` one (see {@link ZoneTree.#valueForWrite}). */
   readonly #bytesValues: boolean;
+  /**
+   * Width N of a layout that is one ascending `<bytes:N>` field, whose encoded key is the given
+   * array itself (see {@link ZoneTree.#keyForWrite}); 0 otherwise.
+   */
+  readonly #identityKeyWidth: number;
 
   private constructor(keyspace: Keyspace<K, V, KIn, P>, engine: TreeEngine, events: TreeEvents) {
     this.keyspace = keyspace;
     this.#engine = engine;
     this.#bytesValues = keyspace.value.id === "bytes";
+    this.#identityKeyWidth = identityKeyWidth(keyspace.key);
     this.events = events;
     this.maintenance = {
       moveMutableSegmentForward: () => engine.moveMutableSegmentForward(),
@@ -289,7 +295,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    */
   upsert(key: KIn, value: V, opts?: WriteOptions): number {
     this.#engine.checkWritable();
-    const k = this.keyspace.key.encode(key);
+    const k = this.#keyForWrite(key);
     const v = this.#valueForWrite(value);
     return this.#engine.write(KIND_PUT, k, v, expiryOf(opts));
   }
@@ -312,7 +318,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    */
   tryAdd(key: KIn, value: V, opts?: WriteOptions): number | undefined {
     this.#engine.checkWritable();
-    const k = this.keyspace.key.encode(key);
+    const k = this.#keyForWrite(key);
     const v = this.#valueForWrite(value);
     const expiresAt = expiryOf(opts);
     if (this.#engine.getValue(k) !== undefined) return undefined;
@@ -338,7 +344,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    */
   tryDelete(key: KIn): number | undefined {
     this.#engine.checkWritable();
-    const k = this.keyspace.key.encode(key);
+    const k = this.#keyForWrite(key);
     if (this.#engine.getValue(k) === undefined) return undefined;
     return this.#engine.write(KIND_DELETE, k, EMPTY, 0);
   }
@@ -346,7 +352,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   /** Writes a deletion marker for `key` unconditionally. Returns the opIndex. */
   forceDelete(key: KIn): number {
     this.#engine.checkWritable();
-    const k = this.keyspace.key.encode(key);
+    const k = this.#keyForWrite(key);
     return this.#engine.write(KIND_DELETE, k, EMPTY, 0);
   }
 
@@ -514,12 +520,25 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
       : this.keyspace.value.encode(value);
   }
 
+  /**
+   * The encoded key for a write applied before this call returns, as {@link #valueForWrite} for
+   * values: for a layout of one ascending `<bytes:N>` field the encoding is the bytes themselves,
+   * so a Uint8Array of N bytes is used as given instead of copied (the WAL and the in-memory
+   * segment copy it; a million-record load allocated a million 16-byte arrays for nothing).
+   */
+  #keyForWrite(key: KIn): Uint8Array {
+    const n = this.#identityKeyWidth;
+    return n !== 0 && key instanceof Uint8Array && key.length === n
+      ? key
+      : this.keyspace.key.encode(key);
+  }
+
   #encodeOp(op: BatchOp<KIn, V>, i: number): EncodedOp {
     if (op !== null && typeof op === "object") {
       if ("put" in op) {
         return {
           kind: KIND_PUT,
-          key: this.keyspace.key.encode(op.put),
+          key: this.#keyForWrite(op.put),
           value: this.#valueForWrite(op.value),
           expiresAt: expiryOf(op, BATCH_PUT_NAMES, `batch(ops): ops[${i}]`),
         };
@@ -528,7 +547,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
         checkNames(op, ["del"], `batch(ops): ops[${i}]`);
         return {
           kind: KIND_DELETE,
-          key: this.keyspace.key.encode(op.del),
+          key: this.#keyForWrite(op.del),
           value: EMPTY,
           expiresAt: 0,
         };
@@ -1016,4 +1035,25 @@ function expiryOf(
     return Date.now() + ttlMs;
   }
   return 0;
+}
+
+/**
+ * N when `codec` encodes a key as exactly the N bytes given (a layout of one ascending
+ * `<bytes:N>` field), checked on a probe key; 0 otherwise.
+ */
+function identityKeyWidth(codec: { fields: readonly { type: string; desc: boolean }[]; fixedWidth?: number; encode(k: never): Uint8Array }): number {
+  const f = codec.fields;
+  const n = codec.fixedWidth;
+  if (f.length !== 1 || f[0].desc || f[0].type !== `bytes:${n}` || n === undefined) return 0;
+  const probe = new Uint8Array(n);
+  for (let i = 0; i < n; i++) probe[i] = (i * 37 + 11) & 0xff;
+  let out: Uint8Array;
+  try {
+    out = codec.encode(probe as never);
+  } catch {
+    return 0;
+  }
+  if (out === probe || out.length !== n) return 0;
+  for (let i = 0; i < n; i++) if (out[i] !== probe[i]) return 0;
+  return n;
 }

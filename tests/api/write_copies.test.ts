@@ -1,5 +1,6 @@
 /**
  * A write keeps the bytes it was given at the moment of the call: with the `"bytes"` value codec
+ * (and, for keys, a layout of one ascending `<bytes:N>` field)
  * `upsert`, `tryAdd` and `batch` hand the caller's array to the engine without a defensive copy
  * (the WAL and the in-memory segment copy it before the call returns), so changing or reusing
  * the array afterwards must change nothing stored, in memory, on disk, or after a WAL replay.
@@ -67,4 +68,53 @@ test("a transaction's buffered write keeps the bytes of the call, not of the com
   tx.commit();
   expect([...tree.get(7)!]).toEqual([1, 2, 3]);
   await tree.close();
+});
+
+describe("keys of a one-field <bytes:N> layout are used as given, never kept", () => {
+  const raw = defineKeyspace({ key: "<bytes:4>", value: "bytes" });
+  for (const wal of ["async-compressed", "sync"] as const) {
+    test(`reusing the key array after upsert, tryAdd, batch, tryDelete and forceDelete changes nothing stored (wal ${wal})`, async () => {
+      const fs = memoryFileSystem();
+      const tree = await ZoneTree.open({ dir: "/db", keyspace: raw, fs, wal, maintenance: "manual" });
+      const key = new Uint8Array(4);
+      const at = (i: number) => Uint8Array.of(0, 0, i >> 8, i & 255);
+      const want = new Map<number, number | undefined>();
+      for (let i = 0; i < 400; i++) {
+        key.set(at(i));
+        const v = Uint8Array.of(i & 255);
+        switch (i % 5) {
+          case 0: tree.upsert(key, v); want.set(i, i & 255); break;
+          case 1: tree.tryAdd(key, v); want.set(i, i & 255); break;
+          case 2: tree.batch([{ put: key, value: v }]); want.set(i, i & 255); break;
+          case 3: tree.upsert(key, v); key.set(at(i)); tree.tryDelete(key); want.set(i, undefined); break;
+          case 4: tree.batch([{ put: key, value: v }, { del: at(i) }]); key.set(at(i)); tree.forceDelete(key); tree.upsert(at(i), v); want.set(i, i & 255); break;
+        }
+        key.fill(0xee); // the caller reuses its array
+      }
+      const check = (t: typeof tree) => {
+        for (const [i, v] of want) expect(t.get(at(i))?.[0]).toBe(v);
+        expect(t.get(Uint8Array.of(0xee, 0xee, 0xee, 0xee))).toBeUndefined();
+        expect(t.count()).toBe([...want.values()].filter((v) => v !== undefined).length);
+      };
+      check(tree);
+      tree.maintenance.moveMutableSegmentForward();
+      await tree.maintenance.merge();
+      check(tree);
+      await tree.close();
+      const reopened = await ZoneTree.open({ dir: "/db", keyspace: raw, fs, wal });
+      check(reopened);
+      await reopened.close();
+    });
+  }
+
+  test("a key of the wrong length or type is still a KeyEncodingError naming it, nothing written", async () => {
+    const tree = await ZoneTree.open({ dir: "/db", keyspace: raw, fs: memoryFileSystem() });
+    expect(() => tree.upsert(new Uint8Array(5), new Uint8Array(1))).toThrow("expected 4 bytes, got 5");
+    expect(() => tree.batch([{ put: new Uint8Array(4), value: new Uint8Array(1) }, { put: "x" as never, value: new Uint8Array(1) }])).toThrow("Uint8Array");
+    expect(tree.count()).toBe(0);
+    // Tuple and object forms still go through the codec.
+    tree.upsert([Uint8Array.of(1, 2, 3, 4)] as never, Uint8Array.of(9));
+    expect(tree.get(Uint8Array.of(1, 2, 3, 4))).toEqual(Uint8Array.of(9));
+    await tree.close();
+  });
 });
