@@ -23,6 +23,8 @@ export interface DiskSegmentWriteOptions {
   sparseStep?: number;
   /** Target raw block size (default `DEFAULT_BLOCK_SIZE_BYTES`, 16 KiB). */
   blockSizeBytes?: number;
+  /** Format version to write (default `FORMAT_VERSION`); tests write the previous one with 1. */
+  formatVersion?: number;
 }
 
 /** What a written single-part disk segment holds (also what its footer says). */

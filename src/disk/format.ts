@@ -9,7 +9,7 @@
  * ```
  * +------------------------------+ offset 0
  * | block 0 (stored bytes)       |  blocks are contiguous; block i's offset, stored length,
- * | block 1                      |  raw length, codec, CRC32C and first record ordinal are in
+ * | block 1                      |  raw length, codec, CRC-32 and first record ordinal are in
  * | ...                          |  the block table of the index region
  * +------------------------------+ footer.indexOffset
  * | index region                 |  block table, sparse index, last key (CRC32C in the footer)
@@ -22,7 +22,7 @@
  *
  * ```
  * off  size  field
- *   0   4    formatVersion        = 1
+ *   0   4    formatVersion        = 2 (1: block CRCs are CRC-32C, still read)
  *   4   1    layout               0 fixed key + fixed value, 1 fixed key + variable value,
  *                                 2 variable key + fixed value, 3 variable key + variable value
  *   5   1    compression          0 none, 1 lz4 (what was asked; each block flags its own codec)
@@ -57,11 +57,23 @@
  */
 import { CorruptionError } from "../api/errors.ts";
 import { assert } from "../util/assert.ts";
-import { crc32c } from "../util/crc32c.ts";
+import { type Crc32Function, crc32c } from "../util/crc32c.ts";
+import { crc32 } from "../util/crc32.ts";
 import { readU64, writeU64 } from "../util/bytes.ts";
 
-/** Version written in every footer and descriptor; readers accept exactly this one. */
-export const FORMAT_VERSION = 1;
+/**
+ * Version written in every data file footer. Readers accept this one and
+ * {@link FORMAT_VERSION_CRC32C}: version 1 checksums blocks with CRC-32C, version 2 with CRC-32
+ * (IEEE), which both runtimes compute natively (`util/crc32.ts`); nothing else differs.
+ */
+export const FORMAT_VERSION = 2;
+/** The first format version: block checksums are CRC-32C (still read; written only by tests). */
+export const FORMAT_VERSION_CRC32C = 1;
+
+/** The block checksum of a data file of format `version` (see {@link FORMAT_VERSION}). */
+export function blockChecksum(version: number): Crc32Function {
+  return version === FORMAT_VERSION_CRC32C ? crc32c : crc32;
+}
 /** Bytes of the fixed-size footer at the end of a data file. */
 export const FOOTER_SIZE = 136;
 /** ASCII "ZTDSEG01". */
@@ -148,6 +160,8 @@ export function parseDiskFileName(
 
 /** Everything the footer says, decoded and checked. */
 export interface Footer {
+  /** {@link FORMAT_VERSION} (or {@link FORMAT_VERSION_CRC32C}): decides the block checksum. */
+  formatVersion: number;
   layout: number;
   compression: number;
   keyFixedWidth: number;
@@ -175,7 +189,7 @@ export interface Footer {
 export function encodeFooter(f: Footer): Uint8Array {
   const out = new Uint8Array(FOOTER_SIZE);
   const v = new DataView(out.buffer);
-  v.setUint32(0, FORMAT_VERSION);
+  v.setUint32(0, f.formatVersion);
   v.setUint8(4, f.layout);
   v.setUint8(5, f.compression);
   v.setUint32(8, f.keyFixedWidth);
@@ -227,13 +241,17 @@ export function decodeFooter(
   for (let i = 0; i < 8; i++) {
     if (bytes[120 + i] !== FOOTER_MAGIC[i]) throw bad(120, "not a disk segment file (bad magic)");
   }
-  if (v.getUint32(0) !== FORMAT_VERSION) throw bad(0, `unknown format version ${v.getUint32(0)}`);
+  const version = v.getUint32(0);
+  if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_CRC32C) {
+    throw bad(0, `unknown format version ${version}`);
+  }
   const u64 = (rel: number) => {
     const n = readU64(v, rel);
     if (n < 0) throw bad(rel, "64-bit field exceeds a safe integer");
     return n;
   };
   const f: Footer = {
+    formatVersion: version,
     layout: v.getUint8(4),
     compression: v.getUint8(5),
     keyFixedWidth: v.getUint32(8),

@@ -45,9 +45,12 @@ import type {
   DiskSegmentInfo,
   DiskSegmentWriteOptions,
 } from "./disk_segment.ts";
-import { type DiskLayout, FORMAT_VERSION, multipartFileName } from "./format.ts";
+import { type DiskLayout, multipartFileName } from "./format.ts";
 import { openDiskSegment, type PreloadedIndexes, SinglePartDiskSegment } from "./segment_reader.ts";
 import { DiskSegmentWriter, io, type RecordSource } from "./segment_writer.ts";
+
+/** Version of the descriptor (`.multi`) format; its parts carry their own (`format.ts`). */
+const MULTIPART_FORMAT_VERSION = 1;
 
 const MAGIC = [0x5a, 0x54, 0x4d, 0x55, 0x4c, 0x54, 0x49, 0x31]; // "ZTMULTI1"
 const HEADER_SIZE = 32;
@@ -113,7 +116,7 @@ export function writeMultipartDescriptor(
   const out = new Uint8Array(size);
   const v = new DataView(out.buffer);
   out.set(MAGIC, 0);
-  v.setUint32(8, FORMAT_VERSION);
+  v.setUint32(8, MULTIPART_FORMAT_VERSION);
   v.setUint32(12, parts.length);
   writeU64(v, 16, id);
   writeU64(v, 24, total);
@@ -174,7 +177,7 @@ export function readMultipartDescriptor(
   for (let i = 0; i < 8; i++) {
     if (bytes[i] !== MAGIC[i]) throw bad(0, "not a multipart descriptor (bad magic)");
   }
-  if (v.getUint32(8) !== FORMAT_VERSION) throw bad(8, `unknown format version ${v.getUint32(8)}`);
+  if (v.getUint32(8) !== MULTIPART_FORMAT_VERSION) throw bad(8, `unknown format version ${v.getUint32(8)}`);
   const count = v.getUint32(12);
   if (count < 1 || count > (end - HEADER_SIZE) / 24) {
     throw bad(12, `part count ${count} out of range`);

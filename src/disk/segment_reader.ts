@@ -19,12 +19,13 @@ import { ClosedError, CorruptionError } from "../api/errors.ts";
 import { type FileHandle, type FileSystem, joinPath } from "../fs/file_system.ts";
 import type { Comparer, RecordCursor, RecordSlot } from "../iter/record.ts";
 import { compareBytes } from "../util/bytes.ts";
-import { crc32c } from "../util/crc32c.ts";
+import { type Crc32Function, crc32c } from "../util/crc32c.ts";
 import { lz4DecodeInto } from "../util/lz4_decode.ts";
 import { BLOCK_OVERHEAD_BYTES, BlockView } from "./block.ts";
 import type { BlockCache } from "./block_cache.ts";
 import type { DiskCursorOptions, DiskSegment, DiskSegmentInfo } from "./disk_segment.ts";
 import {
+  blockChecksum,
   CODEC_LZ4,
   dataFileName,
   decodeFooter,
@@ -208,6 +209,8 @@ export class SinglePartDiskSegment implements DiskSegment {
   /** -1 = variable values. */
   readonly valueWidth: number;
   private handle: FileHandle | undefined;
+  /** The block checksum of this file's format version. */
+  private readonly blockCrc: Crc32Function;
   private readonly scratch: ReadScratch = newScratch();
   private readonly getView: BlockView;
   private readonly probe = new KeyProbe();
@@ -228,6 +231,7 @@ export class SinglePartDiskSegment implements DiskSegment {
     this.files = [name];
     this.sizeBytes = size;
     this.footer = footer;
+    this.blockCrc = blockChecksum(footer.formatVersion);
     this.index = index;
     this.id = footer.segmentId;
     this.recordCount = footer.recordCount;
@@ -330,7 +334,7 @@ export class SinglePartDiskSegment implements DiskSegment {
       buf = s.buf = grown(s.buf, stored);
     }
     readFully(handle, this.path, buf, offset, stored, `block ${b}`);
-    if (crc32c(buf, 0, stored) !== idx.blockCrc[b]) {
+    if (this.blockCrc(buf, 0, stored) !== idx.blockCrc[b]) {
       throw new CorruptionError(this.path, offset, `block ${b} checksum mismatch`);
     }
     if (lz4 && !lz4DecodeInto(buf, 0, stored, raw === out.length ? out : out.subarray(0, raw))) {

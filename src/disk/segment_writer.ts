@@ -37,19 +37,22 @@ import { IOError } from "../api/errors.ts";
 import { type FileHandle, type FileSystem, joinPath } from "../fs/file_system.ts";
 import { type Comparer, KIND_DELETE, KIND_PUT, type RecordSlot } from "../iter/record.ts";
 import { assert } from "../util/assert.ts";
-import { crc32c } from "../util/crc32c.ts";
+import { type Crc32Function, crc32c } from "../util/crc32c.ts";
 import { lz4BlockBound, lz4CompressInto } from "../util/lz4_block.ts";
 import { BlockBuilder } from "./block_builder.ts";
 import type { DiskSegmentInfo, DiskSegmentWriteOptions } from "./disk_segment.ts";
 import {
   BLOCK_SIZE_BYTES_MAX,
   BLOCK_SIZE_BYTES_MIN,
+  blockChecksum,
   CODEC_LZ4,
   CODEC_RAW,
   dataFileName,
   DEFAULT_BLOCK_SIZE_BYTES,
   DEFAULT_SPARSE_STEP,
   encodeFooter,
+  FORMAT_VERSION,
+  FORMAT_VERSION_CRC32C,
   KEY_FIXED_WIDTH_MAX,
   layoutOf,
   LAYOUTS,
@@ -77,6 +80,9 @@ export class DiskSegmentWriter {
   private readonly lz4: boolean;
   private readonly sparseStep: number;
   private readonly blockSizeBytes: number;
+  /** Footer version, and the block checksum it implies (`blockChecksum`). */
+  private readonly formatVersion: number;
+  private readonly blockCrc: Crc32Function;
   private readonly block: BlockBuilder;
   private readonly index: IndexBuilder;
   private handle: FileHandle | undefined;
@@ -113,6 +119,12 @@ export class DiskSegmentWriter {
       vw === undefined || (Number.isInteger(vw) && vw >= 0 && vw <= VALUE_FIXED_WIDTH_MAX),
       `valueFixedWidth ${vw}`,
     );
+    this.formatVersion = options.formatVersion ?? FORMAT_VERSION;
+    assert(
+      this.formatVersion === FORMAT_VERSION || this.formatVersion === FORMAT_VERSION_CRC32C,
+      `format version ${this.formatVersion}`,
+    );
+    this.blockCrc = blockChecksum(this.formatVersion);
     this.sparseStep = options.sparseStep ?? DEFAULT_SPARSE_STEP;
     this.blockSizeBytes = options.blockSizeBytes ?? DEFAULT_BLOCK_SIZE_BYTES;
     assert(
@@ -233,7 +245,7 @@ export class DiskSegmentWriter {
       }
     }
     const offset = this.fileOffset + this.pendingLength;
-    this.index.addBlock(offset, stored.length, raw.length, crc32c(stored), this.blockFirst, codec);
+    this.index.addBlock(offset, stored.length, raw.length, this.blockCrc(stored), this.blockFirst, codec);
     if (raw.length > this.maxRawBlockLength) this.maxRawBlockLength = raw.length;
     this.write(stored);
     this.block.reset();
@@ -311,6 +323,7 @@ export class DiskSegmentWriter {
       assert(indexBytes.length < 2 ** 32, "index region fits u32");
       const s = this.stats;
       const footer = encodeFooter({
+        formatVersion: this.formatVersion,
         layout: LAYOUTS.indexOf(
           layoutOf(this.keyWidth || undefined, this.valueWidth < 0 ? undefined : this.valueWidth),
         ),

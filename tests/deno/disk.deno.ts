@@ -145,3 +145,30 @@ Deno.test("a flipped byte in a local segment file is a CorruptionError naming it
     nodeFs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+Deno.test("block checksums: CRC-32 runs natively under Deno; format 1 (CRC32C) files still read", async () => {
+  const { crc32, crc32IsNative, crc32Js } = await import("../../src/util/crc32.ts");
+  const { FORMAT_VERSION_CRC32C } = await import("../../src/disk/format.ts");
+  assert.equal(crc32IsNative, true);
+  const sample = new Prng(5).bytes(4099);
+  assert.equal(crc32(sample, 3, 4000, 77), crc32Js(sample, 3, 4000, 77));
+  const dir = tempDir();
+  try {
+    const fs = localFileSystem();
+    const recs = records(2000, undefined, undefined);
+    for (const [id, formatVersion] of [[1, undefined], [2, FORMAT_VERSION_CRC32C]] as const) {
+      const info = writeDiskSegment(fs, dir, id, recs, {
+        compare: compareBytes,
+        compression: "lz4",
+        blockSizeBytes: 4096,
+        ...(formatVersion === undefined ? {} : { formatVersion }),
+      });
+      const seg = openDiskSegment(fs, dir, info, compareBytes, new BlockCache(1 << 20));
+      same(seg, recs);
+      seg.verify();
+      seg.close();
+    }
+  } finally {
+    nodeFs.rmSync(dir, { recursive: true, force: true });
+  }
+});

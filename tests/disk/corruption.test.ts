@@ -5,7 +5,14 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { CorruptionError } from "../../src/api/errors.ts";
 import { BlockCache } from "../../src/disk/block_cache.ts";
-import { dataFileName, LAYOUTS } from "../../src/disk/format.ts";
+import {
+  dataFileName,
+  FOOTER_SIZE,
+  FORMAT_VERSION,
+  FORMAT_VERSION_CRC32C,
+  LAYOUTS,
+} from "../../src/disk/format.ts";
+import { crc32c } from "../../src/util/crc32c.ts";
 import { openDiskSegment } from "../../src/disk/segment_reader.ts";
 import { writeDiskSegment } from "../../src/disk/segment_writer.ts";
 import { joinPath } from "../../src/fs/file_system.ts";
@@ -96,6 +103,26 @@ function exercise(
   }
 }
 
+/** Flips each byte of segment `id`'s file in turn (and back): every flip must be detected. */
+function expectEveryFlipDetected(s: TestStore, id: number, recs: Rec[]): void {
+  const path = joinPath(s.dir, dataFileName(id));
+  const good = s.fs.readFile(path);
+  expect(exercise(s, id, recs, path)).toBeUndefined();
+  // Flip in place and flip back: rewriting the whole file costs a truncate each time.
+  const h = s.fs.openFile(path);
+  try {
+    for (let i = 0; i < good.length; i++) {
+      h.write(new Uint8Array([good[i] ^ (1 << (i % 8))]), i);
+      const err = exercise(s, id, recs, path);
+      h.write(good.subarray(i, i + 1), i);
+      if (err === undefined) throw new Error(`flip of byte ${i} of ${good.length} went undetected`);
+    }
+  } finally {
+    h.close();
+  }
+  expect(exercise(s, id, recs, path)).toBeUndefined();
+}
+
 for (const [storeName, makeStore] of [["local", localStore], ["memory", memoryStore]] as const) {
   describe(`${storeName} fs: damaged data files`, () => {
     for (const layout of LAYOUTS) {
@@ -114,24 +141,7 @@ for (const [storeName, makeStore] of [["local", localStore], ["memory", memorySt
             sparseStep: 8,
             blockSizeBytes: 256,
           });
-          const path = joinPath(s.dir, dataFileName(1));
-          const good = s.fs.readFile(path);
-          expect(exercise(s, 1, recs, path)).toBeUndefined();
-          // Flip in place and flip back: rewriting the whole file costs a truncate each time.
-          const h = s.fs.openFile(path);
-          try {
-            for (let i = 0; i < good.length; i++) {
-              h.write(new Uint8Array([good[i] ^ (1 << (i % 8))]), i);
-              const err = exercise(s, 1, recs, path);
-              h.write(good.subarray(i, i + 1), i);
-              if (err === undefined) {
-                throw new Error(`flip of byte ${i} of ${good.length} went undetected`);
-              }
-            }
-          } finally {
-            h.close();
-          }
-          expect(exercise(s, 1, recs, path)).toBeUndefined();
+          expectEveryFlipDetected(s, 1, recs);
         });
       }
     }
@@ -175,4 +185,72 @@ test("a missing file, or one renamed to another id, is a CorruptionError naming 
   expect(() => openDiskSegment(s.fs, s.dir, 4, compareBytes, new BlockCache(0))).toThrow(
     "footer names segment 3",
   );
+});
+
+describe("format versions: the block checksum follows the footer's version", () => {
+  const recsOf = () => genRecords(new Prng(testSeed(4545)), 60, { largeValueBytes: 300 });
+  const write = (s: TestStore, id: number, recs: Rec[], formatVersion?: number) =>
+    writeDiskSegment(s.fs, s.dir, id, pullFrom(recs), {
+      compare: compareBytes,
+      compression: "lz4",
+      blockSizeBytes: 256,
+      sparseStep: 8,
+      ...(formatVersion === undefined ? {} : { formatVersion }),
+    });
+  /** The file with its footer's version set to `version` (footer CRC redone, blocks untouched). */
+  const relabel = (bytes: Uint8Array, version: number) => {
+    const out = bytes.slice();
+    const v = new DataView(out.buffer, out.length - FOOTER_SIZE, FOOTER_SIZE);
+    v.setUint32(0, version);
+    v.setUint32(132, crc32c(out, out.length - FOOTER_SIZE, out.length - 4));
+    return out;
+  };
+
+  /** The same records as segment 1 (version 2, written by default) and 2 (version 1). */
+  const bothVersions = () => {
+    store = memoryStore();
+    const s = store;
+    const recs = recsOf();
+    write(s, 1, recs);
+    write(s, 2, recs, FORMAT_VERSION_CRC32C);
+    return { s, recs, p1: joinPath(s.dir, dataFileName(1)), p2: joinPath(s.dir, dataFileName(2)) };
+  };
+
+  test("version 2 is written; version 1 files (CRC32C blocks) still read, scan and verify", () => {
+    const { s, recs, p1, p2 } = bothVersions();
+    expect(FORMAT_VERSION).toBe(2);
+    expect(new DataView(s.fs.readFile(p1).buffer).getUint32(s.fs.readFile(p1).length - FOOTER_SIZE)).toBe(2);
+    expect(new DataView(s.fs.readFile(p2).buffer).getUint32(s.fs.readFile(p2).length - FOOTER_SIZE)).toBe(1);
+    expect(exercise(s, 1, recs, p1)).toBeUndefined();
+    expect(exercise(s, 2, recs, p2)).toBeUndefined();
+  });
+
+  test("a file claiming the other version fails its block checksums (each version checks its own CRC)", () => {
+    const { s, recs, p1, p2 } = bothVersions();
+    overwrite(s, p1, relabel(s.fs.readFile(p1), FORMAT_VERSION_CRC32C));
+    overwrite(s, p2, relabel(s.fs.readFile(p2), FORMAT_VERSION));
+    for (const [id, path] of [[1, p1], [2, p2]] as const) {
+      const err = exercise(s, id, recs, path);
+      expect(err?.message).toContain("checksum mismatch");
+    }
+  });
+
+  test("version 1: every flipped byte is detected, never wrong data", () => {
+    store = memoryStore();
+    const s = store;
+    const recs = genRecords(new Prng(testSeed(4646)), 30, { largeValueBytes: 300 });
+    write(s, 3, recs, FORMAT_VERSION_CRC32C);
+    expectEveryFlipDetected(s, 3, recs);
+  });
+
+  test("an unknown version is a CorruptionError naming it", () => {
+    store = memoryStore();
+    const s = store;
+    write(s, 4, recsOf());
+    const path = joinPath(s.dir, dataFileName(4));
+    overwrite(s, path, relabel(s.fs.readFile(path), 3));
+    expect(() => openDiskSegment(s.fs, s.dir, 4, compareBytes, new BlockCache(0))).toThrow(
+      "unknown format version 3",
+    );
+  });
 });
