@@ -34,6 +34,8 @@ function nativeCrc32(): NativeCrc32 | undefined {
 }
 
 const native = nativeCrc32();
+/** Ranges shorter than this are checksummed in JavaScript (a WAL frame of one small write). */
+const NATIVE_MIN_BYTES = 256;
 
 /** Whether {@link crc32} runs natively (`node:zlib`), not in JavaScript. */
 export const crc32IsNative: boolean = native !== undefined;
@@ -47,5 +49,8 @@ export const crc32: Crc32Function = native === undefined ? crc32Js : (
   start = 0,
   end = bytes.length,
   crc = 0,
-): number =>
-  native(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), crc) >>> 0;
+): number => {
+  // A short range costs less in JavaScript than a view and a call into the runtime.
+  if (end - start < NATIVE_MIN_BYTES) return crc32Js(bytes, start, end, crc);
+  return native(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), crc) >>> 0;
+};

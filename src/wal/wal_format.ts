@@ -8,7 +8,7 @@
  * | offset | size | field                                           |
  * |--------|------|-------------------------------------------------|
  * | 0      | 5    | magic "ZTWAL"                                   |
- * | 5      | 1    | format version (1)                              |
+ * | 5      | 1    | format version (2; 1: frames carry CRC-32C)     |
  * | 6      | 2    | reserved, 0                                     |
  * | 8      | 8    | segment id (u64)                                |
  * | 16     | 4    | crc32c of bytes 0..15                           |
@@ -18,7 +18,7 @@
  * | offset | size | field                                                 |
  * |--------|------|-------------------------------------------------------|
  * | 0      | 4    | payloadLength: bytes stored after the frame header    |
- * | 4      | 4    | crc32c over bytes 8 .. end of payload (type..payload)  |
+ * | 4      | 4    | CRC-32 over bytes 8 .. end of payload (type..payload)  |
  * | 8      | 1    | type: 0 raw, 1 lz4 (a raw LZ4 block)                  |
  * | 9      | 4    | rawLength: payload size after decompression (lz4 only) |
  * | 9 / 13 | n    | payload: records, back to back                        |
@@ -48,7 +48,8 @@
  *
  * @module
  */
-import { crc32c } from "../util/crc32c.ts";
+import { type Crc32Function, crc32c } from "../util/crc32c.ts";
+import { crc32 } from "../util/crc32.ts";
 import { readU64, writeU64 } from "../util/bytes.ts";
 
 /** The four WAL modes of API.md §6. */
@@ -64,8 +65,19 @@ export interface WalOp {
 
 /** The file magic, "ZTWAL". */
 export const WAL_MAGIC: Uint8Array = new Uint8Array([0x5a, 0x54, 0x57, 0x41, 0x4c]);
-/** The format version this code writes and reads. */
-export const WAL_FORMAT_VERSION = 1;
+/**
+ * The format version this code writes. Readers (and appends to a file that already exists)
+ * take it and {@link WAL_FORMAT_VERSION_CRC32C}: version 1 checksums frames with CRC-32C,
+ * version 2 with CRC-32 (IEEE), native in both runtimes (`util/crc32.ts`); nothing else differs.
+ */
+export const WAL_FORMAT_VERSION = 2;
+/** The first WAL format: frames checksummed with CRC-32C (still read and appended to). */
+export const WAL_FORMAT_VERSION_CRC32C = 1;
+
+/** The frame checksum of a WAL of format `version`. */
+export function walFrameChecksum(version: number): Crc32Function {
+  return version === WAL_FORMAT_VERSION_CRC32C ? crc32c : crc32;
+}
 /** Size of the file header. */
 export const WAL_HEADER_BYTES = 20;
 /** Frame header size of a raw frame. */
@@ -93,12 +105,12 @@ export const LZ4_EXPANSION_MAX = 256;
 /** What `decodeWalHeader` says when the header fails its checksum (maybe torn, not corrupt). */
 export const HEADER_CHECKSUM_MISMATCH = "file header checksum mismatch";
 
-/** Encodes the file header for `segmentId`. */
-export function encodeWalHeader(segmentId: number): Uint8Array {
+/** Encodes the file header for `segmentId` (format `version`: tests write the older one). */
+export function encodeWalHeader(segmentId: number, version = WAL_FORMAT_VERSION): Uint8Array {
   const out = new Uint8Array(WAL_HEADER_BYTES);
   const view = new DataView(out.buffer);
   out.set(WAL_MAGIC, 0);
-  out[5] = WAL_FORMAT_VERSION;
+  out[5] = version;
   writeU64(view, 8, segmentId);
   view.setUint32(16, crc32c(out, 0, 16));
   return out;
@@ -114,7 +126,7 @@ export function decodeWalHeader(bytes: Uint8Array, start: number): number | stri
   for (let i = 0; i < WAL_MAGIC.length; i++) {
     if (bytes[start + i] !== WAL_MAGIC[i]) return "not a WAL file (bad magic)";
   }
-  if (bytes[start + 5] !== WAL_FORMAT_VERSION) {
+  if (bytes[start + 5] !== WAL_FORMAT_VERSION && bytes[start + 5] !== WAL_FORMAT_VERSION_CRC32C) {
     return `unsupported WAL format version ${bytes[start + 5]}`;
   }
   const segmentId = readU64(view, 8);

@@ -25,7 +25,8 @@
 import { CorruptionError, IOError } from "../api/errors.ts";
 import type { FileHandle, FileSystem } from "../fs/file_system.ts";
 import { readU64, readVarint } from "../util/bytes.ts";
-import { crc32c } from "../util/crc32c.ts";
+import { type Crc32Function, crc32c } from "../util/crc32c.ts";
+import { crc32 } from "../util/crc32.ts";
 import { lz4Decompress } from "../util/lz4.ts";
 import {
   decodeWalHeader,
@@ -40,6 +41,7 @@ import {
   OP_KIND_MAX,
   RECORD_MIN_BYTES,
   WAL_HEADER_BYTES,
+  walFrameChecksum,
 } from "./wal_format.ts";
 
 /** Receives one op: its opIndex, kind, key, value and expiresAt (epoch ms, 0 = never). */
@@ -148,6 +150,8 @@ function u32(b: Uint8Array, i: number): number {
 class Replay {
   private lastOpIndex = -1;
   private readonly cursor = [0];
+  /** The frame checksum of the file's format version; undefined while the header is unread or damaged. */
+  private frameCrc: Crc32Function | undefined;
   /** Set by `checkFrame` for the frame it accepted. */
   private frameHeaderBytes = 0;
   private frameType = 0;
@@ -165,7 +169,9 @@ class Replay {
     if (size < WAL_HEADER_BYTES) {
       return this.tornAtCreation(size === 0 ? "empty file" : "file header is torn");
     }
-    const header = decodeWalHeader(this.win.load(0, WAL_HEADER_BYTES), 0 - this.win.start);
+    const headerBytes = this.win.load(0, WAL_HEADER_BYTES);
+    const header = decodeWalHeader(headerBytes, 0 - this.win.start);
+    if (typeof header === "number") this.frameCrc = walFrameChecksum(headerBytes[5 - this.win.start]);
     if (typeof header === "string") {
       if (header !== HEADER_CHECKSUM_MISMATCH || this.validFrameAfter(0)) {
         throw new CorruptionError(this.path, 0, header);
@@ -218,7 +224,14 @@ class Replay {
     const crc = u32(b, i + 4);
     b = this.win.load(off, headerBytes + payloadBytes);
     i = off - this.win.start;
-    if (crc32c(b, i + 8, i + headerBytes + payloadBytes) !== crc) return "checksum mismatch";
+    const frameCrc = this.frameCrc;
+    if (frameCrc !== undefined) {
+      if (frameCrc(b, i + 8, i + headerBytes + payloadBytes) !== crc) return "checksum mismatch";
+    } else if (
+      // The header is damaged, so its version is unknown: a frame of either version counts.
+      crc32(b, i + 8, i + headerBytes + payloadBytes) !== crc &&
+      crc32c(b, i + 8, i + headerBytes + payloadBytes) !== crc
+    ) return "checksum mismatch";
     this.frameHeaderBytes = headerBytes;
     this.frameType = type;
     this.framePayloadBytes = payloadBytes;

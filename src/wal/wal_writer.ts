@@ -37,9 +37,10 @@ import { ClosedError, IOError } from "../api/errors.ts";
 import type { FileHandle, FileSystem, SyncTicket } from "../fs/file_system.ts";
 import { assert } from "../util/assert.ts";
 import { writeVarint } from "../util/bytes.ts";
-import { crc32c } from "../util/crc32c.ts";
+import type { Crc32Function } from "../util/crc32c.ts";
 import { lz4BlockBound, lz4CompressInto } from "../util/lz4_block.ts";
 import {
+  decodeWalHeader,
   dirOf,
   encodeWalHeader,
   FRAME_HEADER_LZ4_BYTES,
@@ -49,7 +50,9 @@ import {
   FRAME_TYPE_RAW,
   OP_FLAG_EXPIRES,
   OP_KIND_MAX,
+  WAL_FORMAT_VERSION,
   WAL_HEADER_BYTES,
+  walFrameChecksum,
   type WalMode,
   type WalOp,
 } from "./wal_format.ts";
@@ -134,6 +137,8 @@ export class WalWriter {
   readonly mode: WalMode;
 
   private readonly modeCode: number;
+  /** The frame checksum of the file's format version (`walFrameChecksum`). */
+  private readonly frameCrc: Crc32Function;
   /** The file; undefined in mode "none", and while a deferred create is still opening it. */
   private handle: FileHandle | undefined;
   /** Set while a deferred create (`createDeferred`) opens and syncs the new file. */
@@ -179,7 +184,9 @@ export class WalWriter {
     mode: WalMode,
     handle: FileHandle | undefined,
     fileBytes: number,
+    version = WAL_FORMAT_VERSION,
   ) {
+    this.frameCrc = walFrameChecksum(version);
     this.path = path;
     this.mode = mode;
     this.modeCode = MODE_CODES[mode];
@@ -319,6 +326,7 @@ export class WalWriter {
   ): WalWriter {
     if (mode === "none") return new WalWriter(path, mode, undefined, 0);
     let handle: FileHandle | undefined;
+    let version = WAL_FORMAT_VERSION;
     try {
       handle = fs.openFile(path);
       const size = handle.size();
@@ -326,6 +334,12 @@ export class WalWriter {
         validLength >= 0 && validLength <= size,
         `validLength ${validLength} of ${path} (size ${size})`,
       );
+      if (validLength >= WAL_HEADER_BYTES) {
+        // Frames appended to a file of the previous format carry its checksum.
+        const header = new Uint8Array(WAL_HEADER_BYTES);
+        handle.read(header, 0);
+        if (typeof decodeWalHeader(header, 0) === "number") version = header[5];
+      }
       if (validLength < WAL_HEADER_BYTES) {
         handle.truncate(0);
         handle.append(encodeWalHeader(segmentId ?? 0));
@@ -340,7 +354,7 @@ export class WalWriter {
       if (e instanceof Error && e.name === "AssertionError") throw e;
       throw new IOError(`cannot open WAL ${path} for appending: ${message(e)}`, { cause: e });
     }
-    return new WalWriter(path, mode, handle, validLength);
+    return new WalWriter(path, mode, handle, validLength, version);
   }
 
   /** Bytes of the log: the file so far plus what is buffered (in "none", what would be). */
@@ -584,14 +598,14 @@ export class WalWriter {
         this.outView.setUint32(0, n);
         this.out[8] = FRAME_TYPE_LZ4;
         this.outView.setUint32(9, rawLength);
-        this.outView.setUint32(4, crc32c(this.out, 8, frameEnd));
+        this.outView.setUint32(4, this.frameCrc(this.out, 8, frameEnd));
         return this.out.subarray(0, frameEnd);
       }
     }
     const h = start - FRAME_HEADER_RAW_BYTES;
     this.view.setUint32(h, rawLength);
     this.buf[h + 8] = FRAME_TYPE_RAW;
-    this.view.setUint32(h + 4, crc32c(this.buf, h + 8, end));
+    this.view.setUint32(h + 4, this.frameCrc(this.buf, h + 8, end));
     return this.buf.subarray(h, end);
   }
 

@@ -8,7 +8,14 @@ import type { FileHandle, FileSystem } from "../../src/fs/file_system.ts";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
 import { crc32c } from "../../src/util/crc32c.ts";
 import { Prng } from "../../src/util/prng.ts";
-import { WAL_HEADER_BYTES, type WalMode } from "../../src/wal/wal_format.ts";
+import {
+  encodeWalHeader,
+  WAL_FORMAT_VERSION,
+  WAL_FORMAT_VERSION_CRC32C,
+  WAL_HEADER_BYTES,
+  walFrameChecksum,
+  type WalMode,
+} from "../../src/wal/wal_format.ts";
 import { WalWriter } from "../../src/wal/wal_writer.ts";
 import { appendRandom, randomOp, replayAll, type SeenOp, show } from "./helpers.ts";
 
@@ -163,13 +170,14 @@ test("a bit flip in the last frame is a torn tail", async () => {
 // ---------------------------------------------------------------------------------------------
 // Hand-made frames with hostile length fields.
 
-function rawFrame(payload: number[]): Uint8Array {
+/** A raw frame, checksummed for WAL format `version` (the one written by default). */
+function rawFrame(payload: number[], version = WAL_FORMAT_VERSION): Uint8Array {
   const out = new Uint8Array(9 + payload.length);
   const v = new DataView(out.buffer);
   v.setUint32(0, payload.length);
   out[8] = 0;
   out.set(payload, 9);
-  v.setUint32(4, crc32c(out, 8, out.length));
+  v.setUint32(4, walFrameChecksum(version)(out, 8, out.length));
   return out;
 }
 
@@ -180,7 +188,7 @@ function lz4FrameClaiming(rawLength: number, stored: number[]): Uint8Array {
   out[8] = 1;
   v.setUint32(9, rawLength);
   out.set(stored, 13);
-  v.setUint32(4, crc32c(out, 8, out.length));
+  v.setUint32(4, walFrameChecksum(WAL_FORMAT_VERSION)(out, 8, out.length));
   return out;
 }
 
@@ -264,8 +272,29 @@ test("a damaged file header is corruption when frames follow it", () => {
     expect.objectContaining({ code: "CORRUPTION", offset: 0 }),
   );
   bytes[3] ^= 4;
-  bytes[5] = 2; // a future format version, checksum fixed
+  bytes[5] = 3; // a future format version, checksum fixed
   new DataView(bytes.buffer).setUint32(16, crc32c(bytes, 0, 16));
   nodeFs.writeFileSync(path, bytes);
-  expect(() => replayAll(fs, path)).toThrow(/unsupported WAL format version 2/);
+  expect(() => replayAll(fs, path)).toThrow(/unsupported WAL format version 3/);
+});
+
+test("a format-1 WAL (CRC-32C frames) replays, takes appends in its own format, and a frame of the other format is a torn tail", () => {
+  // A log as the previous version wrote it: header version 1, frames with CRC-32C.
+  nodeFs.writeFileSync(path, encodeWalHeader(5, WAL_FORMAT_VERSION_CRC32C));
+  nodeFs.appendFileSync(path, rawFrame(record(1), WAL_FORMAT_VERSION_CRC32C));
+  nodeFs.appendFileSync(path, rawFrame(record(2, 7, 8), WAL_FORMAT_VERSION_CRC32C));
+  const first = replayAll(fs, path);
+  expect(first.ops.map((o) => o.opIndex)).toEqual([1, 2]);
+  expect(first.result.tornTail).toBeUndefined();
+  // Recovery appends to the newest log: its frames must carry the file's checksum.
+  const wal = WalWriter.openForAppend(fs, path, "sync", first.result.validLength, 5);
+  wal.appendOne(3, 0, new Uint8Array([3]), new Uint8Array([3]), 0);
+  wal.closeSync();
+  expect(replayAll(fs, path).ops.map((o) => o.opIndex)).toEqual([1, 2, 3]);
+  // A version-2 frame after them does not pass as a version-1 one.
+  const size = nodeFs.statSync(path).size;
+  nodeFs.appendFileSync(path, rawFrame(record(4), WAL_FORMAT_VERSION));
+  const last = replayAll(fs, path);
+  expect(last.ops.map((o) => o.opIndex)).toEqual([1, 2, 3]);
+  expect(last.result.tornTail).toEqual({ offset: size, reason: "checksum mismatch" });
 });
