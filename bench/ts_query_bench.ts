@@ -7,12 +7,15 @@
  *
  *   bun bench/ts_query_bench.ts            # 4 rounds; REPS=<n> for more, GC=1 to collect first
  *   ONLY="window limit1" bun bench/ts_query_bench.ts
+ *   WARM=0 bun bench/ts_query_bench.ts     # arena and leaves in plain ArrayBuffers (no helper)
  */
 import { defineKeyspace, ZoneTree } from "../mod.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Prng } from "../src/util/prng.ts";
+import { setHelperThread } from "../src/util/helper_thread.ts";
+if (process.env.WARM === "0") setHelperThread({ warm: false });
 const S = 1000, R = 1000, BASE = 1_700_000_000_000, STEP = 60_000;
 const names = Array.from({ length: S }, (_, s) => `sensor-${String(s).padStart(6, "0")}`);
 const dir = mkdtempSync(join(tmpdir(), "zt-q-"));
