@@ -87,20 +87,49 @@ function openFlags(options: OpenFileOptions): number {
   return flags;
 }
 
+/**
+ * How long a caller waits for the helper's `fdatasync` before doing it itself. A sync that the
+ * helper never answers (it died, or waits behind a stuck job) must not hang the writer: after
+ * this the caller syncs on its own thread and carries on. Whatever the helper then does with
+ * the descriptor is harmless (a sync of this file, or of whichever file reuses the number once
+ * closed); its answer is no longer read.
+ */
+export let helperSyncPatienceMs = 10_000;
+
+/** Tests: shortens {@link helperSyncPatienceMs}. */
+export function setHelperSyncPatience(ms: number): void {
+  helperSyncPatienceMs = ms;
+}
+
 /** A `fdatasync` running on the helper thread: its shared cell, read without an event loop. */
 class HelperSync implements SyncTicket {
-  constructor(private readonly path: string, private readonly cell: Int32Array) {}
+  /** Set when the caller gave up waiting and synced itself: the cell is no longer read. */
+  private abandoned = false;
+
+  constructor(
+    private readonly path: string,
+    private readonly cell: Int32Array,
+    private readonly fd: number,
+  ) {}
 
   finished(): boolean {
-    return Atomics.load(this.cell, 0) !== SYNC_PENDING;
+    return this.abandoned || Atomics.load(this.cell, 0) !== SYNC_PENDING;
   }
 
-  /** Waits until the helper is done with the descriptor; reports nothing. */
-  settle(): void {
-    while (Atomics.load(this.cell, 0) === SYNC_PENDING) Atomics.wait(this.cell, 0, SYNC_PENDING);
+  /** Waits until the helper answers, at most {@link helperSyncPatienceMs}; true if it did. */
+  settle(): boolean {
+    if (this.abandoned) return true;
+    const deadline = performance.now() + helperSyncPatienceMs;
+    while (Atomics.load(this.cell, 0) === SYNC_PENDING) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(this.cell, 0, SYNC_PENDING, left);
+    }
+    return true;
   }
 
   poll(): boolean {
+    if (this.abandoned) return true;
     const state = Atomics.load(this.cell, 0);
     if (state === SYNC_PENDING) return false;
     if (state === SYNC_FAILED) {
@@ -112,7 +141,12 @@ class HelperSync implements SyncTicket {
   }
 
   wait(): void {
-    this.settle();
+    if (!this.settle()) {
+      // No answer in time: make the writes durable here (an error is this sync's error).
+      this.abandoned = true;
+      nodeFs.fdatasyncSync(this.fd);
+      return;
+    }
     this.poll();
   }
 }
@@ -184,7 +218,7 @@ class LocalFileHandle implements FileHandle {
     this.checkOpen();
     const cell = syncOnHelper(this.fd);
     if (cell === undefined) return undefined;
-    const ticket = new HelperSync(this.path, cell);
+    const ticket = new HelperSync(this.path, cell, this.fd);
     const started = this.started;
     started.push(ticket);
     if (started.length > 8) {
@@ -205,7 +239,8 @@ class LocalFileHandle implements FileHandle {
     if (this.closed) return;
     this.closed = true;
     // A sync still running on the helper must not outlive the descriptor: once closed, its
-    // number can name another file. (Its outcome is its ticket's to report.)
+    // number can name another file. (Its outcome is its ticket's to report; one the helper
+    // does not answer in time is harmless by then, see `helperSyncPatienceMs`.)
     for (const t of this.started) t.settle();
     this.started.length = 0;
     nodeFs.closeSync(this.fd);

@@ -58,6 +58,14 @@ const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const fs = require("node:fs");
 parentPort.on("message", (m) => {
+  try {
+    handle(m);
+  } catch {
+    // Never die: a caller may be waiting on a sync cell (it gives up after a while, see
+    // local_file_system.ts), and buffers are only an optimisation.
+  }
+});
+function handle(m) {
   if (typeof m === "object" && m !== null && m.sync !== undefined) {
     const cell = new Int32Array(m.cell);
     let state = ${SYNC_DONE};
@@ -74,7 +82,7 @@ parentPort.on("message", (m) => {
   const bytes = new Uint8Array(m);
   for (let i = 0; i < bytes.length; i += 4096) Atomics.compareExchange(bytes, i, 0, 0);
   parentPort.postMessage(bytes.length);
-});
+}
 `;
 
 interface Helper {

@@ -6,9 +6,9 @@ import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import { IOError } from "../../src/api/errors.ts";
 import { type FileHandle, type FileSystem, joinPath, type SyncTicket } from "../../src/fs/file_system.ts";
-import { localFileSystem } from "../../src/fs/local_file_system.ts";
+import { localFileSystem, setHelperSyncPatience } from "../../src/fs/local_file_system.ts";
 import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
-import { helperStats, setHelperThread } from "../../src/util/helper_thread.ts";
+import { helperStats, setHelperThread, touchForTest } from "../../src/util/helper_thread.ts";
 import { ASYNC_BUFFER_MAX_BYTES, WalWriter } from "../../src/wal/wal_writer.ts";
 import { replayAll } from "./helpers.ts";
 
@@ -178,6 +178,26 @@ test("a local handle's helper sync reports a failure with the path and errno nam
     expect(() => bad.poll()).toThrow("EBADF");
     expect(() => h.close()).toThrow(); // the descriptor is gone (EBADF): after waiting for the sync
   } finally {
+    nodeFs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a helper sync that is not answered in time is done by the caller (a busy or dead helper never hangs a writer)", () => {
+  const dir = nodeFs.mkdtempSync(joinPath(os.tmpdir(), "zt-helper-sync-"));
+  setHelperSyncPatience(20);
+  try {
+    const h = localFileSystem().openFile(joinPath(dir, "f"), { create: true });
+    h.append(new Uint8Array(100));
+    // Keep the helper busy: it touches a 128 MiB buffer (~0.4 s here) before it gets to the sync.
+    expect(touchForTest(new SharedArrayBuffer(128 << 20))).toBe(true);
+    const ticket = h.startSync!()!;
+    const t0 = performance.now();
+    ticket.wait(); // gives up after 20 ms and syncs on this thread
+    expect(performance.now() - t0).toBeLessThan(300);
+    expect(ticket.poll()).toBe(true);
+    h.close(); // does not wait for the helper past its patience either
+  } finally {
+    setHelperSyncPatience(10_000);
     nodeFs.rmSync(dir, { recursive: true, force: true });
   }
 });
