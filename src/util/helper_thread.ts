@@ -8,7 +8,7 @@
  * fault is expensive: ~12 us per 4 KiB page on the 2-core VM we measure on
  * (`bun bench/first_touch.ts`), so the arena and leaves of a million 100-byte records (~190 MB)
  * cost ~0.5 s of faults on the writer's thread alone. So the large buffers the B+tree keeps
- * asking for (1 MiB arena chunks, leaf slabs) come from {@link freshBuffer}: a small pool of
+ * asking for (its 1 MiB arena chunks) come from {@link freshBuffer}: a small pool of
  * `SharedArrayBuffer`s that the helper has already written to. For each size it keeps
  * {@link SPARES} ready, and each one handed out is replaced by a new one posted to the helper.
  * If the helper falls behind (or never started) the writer faults the pages in itself, exactly
@@ -34,6 +34,10 @@
  * or `SharedArrayBuffer` is available, or the Worker fails, buffers are plain `ArrayBuffer`s and
  * syncs stay on the caller's thread, for the rest of the process.
  *
+ * The collector does not count `SharedArrayBuffer`s when it sizes its next collection, so memory
+ * moved into them makes it collect more often (see `bplus_tree.ts`, where the leaves stay in
+ * plain buffers for that reason).
+ *
  * Used by `bplus_tree.ts` (buffers) and `local_file_system.ts` (syncs).
  *
  * @module
@@ -44,7 +48,7 @@ import { Worker as WorkerThread } from "node:worker_threads";
 export const SPARES = 2;
 /** Sizes below this are plain `ArrayBuffer`s (small trees never start the helper). */
 export const POOLED_MIN_BYTES = 64 * 1024;
-/** Distinct sizes pooled at once (a tree asks for two: arena chunks and leaf slabs). */
+/** Distinct sizes pooled at once (the B+tree asks for one: 1 MiB arena chunks). */
 const SIZES_MAX = 4;
 
 /** Sync cell states (`Int32Array` slot 0); slot 1 holds the errno of a failed sync. */
