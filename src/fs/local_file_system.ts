@@ -94,7 +94,7 @@ function openFlags(options: OpenFileOptions): number {
  * the descriptor is harmless (a sync of this file, or of whichever file reuses the number once
  * closed); its answer is no longer read.
  */
-export let helperSyncPatienceMs = 10_000;
+let helperSyncPatienceMs = 10_000;
 
 /** Tests: shortens {@link helperSyncPatienceMs}. */
 export function setHelperSyncPatience(ms: number): void {

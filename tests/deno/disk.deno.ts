@@ -72,6 +72,30 @@ function tempDir(): string {
   return nodeFs.mkdtempSync(joinPath(os.tmpdir(), "zt-deno-disk-"));
 }
 
+/**
+ * Writes `recs` as segment `id` (lz4, 4 KiB blocks, plus `options`), opens it, reads every
+ * record both ways, verifies and closes it; returns what the writer reported.
+ */
+function roundTrip(
+  fs: ReturnType<typeof localFileSystem>,
+  dir: string,
+  id: number,
+  recs: RecordSlot[],
+  options: { keyFixedWidth?: number; valueFixedWidth?: number; formatVersion?: number },
+) {
+  const info = writeDiskSegment(fs, dir, id, recs, {
+    compare: compareBytes,
+    compression: "lz4",
+    blockSizeBytes: 4096,
+    ...options,
+  });
+  const seg = openDiskSegment(fs, dir, info, compareBytes, new BlockCache(1 << 20));
+  same(seg, recs);
+  seg.verify();
+  seg.close();
+  return info;
+}
+
 for (const layout of LAYOUTS) {
   Deno.test(`disk segment ${layout} writes, reopens, reads and verifies under Deno`, () => {
     const dir = tempDir();
@@ -80,18 +104,8 @@ for (const layout of LAYOUTS) {
       const kw = layout.startsWith("fixed-key") ? 8 : undefined;
       const vw = layout.endsWith("fixed-value") ? 24 : undefined;
       const recs = records(3000, kw, vw);
-      const info = writeDiskSegment(fs, dir, 1, recs, {
-        compare: compareBytes,
-        keyFixedWidth: kw,
-        valueFixedWidth: vw,
-        compression: "lz4",
-        blockSizeBytes: 4096,
-      });
+      const info = roundTrip(fs, dir, 1, recs, { keyFixedWidth: kw, valueFixedWidth: vw });
       assert.equal(info.layout, layout);
-      const seg = openDiskSegment(fs, dir, info, compareBytes, new BlockCache(1 << 20));
-      same(seg, recs);
-      seg.verify();
-      seg.close();
     } finally {
       nodeFs.rmSync(dir, { recursive: true, force: true });
     }
@@ -157,16 +171,7 @@ Deno.test("block checksums: CRC-32 runs natively under Deno; format 1 (CRC32C) f
     const fs = localFileSystem();
     const recs = records(2000, undefined, undefined);
     for (const [id, formatVersion] of [[1, undefined], [2, FORMAT_VERSION_CRC32C]] as const) {
-      const info = writeDiskSegment(fs, dir, id, recs, {
-        compare: compareBytes,
-        compression: "lz4",
-        blockSizeBytes: 4096,
-        ...(formatVersion === undefined ? {} : { formatVersion }),
-      });
-      const seg = openDiskSegment(fs, dir, info, compareBytes, new BlockCache(1 << 20));
-      same(seg, recs);
-      seg.verify();
-      seg.close();
+      roundTrip(fs, dir, id, recs, formatVersion === undefined ? {} : { formatVersion });
     }
   } finally {
     nodeFs.rmSync(dir, { recursive: true, force: true });
