@@ -193,6 +193,8 @@ export class BPlusTree {
   private chunkUsed = 0;
   /** Bytes appended to the arena so far (keys and values, overwritten values included). */
   arenaBytes = 0;
+  /** Bytes of the arena chunks, leaf slabs and branches allocated so far (see `memoryBytes`). */
+  private allocated = 0;
   // Leaf slabs: a leaf's three typed arrays are views of shared slabs, so a million records are
   // a few hundred array buffers, not fifty thousand (Deno's full collections grew with them:
   // 56-66 ms at 1M records with one buffer per array, 14-17 ms with four times fewer leaves).
@@ -270,6 +272,22 @@ export class BPlusTree {
     return true;
   }
 
+  /**
+   * Bytes of memory the tree has allocated: arena chunks, leaf slabs, and branches (inline
+   * words, two arrays of references, a separator view each: about 80 bytes of object headers
+   * per separator). Object headers of leaves and the hash index of a frozen tree left out.
+   * `RECORD_OVERHEAD_BYTES` (mutable_segment.ts) is checked against it by the tests.
+   */
+  memoryBytes(): number {
+    return this.allocated;
+  }
+
+  private newBranch(): Branch {
+    const f = this.fanout;
+    this.allocated += 4 * this.stride * f + 2 * 8 * f + 80 * f;
+    return new Branch(f, this.stride);
+  }
+
   /** A new empty leaf, its arrays carved from the current slabs (1, 2, 4 .. 64 leaves each). */
   private newLeaf(): Leaf {
     const f = this.fanout;
@@ -286,6 +304,7 @@ export class BPlusTree {
       const numBytes = 8 * 3 * f * leaves;
       const locBytes = 4 * LOC * f * leaves;
       const buffer = new ArrayBuffer(numBytes + locBytes + 4 * stride * f * leaves);
+      this.allocated += buffer.byteLength;
       this.numSlab = new Float64Array(buffer, 0, 3 * f * leaves);
       this.locSlab = new Int32Array(buffer, numBytes, LOC * f * leaves);
       this.pfxSlab = new Uint32Array(buffer, numBytes + locBytes, stride * f * leaves);
@@ -309,6 +328,7 @@ export class BPlusTree {
       // Full-size chunks come pre-touched (util/helper_thread.ts); the small first ones and records
       // with a chunk of their own are plain.
       this.chunk = size === CHUNK_MAX ? new Uint8Array(freshBuffer(size)) : new Uint8Array(size);
+      this.allocated += size;
       this.chunkBytes.push(this.chunk);
       this.chunkIndex = this.chunkBytes.length - 1;
       this.chunkUsed = 0;
@@ -687,7 +707,7 @@ export class BPlusTree {
     }
     // As for leaves: a child appended at the end starts a branch of its own.
     const split = j === fanout ? fanout : fanout >>> 1;
-    const right = new Branch(fanout, this.stride);
+    const right = this.newBranch();
     this.moveBranchTail(b, split, right);
     if (j < split) this.insertIntoBranch(b, j, sep, sepInline, child);
     else this.insertIntoBranch(right, j - split, sep, sepInline, child);
@@ -697,7 +717,7 @@ export class BPlusTree {
   /** Adds a level: a new root over the old root and `right`. */
   private growRoot(sep: Uint8Array, sepInline: Uint32Array, right: Branch | Leaf): void {
     assert(this.height + 1 < HEIGHT_MAX, "B+tree height bound exceeded");
-    const root = new Branch(this.fanout, this.stride);
+    const root = this.newBranch();
     root.children[0] = this.root;
     root.count = 1;
     this.insertIntoBranch(root, 1, sep, sepInline, right);

@@ -220,6 +220,53 @@ describe("MutableSegment accounting and freezing", () => {
     expect(out.opIndex).toBe(3);
   });
 
+  test("the per-record overhead estimate matches the memory a segment allocates", () => {
+    // Ascending, random and time-first sensor keys: the leaves' fill (100%, ~69%, ~85%) decides
+    // the slots per record. The estimate must cover the worst (a segment moved forward at
+    // mutableSegmentMaxBytes holds no more than that) and not be far above the best (else
+    // segments move forward half empty: a read merges twice the layers it needs).
+    const n = 100_000;
+    const counter = (i: number) => {
+      const k = new Uint8Array(16);
+      new DataView(k.buffer).setUint32(12, i);
+      return k;
+    };
+    const asc = Array.from({ length: n }, (_, i) => counter(i));
+    const random = asc.slice();
+    const prng = new Prng(11);
+    for (let i = random.length - 1; i > 0; i--) {
+      const j = prng.int(i + 1);
+      [random[i], random[j]] = [random[j], random[i]];
+    }
+    const readings: Uint8Array[] = [];
+    for (let t = 0; t < n / 250; t++) {
+      for (let s = 0; s < 250; s++) {
+        const k = new Uint8Array(21);
+        k.set(new TextEncoder().encode(`sensor-${String(s).padStart(6, "0")}`));
+        new DataView(k.buffer).setUint32(17, t);
+        readings.push(k);
+      }
+    }
+    const overheads: number[] = [];
+    for (const [keys, valueLength] of [[asc, 100], [random, 100], [readings, 16]] as const) {
+      const seg = new MutableSegment(1, compareBytes, {
+        keyFilterCapacity: 16_384,
+        keyFilterMaxCapacity: 500_000,
+      });
+      const value = new Uint8Array(valueLength);
+      keys.forEach((k, i) => seg.put(k, value, i + 1, KIND_PUT, 0));
+      const user = keys.length * (keys[0].length + valueLength);
+      expect(seg.byteSize).toBe(user + keys.length * RECORD_OVERHEAD_BYTES);
+      overheads.push((seg.memoryBytes() - user) / keys.length);
+    }
+    const [ascending, shuffled, timeFirst] = overheads;
+    expect(ascending).toBeLessThan(timeFirst);
+    expect(timeFirst).toBeLessThan(shuffled);
+    // Leaf object headers (~6 bytes a record) are not in memoryBytes.
+    expect(shuffled + 6).toBeLessThanOrEqual(RECORD_OVERHEAD_BYTES);
+    expect(ascending).toBeGreaterThan(RECORD_OVERHEAD_BYTES * 0.6);
+  });
+
   test("put on a frozen segment is an assertion failure and reads keep working", () => {
     const seg = new MutableSegment(1, compareBytes);
     seg.put(new Uint8Array([1]), new Uint8Array([9]), 1, KIND_PUT, 5);
