@@ -9,8 +9,13 @@
  * in the cursor's direction, except those positioned at it (the winner and shadowed versions),
  * which the next step advances.
  *
- * With few children a linear scan for the smallest key beats a heap (fewer comparisons and no
- * bookkeeping); above {@link HEAP_MIN_CHILDREN} a binary heap of child indices is used.
+ * With few children, the valid ones are kept sorted by key (insertion order, with a flag per
+ * adjacent pair that holds equal keys): a step re-places only the child that moved, comparing it
+ * with the next ones until it fits. When the layers hold disjoint runs of the range (a sensor's
+ * readings, time-sliced across segments; an ascending load), that is one comparison per record,
+ * against the runner-up; random interleaving averages under two (a scan for the smallest key
+ * and a comparison with the current key for each other child took about twice that). From
+ * {@link HEAP_MIN_CHILDREN} children a binary heap of child indices is used.
  *
  * Auto-refresh: a child over a writable segment continues after its own last key when records are
  * inserted, so inserts ahead of that child's position are seen; inserts between this cursor's
@@ -46,6 +51,13 @@ export class MergingCursor implements RecordCursor {
   /** Heap of child indices, ordered by (key in cursor direction, child index). */
   private readonly heap: Int32Array;
   private heapSize = 0;
+  /**
+   * Sorted path: indices of the valid children, ordered by (key in cursor direction, child
+   * index); `ties[j]` is 1 when `order[j]` and `order[j + 1]` are at equal keys.
+   */
+  private readonly order: Int32Array;
+  private readonly ties: Uint8Array;
+  private ordered = 0;
   /** Index of the child whose record is current (valid only while `valid`). */
   private winner = -1;
   private started = false;
@@ -74,6 +86,8 @@ export class MergingCursor implements RecordCursor {
     this.dir = reverse ? -1 : 1;
     this.useHeap = children.length >= HEAP_MIN_CHILDREN;
     this.heap = new Int32Array(this.useHeap ? children.length : 0);
+    this.order = new Int32Array(this.useHeap ? 0 : children.length);
+    this.ties = new Uint8Array(this.useHeap ? 0 : children.length);
   }
 
   /** See {@link RecordCursor.seek}: every child seeks to the same target. */
@@ -83,6 +97,7 @@ export class MergingCursor implements RecordCursor {
     const children = this.children;
     for (let i = 0; i < children.length; i++) children[i].seek(target, exclusive);
     if (this.useHeap) this.buildHeap();
+    else this.buildOrder();
     return this.pick();
   }
 
@@ -91,7 +106,7 @@ export class MergingCursor implements RecordCursor {
     if (!this.started) return this.seek(undefined);
     if (!this.valid) return false;
     if (this.useHeap) this.advanceHeap();
-    else this.advanceScan();
+    else this.advanceSorted();
     return this.pick();
   }
 
@@ -125,7 +140,9 @@ export class MergingCursor implements RecordCursor {
 
   /** Copies the winning child's record into this cursor's fields (the value is read through). */
   private pick(): boolean {
-    const winner = this.useHeap ? (this.heapSize > 0 ? this.heap[0] : -1) : this.scanWinner();
+    const winner = this.useHeap
+      ? (this.heapSize > 0 ? this.heap[0] : -1)
+      : (this.ordered > 0 ? this.order[0] : -1);
     this.winner = winner;
     if (winner < 0) {
       this.valid = false;
@@ -138,23 +155,6 @@ export class MergingCursor implements RecordCursor {
     this.expiresAt = c.expiresAt;
     this.valid = true;
     return true;
-  }
-
-  /** Index of the valid child whose key comes first (lowest index on ties), or -1. */
-  private scanWinner(): number {
-    const children = this.children;
-    const compare = this.compare;
-    let best = -1;
-    let bestKey = EMPTY;
-    for (let i = 0; i < children.length; i++) {
-      const c = children[i];
-      if (!c.valid) continue;
-      if (best < 0 || this.dir * compare(c.key, bestKey) < 0) {
-        best = i;
-        bestKey = c.key;
-      }
-    }
-    return best;
   }
 
   /**
@@ -176,21 +176,86 @@ export class MergingCursor implements RecordCursor {
   }
 
   /**
-   * Advances every child at the current key. The shadowed ones (at the winner's key, with a
-   * higher index) move first and the winner last, so the winner's key bytes are still valid
-   * for the comparisons and no copy of the key is needed. Children before the winner are not
-   * at the current key (the winner is the lowest index among equal keys), so they are skipped.
+   * Sorted path: advances every child at the current key and restores the order. The common
+   * case is a winner with no shadowed versions: it moves, then is compared with the children
+   * after it until it fits (one comparison while it stays first); an exhausted winner just
+   * leaves. Shadowed versions (a tie group at the front) are rare: all of them move and the
+   * order is rebuilt.
    */
-  private advanceScan(): void {
+  private advanceSorted(): void {
     const children = this.children;
-    const w = this.winner;
-    const top = children[w];
-    const current = top.key;
-    for (let i = w + 1; i < children.length; i++) {
-      const c = children[i];
-      if (c.valid && this.compare(c.key, current) === 0) c.next();
+    const order = this.order;
+    const ties = this.ties;
+    const n = this.ordered;
+    if (n > 1 && ties[0] === 1) {
+      let g = 1;
+      while (g < n && ties[g - 1] === 1) g++;
+      for (let j = 0; j < g; j++) children[order[j]].next();
+      this.buildOrder();
+      return;
     }
-    top.next();
+    const w = order[0];
+    const top = children[w];
+    if (!top.next()) {
+      for (let j = 1; j < n; j++) {
+        order[j - 1] = order[j];
+        ties[j - 1] = ties[j];
+      }
+      this.ordered = n - 1;
+      return;
+    }
+    const key = top.key;
+    const dir = this.dir;
+    const compare = this.compare;
+    // Invariant: order[0 .. i) hold the children shifted ahead of w, with their ties; w goes at
+    // i or later; `tie` is whether w's key equals the one at i - 1.
+    let i = 0;
+    let tie = 0;
+    for (; i + 1 < n; i++) {
+      const y = order[i + 1];
+      const d = dir * compare(key, children[y].key);
+      if (d < 0 || (d === 0 && w < y)) {
+        ties[i] = d === 0 ? 1 : 0;
+        break;
+      }
+      order[i] = y;
+      if (i > 0) ties[i - 1] = ties[i];
+      tie = d === 0 ? 1 : 0;
+    }
+    order[i] = w;
+    if (i > 0) ties[i - 1] = tie;
+  }
+
+  /** Sorts the valid children into `order` (insertion, by index: equal keys keep index order). */
+  private buildOrder(): void {
+    const children = this.children;
+    const order = this.order;
+    const ties = this.ties;
+    const dir = this.dir;
+    const compare = this.compare;
+    let n = 0;
+    for (let x = 0; x < children.length; x++) {
+      const c = children[x];
+      if (!c.valid) continue;
+      const key = c.key;
+      let j = n;
+      let tie = 0;
+      while (j > 0) {
+        const d = dir * compare(key, children[order[j - 1]].key);
+        if (d >= 0) {
+          tie = d === 0 ? 1 : 0;
+          break;
+        }
+        order[j] = order[j - 1];
+        ties[j] = ties[j - 1];
+        j--;
+      }
+      order[j] = x;
+      ties[j] = 0; // x's successor (if any) was shifted past it: strictly after
+      if (j > 0) ties[j - 1] = tie;
+      n++;
+    }
+    this.ordered = n;
   }
 
   private advanceHeap(): void {

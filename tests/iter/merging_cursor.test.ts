@@ -8,6 +8,7 @@ import {
   drain,
   hex,
   mergeModel,
+  ModelSegment,
   randomKey,
   randomLayers,
   randomRecord,
@@ -48,6 +49,58 @@ describe("MergingCursor model", () => {
             ? sorted.slice(Math.max(0, at - steps), at + 1).reverse()
             : sorted.slice(at, at + steps + 1);
           expect(valid).toBe(want.length > 0);
+          expect(drain(c, true, steps + 1)).toEqual(want.map(show));
+        }
+        c.close();
+      }
+    });
+  }
+
+  for (const seed of seeds(12, 900)) {
+    const layerCount = 2 + (seed % 6);
+    test(`time-sliced layers: long disjoint runs with shadowed keys at their edges (seed ${seed}, ${layerCount} layers)`, () => {
+      // Layer l holds, for each of a few "sensors", the readings of time slice l (newest layer
+      // last slice), so a sensor's range is one run per layer; some readings of the slice
+      // before are written again (overwrites across layers, at the runs' edges and inside).
+      const rng = new Prng(seed);
+      const sensors = 1 + rng.int(5);
+      const slice = 1 + rng.int(40);
+      const key = (s: number, t: number) => Uint8Array.of(s, t >> 8, t & 255);
+      const segs: MutableSegment[] = [];
+      const models: ModelSegment[] = [];
+      let op = 1;
+      for (let l = layerCount - 1; l >= 0; l--) {
+        const seg = new MutableSegment(l, compareBytes, { fanout: rng.pick([4, 64]) });
+        const model = new ModelSegment();
+        const age = layerCount - 1 - l;
+        for (let s = 0; s < sensors; s++) {
+          const from = age * slice - (age > 0 ? rng.int(3) : 0);
+          for (let t = Math.max(0, from); t < (age + 1) * slice; t++) {
+            if (rng.int(8) === 0) continue; // gaps
+            const r = randomRecord(rng, key(s, t), op++);
+            seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
+            model.put(r);
+          }
+        }
+        seg.freeze();
+        segs[l] = seg;
+        models[l] = model;
+      }
+      const sorted = mergeModel(models);
+      for (const reverse of [false, true]) {
+        const all = sorted.map(show);
+        if (reverse) all.reverse();
+        expect(drain(merging(segs, reverse), false)).toEqual(all);
+        const c = merging(segs, reverse);
+        for (let i = 0; i < 40; i++) {
+          const target = key(rng.int(sensors + 1), rng.int(layerCount * slice + 2));
+          const exclusive = rng.int(2) === 0;
+          const at = seekIndex(sorted, target, exclusive, reverse);
+          const steps = rng.int(3 * slice);
+          const want = reverse
+            ? sorted.slice(Math.max(0, at - steps), at + 1).reverse()
+            : sorted.slice(at, at + steps + 1);
+          expect(c.seek(target, exclusive)).toBe(want.length > 0);
           expect(drain(c, true, steps + 1)).toEqual(want.map(show));
         }
         c.close();
