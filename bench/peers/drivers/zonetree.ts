@@ -33,8 +33,10 @@ const TS_LAYOUT = "sensor:<str>:ts:<u64be>";
 function tsTuple(bytes: Uint8Array): [string] | [string, number] {
   let end = 0;
   while (bytes[end] !== 0) end++;
-  let sensor = "";
-  for (let i = 0; i < end; i++) sensor += String.fromCharCode(bytes[i]);
+  // One flat string, as a user's strings are (from JSON, a database, a literal). Built with
+  // `+=` a character at a time it would be a rope, and the engine's first read of it (timed)
+  // would pay for assembling it: ~370 ns a key, 14% of a load's profile.
+  const sensor = String.fromCharCode(...bytes.subarray(0, end));
   if (bytes.length === end + 2) return [sensor];
   const v = new DataView(bytes.buffer, bytes.byteOffset + end + 2, 8);
   return [sensor, v.getUint32(0) * 0x1_0000_0000 + v.getUint32(4)];
