@@ -65,7 +65,7 @@ import {
 import { assert } from "../util/assert.ts";
 import { keyHashAt } from "./key_filter.ts";
 import { copyOf } from "../util/bytes.ts";
-import { freshBuffer } from "../util/helper_thread.ts";
+import { freshBuffer, freshPlainBuffer } from "../util/helper_thread.ts";
 
 /** Default records per leaf and children per branch (64 measured best among 32/64/128). */
 export const DEFAULT_FANOUT = 64;
@@ -294,16 +294,13 @@ export class BPlusTree {
     const stride = this.stride;
     if (this.slabUsed === this.slabLeaves) {
       const leaves = this.slabLeaves = Math.min(LEAVES_PER_SLAB_MAX, Math.max(1, 2 * this.slabLeaves));
-      // One buffer for the three slabs (numbers first: 8-byte aligned). A plain one, unlike the
-      // arena's pre-touched chunks: the collector does not count SharedArrayBuffers when it
-      // sizes its next collection, and with leaves in them too (76 MB of slabs besides 116 MB of
-      // arena for a million records) it collected ~1.6x as often during scans, which then ran
-      // up to 35% slower (BUN_JSC_logGC=1: 336 collections against 259 with only the arena
-      // shared and 214 with neither, in a load and two scans); the slabs' pre-touching was
-      // worth ~10% of random inserts.
+      // One buffer for the three slabs (numbers first: 8-byte aligned). A plain one, pre-touched
+      // by the helper and transferred here when one is ready (util/helper_thread.ts), not a
+      // shared one like the arena's chunks: with the leaves in shared buffers too (76 MB of
+      // slabs besides 116 MB of arena for a million records) scans ran up to 35% slower.
       const numBytes = 8 * 3 * f * leaves;
       const locBytes = 4 * LOC * f * leaves;
-      const buffer = new ArrayBuffer(numBytes + locBytes + 4 * stride * f * leaves);
+      const buffer = freshPlainBuffer(numBytes + locBytes + 4 * stride * f * leaves);
       this.allocated += buffer.byteLength;
       this.numSlab = new Float64Array(buffer, 0, 3 * f * leaves);
       this.locSlab = new Int32Array(buffer, numBytes, LOC * f * leaves);

@@ -22,30 +22,51 @@
  * values handed out are copies, and a custom value codec is given a copy when the stored bytes
  * are shared (`value_codec.ts`).
  *
- * **WAL syncs.** {@link syncOnHelper} runs `fdatasync(fd)` on the helper and reports through a
+ * **Leaf slabs, touched and handed over.** {@link freshPlainBuffer} gives plain `ArrayBuffer`s
+ * that the helper made, wrote to, and transferred here (moved, not copied: the helper's handle
+ * is detached, so no interleaving is possible at all). The B+tree's leaf slabs come from it
+ * (~80 MB for a million records). The replies are read with `receiveMessageOnPort`, without an
+ * event-loop turn. Measured (`bench/peers` child runs, alternating): the writer's page faults in
+ * a random load 33k -> 7.5k, rand-insert +20-25%.
+ *
+ * **WAL syncs.** {@link syncOnHelper} runs `fdatasync(fd)` on a second helper (a sync can take
+ * milliseconds; behind one, the first helper's buffers came late) and reports through a
  * shared cell that the caller can poll or wait on (`Atomics.wait`) without an event-loop turn;
  * the local file handle builds its `startSync` on it (`local_file_system.ts`). Only in Bun, where
  * a file descriptor is the process's and valid on every thread (in Deno each isolate has its own
  * resource table: the helper gets EBADF).
  *
- * The helper is a `node:worker_threads` Worker running a few lines of evaluated JavaScript (no
- * module to load or type-check), started at the first request and `unref`'d, so it never keeps
+ * Each helper is a `node:worker_threads` Worker running a few lines of evaluated JavaScript (no
+ * module to load or type-check), started at its first request and `unref`'d, so it never keeps
  * a process alive. In Deno its constructor blocks for ~100 ms, once per process. Where no Worker
  * or `SharedArrayBuffer` is available, or the Worker fails, buffers are plain `ArrayBuffer`s and
  * syncs stay on the caller's thread, for the rest of the process.
  *
- * The collector does not count `SharedArrayBuffer`s when it sizes its next collection, so memory
- * moved into them makes it collect more often (see `bplus_tree.ts`, where the leaves stay in
- * plain buffers for that reason).
+ * The collector does not count `SharedArrayBuffer`s, nor buffers transferred in, when it sizes
+ * its next collection, so memory held in them makes it collect more often (BUN_JSC_logGC=1, a
+ * random load and two scans: 37-42 collections of the main heap with fresh slabs, 56-57 with
+ * transferred ones). In harness child runs alternating with fresh slabs, the scans were not
+ * slower (3 pairs); leaf slabs in *shared* buffers had made them up to 35% slower (not pinned
+ * down further), which is why slabs are transferred, not shared.
  *
  * Used by `bplus_tree.ts` (buffers) and `local_file_system.ts` (syncs).
  *
  * @module
  */
-import { Worker as WorkerThread } from "node:worker_threads";
+import {
+  MessageChannel,
+  type MessagePort,
+  receiveMessageOnPort,
+  Worker as WorkerThread,
+} from "node:worker_threads";
 
 /** Spare buffers kept ready per size. */
 export const SPARES = 2;
+/**
+ * Plain buffers asked for ahead, per size (measured: 2, 4 and 8 hand out the same share
+ * pre-touched; when the helper falls behind, it is behind on work, not on requests).
+ */
+const PLAIN_SPARES = 3;
 /** Sizes below this are plain `ArrayBuffer`s (small trees never start the helper). */
 export const POOLED_MIN_BYTES = 64 * 1024;
 /** Distinct sizes pooled at once (the B+tree asks for one: 1 MiB arena chunks). */
@@ -59,8 +80,20 @@ export const SYNC_DONE = 1;
 export const SYNC_FAILED = 2;
 
 const WORKER_SOURCE = `
-const { parentPort } = require("node:worker_threads");
+const { parentPort, workerData } = require("node:worker_threads");
 const fs = require("node:fs");
+// Plain buffers: made and written here, then transferred (moved, not copied) to the caller.
+const plainPort = workerData?.plain;
+plainPort?.on("message", (n) => {
+  try {
+    const buffer = new ArrayBuffer(n);
+    const bytes = new Uint8Array(buffer);
+    for (let i = 0; i < n; i += 4096) bytes[i] = 0;
+    plainPort.postMessage(buffer, [buffer]);
+  } catch {
+    plainPort.postMessage(n); // no memory here: the caller allocates its own
+  }
+});
 parentPort.on("message", (m) => {
   try {
     handle(m);
@@ -91,23 +124,47 @@ function handle(m) {
 
 interface Helper {
   post(message: unknown): void;
+  /** The port plain buffers come back on (read with `receiveMessageOnPort`, no event turn). */
+  plain: MessagePort;
+  /** Plain buffers asked for and not yet received, by size. */
+  requested: Map<number, number>;
 }
 
 /** undefined: not started yet; null: unavailable for the rest of the process. */
 let helper: Helper | null | undefined;
+/**
+ * The second helper, for syncs only (same states): an `fdatasync` can take milliseconds, and
+ * behind one the first helper's buffers would come late.
+ */
+let syncHelper: Helper | null | undefined;
 const pool = new Map<number, SharedArrayBuffer[]>();
+/** Pre-touched plain buffers received from the helper and not handed out yet, by size. */
+const plainReady = new Map<number, ArrayBuffer[]>();
 let warming = true;
 let syncing = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 /** Buffers the helper has finished touching (as reported back; for tests and stats). */
 let touched = 0;
+/** Plain buffers handed out pre-touched, and fresh for want of one (stats, tests). */
+let plainHits = 0;
+let plainMisses = 0;
 /** Syncs posted to the helper (stats, tests). */
 let syncsStarted = 0;
 let touchedWaiters: (() => void)[] = [];
 
-function startHelper(): Helper | null {
+function startHelper(forSyncs: boolean): Helper | null {
   if (typeof SharedArrayBuffer !== "function" || typeof WorkerThread !== "function") return null;
   try {
-    const w = new WorkerThread(WORKER_SOURCE, { eval: true });
+    const { port1, port2 } = new MessageChannel();
+    const w = new WorkerThread(WORKER_SOURCE, {
+      eval: true,
+      workerData: { plain: forSyncs ? undefined : port2 },
+      transferList: forSyncs ? [] : [port2],
+    });
+    if (forSyncs) {
+      w.on("error", () => (syncHelper = null));
+      w.unref();
+      return { post: (m) => w.postMessage(m), plain: port1, requested: new Map() };
+    }
     w.on("message", () => {
       touched++;
       const waiters = touchedWaiters;
@@ -117,17 +174,23 @@ function startHelper(): Helper | null {
     w.on("error", () => {
       helper = null;
       pool.clear();
+      plainReady.clear();
     });
     w.unref(); // after the listeners: in Bun, adding one refs the Worker again
-    return { post: (m) => w.postMessage(m) };
+    return { post: (m) => w.postMessage(m), plain: port1, requested: new Map() };
   } catch {
     return null;
   }
 }
 
 function theHelper(): Helper | null {
-  if (helper === undefined) helper = startHelper();
+  if (helper === undefined) helper = startHelper(false);
   return helper;
+}
+
+function theSyncHelper(): Helper | null {
+  if (syncHelper === undefined) syncHelper = startHelper(true);
+  return syncHelper;
 }
 
 /**
@@ -163,12 +226,53 @@ export function freshBuffer(byteLength: number): ArrayBuffer | SharedArrayBuffer
 }
 
 /**
+ * A zero-filled plain `ArrayBuffer` of `byteLength` bytes whose pages the helper has already
+ * written, when one is ready; else a fresh one (the caller faults its pages in as it writes
+ * them). The helper makes the buffer and transfers it here: it is this thread's alone (the
+ * helper's handle is detached), and the collector counts it like any other buffer, unlike a
+ * `SharedArrayBuffer`. For the B+tree's leaf slabs (a million records: ~80 MB of them).
+ * Sizes below {@link POOLED_MIN_BYTES} are always fresh.
+ */
+export function freshPlainBuffer(byteLength: number): ArrayBuffer {
+  if (byteLength < POOLED_MIN_BYTES || !warming || helper === null) return new ArrayBuffer(byteLength);
+  const h = theHelper();
+  if (h === null) return new ArrayBuffer(byteLength);
+  let out: ArrayBuffer | undefined;
+  try {
+    // Take in whatever arrived: replies come in request order, a buffer or (when the helper
+    // could not allocate one) the size it was asked for.
+    for (let m = receiveMessageOnPort(h.plain); m !== undefined; m = receiveMessageOnPort(h.plain)) {
+      const reply = m.message as ArrayBuffer | number;
+      const n = typeof reply === "number" ? reply : reply.byteLength;
+      h.requested.set(n, (h.requested.get(n) ?? 1) - 1);
+      if (typeof reply !== "number") plainReady.get(n)?.push(reply);
+    }
+    let ready = plainReady.get(byteLength);
+    if (ready === undefined) {
+      if (plainReady.size >= SIZES_MAX) return new ArrayBuffer(byteLength);
+      plainReady.set(byteLength, ready = []);
+    }
+    out = ready.shift();
+    if (out !== undefined) plainHits++;
+    else plainMisses++;
+    let asked = h.requested.get(byteLength) ?? 0;
+    for (; ready.length + asked < PLAIN_SPARES; asked++) h.plain.postMessage(byteLength);
+    h.requested.set(byteLength, asked);
+  } catch {
+    helper = null;
+    pool.clear();
+    plainReady.clear();
+  }
+  return out ?? new ArrayBuffer(byteLength);
+}
+
+/**
  * Starts `fdatasync(fd)` on the helper and returns its cell (see {@link SYNC_PENDING}), or
  * undefined where syncs cannot run there (not Bun, no helper, turned off): then sync here.
  */
 export function syncOnHelper(fd: number): Int32Array | undefined {
   if (!syncing) return undefined;
-  const h = theHelper();
+  const h = theSyncHelper();
   if (h === null) return undefined;
   const cell = new Int32Array(new SharedArrayBuffer(8));
   try {
@@ -187,21 +291,38 @@ export function syncOnHelper(fd: number): Int32Array | undefined {
 export function setHelperThread(options: { warm?: boolean; sync?: boolean }): void {
   if (options.warm !== undefined) {
     warming = options.warm;
-    if (!warming) pool.clear();
+    if (!warming) {
+      pool.clear();
+      plainReady.clear();
+    }
   }
   if (options.sync !== undefined) syncing = options.sync;
 }
 
 /** Whether syncs go to the helper (Bun, and not turned off). */
 export function helperSyncs(): boolean {
-  return syncing && helper !== null;
+  return syncing && syncHelper !== null;
 }
 
 /** Buffers the helper has reported touched, buffers pooled now, syncs posted to it. */
-export function helperStats(): { touched: number; pooled: number; syncsStarted: number; running: boolean } {
+export function helperStats(): {
+  touched: number;
+  pooled: number;
+  syncsStarted: number;
+  running: boolean;
+  plainHits: number;
+  plainMisses: number;
+} {
   let pooled = 0;
   for (const s of pool.values()) pooled += s.length;
-  return { touched, pooled, syncsStarted, running: helper !== undefined && helper !== null };
+  return {
+    touched,
+    pooled,
+    syncsStarted,
+    running: helper !== undefined && helper !== null,
+    plainHits,
+    plainMisses,
+  };
 }
 
 /** Resolves once the helper has reported at least `n` buffers touched in all. */
@@ -213,9 +334,12 @@ export function whenTouched(n: number): Promise<void> {
   });
 }
 
-/** Posts a buffer to the helper directly (tests: the helper must never change written bytes). */
-export function touchForTest(buffer: SharedArrayBuffer): boolean {
-  const h = theHelper();
+/**
+ * Posts a buffer for touching to the helper directly, or to the sync helper (tests: the helper
+ * must never change written bytes; a sync helper kept busy must not hang a writer).
+ */
+export function touchForTest(buffer: SharedArrayBuffer, onSyncHelper = false): boolean {
+  const h = onSyncHelper ? theSyncHelper() : theHelper();
   if (h === null) return false;
   h.post(buffer);
   return true;

@@ -4,6 +4,7 @@ import { KIND_PUT, newSlot } from "../../src/iter/record.ts";
 import { BPlusTree } from "../../src/memory/bplus_tree.ts";
 import {
   freshBuffer,
+  freshPlainBuffer,
   helperStats,
   POOLED_MIN_BYTES,
   setHelperThread,
@@ -70,10 +71,35 @@ describe("helper thread: pre-touched buffers", () => {
     for (const { b, want } of buffers) expect(Buffer.compare(b, want)).toBe(0);
   });
 
+  test("plain buffers come pre-touched from the helper, transferred: zeroed, whole, ours alone", async () => {
+    const size = 311_296 + 8 * 1024; // a size no other test asks for
+    expect(freshPlainBuffer(POOLED_MIN_BYTES - 8).byteLength).toBe(POOLED_MIN_BYTES - 8);
+    const seen = new Set<ArrayBuffer>();
+    const before = helperStats();
+    for (let round = 0; round < 8; round++) {
+      const b = freshPlainBuffer(size);
+      expect(b).toBeInstanceOf(ArrayBuffer);
+      expect(b.byteLength).toBe(size); // not detached
+      expect(allZero(b)).toBe(true);
+      expect(seen.has(b)).toBe(false);
+      seen.add(b);
+      new Uint8Array(b).fill(7); // ours to write: nothing else sees or changes it
+      await new Promise((r) => setTimeout(r, 20)); // the helper answers in the meantime
+    }
+    const after = helperStats();
+    // The first request finds nothing ready; later ones find what the helper sent.
+    expect(after.plainHits - before.plainHits).toBeGreaterThanOrEqual(5);
+    expect(after.plainHits + after.plainMisses - before.plainHits - before.plainMisses).toBe(8);
+    for (const b of seen) expect(new Uint8Array(b).every((x) => x === 7)).toBe(true);
+  });
+
   test("turned off, every size is a plain ArrayBuffer", () => {
     setHelperThread({ warm: false });
     expect(freshBuffer(MIB)).toBeInstanceOf(ArrayBuffer);
     expect(helperStats().pooled).toBe(0);
+    const hits = helperStats().plainHits + helperStats().plainMisses;
+    expect(freshPlainBuffer(MIB).byteLength).toBe(MIB);
+    expect(helperStats().plainHits + helperStats().plainMisses).toBe(hits); // not asked at all
   });
 
   test("a B+tree on pooled arena chunks reads back every record", () => {
