@@ -124,8 +124,11 @@ function handle(m) {
 
 interface Helper {
   post(message: unknown): void;
-  /** The port plain buffers come back on (read with `receiveMessageOnPort`, no event turn). */
-  plain: MessagePort;
+  /**
+   * The port plain buffers come back on (read with `receiveMessageOnPort`, no event turn);
+   * undefined for the sync helper.
+   */
+  plain: MessagePort | undefined;
   /** Plain buffers asked for and not yet received, by size. */
   requested: Map<number, number>;
 }
@@ -154,17 +157,18 @@ let touchedWaiters: (() => void)[] = [];
 function startHelper(forSyncs: boolean): Helper | null {
   if (typeof SharedArrayBuffer !== "function" || typeof WorkerThread !== "function") return null;
   try {
+    if (forSyncs) {
+      const w = new WorkerThread(WORKER_SOURCE, { eval: true });
+      w.on("error", () => (syncHelper = null));
+      w.unref();
+      return { post: (m) => w.postMessage(m), plain: undefined, requested: new Map() };
+    }
     const { port1, port2 } = new MessageChannel();
     const w = new WorkerThread(WORKER_SOURCE, {
       eval: true,
-      workerData: { plain: forSyncs ? undefined : port2 },
-      transferList: forSyncs ? [] : [port2],
+      workerData: { plain: port2 },
+      transferList: [port2],
     });
-    if (forSyncs) {
-      w.on("error", () => (syncHelper = null));
-      w.unref();
-      return { post: (m) => w.postMessage(m), plain: port1, requested: new Map() };
-    }
     w.on("message", () => {
       touched++;
       const waiters = touchedWaiters;
@@ -236,12 +240,13 @@ export function freshBuffer(byteLength: number): ArrayBuffer | SharedArrayBuffer
 export function freshPlainBuffer(byteLength: number): ArrayBuffer {
   if (byteLength < POOLED_MIN_BYTES || !warming || helper === null) return new ArrayBuffer(byteLength);
   const h = theHelper();
-  if (h === null) return new ArrayBuffer(byteLength);
+  const port = h?.plain;
+  if (h === null || port === undefined) return new ArrayBuffer(byteLength);
   let out: ArrayBuffer | undefined;
   try {
     // Take in whatever arrived: replies come in request order, a buffer or (when the helper
     // could not allocate one) the size it was asked for.
-    for (let m = receiveMessageOnPort(h.plain); m !== undefined; m = receiveMessageOnPort(h.plain)) {
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
       const reply = m.message as ArrayBuffer | number;
       const n = typeof reply === "number" ? reply : reply.byteLength;
       h.requested.set(n, (h.requested.get(n) ?? 1) - 1);
@@ -256,7 +261,7 @@ export function freshPlainBuffer(byteLength: number): ArrayBuffer {
     if (out !== undefined) plainHits++;
     else plainMisses++;
     let asked = h.requested.get(byteLength) ?? 0;
-    for (; ready.length + asked < PLAIN_SPARES; asked++) h.plain.postMessage(byteLength);
+    for (; ready.length + asked < PLAIN_SPARES; asked++) port.postMessage(byteLength);
     h.requested.set(byteLength, asked);
   } catch {
     helper = null;
