@@ -16,6 +16,7 @@ import { ClosedError, TransactionConflictError } from "./errors.ts";
 import type { Keyspace } from "../keyspace/define_keyspace.ts";
 import type { EncodedOp, TreeEngine } from "../engine/tree_engine.ts";
 import { EMPTY, KIND_DELETE, KIND_PUT } from "../iter/record.ts";
+import { OpColumns } from "../wal/wal_format.ts";
 
 /** Map key for encoded key bytes (latin1: one char per byte, exact and cheap). */
 function mapKey(bytes: Uint8Array): string {
@@ -126,7 +127,7 @@ export class Transaction<K, V, KIn> {
       if (this.#engine.versionOf(op.key) > this.#startOpIndex) throw this.#conflict(op.key);
     }
     this.#done = true;
-    return this.#engine.writeBatch([...this.#writes.values()]);
+    return this.#engine.writeBatch(OpColumns.of([...this.#writes.values()]));
   }
 
   #conflict(key: Uint8Array): TransactionConflictError {

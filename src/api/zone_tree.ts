@@ -21,7 +21,8 @@ import { rangeIterator, TreeIterator, type TreeIteratorOptions } from "./tree_it
 import { Transaction } from "./transaction.ts";
 import type { FileSystem } from "../fs/file_system.ts";
 import type { AnyKey, AnyKeyInput, AnyKeyspace, Keyspace } from "../keyspace/define_keyspace.ts";
-import { type EncodedOp, type EngineKeyspace, TreeEngine } from "../engine/tree_engine.ts";
+import { type EngineKeyspace, TreeEngine } from "../engine/tree_engine.ts";
+import { OpColumns } from "../wal/wal_format.ts";
 import { EMPTY, KIND_DELETE, KIND_PUT } from "../iter/record.ts";
 import { RangeCursor } from "../iter/range_cursor.ts";
 import { decodesToCopy } from "../keyspace/value_codec.ts";
@@ -211,6 +212,8 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    * array itself (see {@link ZoneTree.#keyForWrite}); 0 otherwise.
    */
   readonly #identityKeyWidth: number;
+  /** Columns that {@link ZoneTree.batch} reuses; undefined while one is being written. */
+  #batchColumns: OpColumns | undefined = new OpColumns();
 
   private constructor(keyspace: Keyspace<K, V, KIn, P>, engine: TreeEngine, events: TreeEvents) {
     this.keyspace = keyspace;
@@ -502,9 +505,17 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
         "batch(ops): ops must be an array of {put, value} or {del}",
       );
     }
-    const encoded: EncodedOp[] = new Array(ops.length);
-    for (let i = 0; i < ops.length; i++) encoded[i] = this.#encodeOp(ops[i], i);
-    return this.#engine.writeBatch(encoded);
+    // The columns are reused from batch to batch (no object per op); a batch written from
+    // inside another (an event listener) takes fresh ones.
+    const columns = this.#batchColumns ?? new OpColumns();
+    this.#batchColumns = undefined;
+    try {
+      for (let i = 0; i < ops.length; i++) this.#encodeOp(columns, ops[i], i);
+      return this.#engine.writeBatch(columns);
+    } finally {
+      columns.clear();
+      this.#batchColumns = columns;
+    }
   }
 
   /**
@@ -533,24 +544,19 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
       : this.keyspace.key.encode(key);
   }
 
-  #encodeOp(op: BatchOp<KIn, V>, i: number): EncodedOp {
+  /** Encodes op `i` of a batch into `columns` (in order: key, value, expiry). */
+  #encodeOp(columns: OpColumns, op: BatchOp<KIn, V>, i: number): void {
     if (op !== null && typeof op === "object") {
       if ("put" in op) {
-        return {
-          kind: KIND_PUT,
-          key: this.#keyForWrite(op.put),
-          value: this.#valueForWrite(op.value),
-          expiresAt: expiryOf(op, BATCH_PUT_NAMES, `batch(ops): ops[${i}]`),
-        };
+        const key = this.#keyForWrite(op.put);
+        const value = this.#valueForWrite(op.value);
+        columns.add(KIND_PUT, key, value, expiryOf(op, BATCH_PUT_NAMES, `batch(ops): ops[${i}]`));
+        return;
       }
       if ("del" in op) {
         checkNames(op, ["del"], `batch(ops): ops[${i}]`);
-        return {
-          kind: KIND_DELETE,
-          key: this.#keyForWrite(op.del),
-          value: EMPTY,
-          expiresAt: 0,
-        };
+        columns.add(KIND_DELETE, this.#keyForWrite(op.del), EMPTY, 0);
+        return;
       }
     }
     throw new InvalidOptionError("ops", `batch(ops): ops[${i}] is neither {put, value} nor {del}`);

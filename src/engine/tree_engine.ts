@@ -52,6 +52,7 @@ import { filterCapacity, MutableSegment, type MutableSegmentTuning } from "../me
 import { keyHash } from "../memory/key_filter.ts";
 import { AssertionError } from "../util/assert.ts";
 import { WalWriter } from "../wal/wal_writer.ts";
+import type { WalBatch } from "../wal/wal_format.ts";
 import { replayWal } from "../wal/wal_reader.ts";
 import { changeFeedFilePath, type ChangeFeedView, planRetention } from "./change_feed.ts";
 import { BlockCache } from "../disk/block_cache.ts";
@@ -670,20 +671,22 @@ export class TreeEngine {
     return opIndex;
   }
 
-  /** Logs `ops` as one WAL record and applies them in order; returns the last opIndex. */
-  writeBatch(ops: readonly EncodedOp[]): number {
+  /**
+   * Logs the ops of `batch` as one WAL record and applies them in order; returns the last
+   * opIndex. The batch is read before this returns (the caller may reuse it then).
+   */
+  writeBatch(batch: WalBatch): number {
     this.checkWritable();
-    if (ops.length === 0) return this.#lastOpIndex;
-    for (let i = 0; i < ops.length; i++) checkSizes(ops[i].key, ops[i].value);
-    const first = this.#takeOpIndexes(ops.length);
-    this.#guardIO("append to the write-ahead log", () =>
-      this.#mutableWal.appendBatch(first, ops as EncodedOp[]));
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i];
-      this.#mutable.put(op.key, op.value, first + i, op.kind, op.expiresAt);
-    }
+    const n = batch.count;
+    if (n === 0) return this.#lastOpIndex;
+    const { kinds, keys, values, expiresAt } = batch;
+    for (let i = 0; i < n; i++) checkSizes(keys[i], values[i]);
+    const first = this.#takeOpIndexes(n);
+    this.#guardIO("append to the write-ahead log", () => this.#mutableWal.appendBatch(first, batch));
+    const m = this.#mutable;
+    for (let i = 0; i < n; i++) m.put(keys[i], values[i], first + i, kinds[i], expiresAt[i]);
     this.#afterWrite();
-    return first + ops.length - 1;
+    return first + n - 1;
   }
 
   /**

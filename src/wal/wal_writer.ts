@@ -49,10 +49,12 @@ import {
   FRAME_TYPE_LZ4,
   FRAME_TYPE_RAW,
   OP_FLAG_EXPIRES,
+  OpColumns,
   OP_KIND_MAX,
   WAL_FORMAT_VERSION,
   WAL_HEADER_BYTES,
   walFrameChecksum,
+  type WalBatch,
   type WalMode,
   type WalOp,
 } from "./wal_format.ts";
@@ -388,22 +390,26 @@ export class WalWriter {
   }
 
   /**
-   * Appends `ops` as one record (one frame in the sync modes), so a crash keeps all of them or
-   * none. Op i gets opIndex `firstOpIndex + i`. An empty batch writes nothing.
+   * Appends `ops` (an array of ops, or columns) as one record (one frame in the sync modes), so
+   * a crash keeps all of them or none. Op i gets opIndex `firstOpIndex + i`. An empty batch
+   * writes nothing.
    */
-  appendBatch(firstOpIndex: number, ops: readonly WalOp[]): void {
+  appendBatch(firstOpIndex: number, ops: readonly WalOp[] | WalBatch): void {
+    const b = Array.isArray(ops) ? OpColumns.of(ops as readonly WalOp[]) : ops as WalBatch;
     this.checkWritable();
-    if (ops.length === 0) return;
-    checkOpIndex(firstOpIndex, ops.length);
+    const n = b.count;
+    if (n === 0) return;
+    checkOpIndex(firstOpIndex, n);
+    const { kinds, keys, values, expiresAt } = b;
     let need = RECORD_HEADER_MAX;
-    for (const op of ops) need += OP_OVERHEAD_MAX + op.key.length + op.value.length;
+    for (let i = 0; i < n; i++) need += OP_OVERHEAD_MAX + keys[i].length + values[i].length;
     assert(need <= FRAME_PAYLOAD_MAX_BYTES, `batch of ${need} bytes exceeds the WAL frame limit`);
     if (this.len + need > this.buf.length) this.grow(need);
     const start = this.len;
     this.view.setUint32(start, Math.floor(firstOpIndex / 0x1_0000_0000));
     this.view.setUint32(start + 4, firstOpIndex >>> 0);
-    let p = writeVarint(this.buf, start + 8, ops.length);
-    for (const op of ops) p = this.encodeOp(p, op.kind, op.key, op.value, op.expiresAt);
+    let p = writeVarint(this.buf, start + 8, n);
+    for (let i = 0; i < n; i++) p = this.encodeOp(p, kinds[i], keys[i], values[i], expiresAt[i]);
     this.appendedBytes += p - start;
     this.len = p;
     this.afterAppend();

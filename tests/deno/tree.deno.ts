@@ -328,7 +328,14 @@ Deno.test(
     }
     const stats = helperStats();
     assert.equal(stats.running, true);
-    await whenTouched(1); // the helper answers under Deno
+    // The helper answers under Deno. It is unref'd (it never keeps a process alive), so a timer
+    // keeps the event loop running until its reply is delivered.
+    const keepAlive = setInterval(() => {}, 5);
+    try {
+      await whenTouched(1);
+    } finally {
+      clearInterval(keepAlive);
+    }
     let n = 0;
     for (const [k, v] of tree.range({})) {
       assert.deepEqual(v, value(k as number));
