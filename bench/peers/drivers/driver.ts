@@ -18,7 +18,7 @@ export interface OpenOptions {
   /**
    * The layout the key bytes follow, when they have one: `"sensor:<str>:ts:<u64be>"` for the
    * time-series workloads (data.ts `tsKey`). A driver may store such keys in its own encoding of
-   * that layout (see `prepareBatch`); bounds then still arrive as harness bytes.
+   * that layout (see `prepareBatch` and `prepareRange`).
    */
   layout?: "sensor:<str>:ts:<u64be>";
 }
@@ -49,10 +49,17 @@ export interface Driver {
   /** Waits for writes that `put` queued without waiting (engines with asynchronous commits). */
   settle?(): Promise<void>;
   get(key: Bytes): MaybePromise<Bytes | undefined>;
+  /**
+   * Turns range bounds into the form this engine's users pass them (typed keys instead of the
+   * harness bytes), before any timer starts, as `prepareBatch` does for batches. Its result is
+   * passed to `range` as `prepared`; the timed call still pays the engine's own bound encoding.
+   */
+  prepareRange?(opts: RangeOptions): unknown;
   /** Visits entries with gte <= key < lt in key order (or reverse), at most `limit`. */
   range(
     opts: RangeOptions,
     visit: (key: Bytes, value: Bytes) => void,
+    prepared?: unknown,
   ): MaybePromise<void>;
   /** Full compaction/merge before disk bytes are measured, where the engine has one. */
   compact?(): Promise<void>;

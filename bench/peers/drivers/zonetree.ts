@@ -2,10 +2,11 @@
  * ZoneTree driver, written against the public API of docs/API.md through `mod.ts` only. Counter
  * keys are one `<bytes:16>` field, so a key is the bare Uint8Array and keeps its memcmp order.
  * Time-series keys use the real keyspace `sensor:<str>:ts:<u64be>`, as a user would: the harness
- * bytes (`sensor 00 00 <u64be>`) become typed keys `[sensor, ts]` in `prepareBatch`, before the
- * timer, so the timed `batch` pays our key encoding (the peers get their key bytes ready-made),
- * and ranges yield decoded keys. Stored keys are then 21 bytes, not the 28 that a `<bytes>` field
- * would need to escape the harness bytes' zeros.
+ * bytes (`sensor 00 00 <u64be>`) become typed keys `[sensor, ts]` in `prepareBatch`, and range
+ * bounds typed bounds in `prepareRange`, before the timer, so the timed `batch` and `range` pay
+ * our key encoding (the peers get their key bytes ready-made), and ranges yield decoded keys.
+ * Stored keys are then 21 bytes, not the 28 that a `<bytes>` field would need to escape the
+ * harness bytes' zeros.
  * Durable: `wal: "sync"` (each upsert/batch is synced before it returns). Non-durable: the default
  * `wal: "async-compressed"` (buffered, LZ4, written and synced in the background). Before disk
  * bytes are measured the mutable segment is moved forward and merged (`maintenance.merge()`).
@@ -102,8 +103,12 @@ export function createDriver(): Driver {
     get(key) {
       return tree.get(timeSeries ? tsTuple(key) : key);
     },
-    range(opts, visit) {
-      for (const [k, v] of tree.range(timeSeries ? tsBounds(opts) : definedOnly(opts))) visit(k, v);
+    prepareRange(opts) {
+      return timeSeries ? tsBounds(opts) : undefined;
+    },
+    range(opts, visit, prepared) {
+      const bounds = prepared ?? (timeSeries ? tsBounds(opts) : definedOnly(opts));
+      for (const [k, v] of tree.range(bounds)) visit(k, v);
     },
     async compact() {
       tree.maintenance.moveMutableSegmentForward();
