@@ -233,8 +233,9 @@ export function freshBuffer(byteLength: number): ArrayBuffer | SharedArrayBuffer
  * A zero-filled plain `ArrayBuffer` of `byteLength` bytes whose pages the helper has already
  * written, when one is ready; else a fresh one (the caller faults its pages in as it writes
  * them). The helper makes the buffer and transfers it here: it is this thread's alone (the
- * helper's handle is detached), and the collector counts it like any other buffer, unlike a
- * `SharedArrayBuffer`. For the B+tree's leaf slabs (a million records: ~80 MB of them).
+ * helper's handle is detached), an ordinary buffer to every view of it, though the collector
+ * leaves it out of its budget as it does shared ones (see the module comment). For the
+ * B+tree's leaf slabs (a million records: ~80 MB of them).
  * Sizes below {@link POOLED_MIN_BYTES} are always fresh.
  */
 export function freshPlainBuffer(byteLength: number): ArrayBuffer {
