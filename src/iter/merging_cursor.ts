@@ -29,7 +29,7 @@
 import { type Comparer, EMPTY, KIND_PUT, type RecordCursor } from "./record.ts";
 import { assert } from "../util/assert.ts";
 
-/** Children count from which the binary heap is used instead of a linear scan. */
+/** Children count from which the binary heap is used instead of the sorted order. */
 export const HEAP_MIN_CHILDREN = 5;
 
 /** Most children a merging cursor accepts (a bound on layers: far above any real tree). */
@@ -65,7 +65,8 @@ export class MergingCursor implements RecordCursor {
   /**
    * Heap path: copy of the current key, taken before any child moves: a child's key bytes are
    * only valid until it moves (disk cursors reuse their block buffers), and the heap moves the
-   * winner first. The scan path needs no copy (it moves the winner last).
+   * winner first. The sorted path needs no copy (it never compares with the current key: the
+   * tie flags say which children are at it).
    */
   private currentKey = new Uint8Array(64);
   /** `currentKey` viewed at the current key's length (re-made only when the length changes). */
