@@ -108,7 +108,7 @@ describe("MergingCursor model", () => {
     });
   }
 
-  test("uses the heap from HEAP_MIN_CHILDREN children and a scan below (both covered)", () => {
+  test("uses the heap from HEAP_MIN_CHILDREN children and the sorted order below (both covered)", () => {
     expect(HEAP_MIN_CHILDREN).toBeGreaterThan(1);
     expect(HEAP_MIN_CHILDREN).toBeLessThanOrEqual(8);
   });
