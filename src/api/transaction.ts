@@ -127,7 +127,7 @@ export class Transaction<K, V, KIn> {
       if (this.#engine.versionOf(op.key) > this.#startOpIndex) throw this.#conflict(op.key);
     }
     this.#done = true;
-    return this.#engine.writeBatch(OpColumns.of([...this.#writes.values()]));
+    return this.#engine.writeBatch(OpColumns.of(this.#writes.values()));
   }
 
   #conflict(key: Uint8Array): TransactionConflictError {

@@ -124,11 +124,13 @@ function handle(m) {
 
 interface Helper {
   post(message: unknown): void;
-  /**
-   * The port plain buffers come back on (read with `receiveMessageOnPort`, no event turn);
-   * undefined for the sync helper.
-   */
-  plain: MessagePort | undefined;
+  /** The buffer helper's channel for plain buffers; undefined for the sync helper. */
+  plain: PlainChannel | undefined;
+}
+
+interface PlainChannel {
+  /** Where plain buffers come back (read with `receiveMessageOnPort`, no event-loop turn). */
+  port: MessagePort;
   /** Plain buffers asked for and not yet received, by size. */
   requested: Map<number, number>;
 }
@@ -161,7 +163,7 @@ function startHelper(forSyncs: boolean): Helper | null {
       const w = new WorkerThread(WORKER_SOURCE, { eval: true });
       w.on("error", () => (syncHelper = null));
       w.unref();
-      return { post: (m) => w.postMessage(m), plain: undefined, requested: new Map() };
+      return { post: (m) => w.postMessage(m), plain: undefined };
     }
     const { port1, port2 } = new MessageChannel();
     const w = new WorkerThread(WORKER_SOURCE, {
@@ -181,7 +183,7 @@ function startHelper(forSyncs: boolean): Helper | null {
       plainReady.clear();
     });
     w.unref(); // after the listeners: in Bun, adding one refs the Worker again
-    return { post: (m) => w.postMessage(m), plain: port1, requested: new Map() };
+    return { post: (m) => w.postMessage(m), plain: { port: port1, requested: new Map() } };
   } catch {
     return null;
   }
@@ -240,9 +242,9 @@ export function freshBuffer(byteLength: number): ArrayBuffer | SharedArrayBuffer
  */
 export function freshPlainBuffer(byteLength: number): ArrayBuffer {
   if (byteLength < POOLED_MIN_BYTES || !warming || helper === null) return new ArrayBuffer(byteLength);
-  const h = theHelper();
-  const port = h?.plain;
-  if (h === null || port === undefined) return new ArrayBuffer(byteLength);
+  const plain = theHelper()?.plain;
+  if (plain === undefined) return new ArrayBuffer(byteLength);
+  const { port, requested } = plain;
   let out: ArrayBuffer | undefined;
   try {
     // Take in whatever arrived: replies come in request order, a buffer or (when the helper
@@ -250,7 +252,7 @@ export function freshPlainBuffer(byteLength: number): ArrayBuffer {
     for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
       const reply = m.message as ArrayBuffer | number;
       const n = typeof reply === "number" ? reply : reply.byteLength;
-      h.requested.set(n, (h.requested.get(n) ?? 1) - 1);
+      requested.set(n, (requested.get(n) ?? 1) - 1);
       if (typeof reply !== "number") plainReady.get(n)?.push(reply);
     }
     let ready = plainReady.get(byteLength);
@@ -261,9 +263,9 @@ export function freshPlainBuffer(byteLength: number): ArrayBuffer {
     out = ready.shift();
     if (out !== undefined) plainHits++;
     else plainMisses++;
-    let asked = h.requested.get(byteLength) ?? 0;
+    let asked = requested.get(byteLength) ?? 0;
     for (; ready.length + asked < PLAIN_SPARES; asked++) port.postMessage(byteLength);
-    h.requested.set(byteLength, asked);
+    requested.set(byteLength, asked);
   } catch {
     helper = null;
     pool.clear();

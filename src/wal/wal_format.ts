@@ -76,6 +76,8 @@ export interface WalBatch {
   expiresAt: ArrayLike<number>;
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 /** A {@link WalBatch} that is filled op by op and can be reused once its writes are applied. */
 export class OpColumns implements WalBatch {
   count = 0;
@@ -97,16 +99,15 @@ export class OpColumns implements WalBatch {
   clear(): void {
     const keys = this.keys;
     const values = this.values;
-    const none = new Uint8Array(0);
     for (let i = 0; i < this.count; i++) {
-      keys[i] = none;
-      values[i] = none;
+      keys[i] = NO_BYTES;
+      values[i] = NO_BYTES;
     }
     this.count = 0;
   }
 
-  /** The columns of `ops`. */
-  static of(ops: readonly WalOp[]): OpColumns {
+  /** The columns of `ops`, in order. */
+  static of(ops: Iterable<WalOp>): OpColumns {
     const c = new OpColumns();
     for (const op of ops) c.add(op.kind, op.key, op.value, op.expiresAt);
     return c;
