@@ -23,36 +23,47 @@ function merging(segs: MutableSegment[], reverse: boolean): MergingCursor {
   return new MergingCursor(children, reverse, compareBytes);
 }
 
+/**
+ * Both directions: a full drain equals the merged model, then `seeks` random seeks (targets
+ * from `target()`, exclusive or not) each followed by up to `maxSteps` steps match it too.
+ */
+function expectMatchesModel(
+  segs: MutableSegment[],
+  sorted: ReturnType<typeof mergeModel>,
+  rng: Prng,
+  seeks: number,
+  target: () => Uint8Array | undefined,
+  maxSteps: number,
+): void {
+  for (const reverse of [false, true]) {
+    const all = sorted.map(show);
+    if (reverse) all.reverse();
+    expect(drain(merging(segs, reverse), false)).toEqual(all);
+    const c = merging(segs, reverse);
+    for (let i = 0; i < seeks; i++) {
+      const t = target();
+      const exclusive = rng.int(2) === 0;
+      const at = seekIndex(sorted, t, exclusive, reverse);
+      const steps = rng.int(maxSteps);
+      const want = reverse
+        ? sorted.slice(Math.max(0, at - steps), at + 1).reverse()
+        : sorted.slice(at, at + steps + 1);
+      expect(c.seek(t, exclusive)).toBe(want.length > 0);
+      expect(drain(c, true, steps + 1)).toEqual(want.map(show));
+    }
+    c.close();
+  }
+}
+
 describe("MergingCursor model", () => {
   for (const seed of seeds(40, 300)) {
     const layerCount = 1 + (seed % 8);
     test(`yields the newest record per key over ${layerCount} layers (seed ${seed})`, () => {
       const rng = new Prng(seed);
       const { segs, models, pool } = randomLayers(rng, layerCount);
-      const sorted = mergeModel(models);
-      for (const reverse of [false, true]) {
-        const all = sorted.map(show);
-        if (reverse) all.reverse();
-        expect(drain(merging(segs, reverse), false)).toEqual(all);
-        const c = merging(segs, reverse);
-        for (let i = 0; i < 60; i++) {
-          const target = rng.int(10) === 0
-            ? undefined
-            : rng.int(2) === 0
-            ? rng.pick(pool)
-            : randomKey(rng);
-          const exclusive = rng.int(2) === 0;
-          const valid = c.seek(target, exclusive);
-          const at = seekIndex(sorted, target, exclusive, reverse);
-          const steps = rng.int(15);
-          const want = reverse
-            ? sorted.slice(Math.max(0, at - steps), at + 1).reverse()
-            : sorted.slice(at, at + steps + 1);
-          expect(valid).toBe(want.length > 0);
-          expect(drain(c, true, steps + 1)).toEqual(want.map(show));
-        }
-        c.close();
-      }
+      const target = () =>
+        rng.int(10) === 0 ? undefined : rng.int(2) === 0 ? rng.pick(pool) : randomKey(rng);
+      expectMatchesModel(segs, mergeModel(models), rng, 60, target, 15);
     });
   }
 
@@ -86,25 +97,8 @@ describe("MergingCursor model", () => {
         segs[l] = seg;
         models[l] = model;
       }
-      const sorted = mergeModel(models);
-      for (const reverse of [false, true]) {
-        const all = sorted.map(show);
-        if (reverse) all.reverse();
-        expect(drain(merging(segs, reverse), false)).toEqual(all);
-        const c = merging(segs, reverse);
-        for (let i = 0; i < 40; i++) {
-          const target = key(rng.int(sensors + 1), rng.int(layerCount * slice + 2));
-          const exclusive = rng.int(2) === 0;
-          const at = seekIndex(sorted, target, exclusive, reverse);
-          const steps = rng.int(3 * slice);
-          const want = reverse
-            ? sorted.slice(Math.max(0, at - steps), at + 1).reverse()
-            : sorted.slice(at, at + steps + 1);
-          expect(c.seek(target, exclusive)).toBe(want.length > 0);
-          expect(drain(c, true, steps + 1)).toEqual(want.map(show));
-        }
-        c.close();
-      }
+      const target = () => key(rng.int(sensors + 1), rng.int(layerCount * slice + 2));
+      expectMatchesModel(segs, mergeModel(models), rng, 40, target, 3 * slice);
     });
   }
 
