@@ -29,13 +29,23 @@ const SHAPES = [
 ];
 const shapeName = (s: MutableSegmentTuning) => `fanout ${s.fanout}, inline ${s.inlineKeyBytes}`;
 
-function build(rng: Prng, shape: MutableSegmentTuning, ops: number) {
+/**
+ * Value sizes: "small" (0-5 bytes: every value kept in the leaves), or a third of the puts 17-46
+ * bytes (in the arena) after a first value that is small ("mixed") or not ("large first": a
+ * tree that keeps only empty values in its leaves).
+ */
+type Values = "small" | "mixed" | "large first";
+
+function build(rng: Prng, shape: MutableSegmentTuning, ops: number, values: Values = "small") {
   const seg = new MutableSegment(1, compareBytes, shape);
   const model = new ModelSegment();
   const pool = keyPool(rng, 1 + rng.int(ops));
   for (let op = 1; op <= ops; op++) {
     const key = rng.int(4) === 0 ? randomKey(rng) : rng.pick(pool);
     const r = randomRecord(rng, key, op);
+    if (values !== "small" && r.kind === KIND_PUT) {
+      if (op === 1 ? values === "large first" : rng.int(3) === 0) r.value = rng.bytes(17 + rng.int(30));
+    }
     seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
     model.put(r);
   }
@@ -43,11 +53,14 @@ function build(rng: Prng, shape: MutableSegmentTuning, ops: number) {
 }
 
 describe("MutableSegment model", () => {
-  for (const shape of SHAPES) {
-    for (const seed of seeds(12, 100)) {
-      test(`get and cursors match the model (seed ${seed}, ${shapeName(shape)})`, () => {
+  const cases = SHAPES.flatMap((shape) =>
+    seeds(12, 100).map((seed, i) => ({ shape, seed, values: (["small", "mixed", "large first"] as const)[i % 3] }))
+  );
+  for (const { shape, seed, values } of cases) {
+    {
+      test(`get and cursors match the model (seed ${seed}, ${shapeName(shape)}, ${values} values)`, () => {
         const rng = new Prng(seed);
-        const { seg, model, pool } = build(rng, shape, 1 + rng.int(2000));
+        const { seg, model, pool } = build(rng, shape, 1 + rng.int(2000), values);
         const sorted = model.sorted();
         expect(seg.recordCount).toBe(sorted.length);
         const out = newSlot();
@@ -85,11 +98,14 @@ describe("MutableSegment model", () => {
 });
 
 describe("MutableSegment cursor auto-refresh", () => {
-  for (const shape of SHAPES) {
-    for (const seed of seeds(12, 200)) {
-      test(`cursor continues after its last key when records are inserted (seed ${seed}, ${shapeName(shape)})`, () => {
+  const cases = SHAPES.flatMap((shape) =>
+    seeds(12, 200).map((seed, i) => ({ shape, seed, values: (["small", "mixed", "large first"] as const)[i % 3] }))
+  );
+  for (const { shape, seed, values } of cases) {
+    {
+      test(`cursor continues after its last key when records are inserted (seed ${seed}, ${shapeName(shape)}, ${values} values)`, () => {
         const rng = new Prng(seed);
-        const { seg, model, pool } = build(rng, shape, rng.int(300));
+        const { seg, model, pool } = build(rng, shape, rng.int(300), values);
         for (const reverse of [false, true]) {
           const c = seg.cursor(reverse);
           let last: Uint8Array | undefined;
@@ -102,6 +118,9 @@ describe("MutableSegment cursor auto-refresh", () => {
               // Sometimes overwrite the key the cursor is on.
               const k = last !== undefined && rng.int(8) === 0 ? last : key;
               const r = randomRecord(rng, k, op++);
+              if (values !== "small" && r.kind === KIND_PUT && rng.int(3) === 0) {
+                r.value = rng.bytes(17 + rng.int(30));
+              }
               seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
               model.put(r);
               continue;
@@ -303,6 +322,63 @@ describe("MutableSegment accounting and freezing", () => {
     seg.get(new Uint8Array([1]), out);
     expect(out.opIndex).toBe(op);
     expect(out.expiresAt).toBe(exp);
+  });
+});
+
+describe("MutableSegment values kept in leaves", () => {
+  for (const size of [4, 16, 17, 40]) {
+    test(`a cursor's value is the one at its step, after an overwrite and shifting inserts (${size}-byte values)`, () => {
+      const seg = new MutableSegment(1, compareBytes, { fanout: 8 });
+      const key = (i: number) => Uint8Array.of(0, i);
+      for (let i = 10; i < 20; i++) seg.put(key(i), new Uint8Array(size).fill(i), i, KIND_PUT, 0);
+      for (const reverse of [false, true]) {
+        const c = seg.cursor(reverse);
+        expect(c.seek(key(15))).toBe(true);
+        expect([...c.value]).toEqual(new Array(size).fill(15));
+        const unread = seg.cursor(reverse);
+        expect(unread.seek(key(14))).toBe(true); // its value read only after the writes
+        // Overwrite both records in place (a small value, then a large one), and insert keys
+        // before them: slots shift right and a leaf splits under both cursors.
+        seg.put(key(15), new Uint8Array(3).fill(99), 100, KIND_PUT, 0);
+        seg.put(key(14), new Uint8Array(30).fill(98), 101, KIND_PUT, 0);
+        for (let i = 0; i < 10; i++) seg.put(key(i), new Uint8Array(size).fill(200 + i), 102 + i, KIND_PUT, 0);
+        expect([...c.key]).toEqual([0, 15]);
+        expect([...c.value]).toEqual(new Array(size).fill(15));
+        expect([...c.copyValue()]).toEqual(new Array(size).fill(15));
+        expect(c.opIndex).toBe(15);
+        expect([...unread.value]).toEqual(new Array(size).fill(14));
+        // Reading on sees the new values and the new keys in order.
+        expect(c.next()).toBe(true);
+        expect([...c.key]).toEqual(reverse ? [0, 14] : [0, 16]);
+        expect([...c.value]).toEqual(reverse ? new Array(30).fill(98) : new Array(size).fill(16));
+        const out = newSlot();
+        expect(seg.get(key(15), out)).toBe(true);
+        expect([...out.value]).toEqual([99, 99, 99]);
+        // Put the records back for the other direction.
+        seg.put(key(15), new Uint8Array(size).fill(15), 15, KIND_PUT, 0);
+        seg.put(key(14), new Uint8Array(size).fill(14), 14, KIND_PUT, 0);
+      }
+    });
+  }
+
+  test("keys of every length up to and past the inline bytes come back whole from a cursor", () => {
+    for (const inlineKeyBytes of [4, 8, 24]) {
+      const seg = new MutableSegment(1, compareBytes, { fanout: 6, inlineKeyBytes });
+      const keys: Uint8Array[] = [];
+      for (let n = 0; n <= 30; n++) {
+        // Every byte differs per length (and is non-zero at the end), so a dropped or zeroed
+        // tail byte shows.
+        keys.push(Uint8Array.from({ length: n }, (_, i) => (n * 37 + i * 11 + 1) & 255 || 1));
+      }
+      keys.forEach((k, i) => seg.put(k, Uint8Array.of(i), i + 1, KIND_PUT, 0));
+      const want = keys.map(hex).sort();
+      for (const reverse of [false, true]) {
+        const c = seg.cursor(reverse);
+        const got: string[] = [];
+        for (c.seek(undefined); c.valid; c.next()) got.push(hex(c.key));
+        expect(got).toEqual(reverse ? want.slice().reverse() : want);
+      }
+    }
   });
 });
 

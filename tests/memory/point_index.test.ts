@@ -1,8 +1,9 @@
 /**
  * A frozen segment answers point reads through a hash index of its keys, built a few thousand
  * keys per read. Every answer must equal the B+tree descent's: while the index is partial and
- * once complete, for present and absent keys, keys of 0-40 bytes, overwritten and deleted
- * records, leaves of odd sizes, and with or without the caller's hash.
+ * once complete, for present and absent keys, keys of 0-40 bytes, values kept in leaves and in
+ * the arena, overwritten and deleted records, leaves of odd sizes, and with or without the
+ * caller's hash.
  */
 import { describe, expect, test } from "bun:test";
 import { KIND_DELETE, KIND_PUT, newSlot, type RecordSlot } from "../../src/iter/record.ts";
@@ -22,9 +23,11 @@ function show(found: boolean, r: RecordSlot): string {
 }
 
 describe("frozen segment point index", () => {
-  for (const fanout of [6, 64]) {
-    test(`indexed gets equal descents, while building and after (fanout ${fanout})`, () => {
-      const rng = new Prng(0x1d3 + fanout);
+  // Values of 0-30 bytes: those of up to 16 live in the leaves when the first value did, and are
+  // copied into the index; the rest (and every value of a tree whose first was larger) in the arena.
+  for (const [fanout, first] of [[6, 2], [64, 2], [64, 30]]) {
+    test(`indexed gets equal descents, while building and after (fanout ${fanout}, first value ${first} bytes)`, () => {
+      const rng = new Prng(0x1d3 + fanout + first);
       const seg = new MutableSegment(1, compareBytes, { fanout });
       const model = new MutableSegment(2, compareBytes, { fanout });
       const keys: Uint8Array[] = [];
@@ -32,7 +35,8 @@ describe("frozen segment point index", () => {
         const k = keys.length > 0 && rng.int(5) === 0 ? keys[rng.int(keys.length)] : randomKey(rng);
         keys.push(k);
         const kind = rng.int(6) === 0 ? KIND_DELETE : KIND_PUT;
-        const v = Uint8Array.of(i & 255, (i >> 8) & 255);
+        const v = new Uint8Array(i === 0 ? first : rng.int(31)).fill(i & 255);
+        if (v.length > 1) v[1] = (i >> 8) & 255;
         const expiresAt = rng.int(8) === 0 ? 1_700_000_000_000 + i : 0;
         seg.put(k, v, i + 1, kind, expiresAt);
         model.put(k, v, i + 1, kind, expiresAt);
