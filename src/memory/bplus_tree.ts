@@ -18,9 +18,11 @@
  *   appends the new value (the old bytes stay until the segment is dropped).
  * - Leaves hold up to `fanout` records in flat parallel typed arrays, no object per record:
  *   `loc` (Int32Array) = [keyChunk0, keyOffset0, keyLength0, valueChunk0, valueOffset0,
- *   valueLength0, ...], `num` (Float64Array) = [opIndex0, expiresAt0, kind0, ...], `vin`
- *   (Uint8Array) = values of up to {@link INLINE_VALUE_BYTES} bytes, when the tree's first value
- *   was that small (valueChunk -1: the value is in the leaf, not the arena). A cursor reads a key
+ *   valueLength0, ...], `num` (Float64Array) = [opIndex0, expiresAt0, kind0, ...]; when the tree's
+ *   first value had at most {@link INLINE_VALUE_BYTES} bytes, each slot of `num` has two more
+ *   words holding such values (valueChunk -1: the value is in the leaf, not the arena), written
+ *   and read as bytes through `vin`, a byte view of the same memory: an insert writes the
+ *   numbers and the value in one place. A cursor reads a key
  *   that fits the inline words (below) from them, so a range of small records reads only leaf
  *   memory, in order, wherever in the arena the records arrived. Leaves are
  *   doubly linked for cursors. A million records are a few thousand objects, not two million
@@ -102,6 +104,8 @@ export const INLINE_VALUE_BYTES = 16;
 const NO_INLINE_VALUES = 0;
 /** `loc[valueChunk]` of a slot whose value is in {@link Leaf.vin}. */
 const IN_LEAF = -1;
+/** Byte offset of an in-leaf value in its slot of {@link Leaf.vin} (after the three numbers). */
+const VALUE_IN_NUM = 24;
 /** First arena chunk size; chunks double up to {@link CHUNK_MAX}. */
 const CHUNK_MIN = 4096;
 /** Largest regular arena chunk (a record larger than this gets a chunk of its own). */
@@ -115,18 +119,22 @@ class Leaf {
   num: Float64Array;
   /** Inline key bytes: `stride` u32 per slot (see {@link loadInline}). */
   pfx: Uint32Array;
-  /** Values of at most {@link INLINE_VALUE_BYTES}: that many bytes per slot. */
+  /**
+   * The bytes of `num`: values of at most {@link INLINE_VALUE_BYTES} are at
+   * `numStride * 8 * slot + VALUE_IN_NUM` (see `BPlusTree.numStride`). Only ever copied as bytes
+   * (`copyWithin`, `set`): a Float64Array element store may rewrite a NaN's payload.
+   */
   vin: Uint8Array;
   next: Leaf | null = null;
   prev: Leaf | null = null;
   /** Slot of the last record inserted here (-1: none yet): detects runs of appends mid-tree. */
   lastInsert = -1;
 
-  constructor(loc: Int32Array, num: Float64Array, pfx: Uint32Array, vin: Uint8Array) {
+  constructor(loc: Int32Array, num: Float64Array, pfx: Uint32Array) {
     this.loc = loc;
     this.num = num;
     this.pfx = pfx;
-    this.vin = vin;
+    this.vin = new Uint8Array(num.buffer, num.byteOffset, num.byteLength);
   }
 }
 
@@ -222,7 +230,6 @@ export class BPlusTree {
   private locSlab: Int32Array = new Int32Array(0);
   private numSlab: Float64Array = new Float64Array(0);
   private pfxSlab: Uint32Array = new Uint32Array(0);
-  private vinSlab: Uint8Array = new Uint8Array(0);
   /**
    * Values of at most this many bytes are kept in the leaves: {@link INLINE_VALUE_BYTES} when the
    * tree's first value was that small, else 0 (values are mostly of one size in a tree: keeping
@@ -230,6 +237,8 @@ export class BPlusTree {
    * record); -1 until the first record.
    */
   private inlineValueBytes = -1;
+  /** Float64 words per slot of {@link Leaf.num}: 3, or 5 when values live in leaves. */
+  numStride = 3;
   private slabLeaves = 0;
   private slabUsed = 0;
 
@@ -286,7 +295,7 @@ export class BPlusTree {
     const r = this.searchLeaf(leaf, key);
     if (r >= 0) {
       this.writeValue(leaf, r, value);
-      writeNumbers(leaf, r, opIndex, kind, expiresAt);
+      writeNumbers(leaf, r, this.numStride, opIndex, kind, expiresAt);
       return false;
     }
     const pos = ~r;
@@ -313,9 +322,12 @@ export class BPlusTree {
     const small = firstValueLength <= INLINE_VALUE_BYTES;
     this.inlineValueBytes = small ? INLINE_VALUE_BYTES : NO_INLINE_VALUES;
     if (small) {
-      // The root leaf was carved before the choice, from a slab without values.
-      this.head.vin = new Uint8Array(INLINE_VALUE_BYTES * this.fanout);
-      this.allocated += this.head.vin.byteLength;
+      // The root leaf (still empty) was carved before the choice, from a slab without values.
+      this.numStride = 3 + INLINE_VALUE_BYTES / 8;
+      const num = new Float64Array(this.numStride * this.fanout);
+      this.head.num = num;
+      this.head.vin = new Uint8Array(num.buffer);
+      this.allocated += num.byteLength;
     }
     this.slabUsed = this.slabLeaves; // the next leaf starts a slab laid out for the choice
   }
@@ -336,25 +348,22 @@ export class BPlusTree {
       // by the helper and transferred here when one is ready (util/helper_thread.ts), not a
       // shared one like the arena's chunks: with the leaves in shared buffers too (76 MB of
       // slabs besides 116 MB of arena for a million records) scans ran up to 35% slower.
-      const numBytes = 8 * 3 * f * leaves;
+      const ns = this.numStride;
+      const numBytes = 8 * ns * f * leaves;
       const locBytes = 4 * LOC * f * leaves;
-      const pfxBytes = 4 * stride * f * leaves;
-      const vinBytes = Math.max(0, this.inlineValueBytes) * f * leaves;
-      const buffer = freshPlainBuffer(numBytes + locBytes + pfxBytes + vinBytes);
+      const buffer = freshPlainBuffer(numBytes + locBytes + 4 * stride * f * leaves);
       this.allocated += buffer.byteLength;
-      this.numSlab = new Float64Array(buffer, 0, 3 * f * leaves);
+      this.numSlab = new Float64Array(buffer, 0, ns * f * leaves);
       this.locSlab = new Int32Array(buffer, numBytes, LOC * f * leaves);
       this.pfxSlab = new Uint32Array(buffer, numBytes + locBytes, stride * f * leaves);
-      this.vinSlab = new Uint8Array(buffer, numBytes + locBytes + pfxBytes, vinBytes);
       this.slabUsed = 0;
     }
     const i = this.slabUsed++;
-    const v = Math.max(0, this.inlineValueBytes) * f;
+    const n = this.numStride * f;
     return new Leaf(
       this.locSlab.subarray(LOC * f * i, LOC * f * (i + 1)),
-      this.numSlab.subarray(3 * f * i, 3 * f * (i + 1)),
+      this.numSlab.subarray(n * i, n * (i + 1)),
       this.pfxSlab.subarray(stride * f * i, stride * f * (i + 1)),
-      this.vinSlab.subarray(v * i, v * (i + 1)),
     );
   }
 
@@ -483,6 +492,7 @@ export class BPlusTree {
     const recs = this.hashRecords!;
     const mask = (table.length >>> 1) - 1;
     const chunks = this.chunkBytes;
+    const ns = this.numStride;
     let count = this.hashCount;
     let leaf = this.hashNext;
     for (let l = 0; leaf !== null && l < leaves; l++, leaf = leaf.next) {
@@ -499,7 +509,7 @@ export class BPlusTree {
         const r = 8 * count++;
         recs[r] = loc[b];
         recs[r + 1] = loc[b + 1];
-        recs[r + 2] = loc[b + 2] * 4 + num[3 * s + 2];
+        recs[r + 2] = loc[b + 2] * 4 + num[ns * s + 2];
         recs[r + 3] = loc[b + 3];
         recs[r + 4] = loc[b + 4];
         recs[r + 5] = loc[b + 5];
@@ -508,14 +518,14 @@ export class BPlusTree {
             this.hashValues = new Uint8Array(INLINE_VALUE_BYTES * (recs.length >>> 3));
           }
           const at = INLINE_VALUE_BYTES * (count - 1);
-          const from = INLINE_VALUE_BYTES * s;
+          const from = 8 * ns * s + VALUE_IN_NUM;
           const values = this.hashValues;
           const vin = leaf.vin;
           for (let j = 0; j < loc[b + 5]; j++) values[at + j] = vin[from + j];
           recs[r + 4] = at;
         }
-        recs[r + 6] = num[3 * s];
-        recs[r + 7] = num[3 * s + 1];
+        recs[r + 6] = num[ns * s];
+        recs[r + 7] = num[ns * s + 1];
       }
     }
     this.hashCount = count;
@@ -529,13 +539,14 @@ export class BPlusTree {
     out.key = key; // the same bytes as the stored key: no view needed
     // A copy costs what a view does in Bun (one allocation), and the reader may keep it.
     const chunk = loc[b + 3];
-    const off = chunk === IN_LEAF ? INLINE_VALUE_BYTES * r : loc[b + 4];
+    const ns = this.numStride;
+    const off = chunk === IN_LEAF ? 8 * ns * r + VALUE_IN_NUM : loc[b + 4];
     out.value = copyOf(chunk === IN_LEAF ? leaf.vin : this.chunkBytes[chunk], off, off + loc[b + 5]);
     out.valueIsCopy = true;
     const num = leaf.num;
-    out.opIndex = num[3 * r];
-    out.expiresAt = num[3 * r + 1];
-    out.kind = num[3 * r + 2];
+    out.opIndex = num[ns * r];
+    out.expiresAt = num[ns * r + 1];
+    out.kind = num[ns * r + 2];
   }
 
   /** A cursor that survives inserts between calls (see {@link BPlusTreeCursor}). */
@@ -659,7 +670,7 @@ export class BPlusTree {
     loc[b] = this.chunkIndex;
     loc[b + 2] = key.length;
     copyInline(this.search, 0, leaf.pfx, i * this.stride, this.stride);
-    writeNumbers(leaf, i, opIndex, kind, expiresAt);
+    writeNumbers(leaf, i, this.numStride, opIndex, kind, expiresAt);
   }
 
   /** Replaces the value of slot `i` of `leaf` (an overwrite: the key stays). */
@@ -671,7 +682,7 @@ export class BPlusTree {
       loc[b + 3] = IN_LEAF;
       loc[b + 4] = 0;
       const vin = leaf.vin;
-      const to = INLINE_VALUE_BYTES * i;
+      const to = 8 * this.numStride * i + VALUE_IN_NUM;
       for (let j = 0; j < n; j++) vin[to + j] = value[j];
     } else {
       loc[b + 4] = this.append(value, n);
@@ -693,11 +704,10 @@ export class BPlusTree {
     const n = leaf.count;
     if (pos < n) {
       leaf.loc.copyWithin(LOC * (pos + 1), LOC * pos, LOC * n);
-      leaf.num.copyWithin(3 * pos + 3, 3 * pos, 3 * n);
+      const ns = this.numStride;
+      leaf.num.copyWithin(ns * (pos + 1), ns * pos, ns * n); // as bytes: values may be in there
       const stride = this.stride;
       leaf.pfx.copyWithin(stride * (pos + 1), stride * pos, stride * n);
-      const v = INLINE_VALUE_BYTES;
-      leaf.vin.copyWithin(v * (pos + 1), v * pos, v * n);
     }
     this.writeRecord(leaf, pos, key, value, opIndex, kind, expiresAt);
     leaf.count = n + 1;
@@ -755,12 +765,10 @@ export class BPlusTree {
   private moveLeafTail(leaf: Leaf, from: number, right: Leaf): void {
     const n = leaf.count;
     right.loc.set(leaf.loc.subarray(LOC * from, LOC * n));
-    const num = leaf.num;
-    const rnum = right.num;
-    for (let i = 3 * from; i < 3 * n; i++) rnum[i - 3 * from] = num[i];
+    const ns = this.numStride;
+    right.num.set(leaf.num.subarray(ns * from, ns * n)); // as bytes: values may be in there
     const stride = this.stride;
     copyInline(leaf.pfx, stride * from, right.pfx, 0, stride * (n - from));
-    right.vin.set(leaf.vin.subarray(INLINE_VALUE_BYTES * from, INLINE_VALUE_BYTES * n));
     right.count = n - from;
     leaf.count = from;
   }
@@ -841,11 +849,18 @@ export class BPlusTree {
   }
 }
 
-function writeNumbers(leaf: Leaf, i: number, opIndex: number, kind: number, expiresAt: number) {
+function writeNumbers(
+  leaf: Leaf,
+  i: number,
+  ns: number,
+  opIndex: number,
+  kind: number,
+  expiresAt: number,
+) {
   const num = leaf.num;
-  num[3 * i] = opIndex;
-  num[3 * i + 1] = expiresAt;
-  num[3 * i + 2] = kind;
+  num[ns * i] = opIndex;
+  num[ns * i + 1] = expiresAt;
+  num[ns * i + 2] = kind;
 }
 
 
@@ -968,6 +983,7 @@ export class BPlusTreeCursor implements RecordCursor {
     const b = LOC * i;
     const tree = this.tree;
     const len = loc[b + 2];
+    const chunk = loc[b + 3];
     let key = this.key;
     // `key` is only ever EMPTY, the buffer or a view of it (set here), so its length decides.
     if (key.length !== len) {
@@ -977,8 +993,9 @@ export class BPlusTreeCursor implements RecordCursor {
       if (this.keyBuf.length < len || this.keyBuf === EMPTY) this.keyBuf = new Uint8Array(len);
       key = this.key = len === this.keyBuf.length ? this.keyBuf : this.keyBuf.subarray(0, len);
     }
-    if (len <= tree.inlineKeyBytes) {
-      // The key's inline words are its bytes: read the leaf, not the arena.
+    if (len <= tree.inlineKeyBytes && chunk === IN_LEAF) {
+      // The key's inline words are its bytes: read the leaf, not the arena (where a value that
+      // is not in the leaf follows the key: that line is read anyway).
       const pfx = leaf.pfx;
       const base = i * (tree.inlineKeyBytes / 4 + 1);
       let j = 0;
@@ -998,21 +1015,21 @@ export class BPlusTreeCursor implements RecordCursor {
       const off = loc[b + 1];
       for (let j = 0; j < len; j++) key[j] = src[off + j];
     }
-    const chunk = loc[b + 3];
     const vlen = loc[b + 5];
     this.valueChunk = chunk;
     this.valueLength = vlen;
+    const ns = tree.numStride;
     if (chunk === IN_LEAF) {
       const vin = leaf.vin;
-      const from = INLINE_VALUE_BYTES * i;
+      const from = 8 * ns * i + VALUE_IN_NUM;
       const buf = this.valueBuf;
       for (let j = 0; j < vlen; j++) buf[j] = vin[from + j];
       this.valueOffset = 0;
     } else this.valueOffset = loc[b + 4];
     const num = leaf.num;
-    this.opIndex = num[3 * i];
-    this.expiresAt = num[3 * i + 1];
-    this.kind = num[3 * i + 2];
+    this.opIndex = num[ns * i];
+    this.expiresAt = num[ns * i + 1];
+    this.kind = num[ns * i + 2];
     this.valueStale = true;
   }
 
@@ -1049,7 +1066,9 @@ export class BPlusTreeCursor implements RecordCursor {
 
   /**
    * Reads one byte of the key and of the value of the next {@link TOUCH_AHEAD} records from
-   * `pos` in `leaf` (in the cursor's direction), before any of them is used. The records of a
+   * `pos` in `leaf` (in the cursor's direction), before any of them is used; of a record whose
+   * value is in the leaf, only a key longer than the inline words (`load` reads the rest from
+   * the leaf). The records of a
    * tree filled in random order are scattered over its arena, so each is a cache miss; issued
    * back to back, those misses overlap instead of stalling one step each. A few at a time, so a
    * short range (or a cursor a merge is about to leave) touches little it will not read.
@@ -1064,10 +1083,11 @@ export class BPlusTreeCursor implements RecordCursor {
     for (let i = from; i < to; i++) {
       const b = LOC * i;
       // Keys that fit the inline words and values kept in the leaf are not read from the arena.
-      if (loc[b + 2] > inlineKeyBytes) sink |= chunks[loc[b]][loc[b + 1]];
-      if (loc[b + 5] > 0 && loc[b + 3] !== IN_LEAF) {
-        sink |= chunks[loc[b + 3]][loc[b + 4] + loc[b + 5] - 1];
-      }
+      if (loc[b + 3] !== IN_LEAF) {
+        // The key's first byte and the value's last: a key and value of 116 bytes span two cache lines.
+        if (loc[b + 2] > 0) sink |= chunks[loc[b]][loc[b + 1]];
+        if (loc[b + 5] > 0) sink |= chunks[loc[b + 3]][loc[b + 4] + loc[b + 5] - 1];
+      } else if (loc[b + 2] > inlineKeyBytes) sink |= chunks[loc[b]][loc[b + 1]];
     }
     touchSink ^= sink;
     this.touchedTo = this.reverse ? pos - TOUCH_AHEAD : pos + TOUCH_AHEAD;

@@ -361,6 +361,31 @@ describe("MutableSegment values kept in leaves", () => {
     });
   }
 
+  test("value bytes that read as a NaN with a payload survive shifts and splits unchanged", () => {
+    // The values share memory with the slot's numbers: copied as doubles, a NaN's payload could
+    // be rewritten. Descending inserts shift every slot; 300 of them split leaves.
+    const seg = new MutableSegment(1, compareBytes, { fanout: 8 });
+    // Two little-endian doubles that are NaNs with payloads (exponent all ones, a signalling
+    // one and a negative one), as a Float64Array would read them.
+    const valueOf = (i: number) =>
+      Uint8Array.of(1, 2, 3, i & 255, 5, 6, 0xf4, 0x7f, i >> 8, 9, 10, 11, 12, 13, 0xf1, 0xff);
+    for (let i = 299; i >= 0; i--) seg.put(Uint8Array.of(i >> 8, i & 255), valueOf(i), i + 1, KIND_PUT, 0);
+    const c = seg.cursor(false);
+    let i = 0;
+    for (c.seek(undefined); c.valid; c.next(), i++) {
+      expect([...c.key]).toEqual([i >> 8, i & 255]);
+      expect([...c.value]).toEqual([...valueOf(i)]);
+      expect(c.opIndex).toBe(i + 1);
+    }
+    expect(i).toBe(300);
+    seg.freeze(); // the hash index copies them too
+    const out = newSlot();
+    for (let j = 0; j < 300; j++) {
+      expect(seg.get(Uint8Array.of(j >> 8, j & 255), out)).toBe(true);
+      expect([...out.value]).toEqual([...valueOf(j)]);
+    }
+  });
+
   test("keys of every length up to and past the inline bytes come back whole from a cursor", () => {
     for (const inlineKeyBytes of [4, 8, 24]) {
       const seg = new MutableSegment(1, compareBytes, { fanout: 6, inlineKeyBytes });
