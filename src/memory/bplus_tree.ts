@@ -18,13 +18,7 @@
  *   appends the new value (the old bytes stay until the segment is dropped).
  * - Leaves hold up to `fanout` records in flat parallel typed arrays, no object per record:
  *   `loc` (Int32Array) = [keyChunk0, keyOffset0, keyLength0, valueChunk0, valueOffset0,
- *   valueLength0, ...], `num` (Float64Array) = [opIndex0, expiresAt0, kind0, ...]; when the tree's
- *   first value had at most {@link INLINE_VALUE_BYTES} bytes, each slot of `num` has two more
- *   words holding such values (valueChunk -1: the value is in the leaf, not the arena), written
- *   and read as bytes through `vin`, a byte view of the same memory: an insert writes the
- *   numbers and the value in one place. A cursor reads a key
- *   that fits the inline words (below) from them, so a range of small records reads only leaf
- *   memory, in order, wherever in the arena the records arrived. Leaves are
+ *   valueLength0, ...], `num` (Float64Array) = [opIndex0, expiresAt0, kind0, ...]. Leaves are
  *   doubly linked for cursors. A million records are a few thousand objects, not two million
  *   byte arrays: the garbage collector's pauses no longer grow with the records held (measured:
  *   a merge of 1,000,000 records saw 45-70 ms collector pauses on the event loop before).
@@ -90,22 +84,6 @@ const HEIGHT_MAX = 48;
 
 /** Int32 per slot in {@link Leaf.loc}. */
 const LOC = 6;
-/**
- * Value bytes kept in the leaf itself ({@link Leaf.vin}) instead of the arena: a value of at
- * most this many bytes (a reading, a counter, a small struct) lives beside its key's inline
- * words, so a cursor over a key range of such records reads leaf memory front to back and no
- * arena at all when the keys fit inline too. Records that arrived far apart in time (a sensor's
- * readings, 1,000 records apart in a time-first load) sit a page apart in the arena: every step
- * a TLB miss, ~0.5 us each once the page tables are cold (measured in this VM), against a few
- * pages per query in the leaves.
- */
-export const INLINE_VALUE_BYTES = 16;
-/** `inlineValueBytes` of a tree whose first value was not small: only empty values stay in leaves. */
-const NO_INLINE_VALUES = 0;
-/** `loc[valueChunk]` of a slot whose value is in {@link Leaf.vin}. */
-const IN_LEAF = -1;
-/** Byte offset of an in-leaf value in its slot of {@link Leaf.vin} (after the three numbers). */
-const VALUE_IN_NUM = 24;
 /** First arena chunk size; chunks double up to {@link CHUNK_MAX}. */
 const CHUNK_MIN = 4096;
 /** Largest regular arena chunk (a record larger than this gets a chunk of its own). */
@@ -119,12 +97,6 @@ class Leaf {
   num: Float64Array;
   /** Inline key bytes: `stride` u32 per slot (see {@link loadInline}). */
   pfx: Uint32Array;
-  /**
-   * The bytes of `num`: values of at most {@link INLINE_VALUE_BYTES} are at
-   * `numStride * 8 * slot + VALUE_IN_NUM` (see `BPlusTree.numStride`). Only ever copied as bytes
-   * (`copyWithin`, `set`): a Float64Array element store may rewrite a NaN's payload.
-   */
-  vin: Uint8Array;
   next: Leaf | null = null;
   prev: Leaf | null = null;
   /** Slot of the last record inserted here (-1: none yet): detects runs of appends mid-tree. */
@@ -134,7 +106,6 @@ class Leaf {
     this.loc = loc;
     this.num = num;
     this.pfx = pfx;
-    this.vin = new Uint8Array(num.buffer, num.byteOffset, num.byteLength);
   }
 }
 
@@ -230,15 +201,6 @@ export class BPlusTree {
   private locSlab: Int32Array = new Int32Array(0);
   private numSlab: Float64Array = new Float64Array(0);
   private pfxSlab: Uint32Array = new Uint32Array(0);
-  /**
-   * Values of at most this many bytes are kept in the leaves: {@link INLINE_VALUE_BYTES} when the
-   * tree's first value was that small, else 0 (values are mostly of one size in a tree: keeping
-   * room in every slot for values that never come would cost large-value trees ~23 bytes a
-   * record); -1 until the first record.
-   */
-  private inlineValueBytes = -1;
-  /** Float64 words per slot of {@link Leaf.num}: 3, or 5 when values live in leaves. */
-  numStride = 3;
   private slabLeaves = 0;
   private slabUsed = 0;
 
@@ -278,7 +240,6 @@ export class BPlusTree {
     expiresAt: number,
   ): boolean {
     this.loadSearch(key);
-    if (this.inlineValueBytes < 0) this.chooseInlineValues(value.length);
     const tail = this.tail;
     const n = tail.count;
     // Fast path: an append after the largest key, into a tail leaf with room.
@@ -294,8 +255,12 @@ export class BPlusTree {
     const leaf = this.foundLeaf;
     const r = this.searchLeaf(leaf, key);
     if (r >= 0) {
-      this.writeValue(leaf, r, value);
-      writeNumbers(leaf, r, this.numStride, opIndex, kind, expiresAt);
+      const at = this.append(value, value.length);
+      const loc = leaf.loc;
+      loc[LOC * r + 3] = this.chunkIndex;
+      loc[LOC * r + 4] = at;
+      loc[LOC * r + 5] = value.length;
+      writeNumbers(leaf, r, opIndex, kind, expiresAt);
       return false;
     }
     const pos = ~r;
@@ -317,21 +282,6 @@ export class BPlusTree {
     return this.allocated;
   }
 
-  /** Decides at the first record whether values live in the leaves (see `inlineValueBytes`). */
-  private chooseInlineValues(firstValueLength: number): void {
-    const small = firstValueLength <= INLINE_VALUE_BYTES;
-    this.inlineValueBytes = small ? INLINE_VALUE_BYTES : NO_INLINE_VALUES;
-    if (small) {
-      // The root leaf (still empty) was carved before the choice, from a slab without values.
-      this.numStride = 3 + INLINE_VALUE_BYTES / 8;
-      const num = new Float64Array(this.numStride * this.fanout);
-      this.head.num = num;
-      this.head.vin = new Uint8Array(num.buffer);
-      this.allocated += num.byteLength;
-    }
-    this.slabUsed = this.slabLeaves; // the next leaf starts a slab laid out for the choice
-  }
-
   private newBranch(): Branch {
     const f = this.fanout;
     this.allocated += 4 * this.stride * f + 2 * 8 * f + 80 * f;
@@ -348,21 +298,19 @@ export class BPlusTree {
       // by the helper and transferred here when one is ready (util/helper_thread.ts), not a
       // shared one like the arena's chunks: with the leaves in shared buffers too (76 MB of
       // slabs besides 116 MB of arena for a million records) scans ran up to 35% slower.
-      const ns = this.numStride;
-      const numBytes = 8 * ns * f * leaves;
+      const numBytes = 8 * 3 * f * leaves;
       const locBytes = 4 * LOC * f * leaves;
       const buffer = freshPlainBuffer(numBytes + locBytes + 4 * stride * f * leaves);
       this.allocated += buffer.byteLength;
-      this.numSlab = new Float64Array(buffer, 0, ns * f * leaves);
+      this.numSlab = new Float64Array(buffer, 0, 3 * f * leaves);
       this.locSlab = new Int32Array(buffer, numBytes, LOC * f * leaves);
       this.pfxSlab = new Uint32Array(buffer, numBytes + locBytes, stride * f * leaves);
       this.slabUsed = 0;
     }
     const i = this.slabUsed++;
-    const n = this.numStride * f;
     return new Leaf(
       this.locSlab.subarray(LOC * f * i, LOC * f * (i + 1)),
-      this.numSlab.subarray(n * i, n * (i + 1)),
+      this.numSlab.subarray(3 * f * i, 3 * f * (i + 1)),
       this.pfxSlab.subarray(stride * f * i, stride * f * (i + 1)),
     );
   }
@@ -436,8 +384,6 @@ export class BPlusTree {
   private hashRecords: Float64Array | undefined;
   /** Records in `hashRecords`. */
   private hashCount = 0;
-  /** The values kept in leaves, copied here ({@link INLINE_VALUE_BYTES} per record) as indexed. */
-  private hashValues: Uint8Array = EMPTY;
   /** The next leaf to index; null once every leaf is in. */
   private hashNext: Leaf | null = null;
 
@@ -474,9 +420,8 @@ export class BPlusTree {
       const off = recs[r + 1];
       for (let j = 0; j < n; j++) if (bytes[off + j] !== key[j]) continue probe;
       out.key = key;
-      const chunk = recs[r + 3];
       const voff = recs[r + 4];
-      out.value = copyOf(chunk === IN_LEAF ? this.hashValues : chunks[chunk], voff, voff + recs[r + 5]);
+      out.value = copyOf(chunks[recs[r + 3]], voff, voff + recs[r + 5]);
       out.valueIsCopy = true;
       out.kind = lenKind & 3;
       out.opIndex = recs[r + 6];
@@ -492,7 +437,6 @@ export class BPlusTree {
     const recs = this.hashRecords!;
     const mask = (table.length >>> 1) - 1;
     const chunks = this.chunkBytes;
-    const ns = this.numStride;
     let count = this.hashCount;
     let leaf = this.hashNext;
     for (let l = 0; leaf !== null && l < leaves; l++, leaf = leaf.next) {
@@ -509,23 +453,12 @@ export class BPlusTree {
         const r = 8 * count++;
         recs[r] = loc[b];
         recs[r + 1] = loc[b + 1];
-        recs[r + 2] = loc[b + 2] * 4 + num[ns * s + 2];
+        recs[r + 2] = loc[b + 2] * 4 + num[3 * s + 2];
         recs[r + 3] = loc[b + 3];
         recs[r + 4] = loc[b + 4];
         recs[r + 5] = loc[b + 5];
-        if (loc[b + 3] === IN_LEAF && loc[b + 5] > 0) {
-          if (this.hashValues === EMPTY) {
-            this.hashValues = new Uint8Array(INLINE_VALUE_BYTES * (recs.length >>> 3));
-          }
-          const at = INLINE_VALUE_BYTES * (count - 1);
-          const from = 8 * ns * s + VALUE_IN_NUM;
-          const values = this.hashValues;
-          const vin = leaf.vin;
-          for (let j = 0; j < loc[b + 5]; j++) values[at + j] = vin[from + j];
-          recs[r + 4] = at;
-        }
-        recs[r + 6] = num[ns * s];
-        recs[r + 7] = num[ns * s + 1];
+        recs[r + 6] = num[3 * s];
+        recs[r + 7] = num[3 * s + 1];
       }
     }
     this.hashCount = count;
@@ -538,15 +471,13 @@ export class BPlusTree {
     const b = LOC * r;
     out.key = key; // the same bytes as the stored key: no view needed
     // A copy costs what a view does in Bun (one allocation), and the reader may keep it.
-    const chunk = loc[b + 3];
-    const ns = this.numStride;
-    const off = chunk === IN_LEAF ? 8 * ns * r + VALUE_IN_NUM : loc[b + 4];
-    out.value = copyOf(chunk === IN_LEAF ? leaf.vin : this.chunkBytes[chunk], off, off + loc[b + 5]);
+    const off = loc[b + 4];
+    out.value = copyOf(this.chunkBytes[loc[b + 3]], off, off + loc[b + 5]);
     out.valueIsCopy = true;
     const num = leaf.num;
-    out.opIndex = num[ns * r];
-    out.expiresAt = num[ns * r + 1];
-    out.kind = num[ns * r + 2];
+    out.opIndex = num[3 * r];
+    out.expiresAt = num[3 * r + 1];
+    out.kind = num[3 * r + 2];
   }
 
   /** A cursor that survives inserts between calls (see {@link BPlusTreeCursor}). */
@@ -653,42 +584,19 @@ export class BPlusTree {
     kind: number,
     expiresAt: number,
   ): void {
+    const at = this.append(key, key.length + value.length);
+    this.chunk.set(value, at + key.length);
     const loc = leaf.loc;
     const b = LOC * i;
-    const n = value.length;
-    if (n <= this.inlineValueBytes) {
-      loc[b + 1] = this.append(key, key.length);
-      this.writeValue(leaf, i, value); // into the leaf: the arena chunk stays
-    } else {
-      const at = this.append(key, key.length + n);
-      this.chunk.set(value, at + key.length);
-      loc[b + 1] = at;
-      loc[b + 3] = this.chunkIndex;
-      loc[b + 4] = at + key.length;
-      loc[b + 5] = n;
-    }
-    loc[b] = this.chunkIndex;
+    const c = this.chunkIndex;
+    loc[b] = c;
+    loc[b + 1] = at;
     loc[b + 2] = key.length;
+    loc[b + 3] = c;
+    loc[b + 4] = at + key.length;
+    loc[b + 5] = value.length;
     copyInline(this.search, 0, leaf.pfx, i * this.stride, this.stride);
-    writeNumbers(leaf, i, this.numStride, opIndex, kind, expiresAt);
-  }
-
-  /** Replaces the value of slot `i` of `leaf` (an overwrite: the key stays). */
-  private writeValue(leaf: Leaf, i: number, value: Uint8Array): void {
-    const loc = leaf.loc;
-    const b = LOC * i;
-    const n = value.length;
-    if (n <= this.inlineValueBytes) {
-      loc[b + 3] = IN_LEAF;
-      loc[b + 4] = 0;
-      const vin = leaf.vin;
-      const to = 8 * this.numStride * i + VALUE_IN_NUM;
-      for (let j = 0; j < n; j++) vin[to + j] = value[j];
-    } else {
-      loc[b + 4] = this.append(value, n);
-      loc[b + 3] = this.chunkIndex;
-    }
-    loc[b + 5] = n;
+    writeNumbers(leaf, i, opIndex, kind, expiresAt);
   }
 
   /** Shifts records [pos, count) one slot right and writes the record at `pos`. Needs room. */
@@ -704,8 +612,7 @@ export class BPlusTree {
     const n = leaf.count;
     if (pos < n) {
       leaf.loc.copyWithin(LOC * (pos + 1), LOC * pos, LOC * n);
-      const ns = this.numStride;
-      leaf.num.copyWithin(ns * (pos + 1), ns * pos, ns * n); // as bytes: values may be in there
+      leaf.num.copyWithin(3 * pos + 3, 3 * pos, 3 * n);
       const stride = this.stride;
       leaf.pfx.copyWithin(stride * (pos + 1), stride * pos, stride * n);
     }
@@ -765,8 +672,9 @@ export class BPlusTree {
   private moveLeafTail(leaf: Leaf, from: number, right: Leaf): void {
     const n = leaf.count;
     right.loc.set(leaf.loc.subarray(LOC * from, LOC * n));
-    const ns = this.numStride;
-    right.num.set(leaf.num.subarray(ns * from, ns * n)); // as bytes: values may be in there
+    const num = leaf.num;
+    const rnum = right.num;
+    for (let i = 3 * from; i < 3 * n; i++) rnum[i - 3 * from] = num[i];
     const stride = this.stride;
     copyInline(leaf.pfx, stride * from, right.pfx, 0, stride * (n - from));
     right.count = n - from;
@@ -849,18 +757,11 @@ export class BPlusTree {
   }
 }
 
-function writeNumbers(
-  leaf: Leaf,
-  i: number,
-  ns: number,
-  opIndex: number,
-  kind: number,
-  expiresAt: number,
-) {
+function writeNumbers(leaf: Leaf, i: number, opIndex: number, kind: number, expiresAt: number) {
   const num = leaf.num;
-  num[ns * i] = opIndex;
-  num[ns * i + 1] = expiresAt;
-  num[ns * i + 2] = kind;
+  num[3 * i] = opIndex;
+  num[3 * i + 1] = expiresAt;
+  num[3 * i + 2] = kind;
 }
 
 
@@ -892,12 +793,7 @@ export class BPlusTreeCursor implements RecordCursor {
   /** The current value, once read at this position (see `value`). */
   private valueView: Uint8Array = EMPTY;
   private valueStale = false;
-  /**
-   * A value kept in the leaf, copied here at the step: the slot may shift or be overwritten in
-   * place before the value is read.
-   */
-  private readonly valueBuf = new Uint8Array(INLINE_VALUE_BYTES);
-  /** Where the current value is in the arena, taken at the step (an overwrite moves it later); `IN_LEAF`: in `valueBuf`. */
+  /** Where the current value is in the arena, taken at the step (an overwrite moves it later). */
   private valueChunk = 0;
   private valueOffset = 0;
   private valueLength = 0;
@@ -952,10 +848,8 @@ export class BPlusTreeCursor implements RecordCursor {
   get value(): Uint8Array {
     if (!this.valid) return EMPTY;
     if (this.valueStale) {
-      const c = this.valueChunk;
-      this.valueView = c === IN_LEAF
-        ? this.valueBuf.subarray(0, this.valueLength)
-        : new Uint8Array(this.tree.chunkBytes[c].buffer, this.valueOffset, this.valueLength);
+      const chunk = this.tree.chunkBytes[this.valueChunk];
+      this.valueView = new Uint8Array(chunk.buffer, this.valueOffset, this.valueLength);
       this.valueStale = false;
     }
     return this.valueView;
@@ -964,9 +858,8 @@ export class BPlusTreeCursor implements RecordCursor {
   /** See {@link RecordCursor.copyValue}: one slice of the arena, no view. */
   copyValue(): Uint8Array {
     if (!this.valid) return new Uint8Array(0);
-    const c = this.valueChunk;
     const off = this.valueOffset;
-    return copyOf(c === IN_LEAF ? this.valueBuf : this.tree.chunkBytes[c], off, off + this.valueLength);
+    return copyOf(this.tree.chunkBytes[this.valueChunk], off, off + this.valueLength);
   }
 
   /** Not used: the value always comes from the tree. */
@@ -981,9 +874,9 @@ export class BPlusTreeCursor implements RecordCursor {
   private load(leaf: Leaf, i: number): void {
     const loc = leaf.loc;
     const b = LOC * i;
-    const tree = this.tree;
+    const src = this.tree.chunkBytes[loc[b]];
+    const off = loc[b + 1];
     const len = loc[b + 2];
-    const chunk = loc[b + 3];
     let key = this.key;
     // `key` is only ever EMPTY, the buffer or a view of it (set here), so its length decides.
     if (key.length !== len) {
@@ -993,43 +886,14 @@ export class BPlusTreeCursor implements RecordCursor {
       if (this.keyBuf.length < len || this.keyBuf === EMPTY) this.keyBuf = new Uint8Array(len);
       key = this.key = len === this.keyBuf.length ? this.keyBuf : this.keyBuf.subarray(0, len);
     }
-    if (len <= tree.inlineKeyBytes && chunk === IN_LEAF) {
-      // The key's inline words are its bytes: read the leaf, not the arena (where a value that
-      // is not in the leaf follows the key: that line is read anyway).
-      const pfx = leaf.pfx;
-      const base = i * (tree.inlineKeyBytes / 4 + 1);
-      let j = 0;
-      for (let w = base; j + 4 <= len; w++, j += 4) {
-        const word = pfx[w];
-        key[j] = word >>> 24;
-        key[j + 1] = (word >>> 16) & 0xff;
-        key[j + 2] = (word >>> 8) & 0xff;
-        key[j + 3] = word & 0xff;
-      }
-      if (j < len) {
-        const word = pfx[base + (j >>> 2)];
-        for (let shift = 24; j < len; j++, shift -= 8) key[j] = (word >>> shift) & 0xff;
-      }
-    } else {
-      const src = tree.chunkBytes[loc[b]];
-      const off = loc[b + 1];
-      for (let j = 0; j < len; j++) key[j] = src[off + j];
-    }
-    const vlen = loc[b + 5];
-    this.valueChunk = chunk;
-    this.valueLength = vlen;
-    const ns = tree.numStride;
-    if (chunk === IN_LEAF) {
-      const vin = leaf.vin;
-      const from = 8 * ns * i + VALUE_IN_NUM;
-      const buf = this.valueBuf;
-      for (let j = 0; j < vlen; j++) buf[j] = vin[from + j];
-      this.valueOffset = 0;
-    } else this.valueOffset = loc[b + 4];
+    for (let j = 0; j < len; j++) key[j] = src[off + j];
+    this.valueChunk = loc[b + 3];
+    this.valueOffset = loc[b + 4];
+    this.valueLength = loc[b + 5];
     const num = leaf.num;
-    this.opIndex = num[ns * i];
-    this.expiresAt = num[ns * i + 1];
-    this.kind = num[ns * i + 2];
+    this.opIndex = num[3 * i];
+    this.expiresAt = num[3 * i + 1];
+    this.kind = num[3 * i + 2];
     this.valueStale = true;
   }
 
@@ -1066,9 +930,7 @@ export class BPlusTreeCursor implements RecordCursor {
 
   /**
    * Reads one byte of the key and of the value of the next {@link TOUCH_AHEAD} records from
-   * `pos` in `leaf` (in the cursor's direction), before any of them is used; of a record whose
-   * value is in the leaf, only a key longer than the inline words (`load` reads the rest from
-   * the leaf). The records of a
+   * `pos` in `leaf` (in the cursor's direction), before any of them is used. The records of a
    * tree filled in random order are scattered over its arena, so each is a cache miss; issued
    * back to back, those misses overlap instead of stalling one step each. A few at a time, so a
    * short range (or a cursor a merge is about to leave) touches little it will not read.
@@ -1079,15 +941,10 @@ export class BPlusTreeCursor implements RecordCursor {
     let sink = 0;
     const from = this.reverse ? Math.max(0, pos - TOUCH_AHEAD + 1) : pos;
     const to = this.reverse ? pos + 1 : Math.min(leaf.count, pos + TOUCH_AHEAD);
-    const inlineKeyBytes = this.tree.inlineKeyBytes;
     for (let i = from; i < to; i++) {
       const b = LOC * i;
-      // Keys that fit the inline words and values kept in the leaf are not read from the arena.
-      if (loc[b + 3] !== IN_LEAF) {
-        // The key's first byte and the value's last: a key and value of 116 bytes span two cache lines.
-        if (loc[b + 2] > 0) sink |= chunks[loc[b]][loc[b + 1]];
-        if (loc[b + 5] > 0) sink |= chunks[loc[b + 3]][loc[b + 4] + loc[b + 5] - 1];
-      } else if (loc[b + 2] > inlineKeyBytes) sink |= chunks[loc[b]][loc[b + 1]];
+      if (loc[b + 2] > 0) sink |= chunks[loc[b]][loc[b + 1]];
+      if (loc[b + 5] > 0) sink |= chunks[loc[b + 3]][loc[b + 4] + loc[b + 5] - 1];
     }
     touchSink ^= sink;
     this.touchedTo = this.reverse ? pos - TOUCH_AHEAD : pos + TOUCH_AHEAD;

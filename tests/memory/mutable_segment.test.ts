@@ -30,9 +30,8 @@ const SHAPES = [
 const shapeName = (s: MutableSegmentTuning) => `fanout ${s.fanout}, inline ${s.inlineKeyBytes}`;
 
 /**
- * Value sizes: "small" (0-5 bytes: every value kept in the leaves), or a third of the puts 17-46
- * bytes (in the arena) after a first value that is small ("mixed") or not ("large first": a
- * tree that keeps only empty values in its leaves).
+ * Value sizes: "small" (0-5 bytes), or a third of the puts 17-46 bytes after a first value that
+ * is small ("mixed") or not ("large first").
  */
 type Values = "small" | "mixed" | "large first";
 
@@ -325,7 +324,7 @@ describe("MutableSegment accounting and freezing", () => {
   });
 });
 
-describe("MutableSegment values kept in leaves", () => {
+describe("MutableSegment cursor records", () => {
   for (const size of [4, 16, 17, 40]) {
     test(`a cursor's value is the one at its step, after an overwrite and shifting inserts (${size}-byte values)`, () => {
       const seg = new MutableSegment(1, compareBytes, { fanout: 8 });
@@ -362,8 +361,8 @@ describe("MutableSegment values kept in leaves", () => {
   }
 
   test("value bytes that read as a NaN with a payload survive shifts and splits unchanged", () => {
-    // The values share memory with the slot's numbers: copied as doubles, a NaN's payload could
-    // be rewritten. Descending inserts shift every slot; 300 of them split leaves.
+    // Copied as doubles anywhere on the way, a NaN's payload could be rewritten. Descending
+    // inserts shift every slot; 300 of them split leaves.
     const seg = new MutableSegment(1, compareBytes, { fanout: 8 });
     // Two little-endian doubles that are NaNs with payloads (exponent all ones, a signalling
     // one and a negative one), as a Float64Array would read them.
@@ -378,7 +377,7 @@ describe("MutableSegment values kept in leaves", () => {
       expect(c.opIndex).toBe(i + 1);
     }
     expect(i).toBe(300);
-    seg.freeze(); // the hash index copies them too
+    seg.freeze(); // and through the hash index
     const out = newSlot();
     for (let j = 0; j < 300; j++) {
       expect(seg.get(Uint8Array.of(j >> 8, j & 255), out)).toBe(true);

@@ -1,9 +1,8 @@
 /**
  * A frozen segment answers point reads through a hash index of its keys, built a few thousand
  * keys per read. Every answer must equal the B+tree descent's: while the index is partial and
- * once complete, for present and absent keys, keys of 0-40 bytes, values kept in leaves and in
- * the arena, overwritten and deleted records, leaves of odd sizes, and with or without the
- * caller's hash.
+ * once complete, for present and absent keys, keys of 0-40 bytes, values of 0-30 bytes,
+ * overwritten and deleted records, leaves of odd sizes, and with or without the caller's hash.
  */
 import { describe, expect, test } from "bun:test";
 import { KIND_DELETE, KIND_PUT, newSlot, type RecordSlot } from "../../src/iter/record.ts";
@@ -23,8 +22,7 @@ function show(found: boolean, r: RecordSlot): string {
 }
 
 describe("frozen segment point index", () => {
-  // Values of 0-30 bytes: those of up to 16 live in the leaves when the first value did, and are
-  // copied into the index; the rest (and every value of a tree whose first was larger) in the arena.
+  // Values of 0-30 bytes, after a first one of 2 or 30.
   for (const [fanout, first] of [[6, 2], [64, 2], [64, 30]]) {
     test(`indexed gets equal descents, while building and after (fanout ${fanout}, first value ${first} bytes)`, () => {
       const rng = new Prng(0x1d3 + fanout + first);
