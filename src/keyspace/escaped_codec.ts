@@ -64,17 +64,21 @@ class StrMemo {
   constructor(private readonly name: string, private readonly mask: number) {}
 
   read(b: Uint8Array, pos: number, end: number): string {
-    const stop = scanField(this.name, b, pos, end, this.mask);
-    const n = stop - pos;
     const memo = this.bytes;
-    if (n === this.length) {
+    const m = this.length;
+    // The remembered field's bytes and then a terminator: the same field, found without a
+    // separate scan (those bytes hold no terminator: they were a whole field's content).
+    if (m >= 0 && pos + m + 1 < end) {
+      const mask = this.mask;
       let i = 0;
-      while (i < n && memo[i] === b[pos + i]) i++;
-      if (i === n) {
-        readCursor.pos = stop + 2;
+      while (i < m && memo[i] === b[pos + i]) i++;
+      if (i === m && (b[pos + m] ^ mask) === 0 && (b[pos + m + 1] ^ mask) === TERMINATOR) {
+        readCursor.pos = pos + m + 2;
         return this.value;
       }
     }
+    const stop = scanField(this.name, b, pos, end, this.mask);
+    const n = stop - pos;
     const value = decodeStr(this.name, b, pos, stop, this.mask);
     if (n <= STR_MEMO_MAX) {
       for (let i = 0; i < n; i++) memo[i] = b[pos + i];
