@@ -177,6 +177,8 @@ export interface TreeMaintenance {
 }
 
 const RANGE_OPTION_NAMES = ["gte", "gt", "lte", "lt", "prefix", "reverse", "limit", "snapshot"];
+/** The range options that are bounds, in the order they are encoded. */
+const BOUND_NAMES = ["gte", "gt", "lte", "lt", "prefix"] as const;
 
 /**
  * An ordered, durable key-value tree over a keyspace: a write-ahead log, in-memory segments and
@@ -462,7 +464,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
         throw new InvalidOptionError(name, `${fn}(bounds): unknown bound "${name}"`);
       }
     }
-    for (const side of ["gte", "gt", "lte", "lt", "prefix"] as const) {
+    for (const side of BOUND_NAMES) {
       const b = bounds[side];
       if (b !== undefined) encoded[side] = this.keyspace.key.encodeBound(b);
     }
@@ -736,7 +738,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
       );
     }
     const encoded: EncodedBounds = {};
-    for (const side of ["gte", "gt", "lte", "lt", "prefix"] as const) {
+    for (const side of BOUND_NAMES) {
       const b = options[side];
       if (b !== undefined) encoded[side] = this.keyspace.key.encodeBound(b);
     }

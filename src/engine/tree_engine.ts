@@ -121,7 +121,7 @@ const FIRST_FILTER_CAPACITY = 16_384;
 /** A cursor over a fixed set of layers, with what it pins. */
 export interface LayerCursor {
   cursor: RecordCursor;
-  /** Opened at this moment (epoch ms); snapshots judge expiry as of it. */
+  /** For a snapshot: opened at this moment (epoch ms), expiry is judged as of it; else 0. */
   openedAt: number;
 }
 
@@ -148,16 +148,24 @@ const MERGE_SLICE_MS = 8;
 
 /** A merging cursor that releases the disk segments it pins when closed. */
 class PinnedCursor extends MergingCursor {
-  #release: (() => void) | undefined;
-  constructor(children: RecordCursor[], reverse: boolean, compare: Comparer, release: () => void) {
+  #pinned: DiskHandle[] | undefined;
+  readonly #diskSet: DiskSet;
+  constructor(
+    children: RecordCursor[],
+    reverse: boolean,
+    compare: Comparer,
+    pinned: DiskHandle[],
+    diskSet: DiskSet,
+  ) {
     super(children, reverse, compare);
-    this.#release = release;
+    this.#pinned = pinned;
+    this.#diskSet = diskSet;
   }
   override close(): void {
     super.close();
-    const release = this.#release;
-    this.#release = undefined;
-    release?.();
+    const pinned = this.#pinned;
+    this.#pinned = undefined;
+    if (pinned !== undefined) for (const h of pinned) this.#diskSet.release(h);
   }
 }
 
@@ -822,12 +830,10 @@ export class TreeEngine {
     }
     const pinned = this.#diskHandles();
     for (const h of pinned) this.#diskSet.acquire(h);
-    const merged = new PinnedCursor(children, reverse, this.compare, () => {
-      for (const h of pinned) this.#diskSet.release(h);
-    });
+    const merged = new PinnedCursor(children, reverse, this.compare, pinned, this.#diskSet);
     const tombstones = this.#tombstones;
     const cursor = tombstones.size === 0 ? merged : new TombstoneCursor(merged, tombstones);
-    return { cursor, openedAt: Date.now() };
+    return { cursor, openedAt: snapshot ? Date.now() : 0 };
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -29,6 +29,9 @@
 import { type Comparer, EMPTY, KIND_PUT, type RecordCursor } from "./record.ts";
 import { assert } from "../util/assert.ts";
 
+/** The unused path's index array (never written). */
+const NO_INT32 = new Int32Array(0);
+
 /** Children count from which the binary heap is used instead of the sorted order. */
 export const HEAP_MIN_CHILDREN = 5;
 
@@ -86,9 +89,10 @@ export class MergingCursor implements RecordCursor {
     this.compare = compare;
     this.dir = reverse ? -1 : 1;
     this.useHeap = children.length >= HEAP_MIN_CHILDREN;
-    this.heap = new Int32Array(this.useHeap ? children.length : 0);
-    this.order = new Int32Array(this.useHeap ? 0 : children.length);
-    this.ties = new Uint8Array(this.useHeap ? 0 : children.length);
+    // Only one path's arrays are used (a range query opens one of these per call).
+    this.heap = this.useHeap ? new Int32Array(children.length) : NO_INT32;
+    this.order = this.useHeap ? NO_INT32 : new Int32Array(children.length);
+    this.ties = this.useHeap ? EMPTY : new Uint8Array(children.length);
   }
 
   /** See {@link RecordCursor.seek}: every child seeks to the same target. */
