@@ -64,7 +64,7 @@ import {
 } from "../iter/record.ts";
 import { assert } from "../util/assert.ts";
 import { keyHashAt } from "./key_filter.ts";
-import { copyOf } from "../util/bytes.ts";
+import { copyInto, copyOf } from "../util/bytes.ts";
 import { freshBuffer, freshPlainBuffer } from "../util/helper_thread.ts";
 
 /** Default records per leaf and children per branch (64 measured best among 32/64/128). */
@@ -755,19 +755,6 @@ export class BPlusTree {
     b.children[j] = child;
     b.count = n + 1;
   }
-}
-
-/** Longest run {@link copyInto} copies in a loop rather than with `set`. */
-const SET_LOOP_MAX = 64;
-
-/**
- * Copies `bytes` into `to` at `at`: a key or a small value in a loop, which in Bun costs less
- * than the runtime call of `set` (two per record on the write path); longer runs with `set`.
- */
-function copyInto(to: Uint8Array, at: number, bytes: Uint8Array): void {
-  const n = bytes.length;
-  if (n > SET_LOOP_MAX) to.set(bytes, at);
-  else for (let i = 0; i < n; i++) to[at + i] = bytes[i];
 }
 
 function writeNumbers(leaf: Leaf, i: number, opIndex: number, kind: number, expiresAt: number) {

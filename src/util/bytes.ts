@@ -32,6 +32,21 @@ export function copyOf(src: Uint8Array, start: number, end: number): Uint8Array 
   return out;
 }
 
+/** Longest run {@link copyInto} copies in a loop rather than with `set`. */
+const SET_LOOP_MAX = 64;
+
+/**
+ * Copies all of `bytes` into `to` at `at`. A key or a small value is copied in a loop, which in
+ * Bun costs less than the runtime call of `set` (the in-memory segment copies each record's key
+ * and value into its arena this way; the WAL buffer's copies measured no different); longer runs
+ * use `set`.
+ */
+export function copyInto(to: Uint8Array, at: number, bytes: Uint8Array): void {
+  const n = bytes.length;
+  if (n > SET_LOOP_MAX) to.set(bytes, at);
+  else for (let i = 0; i < n; i++) to[at + i] = bytes[i];
+}
+
 /**
  * A copy of all of `b`: `new` + `set` (about half the cost of `slice()` in Bun: 57 vs 91 ns for
  * 100 bytes). For part of an array use {@link copyOf}: a `set` would need a view first.
