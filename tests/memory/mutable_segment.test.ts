@@ -35,6 +35,12 @@ const shapeName = (s: MutableSegmentTuning) => `fanout ${s.fanout}, inline ${s.i
  */
 type Values = "small" | "mixed" | "large first";
 
+/** Every B+tree shape with `seeds(12, base)`, the value sizes taken in turn. */
+function modelCases(base: number): { shape: MutableSegmentTuning; seed: number; values: Values }[] {
+  const sizes: Values[] = ["small", "mixed", "large first"];
+  return SHAPES.flatMap((shape) => seeds(12, base).map((seed, i) => ({ shape, seed, values: sizes[i % 3] })));
+}
+
 function build(rng: Prng, shape: MutableSegmentTuning, ops: number, values: Values = "small") {
   const seg = new MutableSegment(1, compareBytes, shape);
   const model = new ModelSegment();
@@ -52,91 +58,81 @@ function build(rng: Prng, shape: MutableSegmentTuning, ops: number, values: Valu
 }
 
 describe("MutableSegment model", () => {
-  const cases = SHAPES.flatMap((shape) =>
-    seeds(12, 100).map((seed, i) => ({ shape, seed, values: (["small", "mixed", "large first"] as const)[i % 3] }))
-  );
-  for (const { shape, seed, values } of cases) {
-    {
-      test(`get and cursors match the model (seed ${seed}, ${shapeName(shape)}, ${values} values)`, () => {
-        const rng = new Prng(seed);
-        const { seg, model, pool } = build(rng, shape, 1 + rng.int(2000), values);
-        const sorted = model.sorted();
-        expect(seg.recordCount).toBe(sorted.length);
-        const out = newSlot();
-        for (let i = 0; i < 300; i++) {
-          const key = rng.int(2) === 0 ? rng.pick(pool) : randomKey(rng);
-          const m = model.get(key);
-          const found = seg.get(key, out);
-          expect(found ? show(out) : "(absent)").toBe(m ? show(m) : "(absent)");
+  for (const { shape, seed, values } of modelCases(100)) {
+    test(`get and cursors match the model (seed ${seed}, ${shapeName(shape)}, ${values} values)`, () => {
+      const rng = new Prng(seed);
+      const { seg, model, pool } = build(rng, shape, 1 + rng.int(2000), values);
+      const sorted = model.sorted();
+      expect(seg.recordCount).toBe(sorted.length);
+      const out = newSlot();
+      for (let i = 0; i < 300; i++) {
+        const key = rng.int(2) === 0 ? rng.pick(pool) : randomKey(rng);
+        const m = model.get(key);
+        const found = seg.get(key, out);
+        expect(found ? show(out) : "(absent)").toBe(m ? show(m) : "(absent)");
+      }
+      for (const reverse of [false, true]) {
+        const all = sorted.map(show);
+        if (reverse) all.reverse();
+        expect(drain(seg.cursor(reverse), false)).toEqual(all);
+        for (let i = 0; i < 40; i++) {
+          const target = rng.int(10) === 0
+            ? undefined
+            : rng.int(2) === 0
+            ? rng.pick(pool)
+            : randomKey(rng);
+          const exclusive = rng.int(2) === 0;
+          const c = seg.cursor(reverse);
+          const valid = c.seek(target, exclusive);
+          const at = seekIndex(sorted, target, exclusive, reverse);
+          const steps = rng.int(20);
+          const want = reverse
+            ? sorted.slice(Math.max(0, at - steps), at + 1).reverse()
+            : sorted.slice(at, at + steps + 1);
+          expect(valid).toBe(want.length > 0);
+          expect(drain(c, true, steps + 1)).toEqual(want.map(show));
         }
-        for (const reverse of [false, true]) {
-          const all = sorted.map(show);
-          if (reverse) all.reverse();
-          expect(drain(seg.cursor(reverse), false)).toEqual(all);
-          for (let i = 0; i < 40; i++) {
-            const target = rng.int(10) === 0
-              ? undefined
-              : rng.int(2) === 0
-              ? rng.pick(pool)
-              : randomKey(rng);
-            const exclusive = rng.int(2) === 0;
-            const c = seg.cursor(reverse);
-            const valid = c.seek(target, exclusive);
-            const at = seekIndex(sorted, target, exclusive, reverse);
-            const steps = rng.int(20);
-            const want = reverse
-              ? sorted.slice(Math.max(0, at - steps), at + 1).reverse()
-              : sorted.slice(at, at + steps + 1);
-            expect(valid).toBe(want.length > 0);
-            expect(drain(c, true, steps + 1)).toEqual(want.map(show));
-          }
-        }
-      });
-    }
+      }
+    });
   }
 });
 
 describe("MutableSegment cursor auto-refresh", () => {
-  const cases = SHAPES.flatMap((shape) =>
-    seeds(12, 200).map((seed, i) => ({ shape, seed, values: (["small", "mixed", "large first"] as const)[i % 3] }))
-  );
-  for (const { shape, seed, values } of cases) {
-    {
-      test(`cursor continues after its last key when records are inserted (seed ${seed}, ${shapeName(shape)}, ${values} values)`, () => {
-        const rng = new Prng(seed);
-        const { seg, model, pool } = build(rng, shape, rng.int(300), values);
-        for (const reverse of [false, true]) {
-          const c = seg.cursor(reverse);
-          let last: Uint8Array | undefined;
-          let op = 10_000;
-          // Bounded: each iteration either inserts or advances; 5000 steps is plenty.
-          for (let step = 0; step < 5000; step++) {
-            const action = rng.int(3);
-            if (action === 0 || last === undefined && step === 0) {
-              const key = rng.int(3) === 0 ? rng.pick(pool) : randomKey(rng);
-              // Sometimes overwrite the key the cursor is on.
-              const k = last !== undefined && rng.int(8) === 0 ? last : key;
-              const r = randomRecord(rng, k, op++);
-              if (values !== "small" && r.kind === KIND_PUT && rng.int(3) === 0) {
-                r.value = rng.bytes(17 + rng.int(30));
-              }
-              seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
-              model.put(r);
-              continue;
+  for (const { shape, seed, values } of modelCases(200)) {
+    test(`cursor continues after its last key when records are inserted (seed ${seed}, ${shapeName(shape)}, ${values} values)`, () => {
+      const rng = new Prng(seed);
+      const { seg, model, pool } = build(rng, shape, rng.int(300), values);
+      for (const reverse of [false, true]) {
+        const c = seg.cursor(reverse);
+        let last: Uint8Array | undefined;
+        let op = 10_000;
+        // Bounded: each iteration either inserts or advances; 5000 steps is plenty.
+        for (let step = 0; step < 5000; step++) {
+          const action = rng.int(3);
+          if (action === 0 || last === undefined && step === 0) {
+            const key = rng.int(3) === 0 ? rng.pick(pool) : randomKey(rng);
+            // Sometimes overwrite the key the cursor is on.
+            const k = last !== undefined && rng.int(8) === 0 ? last : key;
+            const r = randomRecord(rng, k, op++);
+            if (values !== "small" && r.kind === KIND_PUT && rng.int(3) === 0) {
+              r.value = rng.bytes(17 + rng.int(30));
             }
-            const sorted = model.sorted();
-            const at = last === undefined
-              ? seekIndex(sorted, undefined, false, reverse)
-              : seekIndex(sorted, last, true, reverse);
-            const want = sorted[at];
-            const ok = c.next();
-            expect(ok ? show(c) : "(end)").toBe(show(want));
-            if (!ok) break;
-            last = c.key.slice();
+            seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
+            model.put(r);
+            continue;
           }
+          const sorted = model.sorted();
+          const at = last === undefined
+            ? seekIndex(sorted, undefined, false, reverse)
+            : seekIndex(sorted, last, true, reverse);
+          const want = sorted[at];
+          const ok = c.next();
+          expect(ok ? show(c) : "(end)").toBe(show(want));
+          if (!ok) break;
+          last = c.key.slice();
         }
-      });
-    }
+      }
+    });
   }
 });
 
