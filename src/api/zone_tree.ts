@@ -26,6 +26,8 @@ import { OpColumns } from "../wal/wal_format.ts";
 import { EMPTY, KIND_DELETE, KIND_PUT } from "../iter/record.ts";
 import { RangeCursor } from "../iter/range_cursor.ts";
 import { decodesToCopy } from "../keyspace/value_codec.ts";
+import { type KeyField, keyTypeWidth } from "../keyspace/key_field_type.ts";
+import { RUN_SUFFIX_MAX } from "../memory/run_tree.ts";
 import { type RawChange, readChanges } from "../engine/change_feed.ts";
 
 export type { AnyKeyspace };
@@ -972,7 +974,19 @@ function engineKeyspace(ks: AnyKeyspace): EngineKeyspace {
     keyFixedWidth: ks.key.fixedWidth,
     valueFixedWidth: ks.value.fixedWidth,
     layout: ks.layout,
+    keySuffixWidth: keySuffixWidth(ks.key.fields),
   };
+}
+
+/**
+ * Bytes of the last key field when there are two or more fields and the last is fixed-width
+ * (1..RUN_SUFFIX_MAX bytes), else 0: see `EngineKeyspace.keySuffixWidth`. Every field type is
+ * fixed-width or escaped and terminated, so the fields before the last form a prefix-free code.
+ */
+function keySuffixWidth(fields: readonly KeyField[]): number {
+  if (fields.length < 2) return 0;
+  const w = keyTypeWidth(fields[fields.length - 1].type);
+  return w > 0 && w <= RUN_SUFFIX_MAX ? w : 0;
 }
 
 const WRITE_OPTION_NAMES = ["expiresAt", "ttlMs"];

@@ -94,6 +94,13 @@ export interface EngineKeyspace {
   keyFixedWidth: number | undefined;
   valueFixedWidth: number | undefined;
   layout: string;
+  /**
+   * Bytes of the last key field when the layout has two or more fields and the last is
+   * fixed-width (1..16 bytes): every key is then a prefix-free prefix plus that many bytes, and
+   * in-memory segments keep one sorted run per prefix (see `memory/run_tree.ts`). Absent or 0:
+   * B+trees only (and for any comparer that is not a layout's).
+   */
+  keySuffixWidth?: number;
 }
 
 /** One write of a batch, already encoded. */
@@ -283,6 +290,8 @@ export class TreeEngine {
   #memTombstones = new Map<number, RangeTombstone[]>();
   /** Records of the last segment moved forward: sizes the next segment's key filter. */
   #lastMovedRecords = 0;
+  /** True once a segment left runs for a B+tree (see `MutableSegment.leftRuns`). */
+  #runsDeclined = false;
   /** Every live range tombstone (all layers). Replaced, never mutated. */
   #tombstones: TombstoneSet = TombstoneSet.EMPTY;
 
@@ -536,6 +545,8 @@ export class TreeEngine {
     return {
       keyFilterCapacity: Math.min(max, Math.max(FIRST_FILTER_CAPACITY, hint)),
       keyFilterMaxCapacity: max,
+      // Runs until a segment shows that the keys do not suit them (then B+trees for good).
+      runSuffixWidth: this.#runsDeclined ? 0 : (this.keyspace.keySuffixWidth ?? 0),
     };
   }
 
@@ -736,6 +747,7 @@ export class TreeEngine {
     const old = this.#mutable;
     if (old.recordCount === 0) return;
     this.#lastMovedRecords = old.recordCount;
+    if (old.leftRuns) this.#runsDeclined = true;
     const oldWal = this.#mutableWal;
     const oldPath = this.#mutableWalPath;
     // Create the new WAL first: if that fails, nothing has changed.

@@ -89,6 +89,17 @@ const CHUNK_MIN = 4096;
 /** Largest regular arena chunk (a record larger than this gets a chunk of its own). */
 const CHUNK_MAX = 1 << 20;
 
+/**
+ * A new arena chunk after one of `previous` bytes, for a record of `need` bytes: chunks double
+ * from {@link CHUNK_MIN} to {@link CHUNK_MAX}; a larger record gets a chunk of its own.
+ * Full-size chunks come pre-touched (util/helper_thread.ts); the small first ones and records
+ * with a chunk of their own are plain. Shared with `run_tree.ts`.
+ */
+export function nextArenaChunk(previous: number, need: number): Uint8Array {
+  const size = Math.max(need, Math.min(CHUNK_MAX, Math.max(CHUNK_MIN, 2 * previous)));
+  return size === CHUNK_MAX ? new Uint8Array(freshBuffer(size)) : new Uint8Array(size);
+}
+
 class Leaf {
   count = 0;
   /** Arena locations: [keyChunk, keyOffset, keyLength, valueChunk, valueOffset, valueLength] per slot. */
@@ -321,11 +332,8 @@ export class BPlusTree {
    */
   private append(bytes: Uint8Array, total: number): number {
     if (this.chunkUsed + total > this.chunk.length) {
-      const size = Math.max(total, Math.min(CHUNK_MAX, Math.max(CHUNK_MIN, 2 * this.chunk.length)));
-      // Full-size chunks come pre-touched (util/helper_thread.ts); the small first ones and records
-      // with a chunk of their own are plain.
-      this.chunk = size === CHUNK_MAX ? new Uint8Array(freshBuffer(size)) : new Uint8Array(size);
-      this.allocated += size;
+      this.chunk = nextArenaChunk(this.chunk.length, total);
+      this.allocated += this.chunk.length;
       this.chunkBytes.push(this.chunk);
       this.chunkIndex = this.chunkBytes.length - 1;
       this.chunkUsed = 0;

@@ -20,6 +20,7 @@ import type { Comparer, RecordCursor, RecordSlot, SegmentReader } from "../iter/
 import { assert } from "../util/assert.ts";
 import { BPlusTree, DEFAULT_FANOUT, DEFAULT_INLINE_KEY_BYTES } from "./bplus_tree.ts";
 import { KeyFilter, keyHash, keyHashAt } from "./key_filter.ts";
+import { RUN_DECLINED, RUN_INSERTED, RunTree } from "./run_tree.ts";
 
 /** B+tree shape of a {@link MutableSegment}; the defaults are the measured best. */
 export interface MutableSegmentTuning {
@@ -35,6 +36,15 @@ export interface MutableSegmentTuning {
   keyFilterCapacity?: number;
   /** The largest filter capacity (default: `keyFilterCapacity`); see {@link filterCapacity}. */
   keyFilterMaxCapacity?: number;
+  /**
+   * Bytes of the keys' fixed-width last field when every key is a prefix-free prefix plus that
+   * field (the keyspace's `keySuffixWidth`): the segment starts as a {@link RunTree} (one sorted
+   * run per prefix) and becomes a B+tree if the keys stop suiting it. 0 or absent: a B+tree.
+   */
+  runSuffixWidth?: number;
+  /** Tests: the run tree's `shiftMax` and `runsMax` (see `run_tree.ts`). */
+  runShiftMax?: number;
+  runsMax?: number;
 }
 
 /** Growth factor of a segment's key filter when it fills. */
@@ -74,7 +84,13 @@ export class MutableSegment implements SegmentReader {
    */
   keyFilter: KeyFilter | undefined;
   private readonly keyFilterMax: number;
-  private readonly tree: BPlusTree;
+  /** The records, while they are kept as runs; null once (or unless) they are in {@link tree}. */
+  private runs: RunTree | null = null;
+  /** The records, when {@link runs} is null. */
+  private tree!: BPlusTree;
+  private readonly fanout: number;
+  private readonly inlineKeyBytes: number;
+  private wasRuns = false;
   private bytes = 0;
   private isFrozen = false;
 
@@ -86,11 +102,13 @@ export class MutableSegment implements SegmentReader {
   constructor(id: number, compare: Comparer, tuning: MutableSegmentTuning = {}) {
     this.id = id;
     this.compare = compare;
-    this.tree = new BPlusTree(
-      compare,
-      tuning.fanout ?? DEFAULT_FANOUT,
-      tuning.inlineKeyBytes ?? DEFAULT_INLINE_KEY_BYTES,
-    );
+    this.fanout = tuning.fanout ?? DEFAULT_FANOUT;
+    this.inlineKeyBytes = tuning.inlineKeyBytes ?? DEFAULT_INLINE_KEY_BYTES;
+    const width = tuning.runSuffixWidth ?? 0;
+    if (width > 0) {
+      this.runs = new RunTree(width, tuning.runShiftMax, tuning.runsMax);
+      this.wasRuns = true;
+    } else this.tree = new BPlusTree(compare, this.fanout, this.inlineKeyBytes);
     const capacity = tuning.keyFilterCapacity ?? 0;
     this.keyFilter = capacity > 0 ? new KeyFilter(capacity) : undefined;
     this.keyFilterMax = Math.max(capacity, tuning.keyFilterMaxCapacity ?? 0);
@@ -98,7 +116,20 @@ export class MutableSegment implements SegmentReader {
 
   /** Records held, deletion markers included. */
   get recordCount(): number {
-    return this.tree.size;
+    return this.runs !== null ? this.runs.size : this.tree.size;
+  }
+
+  /**
+   * True when the segment started as runs and turned into a B+tree (the keys did not suit runs:
+   * see `run_tree.ts`); the engine then starts the next segment as a B+tree.
+   */
+  get leftRuns(): boolean {
+    return this.wasRuns && this.runs === null;
+  }
+
+  /** True while the records are kept as runs. */
+  get isRuns(): boolean {
+    return this.runs !== null;
   }
 
   /**
@@ -114,7 +145,8 @@ export class MutableSegment implements SegmentReader {
    * filter): what {@link byteSize} estimates, measured. Tests hold the estimate to it.
    */
   memoryBytes(): number {
-    return this.tree.memoryBytes() + (this.keyFilter?.byteSize ?? 0);
+    const held = this.runs !== null ? this.runs.memoryBytes() : this.tree.memoryBytes();
+    return held + (this.keyFilter?.byteSize ?? 0);
   }
 
   /** True once {@link MutableSegment.freeze} was called. */
@@ -130,15 +162,37 @@ export class MutableSegment implements SegmentReader {
   put(key: Uint8Array, value: Uint8Array, opIndex: number, kind: number, expiresAt: number): void {
     assert(!this.isFrozen, `put into frozen segment ${this.id}`);
     // An overwrite appends the new value to the tree's arena (and the WAL): it counts in full.
-    if (this.tree.upsert(key, value, opIndex, kind, expiresAt)) {
+    let inserted: boolean;
+    const runs = this.runs;
+    if (runs !== null) {
+      const r = runs.upsert(key, value, opIndex, kind, expiresAt);
+      if (r === RUN_DECLINED) {
+        this.leaveRuns(runs);
+        inserted = this.tree.upsert(key, value, opIndex, kind, expiresAt);
+      } else inserted = r === RUN_INSERTED;
+    } else inserted = this.tree.upsert(key, value, opIndex, kind, expiresAt);
+    if (inserted) {
       this.bytes += key.length + value.length + RECORD_OVERHEAD_BYTES;
       // After the insert: a filter must never miss a key the tree holds.
       const filter = this.keyFilter;
       if (filter !== undefined) {
-        if (this.tree.size > filter.capacity && filter.capacity < this.keyFilterMax) this.growFilter(filter);
+        if (this.recordCount > filter.capacity && filter.capacity < this.keyFilterMax) this.growFilter(filter);
         else filter.add(keyHash(key));
       }
     } else this.bytes += value.length;
+  }
+
+  /**
+   * Moves every record of `runs` into a new B+tree, which holds the segment's records from now
+   * on; cursors open on the runs continue on it (see `RunTreeCursor`).
+   */
+  private leaveRuns(runs: RunTree): void {
+    const tree = new BPlusTree(this.compare, this.fanout, this.inlineKeyBytes);
+    runs.forEach((key, value, opIndex, kind, expiresAt) => tree.upsert(key, value, opIndex, kind, expiresAt));
+    this.tree = tree;
+    this.runs = null;
+    runs.replacedBy = tree;
+    runs.modCount++;
   }
 
   /**
@@ -147,6 +201,7 @@ export class MutableSegment implements SegmentReader {
    * `keyHash(key)` when the caller has it already.
    */
   get(key: Uint8Array, out: RecordSlot, hash?: number): boolean {
+    if (this.runs !== null) return this.runs.get(key, out);
     if (this.isFrozen) return this.tree.getIndexed(key, hash ?? keyHash(key), out);
     return this.tree.get(key, out);
   }
@@ -158,7 +213,9 @@ export class MutableSegment implements SegmentReader {
    */
   private growFilter(full: KeyFilter): void {
     const grown = new KeyFilter(Math.min(this.keyFilterMax, full.capacity * FILTER_GROWTH));
-    this.tree.forEachKey((bytes, offset, length) => grown.add(keyHashAt(bytes, offset, length)));
+    const visit = (bytes: Uint8Array, offset: number, length: number) => grown.add(keyHashAt(bytes, offset, length));
+    if (this.runs !== null) this.runs.forEachKey(visit);
+    else this.tree.forEachKey(visit);
     this.keyFilter = grown;
   }
 
@@ -167,7 +224,7 @@ export class MutableSegment implements SegmentReader {
    * returned when records are inserted between its calls (it sees new keys ahead of it).
    */
   cursor(reverse: boolean): RecordCursor {
-    return this.tree.cursor(reverse);
+    return this.runs !== null ? this.runs.cursor(reverse) : this.tree.cursor(reverse);
   }
 
   /** Makes the segment read-only for good (it becomes a read-only segment). Idempotent. */

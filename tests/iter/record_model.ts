@@ -81,6 +81,29 @@ export function seekIndex(
 }
 
 /**
+ * Seeks a new cursor of `seg` to `target` and steps it up to `steps` times; returns what it
+ * showed and what the model `sorted` says it should have (compare the two). The validity that
+ * `seek` returned is the first line of both.
+ */
+export function seekAndStep(
+  seg: { cursor(reverse: boolean): RecordCursor },
+  sorted: ModelRecord[],
+  target: Uint8Array | undefined,
+  exclusive: boolean,
+  reverse: boolean,
+  steps: number,
+): { got: string[]; want: string[] } {
+  const c = seg.cursor(reverse);
+  const valid = c.seek(target, exclusive);
+  const at = seekIndex(sorted, target, exclusive, reverse);
+  const want = reverse ? sorted.slice(Math.max(0, at - steps), at + 1).reverse() : sorted.slice(at, at + steps + 1);
+  return {
+    got: [`valid ${valid}`, ...drain(c, true, steps + 1)],
+    want: [`valid ${want.length > 0}`, ...want.map(show)],
+  };
+}
+
+/**
  * A random key. Mixes shapes that stress the B+tree prefix cache: random 16-byte keys, short keys
  * over a tiny alphabet (0x00, 0x01, 0xff: embedded zeros, prefixes of each other, the empty key),
  * and keys sharing a 10- or 26-byte prefix (longer than the inline key bytes: comparer fallback).

@@ -16,6 +16,7 @@ import {
   ModelSegment,
   randomKey,
   randomRecord,
+  seekAndStep,
   seeds,
   seekIndex,
   show,
@@ -81,16 +82,8 @@ describe("MutableSegment model", () => {
             : rng.int(2) === 0
             ? rng.pick(pool)
             : randomKey(rng);
-          const exclusive = rng.int(2) === 0;
-          const c = seg.cursor(reverse);
-          const valid = c.seek(target, exclusive);
-          const at = seekIndex(sorted, target, exclusive, reverse);
-          const steps = rng.int(20);
-          const want = reverse
-            ? sorted.slice(Math.max(0, at - steps), at + 1).reverse()
-            : sorted.slice(at, at + steps + 1);
-          expect(valid).toBe(want.length > 0);
-          expect(drain(c, true, steps + 1)).toEqual(want.map(show));
+          const r = seekAndStep(seg, sorted, target, rng.int(2) === 0, reverse, rng.int(20));
+          expect(r.got).toEqual(r.want);
         }
       }
     });

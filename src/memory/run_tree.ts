@@ -1,0 +1,707 @@
+/**
+ * The in-memory map for keys that end in a fixed-width field after a prefix-free prefix, such as
+ * `sensor:<str>:ts:<u64be>`: one sorted run of records per prefix (per sensor), kept in a hash
+ * table by prefix and in prefix order for cursors. Readings that arrive time-first (every sensor's
+ * next reading in turn) are appends to the end of their sensor's run, where the B+tree lands each
+ * one in a different cold leaf and shifts the next sensor's records; and a range over one sensor
+ * reads one contiguous array, where the B+tree's leaves point into an arena laid out in arrival
+ * order.
+ *
+ * Why the order holds: a key is `prefix + suffix`, the suffix the last field's `width` bytes.
+ * Every field of a layout is fixed-width or terminated, so no prefix is a proper prefix of
+ * another: two keys with different prefixes compare as their prefixes do, whatever the suffixes.
+ * Memcmp order is then prefix order, and suffix order inside a prefix. The engine turns this map
+ * on only for such layouts (`keySuffixWidth` of the keyspace); keys of any other shape would break
+ * it.
+ *
+ * Shape: a run holds its records in pages (`Float64Array`s of 4, then 16, then 64 records each),
+ * `stride` numbers per record: the suffix as big-endian u32 words (zero-padded), then the value's
+ * arena chunk, offset and length, opIndex, expiresAt and kind (64 bytes a record for an 8-byte
+ * suffix: one cache line). Pages are carved from slabs that the helper thread has pre-touched
+ * (`util/helper_thread.ts`): growing a run by doubling one array instead made and faulted in
+ * fresh memory at every step (measured: 40% of a time-series load). The prefix is stored once per
+ * run. Values live in an arena like the B+tree's (append-only chunks; an overwrite appends the
+ * new value).
+ *
+ * What it declines (`upsert` returns {@link RUN_DECLINED}; the segment then rebuilds itself as a
+ * {@link BPlusTree}, see `mutable_segment.ts`): a key shorter than the suffix; an insert that would
+ * move more than `shiftMax` records of its run (keys arriving out of order by more than a little);
+ * more than `runsMax` prefixes (the sorted list of runs would cost too much to keep). A run tree
+ * replaced that way points at its successor (`replacedBy`), and its open cursors move there.
+ *
+ * Invariants: runs are never empty; within a run suffixes strictly ascend; `sorted` (when built)
+ * holds every run in ascending prefix order; `modCount` changes exactly when a new key is
+ * inserted (and when the tree is replaced), so cursors re-seek then.
+ *
+ * Called by `mutable_segment.ts`.
+ *
+ * @module
+ */
+
+import { EMPTY, KIND_PUT, type RecordCursor, type RecordSlot } from "../iter/record.ts";
+import { assert } from "../util/assert.ts";
+import { copyInto, copyOf } from "../util/bytes.ts";
+import { freshPlainBuffer } from "../util/helper_thread.ts";
+import { keyHashAt } from "./key_filter.ts";
+import { type BPlusTree, nextArenaChunk } from "./bplus_tree.ts";
+
+/** Returned by {@link RunTree.upsert} when the record was inserted. */
+export const RUN_INSERTED = 1;
+/** Returned by {@link RunTree.upsert} when an equal key's record was overwritten. */
+export const RUN_OVERWRITTEN = 0;
+/** Returned by {@link RunTree.upsert} when the tree cannot take the record (nothing changed). */
+export const RUN_DECLINED = -1;
+
+/** Default most records an out-of-order insert may move inside its run. */
+export const DEFAULT_RUN_SHIFT_MAX = 64;
+/** Default most runs (prefixes) a tree holds. */
+export const DEFAULT_RUNS_MAX = 16384;
+/** Largest suffix handled (bytes): a `uuid` or `bytes:16` last field. */
+export const RUN_SUFFIX_MAX = 16;
+
+/** Numbers per record after the suffix words: value chunk, offset, length, opIndex, expiresAt, kind. */
+const REC = 6;
+/** Records of a run's first page, of its second, and of every page after. */
+const PAGE0 = 4;
+const PAGE1 = 16;
+const PAGE = 64;
+/** The first record of a run's third page. */
+const START2 = PAGE0 + PAGE1;
+/** The page of record `i` of a run. */
+function pageOf(i: number): number {
+  return i < PAGE0 ? 0 : i < START2 ? 1 : 2 + ((i - START2) >> 6);
+}
+/** The slot of record `i` of a run in its page. */
+function slotOf(i: number): number {
+  return i < PAGE0 ? i : i < START2 ? i - PAGE0 : (i - START2) & (PAGE - 1);
+}
+/** First slab (bytes); slabs double up to {@link SLAB_MAX}, the one size the helper pre-touches. */
+const SLAB_MIN = 8192;
+const SLAB_MAX = 256 * 1024;
+/** Estimated bytes of a run's objects besides its records (run, prefix copy, array headers). */
+const RUN_OBJECT_BYTES = 200;
+
+class Run {
+  count = 0;
+  /** Pages of `stride` numbers per record (see the module comment and {@link pageOf}). */
+  readonly pages: Float64Array[] = [];
+  /** The prefix bytes (a copy the run owns). */
+  readonly prefix: Uint8Array;
+  /** `keyHashAt` of the prefix. */
+  readonly hash: number;
+
+  constructor(prefix: Uint8Array, hash: number) {
+    this.prefix = prefix;
+    this.hash = hash;
+  }
+}
+
+/** Memcmp of two runs' prefixes. */
+function comparePrefixes(a: Run, b: Run): number {
+  const x = a.prefix;
+  const y = b.prefix;
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+/** Sorted runs of records by key prefix; see the module comment. Never removes keys. */
+export class RunTree {
+  /** Distinct keys held. */
+  size = 0;
+  /** Changes whenever a new key is inserted (or the tree is replaced); cursors re-seek then. */
+  modCount = 0;
+  /** Bytes of the suffix (the layout's last field). */
+  readonly width: number;
+  /** u32 words of the suffix. */
+  readonly words: number;
+  /** Numbers per record in a run. */
+  readonly stride: number;
+  /** The tree that took this one's records over, once it declined one (see the module comment). */
+  replacedBy: BPlusTree | null = null;
+  /** Arena chunks, each as a Uint8Array over its whole buffer. */
+  readonly chunkBytes: Uint8Array[] = [];
+  private chunk: Uint8Array = EMPTY;
+  private chunkIndex = -1;
+  private chunkUsed = 0;
+  private readonly shiftMax: number;
+  private readonly runsMax: number;
+  /** Runs in creation order. */
+  private readonly all: Run[] = [];
+  /** Runs in prefix order, or null until a reader needs it. */
+  private sorted: Run[] | null = null;
+  /** Open addressing by prefix hash: index into `all` + 1, 0 = empty. */
+  private table = new Int32Array(64);
+  /** Suffix words of the key being inserted or looked up. */
+  private readonly search: Float64Array;
+  private allocated = 0;
+  /** The slab pages are carved from, and the numbers of it in use. */
+  private slab = new Float64Array(0);
+  private slabUsed = 0;
+
+  /**
+   * `width`: suffix bytes, 1..{@link RUN_SUFFIX_MAX}. `shiftMax`, `runsMax`: see the module
+   * comment (tests make them small).
+   */
+  constructor(width: number, shiftMax = DEFAULT_RUN_SHIFT_MAX, runsMax = DEFAULT_RUNS_MAX) {
+    assert(width >= 1 && width <= RUN_SUFFIX_MAX, `bad run suffix width ${width}`);
+    this.width = width;
+    this.words = (width + 3) >>> 2;
+    this.stride = this.words + REC;
+    this.shiftMax = shiftMax;
+    this.runsMax = runsMax;
+    this.search = new Float64Array(this.words);
+    this.allocated = 4 * this.table.length;
+  }
+
+  /** Runs held (distinct prefixes). */
+  get runCount(): number {
+    return this.all.length;
+  }
+
+  /** Bytes allocated: arena chunks, run arrays, prefixes and the hash table (estimated objects). */
+  memoryBytes(): number {
+    return this.allocated;
+  }
+
+  /**
+   * Inserts the record (copying the value into the arena), or overwrites the record of an equal
+   * key in place. Returns {@link RUN_INSERTED}, {@link RUN_OVERWRITTEN}, or {@link RUN_DECLINED}
+   * (nothing changed: see the module comment).
+   */
+  upsert(key: Uint8Array, value: Uint8Array, opIndex: number, kind: number, expiresAt: number): number {
+    const plen = key.length - this.width;
+    if (plen < 0) return RUN_DECLINED;
+    const hash = keyHashAt(key, 0, plen);
+    let run = this.find(key, plen, hash);
+    if (run === null) {
+      if (this.all.length >= this.runsMax) return RUN_DECLINED;
+      run = this.newRun(key, plen, hash);
+    }
+    this.loadSearch(key, plen);
+    const n = run.count;
+    const stride = this.stride;
+    const words = this.words;
+    const pages = run.pages;
+    let pos = n;
+    if (n > 0) {
+      const c = this.compareAt(pages[pageOf(n - 1)], slotOf(n - 1) * stride);
+      if (c <= 0) {
+        // Not an append: the key is at or before the run's last one.
+        const r = c === 0 ? n - 1 : this.searchRun(run, 0, n - 1);
+        if (r >= 0) {
+          const b = slotOf(r) * stride + words;
+          const rec = pages[pageOf(r)];
+          rec[b] = this.chunkIndexFor(value.length);
+          rec[b + 1] = this.append(value);
+          rec[b + 2] = value.length;
+          rec[b + 3] = opIndex;
+          rec[b + 4] = expiresAt;
+          rec[b + 5] = kind;
+          return RUN_OVERWRITTEN;
+        }
+        pos = ~r;
+        if (n - pos > this.shiftMax) return RUN_DECLINED;
+      }
+    }
+    if (pageOf(n) === pages.length) this.addPage(run);
+    // Move the records after `pos` up by one (at most `shiftMax` of them), across pages.
+    for (let j = n; j > pos; j--) {
+      const to = pages[pageOf(j)];
+      const tb = slotOf(j) * stride;
+      const from = pages[pageOf(j - 1)];
+      const fb = slotOf(j - 1) * stride;
+      for (let k = 0; k < stride; k++) to[tb + k] = from[fb + k];
+    }
+    const rec = pages[pageOf(pos)];
+    const b = slotOf(pos) * stride;
+    const search = this.search;
+    for (let w = 0; w < words; w++) rec[b + w] = search[w];
+    rec[b + words] = this.chunkIndexFor(value.length);
+    rec[b + words + 1] = this.append(value);
+    rec[b + words + 2] = value.length;
+    rec[b + words + 3] = opIndex;
+    rec[b + words + 4] = expiresAt;
+    rec[b + words + 5] = kind;
+    run.count = n + 1;
+    this.size++;
+    this.modCount++;
+    return RUN_INSERTED;
+  }
+
+  /** Fills `out` with the record of `key` and returns true, or returns false if absent. */
+  get(key: Uint8Array, out: RecordSlot): boolean {
+    const plen = key.length - this.width;
+    if (plen < 0) return false;
+    const run = this.find(key, plen, keyHashAt(key, 0, plen));
+    if (run === null) return false;
+    this.loadSearch(key, plen);
+    const r = this.searchRun(run, 0, run.count - 1);
+    if (r < 0) return false;
+    const rec = run.pages[pageOf(r)];
+    const b = slotOf(r) * this.stride + this.words;
+    out.key = key;
+    const off = rec[b + 1];
+    out.value = copyOf(this.chunkBytes[rec[b]], off, off + rec[b + 2]);
+    out.valueIsCopy = true;
+    out.opIndex = rec[b + 3];
+    out.expiresAt = rec[b + 4];
+    out.kind = rec[b + 5];
+    return true;
+  }
+
+  /**
+   * Calls `visit` for every record in key order: its key (in a buffer reused between calls, so
+   * copy to keep), a view of its value, and its numbers.
+   */
+  forEach(
+    visit: (key: Uint8Array, value: Uint8Array, opIndex: number, kind: number, expiresAt: number) => void,
+  ): void {
+    const buf = new Uint8Array(this.maxKeyLength());
+    const stride = this.stride;
+    const words = this.words;
+    for (const run of this.sortedRuns()) {
+      const plen = run.prefix.length;
+      buf.set(run.prefix);
+      const key = buf.subarray(0, plen + this.width);
+      for (let i = 0; i < run.count; i++) {
+        const rec = run.pages[pageOf(i)];
+        const b = slotOf(i) * stride;
+        this.writeSuffix(key, plen, rec, b);
+        const chunk = this.chunkBytes[rec[b + words]];
+        const value = new Uint8Array(chunk.buffer, rec[b + words + 1], rec[b + words + 2]);
+        visit(key, value, rec[b + words + 3], rec[b + words + 5], rec[b + words + 4]);
+      }
+    }
+  }
+
+  /** Calls `visit` with the bytes, offset and length of every key, in no particular order. */
+  forEachKey(visit: (bytes: Uint8Array, offset: number, length: number) => void): void {
+    const buf = new Uint8Array(this.maxKeyLength());
+    const stride = this.stride;
+    for (const run of this.all) {
+      const plen = run.prefix.length;
+      buf.set(run.prefix);
+      for (let i = 0; i < run.count; i++) {
+        this.writeSuffix(buf, plen, run.pages[pageOf(i)], slotOf(i) * stride);
+        visit(buf, 0, plen + this.width);
+      }
+    }
+  }
+
+  /** A cursor that survives inserts between calls (see {@link RunTreeCursor}). */
+  cursor(reverse: boolean): RunTreeCursor {
+    return new RunTreeCursor(this, reverse);
+  }
+
+  /** The runs in prefix order (built on first need, then kept up to date by inserts). */
+  sortedRuns(): Run[] {
+    let sorted = this.sorted;
+    if (sorted === null) sorted = this.sorted = this.all.slice().sort(comparePrefixes);
+    return sorted;
+  }
+
+  /**
+   * Finds the first key >= `target` (> with `strict`): its sorted run in `foundRun` and its
+   * index there in `foundIndex`; `foundRun` is `sortedRuns().length` when every key is before
+   * `target`.
+   */
+  lowerBound(target: Uint8Array, strict: boolean): void {
+    const runs = this.sortedRuns();
+    // First run whose keys are not all before `target`.
+    let lo = 0;
+    let hi = runs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (classify(runs[mid].prefix, target) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    this.foundIndex = 0;
+    this.foundRun = lo;
+    if (lo === runs.length) return;
+    const run = runs[lo];
+    const plen = run.prefix.length;
+    if (classify(run.prefix, target) > 0) return;
+    // The target starts with this run's prefix: compare suffixes. Keys of the run are
+    // `prefix + suffix`; the target's rest is zero-padded (or cut) to the suffix's words, and a
+    // tie on those words is decided by the lengths: a rest shorter than the suffix is before
+    // the record (the record is longer), a longer one after it.
+    this.loadSearch(target, plen);
+    const restLength = target.length - plen;
+    const tie = restLength < this.width ? 1 : restLength > this.width ? -1 : 0;
+    const pages = run.pages;
+    const stride = this.stride;
+    let a = 0;
+    let z = run.count;
+    while (a < z) {
+      const mid = (a + z) >>> 1;
+      let c = this.compareAt(pages[pageOf(mid)], slotOf(mid) * stride); // search vs record
+      if (c === 0) c = -tie; // record vs target is `tie`; search vs record is its negation
+      // The record is before the target (or equal to it, when strict): go right.
+      if (c > 0 || (c === 0 && strict)) a = mid + 1;
+      else z = mid;
+    }
+    if (a === run.count) {
+      this.foundRun = lo + 1;
+      this.foundIndex = 0;
+    } else this.foundIndex = a;
+  }
+
+  /** Results of {@link lowerBound}. */
+  foundRun = 0;
+  foundIndex = 0;
+
+  /** Longest key held (prefix + suffix). */
+  private maxKeyLength(): number {
+    let n = 0;
+    for (const run of this.all) n = Math.max(n, run.prefix.length);
+    return n + this.width;
+  }
+
+  /** Writes the suffix of the record at `b` of `rec` into `key` from `at`. */
+  writeSuffix(key: Uint8Array, at: number, rec: Float64Array, b: number): void {
+    const width = this.width;
+    let w = 0;
+    let i = 0;
+    for (; i + 4 <= width; i += 4, w++) {
+      const word = rec[b + w];
+      key[at + i] = word >>> 24;
+      key[at + i + 1] = (word >>> 16) & 0xff;
+      key[at + i + 2] = (word >>> 8) & 0xff;
+      key[at + i + 3] = word & 0xff;
+    }
+    if (i < width) {
+      const word = rec[b + w];
+      for (let s = 24; i < width; i++, s -= 8) key[at + i] = (word >>> s) & 0xff;
+    }
+  }
+
+  /** The run of prefix `key[0, plen)`, or null. */
+  private find(key: Uint8Array, plen: number, hash: number): Run | null {
+    const table = this.table;
+    const mask = table.length - 1;
+    const all = this.all;
+    probe: for (let i = hash & mask;; i = (i + 1) & mask) {
+      const ref = table[i];
+      if (ref === 0) return null;
+      const run = all[ref - 1];
+      if (run.hash !== hash) continue;
+      const p = run.prefix;
+      if (p.length !== plen) continue;
+      for (let j = 0; j < plen; j++) if (p[j] !== key[j]) continue probe;
+      return run;
+    }
+  }
+
+  private newRun(key: Uint8Array, plen: number, hash: number): Run {
+    const run = new Run(key.slice(0, plen), hash);
+    this.allocated += plen + RUN_OBJECT_BYTES;
+    const all = this.all;
+    all.push(run);
+    if (2 * all.length > this.table.length) this.rehash(2 * this.table.length);
+    else this.place(run.hash, all.length);
+    const sorted = this.sorted;
+    if (sorted !== null) {
+      let lo = 0;
+      let hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (comparePrefixes(sorted[mid], run) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      sorted.splice(lo, 0, run);
+    }
+    return run;
+  }
+
+  private place(hash: number, ref: number): void {
+    const table = this.table;
+    const mask = table.length - 1;
+    let i = hash & mask;
+    while (table[i] !== 0) i = (i + 1) & mask;
+    table[i] = ref;
+  }
+
+  private rehash(size: number): void {
+    this.allocated += 4 * (size - this.table.length);
+    this.table = new Int32Array(size);
+    const all = this.all;
+    for (let r = 0; r < all.length; r++) this.place(all[r].hash, r + 1);
+  }
+
+  /** Gives `run` its next page (see {@link pageOf}), carved from the slab. */
+  private addPage(run: Run): void {
+    const k = run.pages.length;
+    const size = (k === 0 ? PAGE0 : k === 1 ? PAGE1 : PAGE) * this.stride;
+    if (this.slabUsed + size > this.slab.length) {
+      const bytes = Math.min(SLAB_MAX, Math.max(SLAB_MIN, 2 * 8 * this.slab.length));
+      this.slab = new Float64Array(freshPlainBuffer(Math.max(bytes, 8 * size)));
+      this.allocated += this.slab.byteLength;
+      this.slabUsed = 0;
+    }
+    run.pages.push(this.slab.subarray(this.slabUsed, this.slabUsed + size));
+    this.slabUsed += size;
+  }
+
+  /** Loads the suffix words of `key[plen ..]` (zero-padded, at most `width` bytes) into `search`. */
+  private loadSearch(key: Uint8Array, plen: number): void {
+    const search = this.search;
+    const end = Math.min(key.length, plen + this.width);
+    for (let w = 0, i = plen; w < this.words; w++, i += 4) {
+      if (i + 4 <= end) {
+        search[w] = ((key[i] << 24) | (key[i + 1] << 16) | (key[i + 2] << 8) | key[i + 3]) >>> 0;
+      } else {
+        let word = 0;
+        for (let j = i; j < i + 4; j++) word = word * 256 + (j < end ? key[j] : 0);
+        search[w] = word;
+      }
+    }
+  }
+
+  /** Sign of `search` against the suffix of the record at `b` of `rec`. */
+  private compareAt(rec: Float64Array, b: number): number {
+    const search = this.search;
+    for (let w = 0; w < this.words; w++) {
+      const d = search[w] - rec[b + w];
+      if (d !== 0) return d;
+    }
+    return 0;
+  }
+
+  /** Binary search of `search` in records `lo..hi` of `run`: its index, or ~insertion index. */
+  private searchRun(run: Run, lo: number, hi: number): number {
+    const pages = run.pages;
+    const stride = this.stride;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = this.compareAt(pages[pageOf(mid)], slotOf(mid) * stride);
+      if (c > 0) lo = mid + 1;
+      else if (c < 0) hi = mid - 1;
+      else return mid;
+    }
+    return ~lo;
+  }
+
+  /** The index of the chunk `append` will put `length` bytes into (making room first). */
+  private chunkIndexFor(length: number): number {
+    // The first value makes the first chunk, even an empty one (its index must name a chunk).
+    if (this.chunkUsed + length > this.chunk.length || this.chunkIndex < 0) {
+      this.chunk = nextArenaChunk(this.chunk.length, length);
+      this.allocated += this.chunk.length;
+      this.chunkBytes.push(this.chunk);
+      this.chunkIndex = this.chunkBytes.length - 1;
+      this.chunkUsed = 0;
+    }
+    return this.chunkIndex;
+  }
+
+  /** Copies `bytes` into the current chunk (room made by {@link chunkIndexFor}); their offset. */
+  private append(bytes: Uint8Array): number {
+    const at = this.chunkUsed;
+    copyInto(this.chunk, at, bytes);
+    this.chunkUsed = at + bytes.length;
+    return at;
+  }
+}
+
+/**
+ * Where a run of prefix `prefix` stands against `target`: -1 when all its keys are before the
+ * target, 1 when all are after it, 0 when the target starts with the prefix (the suffixes decide).
+ */
+function classify(prefix: Uint8Array, target: Uint8Array): number {
+  const p = prefix.length;
+  const n = Math.min(p, target.length);
+  for (let i = 0; i < n; i++) {
+    if (prefix[i] !== target[i]) return prefix[i] < target[i] ? -1 : 1;
+  }
+  // The target is a proper prefix of the run's prefix: every key of the run is longer, so after.
+  return target.length < p ? 1 : 0;
+}
+
+/**
+ * A {@link RecordCursor} over a {@link RunTree}. Survives inserts between calls: when the tree's
+ * `modCount` changed since the cursor positioned itself, `next()` re-seeks to the first key
+ * strictly after the last key it returned (in its direction). Once the tree was replaced by a
+ * B+tree, it continues on that tree's cursor. Once exhausted it stays so until the next `seek`.
+ */
+export class RunTreeCursor implements RecordCursor {
+  key: Uint8Array = EMPTY;
+  opIndex = 0;
+  kind = KIND_PUT;
+  expiresAt = 0;
+  valid = false;
+  readonly reverse: boolean;
+  private readonly tree: RunTree;
+  private runs: Run[] = [];
+  private ri = 0;
+  private idx = 0;
+  private run: Run | null = null;
+  private seenModCount = -1;
+  private started = false;
+  /** The key buffer (`key` is it or a view of it) and the run whose prefix it holds. */
+  private keyBuf: Uint8Array = EMPTY;
+  private keyRun: Run | null = null;
+  private valueView: Uint8Array = EMPTY;
+  private valueStale = false;
+  private valueChunk = 0;
+  private valueOffset = 0;
+  private valueLength = 0;
+  /** The replacing tree's cursor, once the tree was replaced. */
+  private inner: RecordCursor | null = null;
+
+  /** Prefer {@link RunTree.cursor}. */
+  constructor(tree: RunTree, reverse: boolean) {
+    this.tree = tree;
+    this.reverse = reverse;
+  }
+
+  /** See {@link RecordCursor.seek}. */
+  seek(target: Uint8Array | undefined, exclusive = false): boolean {
+    this.started = true;
+    const tree = this.tree;
+    if (tree.replacedBy !== null) return this.seekInner(target, exclusive);
+    this.seenModCount = tree.modCount;
+    const runs = this.runs = tree.sortedRuns();
+    if (target === undefined) {
+      if (this.reverse) {
+        const ri = runs.length - 1;
+        return this.settle(ri, ri < 0 ? 0 : runs[ri].count - 1);
+      }
+      return this.settle(0, 0);
+    }
+    // Forward: the first key >= target (> when exclusive). Reverse: the one before the first
+    // key > target (>= when exclusive).
+    tree.lowerBound(target, this.reverse ? !exclusive : exclusive);
+    let ri = tree.foundRun;
+    let idx = tree.foundIndex;
+    if (this.reverse) {
+      if (idx > 0) idx--;
+      else {
+        ri--;
+        idx = ri >= 0 ? runs[ri].count - 1 : 0;
+      }
+    }
+    return this.settle(ri, idx);
+  }
+
+  /** See {@link RecordCursor.next}. */
+  next(): boolean {
+    const run = this.run;
+    if (run !== null && this.seenModCount === this.tree.modCount) {
+      if (this.reverse) {
+        if (this.idx > 0) {
+          this.load(run, --this.idx);
+          return true;
+        }
+        const ri = this.ri - 1;
+        return this.settle(ri, ri < 0 ? 0 : this.runs[ri].count - 1);
+      }
+      if (this.idx + 1 < run.count) {
+        this.load(run, ++this.idx);
+        return true;
+      }
+      return this.settle(this.ri + 1, 0);
+    }
+    const inner = this.inner;
+    if (inner !== null) return this.fromInner(inner.next());
+    if (!this.started) return this.seek(undefined);
+    if (!this.valid) return false;
+    return this.seek(this.key, true);
+  }
+
+  /** The current value, a view into the arena made on first read at a position. */
+  get value(): Uint8Array {
+    if (!this.valid) return EMPTY;
+    const inner = this.inner;
+    if (inner !== null) return inner.value;
+    if (this.valueStale) {
+      const chunk = this.tree.chunkBytes[this.valueChunk];
+      this.valueView = new Uint8Array(chunk.buffer, this.valueOffset, this.valueLength);
+      this.valueStale = false;
+    }
+    return this.valueView;
+  }
+
+  /** Not used: the value always comes from the tree. */
+  set value(_v: Uint8Array) {
+    throw new Error("a run tree cursor's value is read-only");
+  }
+
+  /** See {@link RecordCursor.copyValue}: one slice of the arena, no view. */
+  copyValue(): Uint8Array {
+    if (!this.valid) return new Uint8Array(0);
+    const inner = this.inner;
+    if (inner !== null) return inner.copyValue();
+    const off = this.valueOffset;
+    return copyOf(this.tree.chunkBytes[this.valueChunk], off, off + this.valueLength);
+  }
+
+  /** Makes the cursor invalid. */
+  close(): void {
+    this.valid = false;
+    this.run = null;
+    this.inner?.close();
+  }
+
+  /** Positions at record `idx` of sorted run `ri`, or invalid when `ri` is outside. */
+  private settle(ri: number, idx: number): boolean {
+    const runs = this.runs;
+    if (ri < 0 || ri >= runs.length) {
+      this.valid = false;
+      this.run = null;
+      return false;
+    }
+    const run = runs[ri];
+    this.ri = ri;
+    this.idx = idx;
+    this.run = run;
+    this.load(run, idx);
+    this.valid = true;
+    return true;
+  }
+
+  /** Loads record `i` of `run`: the key into the cursor's buffer, the value left for `value`. */
+  private load(run: Run, i: number): void {
+    const tree = this.tree;
+    const rec = run.pages[pageOf(i)];
+    const b = slotOf(i) * tree.stride;
+    const plen = run.prefix.length;
+    if (this.keyRun !== run) {
+      const len = plen + tree.width;
+      if (this.keyBuf.length < len) this.keyBuf = new Uint8Array(len);
+      const key = this.key = len === this.keyBuf.length ? this.keyBuf : this.keyBuf.subarray(0, len);
+      key.set(run.prefix);
+      this.keyRun = run;
+    }
+    tree.writeSuffix(this.key, plen, rec, b);
+    const v = b + tree.words;
+    this.valueChunk = rec[v];
+    this.valueOffset = rec[v + 1];
+    this.valueLength = rec[v + 2];
+    this.opIndex = rec[v + 3];
+    this.expiresAt = rec[v + 4];
+    this.kind = rec[v + 5];
+    this.valueStale = true;
+  }
+
+  /** Continues on the replacing tree (see the class comment). */
+  private seekInner(target: Uint8Array | undefined, exclusive: boolean): boolean {
+    let inner = this.inner;
+    if (inner === null) inner = this.inner = this.tree.replacedBy!.cursor(this.reverse);
+    this.run = null;
+    return this.fromInner(inner.seek(target, exclusive));
+  }
+
+  /** Takes the inner cursor's position after it moved. */
+  private fromInner(valid: boolean): boolean {
+    const inner = this.inner!;
+    this.valid = valid;
+    // `key` stays ours until the cursor moves: the inner cursor's buffer is its own.
+    this.key = valid ? inner.key : this.key;
+    this.keyRun = null;
+    this.opIndex = inner.opIndex;
+    this.kind = inner.kind;
+    this.expiresAt = inner.expiresAt;
+    return valid;
+  }
+}

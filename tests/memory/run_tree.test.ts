@@ -1,0 +1,280 @@
+import { describe, expect, test } from "bun:test";
+import { KIND_PUT, newSlot } from "../../src/iter/record.ts";
+import { MutableSegment, type MutableSegmentTuning } from "../../src/memory/mutable_segment.ts";
+import { compareBytes } from "../../src/util/bytes.ts";
+import { Prng } from "../../src/util/prng.ts";
+import { drain, hex, ModelSegment, randomRecord, seekAndStep, seeds, seekIndex, show } from "../iter/record_model.ts";
+import { defineKeyspace, memoryFileSystem, ZoneTree } from "../../mod.ts";
+
+/**
+ * Keys as a layout makes them: a prefix-free prefix (0-5 bytes of 1..255, then a 0 terminator,
+ * like an escaped `str` field) and a `width`-byte suffix.
+ */
+class Keys {
+  readonly prefixes: Uint8Array[] = [];
+  /** Next ascending suffix per prefix. */
+  private readonly next = new Map<string, number>();
+
+  private readonly seen = new Set<string>();
+
+  constructor(readonly rng: Prng, readonly width: number, prefixCount: number) {
+    while (this.prefixes.length < prefixCount) this.addPrefix();
+  }
+
+  /** A new prefix (so that some arrive while cursors are open). */
+  addPrefix(): void {
+    for (;;) {
+      const n = this.rng.int(6);
+      const p = new Uint8Array(n + 1);
+      for (let i = 0; i < n; i++) p[i] = 1 + this.rng.int(this.rng.int(2) === 0 ? 3 : 255);
+      if (this.seen.has(hex(p))) continue;
+      this.seen.add(hex(p));
+      this.prefixes.push(p);
+      return;
+    }
+  }
+
+  key(prefix: Uint8Array, suffix: Uint8Array): Uint8Array {
+    const k = new Uint8Array(prefix.length + this.width);
+    k.set(prefix);
+    k.set(suffix, prefix.length);
+    return k;
+  }
+
+  /** A suffix holding `n` big-endian in its last bytes (and random high bytes when wide). */
+  suffix(n: number): Uint8Array {
+    const s = new Uint8Array(this.width);
+    for (let i = this.width - 1; i >= 0 && n > 0; i--, n = Math.floor(n / 256)) s[i] = n % 256;
+    return s;
+  }
+
+  /** Mostly the prefix's next ascending suffix; sometimes a step back or a random one. */
+  pick(): Uint8Array {
+    const rng = this.rng;
+    if (this.prefixes.length < 40 && rng.int(40) === 0) this.addPrefix();
+    const p = rng.pick(this.prefixes);
+    const at = this.next.get(hex(p)) ?? 0;
+    const r = rng.int(10);
+    let n: number;
+    if (r < 7) this.next.set(hex(p), (n = at + 1 + rng.int(3)));
+    else if (r < 9) n = Math.max(0, at - rng.int(12)); // late, an overwrite, or an insert just behind
+    else n = rng.int(1 << Math.min(8 * this.width, 20));
+    return this.key(p, this.suffix(n));
+  }
+
+  /** A seek target: a held key, a prefix alone, a prefix with a cut or longer suffix, or bytes. */
+  target(held: Uint8Array[]): Uint8Array | undefined {
+    const rng = this.rng;
+    switch (rng.int(7)) {
+      case 0:
+        return undefined;
+      case 1:
+        return held.length > 0 ? rng.pick(held) : undefined;
+      case 2:
+        return rng.pick(this.prefixes).slice(0, rng.int(4));
+      case 3: {
+        const k = this.pick();
+        return k.subarray(0, rng.int(k.length + 1));
+      }
+      case 4: {
+        const k = this.pick();
+        const longer = new Uint8Array(k.length + 1 + rng.int(3));
+        longer.set(k);
+        for (let i = k.length; i < longer.length; i++) longer[i] = rng.int(256);
+        return longer;
+      }
+      case 5:
+        return rng.bytes(rng.int(8));
+      default:
+        return this.pick();
+    }
+  }
+}
+
+/** Run shapes: suffix width, and the limits that make a segment leave runs (small in some). */
+const SHAPES: MutableSegmentTuning[] = [
+  { runSuffixWidth: 8 },
+  { runSuffixWidth: 1 },
+  { runSuffixWidth: 3 },
+  { runSuffixWidth: 4, runShiftMax: 2 },
+  { runSuffixWidth: 16 },
+  { runSuffixWidth: 8, runsMax: 5 },
+  { runSuffixWidth: 8, runShiftMax: 0, fanout: 4, inlineKeyBytes: 4 },
+];
+const shapeName = (s: MutableSegmentTuning) =>
+  `width ${s.runSuffixWidth}${s.runShiftMax !== undefined ? `, shift max ${s.runShiftMax}` : ""}${
+    s.runsMax !== undefined ? `, runs max ${s.runsMax}` : ""
+  }`;
+
+function cases(base: number) {
+  return SHAPES.flatMap((shape) => seeds(4, base).map((seed) => ({ shape, seed })));
+}
+
+function build(rng: Prng, shape: MutableSegmentTuning, ops: number) {
+  const keys = new Keys(rng, shape.runSuffixWidth!, 1 + rng.int(12));
+  const seg = new MutableSegment(1, compareBytes, shape);
+  const model = new ModelSegment();
+  const held: Uint8Array[] = [];
+  for (let op = 1; op <= ops; op++) {
+    const r = randomRecord(rng, keys.pick(), op);
+    if (r.kind === KIND_PUT && rng.int(4) === 0) r.value = rng.bytes(17 + rng.int(30));
+    seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
+    model.put(r);
+    held.push(r.key);
+  }
+  return { keys, seg, model, held };
+}
+
+describe("MutableSegment as runs (keys of a prefix and a fixed-width last field)", () => {
+  for (const { shape, seed } of cases(300)) {
+    test(`gets, cursors and seeks match the model (seed ${seed}, ${shapeName(shape)})`, () => {
+      const rng = new Prng(seed);
+      const { keys, seg, model, held } = build(rng, shape, 1 + rng.int(1500));
+      const sorted = model.sorted();
+      expect(seg.recordCount).toBe(sorted.length);
+      const out = newSlot();
+      for (let i = 0; i < 300; i++) {
+        const key = rng.int(2) === 0 ? rng.pick(held) : keys.target(held) ?? keys.pick();
+        const m = model.get(key);
+        const found = seg.get(key, out);
+        expect(found ? show(out) : "(absent)").toBe(m ? show(m) : "(absent)");
+      }
+      for (const frozen of [false, true]) {
+        if (frozen) seg.freeze();
+        for (const reverse of [false, true]) {
+          const all = sorted.map(show);
+          if (reverse) all.reverse();
+          expect(drain(seg.cursor(reverse), false)).toEqual(all);
+          for (let i = 0; i < 60; i++) {
+            const r = seekAndStep(seg, sorted, keys.target(held), rng.int(2) === 0, reverse, rng.int(20));
+            expect(r.got).toEqual(r.want);
+          }
+        }
+      }
+    });
+  }
+
+  for (const { shape, seed } of cases(400)) {
+    test(`a cursor continues after its last key while records are inserted (seed ${seed}, ${shapeName(shape)})`, () => {
+      const rng = new Prng(seed);
+      const { keys, seg, model } = build(rng, shape, rng.int(200));
+      for (const reverse of [false, true]) {
+        const c = seg.cursor(reverse);
+        let last: Uint8Array | undefined;
+        let op = 10_000;
+        for (let step = 0; step < 3000; step++) {
+          if (rng.int(3) === 0) {
+            const k = last !== undefined && rng.int(8) === 0 ? last : keys.pick();
+            const r = randomRecord(rng, k, op++);
+            seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
+            model.put(r);
+            continue;
+          }
+          const sorted = model.sorted();
+          const at = last === undefined
+            ? seekIndex(sorted, undefined, false, reverse)
+            : seekIndex(sorted, last, true, reverse);
+          const ok = c.next();
+          expect(ok ? show(c) : "(end)").toBe(show(sorted[at]));
+          if (!ok) break;
+          last = c.key.slice();
+        }
+      }
+    });
+  }
+
+  test("keys that stop suiting runs turn the segment into a B+tree, with every record and open cursor kept", () => {
+    const keys = new Keys(new Prng(7), 8, 3);
+    // Far out of order: an insert that would move more than `runShiftMax` records of its run.
+    const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: 8, runShiftMax: 4 });
+    const model = new ModelSegment();
+    const p = keys.prefixes[0];
+    for (let i = 1; i <= 10; i++) {
+      const r = { key: keys.key(p, keys.suffix(10 * i)), value: Uint8Array.of(i), opIndex: i, kind: KIND_PUT, expiresAt: 0 };
+      seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
+      model.put(r);
+    }
+    expect(seg.isRuns).toBe(true);
+    const c = seg.cursor(false);
+    c.seek(undefined);
+    c.next(); // on the second record
+    const early = { key: keys.key(p, keys.suffix(5)), value: Uint8Array.of(99), opIndex: 11, kind: KIND_PUT, expiresAt: 0 };
+    seg.put(early.key, early.value, early.opIndex, early.kind, early.expiresAt);
+    model.put(early);
+    const late = { key: keys.key(p, keys.suffix(25)), value: Uint8Array.of(98), opIndex: 12, kind: KIND_PUT, expiresAt: 0 };
+    seg.put(late.key, late.value, late.opIndex, late.kind, late.expiresAt);
+    model.put(late);
+    expect(seg.isRuns).toBe(false);
+    expect(seg.leftRuns).toBe(true);
+    const sorted = model.sorted();
+    // The open cursor is on suffix 20 and goes on after it: 25, 30, ...
+    expect(drain(c, true)).toEqual(sorted.slice(2).map(show));
+    expect(drain(seg.cursor(true), false)).toEqual(sorted.map(show).reverse());
+    // A key shorter than the suffix is the other thing runs cannot hold.
+    const seg2 = new MutableSegment(2, compareBytes, { runSuffixWidth: 8 });
+    seg2.put(keys.key(p, keys.suffix(1)), Uint8Array.of(1), 1, KIND_PUT, 0);
+    seg2.put(Uint8Array.of(1, 2, 3), Uint8Array.of(2), 2, KIND_PUT, 0);
+    expect(seg2.leftRuns).toBe(true);
+    expect(drain(seg2.cursor(false), false).length).toBe(2);
+  });
+
+  test("time-first readings of many sensors stay runs and come back sensor-first", () => {
+    const keys = new Keys(new Prng(9), 8, 300);
+    const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: 8 });
+    const model = new ModelSegment();
+    let op = 1;
+    for (let t = 0; t < 50; t++) {
+      for (const p of keys.prefixes) {
+        const r = { key: keys.key(p, keys.suffix(1000 + t)), value: Uint8Array.of(t), opIndex: op++, kind: KIND_PUT, expiresAt: 0 };
+        seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
+        model.put(r);
+      }
+    }
+    expect(seg.isRuns).toBe(true);
+    expect(drain(seg.cursor(false), false)).toEqual(model.sorted().map(show));
+  });
+});
+
+describe("trees of a layout with a fixed-width last field", () => {
+  test("out-of-order and far-out-of-order readings, deletes and overwrites read back equal to a model across reopen and merges", async () => {
+    const fs = memoryFileSystem();
+    const keyspace = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: "u32be" });
+    const rng = new Prng(77);
+    const model = new Map<string, number>();
+    const id = (s: string, ts: number | bigint) => `${s}|${String(ts).padStart(12, "0")}`;
+    const sensors = ["a", "b", "a\u0000b", "ab", "", "zz"];
+    const check = (tree: ZoneTree<typeof keyspace>) => {
+      const want = [...model].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const got = [...tree.range()].map(([k, v]) => [id(k.sensor, k.ts), v]);
+      // Sensor names sort by their UTF-8 bytes; all of these are ASCII but "a\0b".
+      expect(got.length).toBe(want.length);
+      expect(new Map(got as [string, number][])).toEqual(new Map(want));
+      for (const s of sensors) {
+        const latest = [...tree.range({ prefix: [s], reverse: true, limit: 3 })].map(([k]) => Number(k.ts));
+        const mine = [...model.keys()].filter((k) => k.startsWith(`${s}|`)).map((k) => Number(k.slice(s.length + 1)));
+        expect(latest).toEqual(mine.sort((x, y) => y - x).slice(0, 3));
+      }
+    };
+    let tree = await ZoneTree.open({ dir: "/t", fs, keyspace, mutableSegmentMaxItemCount: 700 });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 2000; i++) {
+        const s = rng.pick(sensors);
+        const ts = rng.int(4) === 0 ? rng.int(5000) : 1000 + i + 2000 * round;
+        if (rng.int(10) === 0) {
+          tree.forceDelete([s, ts]);
+          model.delete(id(s, ts));
+        } else {
+          tree.upsert([s, ts], i);
+          model.set(id(s, ts), i);
+        }
+      }
+      check(tree);
+      await tree.close();
+      tree = await ZoneTree.open({ dir: "/t", fs, keyspace, mutableSegmentMaxItemCount: 700 });
+      check(tree);
+      await tree.maintenance.merge();
+      check(tree);
+    }
+    await tree.close();
+  });
+});
