@@ -540,13 +540,14 @@ export class TreeEngine {
    */
   #segmentTuning(): MutableSegmentTuning {
     const o = this.options;
-    const max = filterCapacity(o.mutableSegmentMaxItemCount, o.mutableSegmentMaxBytes);
+    // Runs until a segment shows that the keys do not suit them (then B+trees for good).
+    const runSuffixWidth = this.#runsDeclined ? 0 : (this.keyspace.keySuffixWidth ?? 0);
+    const max = filterCapacity(o.mutableSegmentMaxItemCount, o.mutableSegmentMaxBytes, runSuffixWidth);
     const hint = Math.ceil(this.#lastMovedRecords * 1.25);
     return {
       keyFilterCapacity: Math.min(max, Math.max(FIRST_FILTER_CAPACITY, hint)),
       keyFilterMaxCapacity: max,
-      // Runs until a segment shows that the keys do not suit them (then B+trees for good).
-      runSuffixWidth: this.#runsDeclined ? 0 : (this.keyspace.keySuffixWidth ?? 0),
+      runSuffixWidth,
     };
   }
 

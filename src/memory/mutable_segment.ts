@@ -54,8 +54,9 @@ const FILTER_GROWTH = 4;
  * The most records a segment can hold before the engine moves it forward: the item limit, or
  * the byte limit over the per-record overhead (each record counts at least that much).
  */
-export function filterCapacity(maxItemCount: number, maxBytes: number): number {
-  return Math.min(maxItemCount, Math.ceil(maxBytes / RECORD_OVERHEAD_BYTES));
+export function filterCapacity(maxItemCount: number, maxBytes: number, runSuffixWidth = 0): number {
+  const perRecord = runSuffixWidth > 0 ? runRecordBytes(runSuffixWidth) : RECORD_OVERHEAD_BYTES;
+  return Math.min(maxItemCount, Math.ceil(maxBytes / perRecord));
 }
 
 /**
@@ -71,6 +72,14 @@ export function filterCapacity(maxItemCount: number, maxBytes: number): number {
  * bound memory, so approximate.
  */
 export const RECORD_OVERHEAD_BYTES = 140;
+
+/**
+ * Bytes of a record's page slot in a run tree with suffixes of `width` bytes (the least memory
+ * a record takes as runs, value aside): bounds the records a segment of runs can hold.
+ */
+export function runRecordBytes(width: number): number {
+  return 8 * (((width + 3) >>> 2) + 6);
+}
 
 /** An in-memory segment. Writable until {@link MutableSegment.freeze}, then read-only. */
 export class MutableSegment implements SegmentReader {
@@ -133,11 +142,14 @@ export class MutableSegment implements SegmentReader {
   }
 
   /**
-   * Approximate memory held: key + value bytes plus {@link RECORD_OVERHEAD_BYTES} per record,
-   * plus the value bytes of overwrites.
+   * Memory held. As a B+tree, approximate: key + value bytes plus {@link RECORD_OVERHEAD_BYTES}
+   * per record, plus the value bytes of overwrites. As runs, what they allocated (arena chunks,
+   * pages, runs and filter: {@link memoryBytes}): a reading takes 64 bytes of its page plus its
+   * value there, against ~177 estimated for a B+tree, so a segment holds twice the readings
+   * before it moves forward at mutableSegmentMaxBytes (and a read merges fewer layers).
    */
   get byteSize(): number {
-    return this.bytes;
+    return this.runs !== null ? this.memoryBytes() : this.bytes;
   }
 
   /**

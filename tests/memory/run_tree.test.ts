@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { KIND_PUT, newSlot } from "../../src/iter/record.ts";
-import { MutableSegment, type MutableSegmentTuning } from "../../src/memory/mutable_segment.ts";
+import { MutableSegment, type MutableSegmentTuning, RECORD_OVERHEAD_BYTES } from "../../src/memory/mutable_segment.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { Prng } from "../../src/util/prng.ts";
 import { drain, hex, ModelSegment, randomRecord, seekAndStep, seeds, seekIndex, show } from "../iter/record_model.ts";
@@ -232,6 +232,37 @@ describe("MutableSegment as runs (keys of a prefix and a fixed-width last field)
     }
     expect(seg.isRuns).toBe(true);
     expect(drain(seg.cursor(false), false)).toEqual(model.sorted().map(show));
+  });
+});
+
+describe("memory of a segment kept as runs", () => {
+  test("byteSize is what the runs allocated: about a page slot and the value per reading, and the B+tree estimate after leaving runs", () => {
+    const keys = new Keys(new Prng(13), 8, 250);
+    const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: 8 });
+    const value = new Uint8Array(16);
+    let user = 0;
+    let op = 1;
+    for (let t = 0; t < 400; t++) {
+      for (const p of keys.prefixes) {
+        const k = keys.key(p, keys.suffix(t));
+        seg.put(k, value, op++, KIND_PUT, 0);
+        user += k.length + value.length;
+      }
+    }
+    const n = seg.recordCount;
+    expect(n).toBe(100_000);
+    expect(seg.byteSize).toBe(seg.memoryBytes());
+    // 64 bytes of page slot + 16 of value per reading; pages, slabs and chunks partly empty.
+    expect(seg.byteSize / n).toBeGreaterThan(80);
+    expect(seg.byteSize / n).toBeLessThan(110);
+    // Two overwrites, then a key runs cannot hold (shorter than the suffix): the segment becomes
+    // a B+tree and byteSize its estimate, which counted every write all along.
+    seg.put(keys.key(keys.prefixes[0], keys.suffix(0)), value, op++, KIND_PUT, 0);
+    seg.put(keys.key(keys.prefixes[0], keys.suffix(1)), value, op++, KIND_PUT, 0);
+    expect(seg.byteSize).toBe(seg.memoryBytes());
+    seg.put(Uint8Array.of(1, 2, 3), value, op++, KIND_PUT, 0);
+    expect(seg.isRuns).toBe(false);
+    expect(seg.byteSize).toBe(user + 16 * 2 + (3 + 16 + RECORD_OVERHEAD_BYTES) + n * RECORD_OVERHEAD_BYTES);
   });
 });
 
