@@ -42,8 +42,9 @@ export interface MutableSegmentTuning {
    * run per prefix) and becomes a B+tree if the keys stop suiting it. 0 or absent: a B+tree.
    */
   runSuffixWidth?: number;
-  /** Tests: the run tree's `shiftMax` and `runsMax` (see `run_tree.ts`). */
+  /** Tests: the run tree's `shiftMax`, `shiftBudget` and `runsMax` (see `run_tree.ts`). */
   runShiftMax?: number;
+  runShiftBudget?: number;
   runsMax?: number;
 }
 
@@ -115,7 +116,7 @@ export class MutableSegment implements SegmentReader {
     this.inlineKeyBytes = tuning.inlineKeyBytes ?? DEFAULT_INLINE_KEY_BYTES;
     const width = tuning.runSuffixWidth ?? 0;
     if (width > 0) {
-      this.runs = new RunTree(width, tuning.runShiftMax, tuning.runsMax);
+      this.runs = new RunTree(width, tuning.runShiftMax, tuning.runsMax, tuning.runShiftBudget);
       this.wasRuns = true;
     } else this.tree = new BPlusTree(compare, this.fanout, this.inlineKeyBytes);
     const capacity = tuning.keyFilterCapacity ?? 0;

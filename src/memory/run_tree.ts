@@ -23,9 +23,15 @@
  * run. Values live in an arena like the B+tree's (append-only chunks; an overwrite appends the
  * new value).
  *
+ * Out-of-order keys: an insert before the end of its run moves the records after it up by one.
+ * Moves of up to `shiftMax` records (a reading a little late) are always taken; a longer one (a
+ * reading far behind its sensor's latest) only while all the records moved so far stay within
+ * `shiftBudget` times the records held, so the moving costs O(shiftBudget) per insert amortized
+ * and a late reading now and then does not cost a rebuild of the segment.
+ *
  * What it declines (`upsert` returns {@link RUN_DECLINED}; the segment then rebuilds itself as a
  * {@link BPlusTree}, see `mutable_segment.ts`): a key shorter than the suffix; an insert that would
- * move more than `shiftMax` records of its run (keys arriving out of order by more than a little);
+ * move more records than the rule above allows (keys in no particular order within a prefix);
  * more than `runsMax` prefixes (the sorted list of runs would cost too much to keep). A run tree
  * replaced that way points at its successor (`replacedBy`), and its open cursors move there.
  *
@@ -52,8 +58,10 @@ export const RUN_OVERWRITTEN = 0;
 /** Returned by {@link RunTree.upsert} when the tree cannot take the record (nothing changed). */
 export const RUN_DECLINED = -1;
 
-/** Default most records an out-of-order insert may move inside its run. */
+/** Default most records an out-of-order insert may always move inside its run. */
 export const DEFAULT_RUN_SHIFT_MAX = 64;
+/** Default bound on all records moved by inserts, per record held (see the module comment). */
+export const DEFAULT_RUN_SHIFT_BUDGET = 8;
 /** Default most runs (prefixes) a tree holds. */
 export const DEFAULT_RUNS_MAX = 16384;
 /** Largest suffix handled (bytes): a `uuid` or `bytes:16` last field. */
@@ -75,8 +83,14 @@ function pageOf(i: number): number {
 function slotOf(i: number): number {
   return i < PAGE0 ? i : i < START2 ? i - PAGE0 : (i - START2) & (PAGE - 1);
 }
-/** First slab (bytes); slabs double up to {@link SLAB_MAX}, the one size the helper pre-touches. */
+/**
+ * Slabs: 8, 16 and 32 KiB (plain: small segments stay small), then {@link SLAB_MAX} each, the one
+ * size of ours that the helper pre-touches (it keeps spares of only four sizes per process, and
+ * the B+tree's leaf slabs take three: with 64 and 128 KiB slabs too, the runs' largest slabs
+ * came fresh after a B+tree load, and a load faulted their pages in itself).
+ */
 const SLAB_MIN = 8192;
+const SLAB_SMALL_MAX = 32 * 1024;
 const SLAB_MAX = 256 * 1024;
 /** Estimated bytes of a run's objects besides its records (run, prefix copy, array headers). */
 const RUN_OBJECT_BYTES = 200;
@@ -125,7 +139,10 @@ export class RunTree {
   private chunkIndex = -1;
   private chunkUsed = 0;
   private readonly shiftMax: number;
+  private readonly shiftBudget: number;
   private readonly runsMax: number;
+  /** Records moved by out-of-order inserts so far. */
+  private shifted = 0;
   /** Runs in creation order. */
   private readonly all: Run[] = [];
   /** Runs in prefix order, or null until a reader needs it. */
@@ -140,16 +157,22 @@ export class RunTree {
   private slabUsed = 0;
 
   /**
-   * `width`: suffix bytes, 1..{@link RUN_SUFFIX_MAX}. `shiftMax`, `runsMax`: see the module
-   * comment (tests make them small).
+   * `width`: suffix bytes, 1..{@link RUN_SUFFIX_MAX}. `shiftMax`, `shiftBudget`, `runsMax`: see
+   * the module comment (tests make them small).
    */
-  constructor(width: number, shiftMax = DEFAULT_RUN_SHIFT_MAX, runsMax = DEFAULT_RUNS_MAX) {
+  constructor(
+    width: number,
+    shiftMax = DEFAULT_RUN_SHIFT_MAX,
+    runsMax = DEFAULT_RUNS_MAX,
+    shiftBudget = DEFAULT_RUN_SHIFT_BUDGET,
+  ) {
     assert(width >= 1 && width <= RUN_SUFFIX_MAX, `bad run suffix width ${width}`);
     this.width = width;
     this.words = (width + 3) >>> 2;
     this.stride = this.words + REC;
     this.shiftMax = shiftMax;
     this.runsMax = runsMax;
+    this.shiftBudget = shiftBudget;
     this.search = new Float64Array(this.words);
     this.allocated = 4 * this.table.length;
   }
@@ -201,11 +224,13 @@ export class RunTree {
           return RUN_OVERWRITTEN;
         }
         pos = ~r;
-        if (n - pos > this.shiftMax) return RUN_DECLINED;
+        const move = n - pos;
+        if (move > this.shiftMax && this.shifted + move > this.shiftBudget * this.size) return RUN_DECLINED;
+        this.shifted += move;
       }
     }
     if (pageOf(n) === pages.length) this.addPage(run);
-    // Move the records after `pos` up by one (at most `shiftMax` of them), across pages.
+    // Move the records after `pos` up by one, across pages.
     for (let j = n; j > pos; j--) {
       const to = pages[pageOf(j)];
       const tb = slotOf(j) * stride;
@@ -434,7 +459,8 @@ export class RunTree {
     const k = run.pages.length;
     const size = (k === 0 ? PAGE0 : k === 1 ? PAGE1 : PAGE) * this.stride;
     if (this.slabUsed + size > this.slab.length) {
-      const bytes = Math.min(SLAB_MAX, Math.max(SLAB_MIN, 2 * 8 * this.slab.length));
+      const next = 2 * 8 * this.slab.length;
+      const bytes = next > SLAB_SMALL_MAX ? SLAB_MAX : Math.max(SLAB_MIN, next);
       this.slab = new Float64Array(freshPlainBuffer(Math.max(bytes, 8 * size)));
       this.allocated += this.slab.byteLength;
       this.slabUsed = 0;

@@ -96,15 +96,16 @@ const SHAPES: MutableSegmentTuning[] = [
   { runSuffixWidth: 8 },
   { runSuffixWidth: 1 },
   { runSuffixWidth: 3 },
-  { runSuffixWidth: 4, runShiftMax: 2 },
+  { runSuffixWidth: 4, runShiftMax: 2, runShiftBudget: 0 },
+  { runSuffixWidth: 4, runShiftMax: 0, runShiftBudget: 1 },
   { runSuffixWidth: 16 },
   { runSuffixWidth: 8, runsMax: 5 },
-  { runSuffixWidth: 8, runShiftMax: 0, fanout: 4, inlineKeyBytes: 4 },
+  { runSuffixWidth: 8, runShiftMax: 0, runShiftBudget: 0, fanout: 4, inlineKeyBytes: 4 },
 ];
 const shapeName = (s: MutableSegmentTuning) =>
   `width ${s.runSuffixWidth}${s.runShiftMax !== undefined ? `, shift max ${s.runShiftMax}` : ""}${
     s.runsMax !== undefined ? `, runs max ${s.runsMax}` : ""
-  }`;
+  }${s.runShiftBudget !== undefined ? `, shift budget ${s.runShiftBudget}` : ""}`;
 
 function cases(base: number) {
   return SHAPES.flatMap((shape) => seeds(4, base).map((seed) => ({ shape, seed })));
@@ -186,7 +187,7 @@ describe("MutableSegment as runs (keys of a prefix and a fixed-width last field)
   test("keys that stop suiting runs turn the segment into a B+tree, with every record and open cursor kept", () => {
     const keys = new Keys(new Prng(7), 8, 3);
     // Far out of order: an insert that would move more than `runShiftMax` records of its run.
-    const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: 8, runShiftMax: 4 });
+    const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: 8, runShiftMax: 4, runShiftBudget: 0 });
     const model = new ModelSegment();
     const p = keys.prefixes[0];
     for (let i = 1; i <= 10; i++) {
@@ -216,6 +217,32 @@ describe("MutableSegment as runs (keys of a prefix and a fixed-width last field)
     seg2.put(Uint8Array.of(1, 2, 3), Uint8Array.of(2), 2, KIND_PUT, 0);
     expect(seg2.leftRuns).toBe(true);
     expect(drain(seg2.cursor(false), false).length).toBe(2);
+  });
+
+  test("readings far behind their sensor's latest are moved into place; keys in no order within a prefix make a B+tree", () => {
+    const keys = new Keys(new Prng(21), 8, 4);
+    const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: 8 });
+    const model = new ModelSegment();
+    let op = 1;
+    const put = (k: Uint8Array) => {
+      const r = { key: k, value: Uint8Array.of(op & 255), opIndex: op++, kind: KIND_PUT, expiresAt: 0 };
+      seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
+      model.put(r);
+    };
+    for (let t = 0; t < 1000; t++) for (const p of keys.prefixes) put(keys.key(p, keys.suffix(2 * t)));
+    // Late readings, up to 1,000 readings behind (odd timestamps fall between the stored ones).
+    for (let i = 0; i < 20; i++) put(keys.key(keys.prefixes[i % 4], keys.suffix(2 * i + 1)));
+    expect(seg.isRuns).toBe(true);
+    expect(drain(seg.cursor(false), false)).toEqual(model.sorted().map(show));
+    expect(drain(seg.cursor(true), false)).toEqual(model.sorted().map(show).reverse());
+    // One prefix, keys in random order: the moves outgrow the budget within a few dozen keys.
+    const seg2 = new MutableSegment(2, compareBytes, { runSuffixWidth: 8 });
+    const rng = new Prng(5);
+    for (let i = 0; i < 500 && seg2.isRuns; i++) {
+      seg2.put(keys.key(keys.prefixes[0], keys.suffix(rng.int(1e9))), Uint8Array.of(1), i + 1, KIND_PUT, 0);
+    }
+    expect(seg2.leftRuns).toBe(true);
+    expect(seg2.recordCount).toBeLessThan(200);
   });
 
   test("time-first readings of many sensors stay runs and come back sensor-first", () => {
