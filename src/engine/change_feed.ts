@@ -85,15 +85,19 @@ export function planRetention(
   limitBytes: number,
 ): RetentionPlan {
   const all = [...files, ...added].sort((a, b) => a.id - b.id);
+  // A file's writes are all at or below the highest lastOpIndex up to it: a file with no write
+  // may carry a lower lastOpIndex than older ones, and must not cut the kept suffix there.
+  const upTo: number[] = [];
+  for (let i = 0, max = 0; i < all.length; i++) upTo.push(max = Math.max(max, all[i].lastOpIndex));
   let keepFrom = all.length;
   let total = 0;
   for (let i = all.length - 1; i >= 0; i--) {
-    if (all[i].lastOpIndex <= floor || total + all[i].bytes > limitBytes) break;
+    if (upTo[i] <= floor || total + all[i].bytes > limitBytes) break;
     total += all[i].bytes;
     keepFrom = i;
   }
   const dropped = all.slice(0, keepFrom);
-  for (const f of dropped) floor = Math.max(floor, f.lastOpIndex);
+  if (keepFrom > 0) floor = Math.max(floor, upTo[keepFrom - 1]);
   return { files: all.slice(keepFrom), dropped, floor };
 }
 

@@ -392,7 +392,11 @@ export class TreeEngine {
     walIds.sort((a, b) => a - b);
     this.#nextSegmentId = maxId + 1;
 
-    let maxOpIndex = 0;
+    // Each replayed segment's lastOpIndex is the highest opIndex seen up to and including its
+    // WAL, starting from what merges persisted: a WAL with no op (its writes lost with an
+    // unflushed buffer, or none made) must not claim 0, which would sort it below every file the
+    // change feed keeps and drop them all when it is merged (see `planRetention`).
+    let maxOpIndex = this.#changeFeedOpIndex();
     const replayed: {
       segment: MutableSegment;
       path: string;
@@ -524,6 +528,13 @@ export class TreeEngine {
     for (const h of this.#bottom) this.#diskSet.release(h);
     this.#disk = undefined;
     this.#bottom = [];
+  }
+
+  /** The highest opIndex the change feed's metadata knows of: its floor and its kept files. */
+  #changeFeedOpIndex(): number {
+    let n = this.#meta.changeFeedFloor ?? 0;
+    for (const f of this.#meta.changeFeedFiles ?? []) n = Math.max(n, f.lastOpIndex);
+    return n;
   }
 
   #maxDiskOpIndex(): number {

@@ -14,7 +14,7 @@ import {
   type OpenOptions,
   ZoneTree,
 } from "../../mod.ts";
-import { type ChangeFeedSource, readChanges } from "../../src/engine/change_feed.ts";
+import { type ChangeFeedSource, planRetention, readChanges } from "../../src/engine/change_feed.ts";
 import { walFileName } from "../../src/engine/file_names.ts";
 import { readMetadata } from "../../src/engine/metadata.ts";
 import { WalWriter } from "../../src/wal/wal_writer.ts";
@@ -315,6 +315,52 @@ describe("change feed crash safety", () => {
     await expect(collect(tree, 0)).rejects.toBeInstanceOf(ChangeFeedGapError);
     expect((await collect(tree, after.changeFeedFloor!)).length).toBe(20);
     expect(tree.count()).toBe(40);
+    await tree.close();
+  });
+});
+
+describe("change feed retention with WALs that hold no op", () => {
+  test("planRetention keeps the files above the floor when the newest holds no op (lastOpIndex below theirs)", () => {
+    const files = [{ id: 1, lastOpIndex: 100, bytes: 10 }, { id: 2, lastOpIndex: 200, bytes: 10 }];
+    const empty = { id: 3, lastOpIndex: 0, bytes: 20 };
+    const plan = planRetention(files, [empty], 50, 1 << 20);
+    expect(plan.files.map((f) => f.id)).toEqual([1, 2, 3]);
+    expect(plan.dropped).toEqual([]);
+    expect(plan.floor).toBe(50);
+    // Over the byte bound the oldest go, and the floor is the highest opIndex dropped.
+    const tight = planRetention(files, [empty], 0, 30);
+    expect(tight.files.map((f) => f.id)).toEqual([2, 3]);
+    expect(tight.floor).toBe(100);
+  });
+
+  test("a WAL replayed without ops, then merged, leaves the feed of every older write (SIGKILL left it empty)", async () => {
+    const fs = memoryFileSystem();
+    let tree = await open(fs, { wal: "sync", maintenance: "manual" });
+    const log: Expected[] = [];
+    for (let seg = 0; seg < 3; seg++) {
+      for (let i = 0; i < 5; i++) {
+        const key = seg * 10 + i;
+        log.push({ opIndex: tree.upsert(key, "v"), type: "put", key, value: "v" });
+      }
+      tree.maintenance.moveMutableSegmentForward();
+      await tree.maintenance.merge();
+    }
+    await tree.close();
+    // What a kill can leave: the WAL of a segment whose buffered writes never reached it (only
+    // its header), and a newer one that holds writes.
+    const meta = readMetadata(fs, "/db")!;
+    const next = meta.nextSegmentId;
+    WalWriter.create(fs, "/db/" + walFileName(next), next, "sync").closeSync();
+    const newer = WalWriter.create(fs, "/db/" + walFileName(next + 1), next + 1, "sync");
+    const op = meta.opIndexReserved + 1;
+    newer.appendOne(op, 0, ks.key.encode(99), new TextEncoder().encode("w"), 0);
+    newer.closeSync();
+    log.push({ opIndex: op, type: "put", key: 99, value: "w" });
+    tree = await open(fs, { wal: "sync", maintenance: "manual" });
+    expect(tree.stats().readOnlySegmentsCount).toBeGreaterThanOrEqual(1); // empty WALs replayed
+    await tree.maintenance.merge();
+    expect(readMetadata(fs, "/db")!.changeFeedFloor).toBe(0);
+    expect(await collect(tree, 0)).toEqual(log);
     await tree.close();
   });
 });
