@@ -43,21 +43,31 @@ import { defineKeyspace, type OpenOptions } from "../../mod.ts";
 export const KEY_SPACE = 5000;
 export const MARKER_BASE = 10_000_000;
 
-/** Variable keys (`k<n>`) or fixed keys (`<u32be>`), both with variable values. */
+/**
+ * Variable keys (`k<n>`), fixed keys (`<u32be>`), or a group and a number (`g<n mod 7>`, n):
+ * in-memory segments kept as runs per group, turned into B+trees by keys in no order (see
+ * `memory/run_tree.ts`); all with variable values.
+ */
 export const KEYSPACES = {
   str: defineKeyspace({ name: "crash-str", key: "k:<str>", value: "utf8" }),
   u32: defineKeyspace({ name: "crash-u32", key: "k:<u32be>", value: "utf8" }),
+  grp: defineKeyspace({ name: "crash-grp", key: "g:<str>:n:<u32be>", value: "utf8" }),
 };
 export type LayoutName = keyof typeof KEYSPACES;
 
 /** The key value the keyspace takes for key number `n`. */
-export function keyOf(layout: LayoutName, n: number): string | number {
-  return layout === "str" ? `n${n}` : n;
+export function keyOf(layout: LayoutName, n: number): string | number | [string, number] {
+  return layout === "str" ? `n${n}` : layout === "grp" ? [`g${n % 7}`, n] : n;
 }
 
 /** Key number of a key read back. */
 export function numberOfKey(layout: LayoutName, key: unknown): number {
   if (layout === "u32") return key as number;
+  if (layout === "grp") {
+    const { g, n } = key as { g: string; n: number };
+    if (g !== `g${n % 7}`) throw new Error(`unexpected key ${JSON.stringify(key)}`);
+    return n;
+  }
   const s = key as string;
   if (!s.startsWith("n")) throw new Error(`unexpected key ${JSON.stringify(s)}`);
   return Number(s.slice(1));

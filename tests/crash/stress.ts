@@ -12,7 +12,7 @@
  *
  * Options: --minutes N (default 10), --seed S (default: the clock), --cycles C per round
  * (default 8), --jobs J rounds at once (default 1), --kind K (only that kind), --rounds R (stop
- * after R rounds). Round r runs kind r mod 6 with seed S + r.
+ * after R rounds). Round r runs kind r mod 7 with seed S + r.
  *
  * @module
  */
@@ -26,6 +26,7 @@ const KINDS: Record<string, Omit<Run, "name" | "cycles" | "seed">> = {
   "sync-compressed": { wal: "sync-compressed", layout: "u32", variant: "ops" },
   "async-str": { wal: "async-compressed", layout: "str", variant: "ops" },
   "async-u32": { wal: "async-compressed", layout: "u32", variant: "ops" },
+  "async-grp": { wal: "async-compressed", layout: "grp", variant: "ops" },
   "alternate": { wal: "alternate", layout: "str", variant: "ops" },
   "merge": {
     wal: "alternate",
