@@ -79,7 +79,7 @@ export const RECORD_OVERHEAD_BYTES = 140;
  * a record takes as runs, value aside): bounds the records a segment of runs can hold.
  */
 export function runRecordBytes(width: number): number {
-  return 8 * (((width + 3) >>> 2) + 6);
+  return 8 * (((width + 3) >>> 2) + 4);
 }
 
 /** An in-memory segment. Writable until {@link MutableSegment.freeze}, then read-only. */
@@ -145,7 +145,7 @@ export class MutableSegment implements SegmentReader {
   /**
    * Memory held. As a B+tree, approximate: key + value bytes plus {@link RECORD_OVERHEAD_BYTES}
    * per record, plus the value bytes of overwrites. As runs, what they allocated (arena chunks,
-   * pages, runs and filter: {@link memoryBytes}): a reading takes 64 bytes of its page plus its
+   * pages, runs and filter: {@link memoryBytes}): a reading takes 48 bytes of its page plus its
    * value there, against ~177 estimated for a B+tree, so a segment holds twice the readings
    * before it moves forward at mutableSegmentMaxBytes (and a read merges fewer layers).
    */

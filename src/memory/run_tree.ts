@@ -16,8 +16,8 @@
  *
  * Shape: a run holds its records in pages (`Float64Array`s of 4, then 16, then 64 records each),
  * `stride` numbers per record: the suffix as big-endian u32 words (zero-padded), then the value's
- * arena chunk, offset and length, opIndex, expiresAt and kind (64 bytes a record for an 8-byte
- * suffix: one cache line). Pages are carved from slabs that the helper thread has pre-touched
+ * place in the arena, its length and the record's kind in one number, opIndex and expiresAt (48
+ * bytes a record for an 8-byte suffix). Pages are carved from slabs that the helper thread has pre-touched
  * (`util/helper_thread.ts`): growing a run by doubling one array instead made and faulted in
  * fresh memory at every step (measured: 40% of a time-series load). The prefix is stored once per
  * run. Values live in an arena like the B+tree's (append-only chunks; an overwrite appends the
@@ -67,8 +67,16 @@ export const DEFAULT_RUNS_MAX = 16384;
 /** Largest suffix handled (bytes): a `uuid` or `bytes:16` last field. */
 export const RUN_SUFFIX_MAX = 16;
 
-/** Numbers per record after the suffix words: value chunk, offset, length, opIndex, expiresAt, kind. */
-const REC = 6;
+/**
+ * Numbers per record after the suffix words: the value's place (chunk * {@link CHUNK_SPAN} +
+ * offset), its length * 4 + kind, opIndex, expiresAt.
+ */
+const REC = 4;
+/**
+ * Arena offsets are below this: regular chunks are at most 1 MiB, and a value of a chunk of
+ * its own starts at 0 (see `nextArenaChunk`).
+ */
+const CHUNK_SPAN = 2 ** 20;
 /** Records of a run's first page, of its second, and of every page after. */
 const PAGE0 = 4;
 const PAGE1 = 16;
@@ -215,12 +223,10 @@ export class RunTree {
         if (r >= 0) {
           const b = slotOf(r) * stride + words;
           const rec = pages[pageOf(r)];
-          rec[b] = this.chunkIndexFor(value.length);
-          rec[b + 1] = this.append(value);
-          rec[b + 2] = value.length;
-          rec[b + 3] = opIndex;
-          rec[b + 4] = expiresAt;
-          rec[b + 5] = kind;
+          rec[b] = this.chunkIndexFor(value.length) * CHUNK_SPAN + this.append(value);
+          rec[b + 1] = value.length * 4 + kind;
+          rec[b + 2] = opIndex;
+          rec[b + 3] = expiresAt;
           return RUN_OVERWRITTEN;
         }
         pos = ~r;
@@ -242,12 +248,10 @@ export class RunTree {
     const b = slotOf(pos) * stride;
     const search = this.search;
     for (let w = 0; w < words; w++) rec[b + w] = search[w];
-    rec[b + words] = this.chunkIndexFor(value.length);
-    rec[b + words + 1] = this.append(value);
-    rec[b + words + 2] = value.length;
-    rec[b + words + 3] = opIndex;
-    rec[b + words + 4] = expiresAt;
-    rec[b + words + 5] = kind;
+    rec[b + words] = this.chunkIndexFor(value.length) * CHUNK_SPAN + this.append(value);
+    rec[b + words + 1] = value.length * 4 + kind;
+    rec[b + words + 2] = opIndex;
+    rec[b + words + 3] = expiresAt;
     run.count = n + 1;
     this.size++;
     this.modCount++;
@@ -266,12 +270,15 @@ export class RunTree {
     const rec = run.pages[pageOf(r)];
     const b = slotOf(r) * this.stride + this.words;
     out.key = key;
-    const off = rec[b + 1];
-    out.value = copyOf(this.chunkBytes[rec[b]], off, off + rec[b + 2]);
+    const at = rec[b];
+    const chunk = (at / CHUNK_SPAN) | 0;
+    const off = at - chunk * CHUNK_SPAN;
+    const lengthKind = rec[b + 1];
+    out.value = copyOf(this.chunkBytes[chunk], off, off + (lengthKind >>> 2));
     out.valueIsCopy = true;
-    out.opIndex = rec[b + 3];
-    out.expiresAt = rec[b + 4];
-    out.kind = rec[b + 5];
+    out.opIndex = rec[b + 2];
+    out.expiresAt = rec[b + 3];
+    out.kind = lengthKind & 3;
     return true;
   }
 
@@ -293,9 +300,11 @@ export class RunTree {
         const rec = run.pages[pageOf(i)];
         const b = slotOf(i) * stride;
         this.writeSuffix(key, plen, rec, b);
-        const chunk = this.chunkBytes[rec[b + words]];
-        const value = new Uint8Array(chunk.buffer, rec[b + words + 1], rec[b + words + 2]);
-        visit(key, value, rec[b + words + 3], rec[b + words + 5], rec[b + words + 4]);
+        const at = rec[b + words];
+        const chunk = (at / CHUNK_SPAN) | 0;
+        const lengthKind = rec[b + words + 1];
+        const value = new Uint8Array(this.chunkBytes[chunk].buffer, at - chunk * CHUNK_SPAN, lengthKind >>> 2);
+        visit(key, value, rec[b + words + 2], lengthKind & 3, rec[b + words + 3]);
       }
     }
   }
@@ -701,12 +710,15 @@ export class RunTreeCursor implements RecordCursor {
     }
     tree.writeSuffix(this.key, plen, rec, b);
     const v = b + tree.words;
-    this.valueChunk = rec[v];
-    this.valueOffset = rec[v + 1];
-    this.valueLength = rec[v + 2];
-    this.opIndex = rec[v + 3];
-    this.expiresAt = rec[v + 4];
-    this.kind = rec[v + 5];
+    const at = rec[v];
+    const chunk = (at / CHUNK_SPAN) | 0;
+    const lengthKind = rec[v + 1];
+    this.valueChunk = chunk;
+    this.valueOffset = at - chunk * CHUNK_SPAN;
+    this.valueLength = lengthKind >>> 2;
+    this.opIndex = rec[v + 2];
+    this.expiresAt = rec[v + 3];
+    this.kind = lengthKind & 3;
     this.valueStale = true;
   }
 
