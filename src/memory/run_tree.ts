@@ -100,6 +100,12 @@ function slotOf(i: number): number {
 const SLAB_MIN = 8192;
 const SLAB_SMALL_MAX = 32 * 1024;
 const SLAB_MAX = 256 * 1024;
+
+/** Bytes of the slab after one of `previous` bytes (0: the first); see {@link SLAB_MAX}. */
+export function nextRunSlabBytes(previous: number): number {
+  const next = 2 * previous;
+  return next > SLAB_SMALL_MAX ? SLAB_MAX : Math.max(SLAB_MIN, next);
+}
 /** Estimated bytes of a run's objects besides its records (run, prefix copy, array headers). */
 const RUN_OBJECT_BYTES = 200;
 
@@ -468,8 +474,7 @@ export class RunTree {
     const k = run.pages.length;
     const size = (k === 0 ? PAGE0 : k === 1 ? PAGE1 : PAGE) * this.stride;
     if (this.slabUsed + size > this.slab.length) {
-      const next = 2 * 8 * this.slab.length;
-      const bytes = next > SLAB_SMALL_MAX ? SLAB_MAX : Math.max(SLAB_MIN, next);
+      const bytes = nextRunSlabBytes(this.slab.byteLength);
       this.slab = new Float64Array(freshPlainBuffer(Math.max(bytes, 8 * size)));
       this.allocated += this.slab.byteLength;
       this.slabUsed = 0;

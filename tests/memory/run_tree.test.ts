@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { KIND_PUT, newSlot } from "../../src/iter/record.ts";
 import { MutableSegment, type MutableSegmentTuning, RECORD_OVERHEAD_BYTES } from "../../src/memory/mutable_segment.ts";
+import { nextRunSlabBytes } from "../../src/memory/run_tree.ts";
+import { POOLED_MIN_BYTES } from "../../src/util/helper_thread.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { Prng } from "../../src/util/prng.ts";
 import { drain, hex, ModelSegment, randomRecord, seekAndStep, seeds, seekIndex, show } from "../iter/record_model.ts";
@@ -263,6 +265,14 @@ describe("MutableSegment as runs (keys of a prefix and a fixed-width last field)
 });
 
 describe("memory of a segment kept as runs", () => {
+  test("run slabs grow 8, 16, 32 KiB, then stay at one size that the helper pools (it pools four per process)", () => {
+    const sizes: number[] = [];
+    for (let bytes = 0, i = 0; i < 8; i++) sizes.push(bytes = nextRunSlabBytes(bytes));
+    expect(sizes).toEqual([8192, 16384, 32768, 262144, 262144, 262144, 262144, 262144]);
+    // The B+tree's leaf slabs take three pooled sizes; runs may take one more at most.
+    expect(new Set(sizes.filter((n) => n >= POOLED_MIN_BYTES)).size).toBe(1);
+  });
+
   test("byteSize is what the runs allocated: about a page slot and the value per reading, and the B+tree estimate after leaving runs", () => {
     const keys = new Keys(new Prng(13), 8, 250);
     const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: 8 });
