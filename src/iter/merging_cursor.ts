@@ -133,14 +133,14 @@ export class MergingCursor implements RecordCursor {
     return this.valid ? this.children[this.winner].value : EMPTY;
   }
 
-  /** See {@link RecordCursor.copyValue}: the winning child's. */
-  copyValue(): Uint8Array {
-    return this.valid ? this.children[this.winner].copyValue() : new Uint8Array(0);
-  }
-
   /** Not used: the value always comes from the winning child. */
   set value(_v: Uint8Array) {
     assert(false, "a merging cursor's value is read-only");
+  }
+
+  /** See {@link RecordCursor.copyValue}: the winning child's. */
+  copyValue(): Uint8Array {
+    return this.valid ? this.children[this.winner].copyValue() : new Uint8Array(0);
   }
 
   /** Copies the winning child's record into this cursor's fields (the value is read through). */

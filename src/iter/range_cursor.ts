@@ -132,14 +132,14 @@ export class RangeCursor implements RecordCursor {
     return this.valid ? this.inner.value : EMPTY;
   }
 
-  /** See {@link RecordCursor.copyValue}: the inner cursor's. */
-  copyValue(): Uint8Array {
-    return this.valid ? this.inner.copyValue() : new Uint8Array(0);
-  }
-
   /** Not used: the value always comes from the inner cursor. */
   set value(_v: Uint8Array) {
     assert(false, "a range cursor's value is read-only");
+  }
+
+  /** See {@link RecordCursor.copyValue}: the inner cursor's. */
+  copyValue(): Uint8Array {
+    return this.valid ? this.inner.copyValue() : new Uint8Array(0);
   }
 
   /** Closes the inner cursor. Idempotent. */

@@ -153,14 +153,14 @@ export class TombstoneCursor implements RecordCursor {
     return this.valid && !this.#covered ? this.#inner.value : EMPTY;
   }
 
-  /** See {@link RecordCursor.copyValue}: the inner cursor's, or empty for a covered record. */
-  copyValue(): Uint8Array {
-    return this.valid && !this.#covered ? this.#inner.copyValue() : new Uint8Array(0);
-  }
-
   /** Not used: the value always comes from the inner cursor. */
   set value(_v: Uint8Array) {
     assert(false, "a tombstone cursor's value is read-only");
+  }
+
+  /** See {@link RecordCursor.copyValue}: the inner cursor's, or empty for a covered record. */
+  copyValue(): Uint8Array {
+    return this.valid && !this.#covered ? this.#inner.copyValue() : new Uint8Array(0);
   }
 
   #load(): boolean {

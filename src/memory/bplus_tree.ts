@@ -863,16 +863,16 @@ export class BPlusTreeCursor implements RecordCursor {
     return this.valueView;
   }
 
+  /** Not used: the value always comes from the tree. */
+  set value(_v: Uint8Array) {
+    throw new Error("a B+tree cursor's value is read-only");
+  }
+
   /** See {@link RecordCursor.copyValue}: one slice of the arena, no view. */
   copyValue(): Uint8Array {
     if (!this.valid) return new Uint8Array(0);
     const off = this.valueOffset;
     return copyOf(this.tree.chunkBytes[this.valueChunk], off, off + this.valueLength);
-  }
-
-  /** Not used: the value always comes from the tree. */
-  set value(_v: Uint8Array) {
-    throw new Error("a B+tree cursor's value is read-only");
   }
 
   /**
