@@ -93,9 +93,9 @@ function slotOf(i: number): number {
 }
 /**
  * Slabs: 8, 16 and 32 KiB (plain: small segments stay small), then {@link SLAB_MAX} each, the one
- * size of ours that the helper pre-touches (it keeps spares of only four sizes per process, and
- * the B+tree's leaf slabs take three: with 64 and 128 KiB slabs too, the runs' largest slabs
- * came fresh after a B+tree load, and a load faulted their pages in itself).
+ * size of ours that the helper pre-touches (it keeps spares of four sizes per process, and the
+ * B+tree's leaf slabs take three: with 64 and 128 KiB slabs too, a process that also held
+ * B+trees kept trading pooled sizes, and loads faulted fresh slabs in themselves).
  */
 const SLAB_MIN = 8192;
 const SLAB_SMALL_MAX = 32 * 1024;

@@ -69,7 +69,11 @@ export const SPARES = 2;
 const PLAIN_SPARES = 3;
 /** Sizes below this are plain `ArrayBuffer`s (small trees never start the helper). */
 export const POOLED_MIN_BYTES = 64 * 1024;
-/** Distinct sizes pooled at once (the B+tree asks for one: 1 MiB arena chunks). */
+/**
+ * Distinct sizes pooled at once: shared buffers (the arenas ask for one: 1 MiB chunks), and
+ * plain ones (the B+tree's leaf slabs take three, a run tree's one), where a new size replaces
+ * the one asked for least recently.
+ */
 const SIZES_MAX = 4;
 
 /** Sync cell states (`Int32Array` slot 0); slot 1 holds the errno of a failed sync. */
@@ -256,10 +260,14 @@ export function freshPlainBuffer(byteLength: number): ArrayBuffer {
       if (typeof reply !== "number") plainReady.get(n)?.push(reply);
     }
     let ready = plainReady.get(byteLength);
-    if (ready === undefined) {
-      if (plainReady.size >= SIZES_MAX) return new ArrayBuffer(byteLength);
-      plainReady.set(byteLength, ready = []);
+    // Kept in the order of the last request (a Map iterates in insertion order): a new size
+    // replaces the one asked for least recently, so the sizes in use now stay pooled.
+    if (ready !== undefined) plainReady.delete(byteLength);
+    else {
+      if (plainReady.size >= SIZES_MAX) plainReady.delete(plainReady.keys().next().value!);
+      ready = [];
     }
+    plainReady.set(byteLength, ready);
     out = ready.shift();
     if (out !== undefined) plainHits++;
     else plainMisses++;

@@ -269,7 +269,7 @@ describe("memory of a segment kept as runs", () => {
     const sizes: number[] = [];
     for (let bytes = 0, i = 0; i < 8; i++) sizes.push(bytes = nextRunSlabBytes(bytes));
     expect(sizes).toEqual([8192, 16384, 32768, 262144, 262144, 262144, 262144, 262144]);
-    // The B+tree's leaf slabs take three pooled sizes; runs may take one more at most.
+    // The B+tree's leaf slabs take three of the helper's four pooled sizes; runs take the fourth.
     expect(new Set(sizes.filter((n) => n >= POOLED_MIN_BYTES)).size).toBe(1);
   });
 

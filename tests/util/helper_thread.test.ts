@@ -93,6 +93,20 @@ describe("helper thread: pre-touched buffers", () => {
     for (const b of seen) expect(new Uint8Array(b).every((x) => x === 7)).toBe(true);
   });
 
+  test("plain buffers of a new size are pooled after four other sizes: the size asked for least recently makes room", async () => {
+    // Four sizes no other test asks for, then a fifth: it must come pre-touched too.
+    const base = 311_296 + 16 * 1024;
+    for (let k = 0; k < 4; k++) freshPlainBuffer(base + 4096 * k);
+    const size = base + 4096 * 4;
+    const before = helperStats();
+    for (let round = 0; round < 8; round++) {
+      expect(freshPlainBuffer(size).byteLength).toBe(size);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const after = helperStats();
+    expect(after.plainHits - before.plainHits).toBeGreaterThanOrEqual(5);
+  });
+
   test("turned off, every size is a plain ArrayBuffer", () => {
     setHelperThread({ warm: false });
     expect(freshBuffer(MIB)).toBeInstanceOf(ArrayBuffer);
