@@ -59,11 +59,11 @@ export const RUN_OVERWRITTEN = 0;
 export const RUN_DECLINED = -1;
 
 /** Default most records an out-of-order insert may always move inside its run. */
-export const DEFAULT_RUN_SHIFT_MAX = 64;
+const DEFAULT_RUN_SHIFT_MAX = 64;
 /** Default bound on all records moved by inserts, per record held (see the module comment). */
-export const DEFAULT_RUN_SHIFT_BUDGET = 8;
+const DEFAULT_RUN_SHIFT_BUDGET = 8;
 /** Default most runs (prefixes) a tree holds. */
-export const DEFAULT_RUNS_MAX = 16384;
+const DEFAULT_RUNS_MAX = 16384;
 /** Largest suffix handled (bytes): a `uuid` or `bytes:16` last field. */
 export const RUN_SUFFIX_MAX = 16;
 
@@ -189,11 +189,6 @@ export class RunTree {
     this.shiftBudget = shiftBudget;
     this.search = new Float64Array(this.words);
     this.allocated = 4 * this.table.length;
-  }
-
-  /** Runs held (distinct prefixes). */
-  get runCount(): number {
-    return this.all.length;
   }
 
   /** Bytes allocated: arena chunks, run arrays, prefixes and the hash table (estimated objects). */
