@@ -765,6 +765,9 @@ export class TreeEngine {
     // Create the new WAL first: if that fails, nothing has changed.
     this.#guardIO("create a write-ahead log", () => this.#startMutableSegment());
     this.#attachWalErrors(this.#mutableWal);
+    // The old log's last buffer is written and synced by its close below, in the background:
+    // the new log writes nothing before that is durable, so a crash keeps a prefix of writes.
+    this.#mutableWal.follow(oldWal);
     old.freeze();
     const entry: ReadOnlyEntry = { segment: old, walPath: oldPath, lastOpIndex: this.#lastOpIndex };
     this.#readOnly.unshift(entry);

@@ -180,6 +180,11 @@ export class WalWriter {
   private pumpDone: Promise<void> = Promise.resolve();
   private wake: (() => void) | undefined;
   private waiters: FlushWaiter[] = [];
+  /**
+   * The log of the previous segment (see {@link WalWriter.follow}) while some record appended to
+   * it may not be durable: no frame of this log is written before all of them are.
+   */
+  private predecessor: WalWriter | undefined;
 
   private constructor(
     path: string,
@@ -415,6 +420,21 @@ export class WalWriter {
     this.afterAppend();
   }
 
+  /**
+   * Orders this log after `prev`, the log of the segment that this one's segment follows: no
+   * record frame of this log is written before every record appended to `prev` is durable. So
+   * after a crash (process or power) the logs together hold a prefix of the writes, never a
+   * later write without an earlier one; within one log the one-unsynced-write rule does that.
+   * In async mode `prev` is usually still writing and syncing its last buffer (its `close` runs
+   * in the background): this log buffers meanwhile, and its background step waits for `prev`'s
+   * flush. An append that must write now (the buffer bounds) first writes and syncs what `prev`
+   * holds itself, blocking. Call before the first append.
+   */
+  follow(prev: WalWriter): void {
+    if (prev.failure === undefined && prev.syncedBytes >= prev.appendedBytes) return;
+    this.predecessor = prev;
+  }
+
   /** Resolves when everything appended before the call is durable; rejects after a failure. */
   flush(): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
@@ -472,6 +492,33 @@ export class WalWriter {
     } finally {
       this.closeHandle();
     }
+  }
+
+  /**
+   * Makes every record appended so far durable now, blocking: for a successor log that must
+   * write (see {@link WalWriter.follow}). Runs beside a `close` in progress: a background sync in
+   * flight is simply repeated, a deferred create is taken over. Throws this log's failure.
+   */
+  private drainSync(): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.syncedBytes >= this.appendedBytes) return;
+    if (this.opening !== undefined) this.takeOverOpen();
+    this.settleTicket(true);
+    if (this.len > PAYLOAD_START) this.writeAfterSync(false);
+    if (this.fileBytes > this.fileSyncedBytes || this.syncedBytes < this.writtenBytes) {
+      this.syncNow();
+    }
+  }
+
+  /** Waits, blocking, until the predecessor's records are durable (see `follow`). */
+  private drainPredecessor(): void {
+    const prev = this.predecessor!;
+    try {
+      prev.drainSync();
+    } catch (e) {
+      throw this.fail(e, "make the previous log durable");
+    }
+    this.predecessor = undefined;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -560,6 +607,7 @@ export class WalWriter {
    * the buffer. Poisons the writer on failure.
    */
   private writeBufferedFrame(compress: boolean): void {
+    if (this.predecessor !== undefined) this.drainPredecessor();
     const handle = this.handle!;
     const frame = this.encodeFrame(PAYLOAD_START, this.len, compress);
     try {
@@ -764,6 +812,13 @@ export class WalWriter {
       for (;;) {
         if (this.closed || this.failure !== undefined) return;
         this.settleTicket(false);
+        const prev = this.predecessor;
+        if (prev !== undefined && this.len > PAYLOAD_START) {
+          // Rejects if the previous log failed: then this one takes no more writes either.
+          await prev.flush();
+          if (this.predecessor === prev) this.predecessor = undefined;
+          continue;
+        }
         if (this.len > PAYLOAD_START && this.fileBytes === this.fileSyncedBytes) {
           // A buffer that grew past the bound while a sync was in flight goes out raw: LZ4 in
           // JavaScript costs ~10 ms per MiB on the event loop.

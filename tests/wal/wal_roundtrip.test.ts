@@ -1,6 +1,7 @@
 // WalWriter + replayWal round trips in every mode, on local files and in memory.
 import { afterEach, describe, expect, test } from "bun:test";
 import { type FileHandle, type FileSystem, joinPath } from "../../src/fs/file_system.ts";
+import { faultFileSystem } from "../../src/fs/fault_file_system.ts";
 import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
 import { Prng } from "../../src/util/prng.ts";
 import {
@@ -369,4 +370,106 @@ test("async-compressed: a writer that does not yield writes at 1 MiB and waits f
   expect(counter.syncs).toBe(created + 1);
   wal.closeSync();
   expect(replayAll(base, path).ops.length).toBe(i);
+});
+
+describe("follow: a log writes nothing before its predecessor's records are durable", () => {
+  /** A memory provider whose background syncs stay in flight until `release()`. */
+  function heldSyncs() {
+    const base = memoryFileSystem();
+    base.mkdirp("/d");
+    const held: (() => void)[] = [];
+    let holding = true;
+    const { fs, counter } = countingSyncs(base, (h) => {
+      if (!holding) return Promise.resolve(h.sync());
+      return new Promise<void>((resolve) => held.push(() => {
+        h.sync();
+        resolve();
+      }));
+    });
+    const release = () => held.splice(0).forEach((r) => r());
+    /** Releases the held syncs and holds no more. */
+    const free = () => {
+      holding = false;
+      release();
+    };
+    return { base, fs, counter, release, free };
+  }
+  const value = new Uint8Array(1000).fill(3);
+
+  /** `prev` (file 1) with a write whose sync is in flight, then `buffered` more records. */
+  function predecessor(fs: FileSystem, buffered: number): { prev: WalWriter; count: number } {
+    const prev = WalWriter.create(fs, "/d/000001.wal", 1, "async-compressed");
+    let i = 0;
+    while (fs.stat("/d/000001.wal")!.size === WAL_HEADER_BYTES) {
+      prev.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
+    }
+    for (let k = 0; k < buffered; k++) prev.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
+    return { prev, count: i };
+  }
+
+  test("an append that must write drains the predecessor first (write and sync, blocking)", async () => {
+    const { base, fs, free } = heldSyncs();
+    const { prev, count } = predecessor(fs, 300);
+    const closing = prev.close(); // in the background: its first write's sync is held
+    const next = WalWriter.createDeferred(fs, "/d/000002.wal", 2, "async-compressed");
+    next.follow(prev);
+    let j = count;
+    // No turn of the event loop: at the soft bound the new log creates its file and writes.
+    while ((base.stat("/d/000002.wal")?.size ?? 0) <= WAL_HEADER_BYTES) {
+      next.appendOne(++j, 0, Uint8Array.of(j & 255, j >> 8), value, 0);
+    }
+    // Power loss now: every record of the predecessor survives.
+    const cut = base.clone();
+    cut.crash();
+    expect(replayAll(cut, "/d/000001.wal").ops.length).toBe(count);
+    free();
+    await closing;
+    await next.close();
+    expect(replayAll(base, "/d/000001.wal").ops.length).toBe(count);
+    expect(replayAll(base, "/d/000002.wal").ops.length).toBe(j - count);
+  });
+
+  test("the background step waits for the predecessor's flush before the first frame", async () => {
+    const { base, fs, release, free } = heldSyncs();
+    const { prev, count } = predecessor(fs, 50);
+    const closing = prev.close();
+    const next = WalWriter.createDeferred(fs, "/d/000002.wal", 2, "async-compressed");
+    next.follow(prev);
+    next.appendOne(count + 1, 0, Uint8Array.of(1), value, 0);
+    let flushed = false;
+    const flushing = next.flush().then(() => (flushed = true));
+    await new Promise((r) => setTimeout(r, 1));
+    release(); // the sync of the predecessor's first write, and the new log's header sync
+    for (let turn = 0; turn < 3; turn++) {
+      await new Promise((r) => setTimeout(r, 1));
+      // The predecessor wrote its last records and their sync is held: the new log has its
+      // header, and no frame.
+      expect(base.stat("/d/000002.wal")!.size).toBe(WAL_HEADER_BYTES);
+      expect(flushed).toBe(false);
+    }
+    free();
+    await flushing;
+    await closing;
+    const cut = base.clone();
+    cut.crash();
+    expect(replayAll(cut, "/d/000001.wal").ops.length).toBe(count);
+    expect(replayAll(cut, "/d/000002.wal").ops.length).toBe(1);
+    await next.close();
+  });
+
+  test("a failed predecessor poisons its follower: no frame is written after the gap", async () => {
+    const fs = faultFileSystem(memoryFileSystem(), { rules: [{ op: "sync", path: "000001", nth: 2, count: Infinity }] });
+    fs.mkdirp("/d");
+    const prev = WalWriter.create(fs, "/d/000001.wal", 1, "async-compressed"); // sync 1: header
+    prev.appendOne(1, 0, Uint8Array.of(1), value, 0);
+    const closing = prev.close().catch((e) => e);
+    const next = WalWriter.create(fs, "/d/000002.wal", 2, "async-compressed");
+    next.follow(prev);
+    next.appendOne(2, 0, Uint8Array.of(2), value, 0);
+    const err = await next.flush().then(() => undefined, (e) => e);
+    expect(err?.code).toBe("IO");
+    expect((await closing)?.code).toBe("IO");
+    expect(fs.stat("/d/000002.wal")!.size).toBe(WAL_HEADER_BYTES);
+    expect(() => next.appendOne(3, 0, Uint8Array.of(3), value, 0)).toThrow();
+  });
 });
