@@ -1389,6 +1389,11 @@ export class TreeEngine {
       throw asIOError(`close the tree in ${this.dir}`, e);
     } finally {
       this.#closeDiskSegments();
+      // A closed tree only answers ClosedError: its records may go even while the caller still
+      // holds it (reopening into the same variable would otherwise hold both trees at once).
+      this.#readOnly = [];
+      this.#mutable = new MutableSegment(this.#mutable.id, this.compare);
+      this.#rebuildLayers();
       await this.#diskSet.settled();
       this.#lock?.release();
       this.#lock = undefined;
