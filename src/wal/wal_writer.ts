@@ -433,6 +433,7 @@ export class WalWriter {
   follow(prev: WalWriter): void {
     if (prev.failure === undefined && prev.syncedBytes >= prev.appendedBytes) return;
     this.predecessor = prev;
+    prev.startDrain();
   }
 
   /** Resolves when everything appended before the call is durable; rejects after a failure. */
@@ -507,6 +508,30 @@ export class WalWriter {
     if (this.len > PAYLOAD_START) this.writeAfterSync(false);
     if (this.fileBytes > this.fileSyncedBytes || this.syncedBytes < this.writtenBytes) {
       this.syncNow();
+    }
+  }
+
+  /**
+   * For a successor that just started (see {@link WalWriter.follow}): writes the buffer now, raw,
+   * if no write is in flight, and starts its sync on the helper thread where the file can. A
+   * writer that does not yield would otherwise leave it to `close`'s background step, which
+   * needs an event-loop turn, and the successor's first write (at its 1 MiB bound) would then
+   * write and sync it on the caller's thread; now it usually only finds the sync finished. A
+   * failure here is recorded (the writer is poisoned) and reported by `close` and the follower.
+   */
+  private startDrain(): void {
+    if (this.modeCode !== MODE_ASYNC || this.handle === undefined || this.closed) return;
+    try {
+      this.settleTicket(false);
+      if (this.len <= PAYLOAD_START || this.fileBytes !== this.fileSyncedBytes) return;
+      this.writeBufferedFrame(false);
+      const started = this.handle.startSync?.();
+      if (started !== undefined) {
+        this.ticket = { sync: started, fileBytes: this.fileBytes, recordBytes: this.writtenBytes };
+        this.watchTurn();
+      } else this.kick();
+    } catch {
+      // Recorded by `fail`: `close` rejects with it, and the follower's drain throws it.
     }
   }
 

@@ -457,6 +457,21 @@ describe("follow: a log writes nothing before its predecessor's records are dura
     await next.close();
   });
 
+  test("follow writes the predecessor's buffer at once when no write of it is in flight", async () => {
+    const fs = memoryFileSystem();
+    fs.mkdirp("/d");
+    const prev = WalWriter.create(fs, "/d/000001.wal", 1, "async-compressed");
+    for (let i = 1; i <= 100; i++) prev.appendOne(i, 0, Uint8Array.of(i), value, 0);
+    expect(fs.stat("/d/000001.wal")!.size).toBe(WAL_HEADER_BYTES); // buffered: no turn yet
+    const next = WalWriter.create(fs, "/d/000002.wal", 2, "async-compressed");
+    next.follow(prev);
+    // Written before any turn of the event loop, so a successor that never yields finds only
+    // its sync left to wait for.
+    expect(replayAll(fs, "/d/000001.wal").ops.length).toBe(100);
+    await prev.close();
+    await next.close();
+  });
+
   test("a failed predecessor poisons its follower: no frame is written after the gap", async () => {
     const fs = faultFileSystem(memoryFileSystem(), { rules: [{ op: "sync", path: "000001", nth: 2, count: Infinity }] });
     fs.mkdirp("/d");
