@@ -427,8 +427,10 @@ export class WalWriter {
    * later write without an earlier one; within one log the one-unsynced-write rule does that.
    * In async mode `prev` is usually still writing and syncing its last buffer (its `close` runs
    * in the background): this log buffers meanwhile, and its background step waits for `prev`'s
-   * flush. An append that must write now (the buffer bounds) first writes and syncs what `prev`
-   * holds itself, blocking. Call before the first append.
+   * flush. A writer that does not yield gives that close no turn, so `prev`'s buffer is written
+   * here and its sync started on the helper thread, and this log keeps buffering past its 1 MiB
+   * bound while that sync runs; only at the hard bound (or in `closeSync`) does it write and sync
+   * `prev`'s records itself, blocking. Call before the first append.
    */
   follow(prev: WalWriter): void {
     if (prev.failure === undefined && prev.syncedBytes >= prev.appendedBytes) return;
@@ -512,15 +514,16 @@ export class WalWriter {
   }
 
   /**
-   * For a successor that just started (see {@link WalWriter.follow}): writes the buffer now, raw,
-   * if no write is in flight, and starts its sync on the helper thread where the file can. A
-   * writer that does not yield would otherwise leave it to `close`'s background step, which
-   * needs an event-loop turn, and the successor's first write (at its 1 MiB bound) would then
-   * write and sync it on the caller's thread; now it usually only finds the sync finished. A
-   * failure here is recorded (the writer is poisoned) and reported by `close` and the follower.
+   * For a successor (see {@link WalWriter.follow}), at the move and from its appends past 1 MiB:
+   * observes a finished sync, then writes the buffer, raw, if no write is in flight, and starts
+   * its sync on the helper thread where the file can (else the background step syncs it). Never
+   * blocks. A writer that does not yield would otherwise leave this to `close`'s background
+   * step, which needs an event-loop turn. A failure here is recorded (the writer is poisoned)
+   * and reported by `close` and the follower.
    */
   private startDrain(): void {
     if (this.modeCode !== MODE_ASYNC || this.handle === undefined || this.closed) return;
+    if (this.failure !== undefined || this.syncedBytes >= this.appendedBytes) return;
     try {
       this.settleTicket(false);
       if (this.len <= PAYLOAD_START || this.fileBytes !== this.fileSyncedBytes) return;
@@ -533,6 +536,20 @@ export class WalWriter {
     } catch {
       // Recorded by `fail`: `close` rejects with it, and the follower's drain throws it.
     }
+  }
+
+  /**
+   * Whether the predecessor's records are durable (then it is let go), moving its drain on
+   * without blocking; below the hard bound only. Poisons this log if the predecessor failed.
+   */
+  private predecessorDurable(buffered: number): boolean {
+    if (buffered >= ASYNC_BUFFER_HARD_MAX_BYTES) return true; // the write drains it, blocking
+    const prev = this.predecessor!;
+    prev.startDrain();
+    if (prev.failure !== undefined) throw this.fail(prev.failure, "make the previous log durable");
+    if (prev.syncedBytes < prev.appendedBytes) return false;
+    this.predecessor = undefined;
+    return true;
   }
 
   /** Waits, blocking, until the predecessor's records are durable (see `follow`). */
@@ -600,6 +617,12 @@ export class WalWriter {
       case MODE_ASYNC: {
         const buffered = this.len - PAYLOAD_START;
         if (buffered >= ASYNC_BUFFER_MAX_BYTES) {
+          // Right after a segment move the previous log's last records may not be durable yet:
+          // keep buffering (up to the hard bound) while its drain moves on without blocking.
+          if (this.predecessor !== undefined && !this.predecessorDurable(buffered)) {
+            if (this.timer === undefined && !this.pumpActive) this.armTimer();
+            return;
+          }
           this.settleTicket(false);
           // Buffering past the bound beats blocking only when the event loop has had a turn
           // since the pending sync or create began: then it is really slow. A writer that does

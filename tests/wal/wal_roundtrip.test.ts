@@ -414,10 +414,12 @@ describe("follow: a log writes nothing before its predecessor's records are dura
     const next = WalWriter.createDeferred(fs, "/d/000002.wal", 2, "async-compressed");
     next.follow(prev);
     let j = count;
-    // No turn of the event loop: at the soft bound the new log creates its file and writes.
+    // No turn of the event loop, and the predecessor's sync never finishes: the new log buffers
+    // past its soft bound, and at the hard bound creates its file and writes.
     while ((base.stat("/d/000002.wal")?.size ?? 0) <= WAL_HEADER_BYTES) {
       next.appendOne(++j, 0, Uint8Array.of(j & 255, j >> 8), value, 0);
     }
+    expect(j - count).toBeGreaterThan(ASYNC_BUFFER_HARD_MAX_BYTES / 1100);
     // Power loss now: every record of the predecessor survives.
     const cut = base.clone();
     cut.crash();
@@ -469,6 +471,41 @@ describe("follow: a log writes nothing before its predecessor's records are dura
     // its sync left to wait for.
     expect(replayAll(fs, "/d/000001.wal").ops.length).toBe(100);
     await prev.close();
+    await next.close();
+  });
+
+  test("with syncs on a helper thread, a follower that does not yield writes at its soft bound", async () => {
+    // A provider whose handles start syncs "on another thread" (done at once) like local files
+    // under Bun: the predecessor's last buffer is written at the move and its sync started.
+    const base = memoryFileSystem();
+    base.mkdirp("/d");
+    let started = 0;
+    const fs: FileSystem = Object.create(base);
+    fs.openFile = (p, o) => {
+      const h = base.openFile(p, o);
+      const wrapped = Object.create(h);
+      wrapped.startSync = () => {
+        started++;
+        h.sync();
+        return { poll: () => true, wait: () => {} };
+      };
+      return wrapped;
+    };
+    const prev = WalWriter.create(fs, "/d/000001.wal", 1, "async-compressed");
+    for (let i = 1; i <= 300; i++) prev.appendOne(i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
+    const next = WalWriter.create(fs, "/d/000002.wal", 2, "async-compressed");
+    next.follow(prev); // before the old log's close, as the engine does
+    const closing = prev.close();
+    expect(started).toBe(1);
+    let j = 300;
+    while (base.stat("/d/000002.wal")!.size === WAL_HEADER_BYTES) {
+      next.appendOne(++j, 0, Uint8Array.of(j & 255, j >> 8), value, 0);
+    }
+    expect(j - 300).toBeLessThan(2 * ASYNC_BUFFER_MAX_BYTES / 1000);
+    const cut = base.clone();
+    cut.crash();
+    expect(replayAll(cut, "/d/000001.wal").ops.length).toBe(300);
+    await closing;
     await next.close();
   });
 
