@@ -5,6 +5,8 @@
  * - every durable acknowledged write is present, or superseded by a write issued after it
  *   ("sync", "sync-compressed": every acknowledged write; "async-compressed": every write
  *   acknowledged before a resolved flush());
+ * - what survives is a prefix of the writes: every write acknowledged before the newest one
+ *   whose value is seen is present too, or superseded;
  * - a batch is all or nothing (its marker key decides which);
  * - no value appears that no write to that key stored; range, reverse range and get agree;
  * - lastOpIndex after reopen is at least every opIndex ever returned, and a new write gets a

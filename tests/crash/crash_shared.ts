@@ -352,12 +352,24 @@ export class Oracle {
     // A batch is applied when its marker is present.
     const applied = new Map<number, boolean>();
     for (const [wid, info] of this.batches) applied.set(wid, observed.get(info.marker) === wid);
+    // What survives is a prefix of the writes (the child issues them one at a time, in write id
+    // order): every write that returned before the newest one whose value is seen (a put, or an
+    // applied batch's marker) counts as durable too, in every WAL mode.
+    let horizon = -1;
+    for (const [key, h] of this.history) {
+      const seen = observed.get(key);
+      if (seen === undefined || seen <= horizon) continue;
+      for (let i = 1; i < h.length; i++) {
+        if (h[i].wid === seen && h[i].kind === "put") horizon = seen;
+      }
+    }
     let checked = 0;
     for (const [key, h] of this.history) {
       const seen = observed.get(key) ?? -1;
       let from = 0;
       for (let i = 0; i < h.length; i++) {
         if (h[i].status === "durable") from = i;
+        if (i > 0 && h[i].wid <= horizon && h[i].status === "acked") from = i;
         if (h[i].batch !== undefined && applied.get(h[i].batch!)) from = Math.max(from, i);
       }
       if (from > 0) checked++;
