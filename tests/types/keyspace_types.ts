@@ -12,7 +12,7 @@ import {
   type PrefixOf,
   type ValueOf,
 } from "../../src/keyspace/define_keyspace.ts";
-import { KEY_TYPE_WORDS, type KeyTypeWord } from "../../src/keyspace/key_field_type.ts";
+import type { KEY_TYPE_WORDS, KeyTypeWord } from "../../src/keyspace/key_field_type.ts";
 import { loadKeyspace } from "../../src/keyspace/schema_file.ts";
 
 /** `true` only when A and B are the same type. */
