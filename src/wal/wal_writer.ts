@@ -27,6 +27,9 @@
  *   started on the helper thread after its previous write: `FileHandle.startSync`, local files
  *   under Bun, see `util/helper_thread.ts`). So after a crash only the
  *   last frame can be damaged, and the reader can tell a torn tail from corruption in the middle.
+ * - Across the logs of consecutive segments ({@link WalWriter.follow}): no frame of a log is
+ *   written before every record of the previous log is durable, so what a crash leaves of all
+ *   the logs together is a prefix of the writes.
  * - After any write or sync fails the writer is poisoned: every later call throws the same
  *   `IOError` (after a failed fsync the page cache can no longer be trusted, and a half-written
  *   frame must stay the last thing in the file).
