@@ -166,3 +166,31 @@ Deno.test(
     assert.equal(result.segmentId, 6);
   }),
 );
+
+Deno.test(
+  "follow under Deno: a new log writes no frame before its predecessor's records are in its file",
+  withDir(async (dir) => {
+    const fs = localFileSystem();
+    const [a, b] = [`${dir}/000001.wal`, `${dir}/000002.wal`];
+    const value = new Uint8Array(1000).fill(7);
+    const put = (wal: WalWriter, i: number) => wal.appendOne(i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
+    const prev = WalWriter.create(fs, a, 1, "async-compressed");
+    const header = nodeFs.statSync(a).size;
+    let i = 0;
+    // No turn of the event loop: a first write (at 1 MiB) whose sync is in flight, then more.
+    while (nodeFs.statSync(a).size === header) put(prev, ++i);
+    for (let k = 0; k < 300; k++) put(prev, ++i);
+    const next = WalWriter.create(fs, b, 2, "async-compressed");
+    next.follow(prev); // before the old log's close, as the engine does at a segment move
+    const closing = prev.close();
+    let j = i;
+    while (nodeFs.statSync(b).size === header) put(next, ++j);
+    // The new log's first frame is in its file: every record of the old one is in the old file
+    // (what a killed process leaves behind).
+    assert.equal(replayAll(a).ops.length, i);
+    await closing;
+    await next.close();
+    assert.equal(replayAll(a).ops.length, i);
+    assert.deepEqual(replayAll(b).ops.map((o) => o.opIndex), Array.from({ length: j - i }, (_, k) => i + 1 + k));
+  }),
+);
