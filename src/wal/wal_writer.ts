@@ -492,12 +492,20 @@ export class WalWriter {
         // The file is not created yet, so it cannot take the buffered records synchronously.
         throw this.fail(new Error("closed while the file was still being created"), "close");
       }
-      this.settleTicket(true);
-      if (this.len > PAYLOAD_START) this.writeAfterSync(true);
-      this.syncNow();
+      this.writeAndSyncNow(true);
     } finally {
       this.closeHandle();
     }
+  }
+
+  /**
+   * Blocking: observes a sync in flight, writes the buffer (after the previous write is synced)
+   * and syncs, so every record appended so far is durable. `closeSync` and `drainSync`.
+   */
+  private writeAndSyncNow(compress: boolean): void {
+    this.settleTicket(true);
+    if (this.len > PAYLOAD_START) this.writeAfterSync(compress);
+    if (this.fileBytes > this.fileSyncedBytes) this.syncNow();
   }
 
   /**
@@ -509,11 +517,7 @@ export class WalWriter {
     if (this.failure !== undefined) throw this.failure;
     if (this.syncedBytes >= this.appendedBytes) return;
     if (this.opening !== undefined) this.takeOverOpen();
-    this.settleTicket(true);
-    if (this.len > PAYLOAD_START) this.writeAfterSync(false);
-    if (this.fileBytes > this.fileSyncedBytes || this.syncedBytes < this.writtenBytes) {
-      this.syncNow();
-    }
+    this.writeAndSyncNow(false);
   }
 
   /**
@@ -525,8 +529,9 @@ export class WalWriter {
    * and reported by `close` and the follower.
    */
   private startDrain(): void {
-    if (this.modeCode !== MODE_ASYNC || this.handle === undefined || this.closed) return;
+    // Durable already (every sync mode, a closed log), failed, or its file not created yet.
     if (this.failure !== undefined || this.syncedBytes >= this.appendedBytes) return;
+    if (this.handle === undefined) return;
     try {
       this.settleTicket(false);
       if (this.len <= PAYLOAD_START || this.fileBytes !== this.fileSyncedBytes) return;
