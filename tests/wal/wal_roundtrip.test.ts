@@ -45,6 +45,28 @@ function countingSyncs(
   return { fs, counter };
 }
 
+/**
+ * A provider over `base` whose background syncs stay in flight until `release()` (all of those
+ * started so far) or `free()` (those, and no holding any more); blocking syncs are counted.
+ */
+function heldSyncs(base: FileSystem) {
+  const held: (() => void)[] = [];
+  let holding = true;
+  const { fs, counter } = countingSyncs(base, (h) => {
+    if (!holding) return Promise.resolve(h.sync());
+    return new Promise<void>((resolve) => held.push(() => {
+      h.sync();
+      resolve();
+    }));
+  });
+  const release = () => held.splice(0).forEach((r) => r());
+  const free = () => {
+    holding = false;
+    release();
+  };
+  return { fs, counter, release, free, pending: () => held.length };
+}
+
 for (const kind of ["local", "memory"] as const) {
   for (const mode of MODES) {
     describe(`${mode} WAL on ${kind} fs`, () => {
@@ -180,18 +202,8 @@ test("bad arguments fail at append time, not as corruption at the next open", ()
 
 test("async-compressed: while a background sync is in flight, appends buffer up to the hard bound instead of fsyncing", async () => {
   const { fs: base, path } = setup("memory");
-  let release: (() => void) | undefined;
-  let holdSyncs = true;
-  // A provider whose background syncs stay in flight until released, counting blocking syncs.
-  const { fs, counter } = countingSyncs(base, (h) => {
-    if (!holdSyncs) return Promise.resolve(h.sync());
-    return new Promise<void>((resolve) => {
-      release = () => {
-        h.sync();
-        resolve();
-      };
-    });
-  });
+  // Background syncs stay in flight until released; blocking syncs are counted.
+  const { fs, counter, free, pending } = heldSyncs(base);
   const wal = WalWriter.create(fs, path, 1, "async-compressed");
   const created = counter.syncs; // the header's sync at create
   const value = new Uint8Array(1000).fill(7);
@@ -200,7 +212,7 @@ test("async-compressed: while a background sync is in flight, appends buffer up 
   while (fs.stat(path)!.size === WAL_HEADER_BYTES) wal.appendOne(++i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
   expect(counter.syncs).toBe(created);
   await new Promise((r) => setTimeout(r, 5)); // the background step starts its sync
-  expect(release).toBeDefined();
+  expect(pending()).toBe(1);
   const written = fs.stat(path)!.size;
   // While that sync is in flight, 7 MiB more are only buffered: no write, no blocking sync.
   const soft = i;
@@ -213,8 +225,7 @@ test("async-compressed: while a background sync is in flight, appends buffer up 
     expect(i - soft).toBeLessThan((ASYNC_BUFFER_HARD_MAX_BYTES + 2 * ASYNC_BUFFER_MAX_BYTES) / 1000);
   }
   expect(counter.syncs).toBe(created + 1);
-  holdSyncs = false;
-  release!();
+  free();
   await wal.close();
   expect(replayAll(base, path).ops.length).toBe(i);
 });
@@ -373,27 +384,6 @@ test("async-compressed: a writer that does not yield writes at 1 MiB and waits f
 });
 
 describe("follow: a log writes nothing before its predecessor's records are durable", () => {
-  /** A memory provider whose background syncs stay in flight until `release()`. */
-  function heldSyncs() {
-    const base = memoryFileSystem();
-    base.mkdirp("/d");
-    const held: (() => void)[] = [];
-    let holding = true;
-    const { fs, counter } = countingSyncs(base, (h) => {
-      if (!holding) return Promise.resolve(h.sync());
-      return new Promise<void>((resolve) => held.push(() => {
-        h.sync();
-        resolve();
-      }));
-    });
-    const release = () => held.splice(0).forEach((r) => r());
-    /** Releases the held syncs and holds no more. */
-    const free = () => {
-      holding = false;
-      release();
-    };
-    return { base, fs, counter, release, free };
-  }
   const value = new Uint8Array(1000).fill(3);
 
   /** `prev` (file 1) with a write whose sync is in flight, then `buffered` more records. */
@@ -408,7 +398,9 @@ describe("follow: a log writes nothing before its predecessor's records are dura
   }
 
   test("an append that must write drains the predecessor first (write and sync, blocking)", async () => {
-    const { base, fs, free } = heldSyncs();
+    const base = memoryFileSystem();
+    base.mkdirp("/d");
+    const { fs, free } = heldSyncs(base);
     const { prev, count } = predecessor(fs, 300);
     const closing = prev.close(); // in the background: its first write's sync is held
     const next = WalWriter.createDeferred(fs, "/d/000002.wal", 2, "async-compressed");
@@ -432,7 +424,9 @@ describe("follow: a log writes nothing before its predecessor's records are dura
   });
 
   test("the background step waits for the predecessor's flush before the first frame", async () => {
-    const { base, fs, release, free } = heldSyncs();
+    const base = memoryFileSystem();
+    base.mkdirp("/d");
+    const { fs, release, free } = heldSyncs(base);
     const { prev, count } = predecessor(fs, 50);
     const closing = prev.close();
     const next = WalWriter.createDeferred(fs, "/d/000002.wal", 2, "async-compressed");
