@@ -75,3 +75,53 @@ export function lz4DecodeInto(
   }
   return d === dEnd;
 }
+
+/**
+ * Whether `src[start, end)` can be the start of an LZ4 block that decodes to `rawLength` bytes,
+ * without decoding it: every match offset points into the bytes produced so far, and no length
+ * passes `rawLength`. `end` may cut the block short (a peek at its first bytes): what lies past
+ * it is not judged. A real block always passes; arbitrary bytes rarely get past two sequences
+ * (an offset must be at most the few literals before it). Used by WAL replay to rule out
+ * garbage before checksumming it.
+ */
+export function lz4PlausiblePrefix(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  rawLength: number,
+): boolean {
+  let s = start;
+  let d = 0;
+  while (s < end) {
+    const token = src[s++];
+    let lit = token >>> 4;
+    if (lit === 15) {
+      let b = 255;
+      while (b === 255) {
+        if (s >= end) return true;
+        b = src[s++];
+        lit += b;
+      }
+    }
+    if (lit > rawLength - d) return false;
+    s += lit;
+    d += lit;
+    if (end - s < 2) return true; // the last sequence (literals only), or cut short
+    const offset = src[s] | (src[s + 1] << 8);
+    s += 2;
+    if (offset === 0 || offset > d) return false;
+    let len = token & 15;
+    if (len === 15) {
+      let b = 255;
+      while (b === 255) {
+        if (s >= end) return true;
+        b = src[s++];
+        len += b;
+      }
+    }
+    len += 4;
+    if (len > rawLength - d) return false;
+    d += len;
+  }
+  return true;
+}

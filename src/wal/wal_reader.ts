@@ -9,6 +9,11 @@
  * - if some valid frame starts after it, the damage is in the middle: `CorruptionError` naming
  *   the file and the damaged frame's offset;
  * - otherwise it is a torn tail: replay stops there and reports it.
+ * A candidate frame after the damage counts once its header is plausible, its payload parses
+ * (raw: well-formed records; LZ4: possible sequences) and its checksum holds. The checksums are
+ * bounded by a budget; when it runs out the answer is corruption (the data stays for a repair)
+ * rather than a cut. Without the parse, the byte runs of a torn multi-megabyte frame that pass
+ * for frame headers spent that budget, and a crash during such a write could not reopen.
  * A frame whose checksum holds but whose records do not parse cannot come from a torn write, so
  * it is always corruption. A file shorter than its header, or whose header fails its checksum
  * with no valid frame after it, was torn while being created: an empty log with a torn tail.
@@ -25,9 +30,10 @@
 import { CorruptionError, IOError } from "../api/errors.ts";
 import type { FileHandle, FileSystem } from "../fs/file_system.ts";
 import { readU64, readVarint } from "../util/bytes.ts";
-import { type Crc32Function, crc32c } from "../util/crc32c.ts";
+import { crc32c, type Crc32Function } from "../util/crc32c.ts";
 import { crc32 } from "../util/crc32.ts";
 import { lz4Decompress } from "../util/lz4.ts";
+import { lz4PlausiblePrefix } from "../util/lz4_decode.ts";
 import {
   decodeWalHeader,
   FRAME_HEADER_LZ4_BYTES,
@@ -73,6 +79,14 @@ const READ_CHUNK_BYTES = 1 << 20;
  * the data for a repair tool rather than cutting it off.
  */
 const RESYNC_CRC_BUDGET_MIN_BYTES = 64 << 20;
+/**
+ * Bytes of a resync candidate's payload that are parsed at least before its checksum, when the
+ * rest of the file is too large to read at once or the walk budget is spent (garbage fails in its
+ * first records or sequences; a real frame passes, as it replays).
+ */
+const RESYNC_PEEK_BYTES = 4096;
+/** Largest rest of a file after the damage that the resync check reads at once. */
+const RESYNC_LOAD_MAX_BYTES = 64 << 20;
 
 /**
  * Replays the WAL at `path`, calling `visit` for every op of every valid frame in order.
@@ -171,7 +185,9 @@ class Replay {
     }
     const headerBytes = this.win.load(0, WAL_HEADER_BYTES);
     const header = decodeWalHeader(headerBytes, 0 - this.win.start);
-    if (typeof header === "number") this.frameCrc = walFrameChecksum(headerBytes[5 - this.win.start]);
+    if (typeof header === "number") {
+      this.frameCrc = walFrameChecksum(headerBytes[5 - this.win.start]);
+    }
     if (typeof header === "string") {
       if (header !== HEADER_CHECKSUM_MISMATCH || this.validFrameAfter(0)) {
         throw new CorruptionError(this.path, 0, header);
@@ -268,52 +284,63 @@ class Replay {
    * frame throws before any of its ops is visited); with true it visits every op.
    */
   private parseRecords(p: Uint8Array, frameOff: number, visiting: boolean): void {
+    const bad = this.walkRecords(p, p.length, visiting);
+    if (bad !== undefined) this.malformed(frameOff, this.cursor[0], bad);
+  }
+
+  /**
+   * Checks the records of a payload of `end` bytes whose first `p.length` bytes are `p` (all of
+   * it for a frame being replayed; a peek at its start for a resync candidate), visiting every
+   * op when `visiting` (only with the whole payload, after a validating walk). Returns undefined
+   * when every record is well formed, or, for a peek, well formed as far as the peeked bytes go;
+   * else what is wrong, with its payload position in `cursor[0]`. Both replay and
+   * {@link validFrameAfter} use it, so a frame that replays always passes the resync check.
+   */
+  private walkRecords(p: Uint8Array, end: number, visiting: boolean): string | undefined {
     const view = new DataView(p.buffer, p.byteOffset, p.length);
-    const end = p.length;
     const cur = this.cursor;
+    // Bytes a check may read; past them a peek stops, plausible so far.
+    const have = p.length;
     let pos = 0;
+    const bad = (at: number, what: string) => {
+      cur[0] = at;
+      return what;
+    };
     while (pos < end) {
-      if (end - pos < RECORD_MIN_BYTES) {
-        this.malformed(frameOff, pos, "record shorter than its header");
-      }
+      if (end - pos < RECORD_MIN_BYTES) return bad(pos, "record shorter than its header");
+      if (pos + RECORD_MIN_BYTES > have) return undefined;
       const opIndex = readU64(view, pos);
-      if (opIndex < 0) this.malformed(frameOff, pos, "opIndex exceeds 2^53");
-      const count = readVarint(p, pos + 8, end, cur);
+      if (opIndex < 0) return bad(pos, "opIndex exceeds 2^53");
+      const count = readVarint(p, pos + 8, have, cur);
+      if (count < 0 && have < end && pos + 16 >= have) return undefined;
       // Every op takes at least 4 bytes, which bounds the count by what remains.
-      if (count < 1 || count > (end - pos) / 4) {
-        this.malformed(frameOff, pos, `bad op count ${count}`);
-      }
-      if (opIndex > Number.MAX_SAFE_INTEGER - (count - 1)) {
-        this.malformed(frameOff, pos, "opIndex overflow");
-      }
+      if (count < 1 || count > (end - pos) / 4) return bad(pos, `bad op count ${count}`);
+      if (opIndex > Number.MAX_SAFE_INTEGER - (count - 1)) return bad(pos, "opIndex overflow");
       let q = cur[0];
       for (let k = 0; k < count; k++) {
-        if (end - q < 4) this.malformed(frameOff, q, "op runs past the end of the frame");
+        if (end - q < 4) return bad(q, "op runs past the end of the frame");
+        if (q + 4 > have) return undefined;
         const kind = p[q];
         const flags = p[q + 1];
-        if (kind > OP_KIND_MAX) this.malformed(frameOff, q, `unknown op kind ${kind}`);
-        if ((flags & ~OP_FLAG_EXPIRES) !== 0) {
-          this.malformed(frameOff, q, `unknown op flags ${flags}`);
-        }
-        const keyLength = readVarint(p, q + 2, end, cur);
-        if (keyLength < 0 || keyLength > end - cur[0]) {
-          this.malformed(frameOff, q, "bad key length");
-        }
+        if (kind > OP_KIND_MAX) return bad(q, `unknown op kind ${kind}`);
+        if ((flags & ~OP_FLAG_EXPIRES) !== 0) return bad(q, `unknown op flags ${flags}`);
+        const keyLength = readVarint(p, q + 2, have, cur);
+        if (keyLength < 0 && have < end && q + 10 >= have) return undefined;
+        if (keyLength < 0 || keyLength > end - cur[0]) return bad(q, "bad key length");
         const keyStart = cur[0];
         q = keyStart + keyLength;
-        const valueLength = readVarint(p, q, end, cur);
-        if (valueLength < 0 || valueLength > end - cur[0]) {
-          this.malformed(frameOff, q, "bad value length");
-        }
+        if (q >= have && have < end) return undefined;
+        const valueLength = readVarint(p, q, have, cur);
+        if (valueLength < 0 && have < end && q + 8 >= have) return undefined;
+        if (valueLength < 0 || valueLength > end - cur[0]) return bad(q, "bad value length");
         const valueStart = cur[0];
         q = valueStart + valueLength;
         let expiresAt = 0;
         if ((flags & OP_FLAG_EXPIRES) !== 0) {
-          if (end - q < 8) this.malformed(frameOff, q, "expiresAt runs past the end of the frame");
+          if (end - q < 8) return bad(q, "expiresAt runs past the end of the frame");
+          if (q + 8 > have) return undefined;
           expiresAt = view.getFloat64(q);
-          if (!Number.isFinite(expiresAt)) {
-            this.malformed(frameOff, q, `bad expiresAt ${expiresAt}`);
-          }
+          if (!Number.isFinite(expiresAt)) return bad(q, `bad expiresAt ${expiresAt}`);
           q += 8;
         }
         if (visiting) {
@@ -330,6 +357,7 @@ class Replay {
       if (visiting) this.lastOpIndex = opIndex + count - 1;
       pos = q;
     }
+    return undefined;
   }
 
   private malformed(frameOff: number, payloadPos: number, what: string): never {
@@ -343,12 +371,16 @@ class Replay {
   /**
    * True when a valid frame starts anywhere after `off` (then the damage at `off` is not a torn
    * tail). Cheap checks come first (frame type, length within the file, an opIndex after the
-   * last one seen, a first LZ4 token with literals); only candidates passing them are
-   * checksummed, within a budget.
+   * last one seen and well-formed first records for a raw frame, a first LZ4 token with
+   * literals); only candidates passing them are checksummed, within a budget.
    */
   private validFrameAfter(off: number): boolean {
     const size = this.win.size;
+    // The rest of the file in one read unless it is large: candidates then cost no reads.
+    if (size - off <= RESYNC_LOAD_MAX_BYTES) this.win.load(off, size - off);
     let budget = Math.max(RESYNC_CRC_BUDGET_MIN_BYTES, 4 * size);
+    // Bytes of candidate payloads whose records may be walked whole; past it, only peeks.
+    let walkBudget = budget;
     for (let p = off + 1; p + FRAME_HEADER_RAW_BYTES + RECORD_MIN_BYTES <= size; p++) {
       const b = this.win.load(p, Math.min(FRAME_HEADER_LZ4_BYTES + 8, size - p));
       const i = p - this.win.start;
@@ -357,11 +389,30 @@ class Replay {
       const headerBytes = type === FRAME_TYPE_LZ4 ? FRAME_HEADER_LZ4_BYTES : FRAME_HEADER_RAW_BYTES;
       const payloadBytes = u32(b, i);
       if (payloadBytes === 0 || payloadBytes > size - p - headerBytes) continue;
+      const rawBytes = u32(b, i + 9); // LZ4: the decoded length; raw: the high word of the opIndex
       if (type === FRAME_TYPE_RAW) {
-        if (payloadBytes < RECORD_MIN_BYTES || u32(b, i + 9) > 0x1f_ffff) continue;
-        const opIndex = u32(b, i + 9) * 0x1_0000_0000 + u32(b, i + 13);
+        if (payloadBytes < RECORD_MIN_BYTES || rawBytes > 0x1f_ffff) continue;
+        const opIndex = rawBytes * 0x1_0000_0000 + u32(b, i + 13);
         if (opIndex <= this.lastOpIndex) continue;
-      } else if (u32(b, i + 9) <= payloadBytes || b[i + 13] >> 4 === 0) {
+      } else {
+        if (rawBytes <= payloadBytes || rawBytes > payloadBytes * LZ4_EXPANSION_MAX + 64) continue;
+        if (b[i + 13] >> 4 === 0) continue;
+      }
+      // Its payload must look like one before it costs a checksum (a torn frame's payload is
+      // full of byte runs that pass the checks above): raw, well-formed records; LZ4, possible
+      // sequences. All of it when the rest of the file is in the window (within a budget),
+      // else its first RESYNC_PEEK_BYTES.
+      const start = p + headerBytes;
+      const peek = Math.min(payloadBytes, RESYNC_PEEK_BYTES);
+      const w = this.win.load(start, peek);
+      const at = start - this.win.start;
+      const have = Math.max(peek, Math.min(payloadBytes, this.win.end - start, walkBudget));
+      walkBudget -= have;
+      if (type === FRAME_TYPE_RAW) {
+        if (this.walkRecords(w.subarray(at, at + have), payloadBytes, false) !== undefined) {
+          continue;
+        }
+      } else if (!lz4PlausiblePrefix(w, at, at + have, rawBytes)) {
         continue;
       }
       budget -= payloadBytes;

@@ -298,3 +298,64 @@ test("a format-1 WAL (CRC-32C frames) replays, takes appends in its own format, 
   expect(last.ops.map((o) => o.opIndex)).toEqual([1, 2, 3]);
   expect(last.result.tornTail).toEqual({ offset: size, reason: "checksum mismatch" });
 });
+
+/**
+ * One append of `n` ops with 4-byte big-endian keys from `first` and 96-byte values: "pattern",
+ * as the prefix-crash child writes them (a regular byte pattern), or "counters" (the key as a
+ * 64-bit big-endian number, 12 times: mostly zero bytes). Raw, such a payload is full of byte
+ * runs that look like frame headers: LZ4 ones in the first, raw ones in the second.
+ */
+function regularBatch(first: number, n: number, values: "pattern" | "counters" = "pattern") {
+  return Array.from({ length: n }, (_, k) => {
+    const i = first + k;
+    const key = new Uint8Array(4);
+    new DataView(key.buffer).setUint32(0, i);
+    const value = new Uint8Array(96);
+    if (values === "pattern") {
+      for (let j = 0; j < value.length; j++) value[j] = (i * 31 + j * 7) & 0xff;
+    } else for (let j = 0; j < value.length; j += 8) new DataView(value.buffer).setUint32(j + 4, i);
+    return { kind: 0, key, value, expiresAt: 0 };
+  });
+}
+
+for (const mode of ["sync", "sync-compressed"] as const) {
+  test(`a large frame of regular records cut anywhere is a torn tail (${mode})`, () => {
+    // What a SIGKILL during the write of a follower's first, multi-megabyte frame leaves.
+    for (const [values, n] of [["pattern", 40_000], ["counters", 20_000]] as const) {
+      nodeFs.rmSync(path, { force: true });
+      const wal = WalWriter.create(fs, path, 36, mode);
+      wal.appendBatch(5_000_000, regularBatch(1_000, n, values));
+      wal.closeSync();
+      const bytes = new Uint8Array(nodeFs.readFileSync(path));
+      for (const fraction of [0.05, 0.2, 0.4, 0.6, 0.75, 0.9, 0.97, 0.999]) {
+        const cut = WAL_HEADER_BYTES + Math.floor((bytes.length - WAL_HEADER_BYTES) * fraction);
+        nodeFs.writeFileSync(path, bytes.subarray(0, cut));
+        const { ops, result } = replayAll(fs, path);
+        const why = `${values}: cut at ${cut} of ${bytes.length}`;
+        expect(result.tornTail?.offset, why).toBe(WAL_HEADER_BYTES);
+        expect(ops.length).toBe(0);
+      }
+    }
+  });
+
+  test(`damage in a large frame followed by another is corruption (${mode})`, () => {
+    // The checks that rule out garbage must let a real frame through, large or small.
+    const wal = WalWriter.create(fs, path, 36, mode);
+    wal.appendBatch(1, regularBatch(0, 20_000));
+    const second = wal.sizeBytes;
+    wal.appendBatch(20_001, regularBatch(20_000, 20_000));
+    wal.appendBatch(40_001, regularBatch(40_000, 1));
+    wal.closeSync();
+    const bytes = new Uint8Array(nodeFs.readFileSync(path));
+    for (
+      const [at, frame] of [[WAL_HEADER_BYTES + 100, WAL_HEADER_BYTES], [second + 5000, second]]
+    ) {
+      const bad = bytes.slice();
+      bad[at] ^= 0x40;
+      nodeFs.writeFileSync(path, bad);
+      expect(() => replayAll(fs, path), `flip at ${at}`).toThrow(
+        expect.objectContaining({ code: "CORRUPTION", offset: frame }),
+      );
+    }
+  });
+}
