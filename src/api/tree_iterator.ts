@@ -16,6 +16,7 @@ import { KIND_DELETE } from "../iter/record.ts";
 import { RangeCursor } from "../iter/range_cursor.ts";
 import { prefixSuccessor } from "../util/bytes.ts";
 import { decodesToCopy } from "../keyspace/value_codec.ts";
+import { pace } from "../util/gc_pacer.ts";
 
 /** Options of {@link ZoneTree.iterator}. */
 export interface TreeIteratorOptions {
@@ -172,6 +173,11 @@ export class TreeIterator<K, V, P> implements Disposable {
 }
 
 /** A key or value codec as the range iterator uses it (called as a method: codecs may use `this`). */
+/** Estimated bytes of objects per key a range returns (the key, its decoded form, the result). */
+const KEY_OVERHEAD_BYTES = 96;
+/** Estimated bytes of objects per `[key, value]` pair (both copies' headers, the pair, the result). */
+const PAIR_OVERHEAD_BYTES = 160;
+
 interface Decoder {
   decode(bytes: Uint8Array): unknown;
 }
@@ -225,6 +231,11 @@ class RangeIterator<T> {
       this.#engine.checkOpen();
       if (cursor.next()) {
         const key = this.#keyCodec.decode(cursor.key);
+        pace(
+          this.#valueCodec === undefined
+            ? cursor.key.length + KEY_OVERHEAD_BYTES
+            : cursor.key.length + cursor.value.length + PAIR_OVERHEAD_BYTES,
+        );
         const valueCodec = this.#valueCodec;
         const value = valueCodec === undefined
           ? key

@@ -51,6 +51,7 @@ import { type RangeTombstone, TombstoneCursor, TombstoneSet } from "../iter/rang
 import { filterCapacity, MutableSegment, type MutableSegmentTuning } from "../memory/mutable_segment.ts";
 import { keyHash } from "../memory/key_filter.ts";
 import { AssertionError } from "../util/assert.ts";
+import { pace } from "../util/gc_pacer.ts";
 import { WalWriter } from "../wal/wal_writer.ts";
 import type { WalBatch } from "../wal/wal_format.ts";
 import { replayWal } from "../wal/wal_reader.ts";
@@ -149,6 +150,8 @@ function checkSizes(key: Uint8Array, value: Uint8Array): void {
 
 /** Size of one opIndex lease: numbers are reserved in metadata this many at a time. */
 const OP_INDEX_LEASE = 1 << 20;
+/** Estimated bytes of a value copy's object, counted for `gc_pacer.ts` with its length. */
+const COPY_OVERHEAD_BYTES = 64;
 
 /** Longest stretch a merge works before it yields to the event loop. */
 const MERGE_SLICE_MS = 8;
@@ -816,6 +819,8 @@ export class TreeEngine {
   getValue(key: Uint8Array): Uint8Array | undefined {
     const slot = this.#slot;
     if (!this.getRecord(key, slot)) return undefined;
+    // The read made a copy of the value (or a view): the caller's, short-lived as a rule.
+    pace(slot.value.length + COPY_OVERHEAD_BYTES);
     if (slot.kind !== KIND_PUT) return undefined;
     if (slot.expiresAt !== 0 && slot.expiresAt <= Date.now()) return undefined;
     if (this.#tombstones.size > 0 && this.#tombstones.coveringOpIndex(key) > slot.opIndex) return undefined;

@@ -13,6 +13,7 @@ import {
   ZoneTree,
 } from "../../mod.ts";
 import { Prng } from "../../src/util/prng.ts";
+import { pace, PACE_BYTES, setGcPacing } from "../../src/util/gc_pacer.ts";
 import { checkTree, readings } from "../crash/tree_writer.ts";
 import {
   checkDirectory,
@@ -346,3 +347,13 @@ Deno.test(
     await tree.close();
   },
 );
+
+Deno.test("GC pacing is Bun's alone: nothing to run here, and pacing is a no-op", () => {
+  assert.equal(setGcPacing(true), false);
+  pace(10 * PACE_BYTES); // no collector: must not throw
+  let collections = 0;
+  setGcPacing(true, () => collections++);
+  pace(PACE_BYTES);
+  assert.equal(collections, 1);
+  setGcPacing(true);
+});

@@ -1,0 +1,57 @@
+// src/util/gc_pacer.ts: one young-generation collection per PACE_BYTES of copies handed out,
+// found in Bun (bun:jsc) and absent elsewhere; and the read paths count what they return.
+import { afterEach, expect, test } from "bun:test";
+import { defineKeyspace, memoryFileSystem, ZoneTree } from "../../mod.ts";
+import { pace, PACE_BYTES, setGcPacing } from "../../src/util/gc_pacer.ts";
+
+afterEach(() => void setGcPacing(true));
+
+test("finds bun:jsc's young-generation collection under Bun, and runs it", () => {
+  setGcPacing(true);
+  expect(setGcPacing(true)).toBe(true);
+  pace(PACE_BYTES); // the real collection: must not throw
+});
+
+test("collects once each time the bytes counted pass PACE_BYTES, and not when off", () => {
+  let collections = 0;
+  setGcPacing(true, () => collections++);
+  pace(PACE_BYTES - 1);
+  expect(collections).toBe(0);
+  pace(1);
+  expect(collections).toBe(1);
+  for (let i = 0; i < 10; i++) pace(PACE_BYTES / 4);
+  expect(collections).toBe(3);
+  expect(setGcPacing(false)).toBe(true);
+  pace(10 * PACE_BYTES);
+  expect(collections).toBe(3);
+  expect(setGcPacing(true, () => collections++)).toBe(false);
+});
+
+test("ranges and gets count the copies they return", async () => {
+  let collections = 0;
+  const tree = await ZoneTree.open({
+    dir: "/db",
+    fs: memoryFileSystem(),
+    keyspace: defineKeyspace({ key: "<u32be>", value: "bytes" }),
+  });
+  try {
+    const value = new Uint8Array(1000);
+    for (let i = 0; i < 5000; i++) tree.upsert(i, value);
+    setGcPacing(true, () => collections++);
+    // ~5 MB of values per pass: at least one collection each, none from writes.
+    tree.upsert(5000, value);
+    expect(collections).toBe(0);
+    let n = 0;
+    for (const [, v] of tree.range()) n += v.length;
+    expect(n).toBe(5001 * 1000);
+    expect(collections).toBeGreaterThanOrEqual(1);
+    const afterRange = collections;
+    for (let i = 0; i < 5000; i++) expect(tree.get(i)?.length).toBe(1000);
+    expect(collections).toBeGreaterThan(afterRange);
+    const afterGets = collections;
+    for (const _ of tree.keys()) n++; // keys only: ~100 bytes each, 5,000 of them
+    expect(collections).toBe(afterGets);
+  } finally {
+    await tree.close();
+  }
+});
