@@ -4,16 +4,19 @@
  *
  * Why: in JavaScriptCore the bytes allowed between two young-generation collections grow with
  * the heap, and the heap counts array-buffer memory, so a tree holding a few hundred MB in its
- * in-memory segments lets 150-250 MB of garbage pile up between collections. That memory is
- * fresh each cycle (the previous cycle's pages went back to the system), and nearly every page
- * of it costs a page fault: measured on the 2-core VM, 1,000,000 100-byte copies took ~450 ms
+ * in-memory segments lets 150-250 MB of garbage pile up between collections, and that memory
+ * comes to the process fresh each cycle: nearly every 4 KiB of it costs a page fault. Measured
+ * on the 2-core VM: 1,000,000 100-byte copies took ~450 ms
  * and ~52k faults beside 200 MB of live buffers against ~70 ms and ~2k without them; a full
  * scan of a 1M-record in-memory tree took ~84k faults. A young-generation collection after
  * every {@link PACE_BYTES} of such allocation finds little alive (the caller's loop dropped it)
- * and lets the next allocations reuse pages that are still mapped and cached. Measured: 1M
- * copies beside 200 MB of buffers in ~60 ms with a collection every ~3 MB, and the same scan
- * with under 400 faults (`bench/alloc_pressure.ts` shows the cost; README, Performance, the
- * peer numbers).
+ * and lets the next allocations reuse pages that are still mapped. Measured: 1M copies beside
+ * 200 MB of buffers in ~110 ms with a collection every ~15 MB (~60 ms every ~3 MB); in the peer
+ * harness 4 and 16 MiB did the same (scans 1.5-2.0M records/s against 1.0-1.4M unpaced, random
+ * gets 360-510k against 340-390k). 16 MiB is above the collector's own budget for a small heap
+ * (6-9 MB seen), so a process without a large tree sees at most one extra collection for every
+ * two of its own.
+ * `bench/alloc_pressure.ts` shows the cost that this avoids.
  *
  * Only in Bun (through `bun:jsc`'s `edenGC`, reached with `import.meta.require`); elsewhere
  * {@link pace} does nothing: V8's young generation has a fixed, small size. Objects the caller
@@ -30,7 +33,7 @@
  */
 
 /** Bytes of short-lived allocation between two collections this module asks for. */
-export const PACE_BYTES = 4 << 20;
+export const PACE_BYTES = 16 << 20;
 
 /** `bun:jsc`'s young-generation collection, or null where there is none (not Bun). */
 type EdenGc = () => void;

@@ -35,18 +35,18 @@ test("ranges and gets count the copies they return", async () => {
     keyspace: defineKeyspace({ key: "<u32be>", value: "bytes" }),
   });
   try {
-    const value = new Uint8Array(1000);
+    const value = new Uint8Array(4000);
     for (let i = 0; i < 5000; i++) tree.upsert(i, value);
     setGcPacing(true, () => collections++);
-    // ~5 MB of values per pass: at least one collection each, none from writes.
+    // ~20 MB of values per pass: at least one collection each, none from writes.
     tree.upsert(5000, value);
     expect(collections).toBe(0);
     let n = 0;
     for (const [, v] of tree.range()) n += v.length;
-    expect(n).toBe(5001 * 1000);
+    expect(n).toBe(5001 * 4000);
     expect(collections).toBeGreaterThanOrEqual(1);
     const afterRange = collections;
-    for (let i = 0; i < 5000; i++) expect(tree.get(i)?.length).toBe(1000);
+    for (let i = 0; i < 5000; i++) expect(tree.get(i)?.length).toBe(4000);
     expect(collections).toBeGreaterThan(afterRange);
     const afterGets = collections;
     for (const _ of tree.keys()) n++; // keys only: ~100 bytes each, 5,000 of them
