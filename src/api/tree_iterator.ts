@@ -230,17 +230,27 @@ class RangeIterator<T> {
     try {
       this.#engine.checkOpen();
       if (cursor.next()) {
+        const keyBytes = cursor.key.length;
         const key = this.#keyCodec.decode(cursor.key);
-        pace(
-          this.#valueCodec === undefined
-            ? cursor.key.length + KEY_OVERHEAD_BYTES
-            : cursor.key.length + cursor.value.length + PAIR_OVERHEAD_BYTES,
-        );
         const valueCodec = this.#valueCodec;
-        const value = valueCodec === undefined
-          ? key
-          : [key, this.#copyValue ? cursor.copyValue() : valueCodec.decode(cursor.value)];
-        return { value: value as T, done: false };
+        if (valueCodec === undefined) {
+          pace(keyBytes + KEY_OVERHEAD_BYTES);
+          return { value: key as T, done: false };
+        }
+        // The copy's length, not `cursor.value`'s: that would make a view just to measure it.
+        let value: unknown;
+        let valueBytes: number;
+        if (this.#copyValue) {
+          const copy = cursor.copyValue();
+          valueBytes = copy.length;
+          value = copy;
+        } else {
+          const stored = cursor.value;
+          valueBytes = stored.length;
+          value = valueCodec.decode(stored);
+        }
+        pace(keyBytes + valueBytes + PAIR_OVERHEAD_BYTES);
+        return { value: [key, value] as T, done: false };
       }
     } catch (e) {
       this.#finish();
