@@ -172,12 +172,12 @@ export class TreeIterator<K, V, P> implements Disposable {
   }
 }
 
-/** A key or value codec as the range iterator uses it (called as a method: codecs may use `this`). */
 /** Estimated bytes of objects per key a range returns (the key, its decoded form, the result). */
 const KEY_OVERHEAD_BYTES = 96;
 /** Estimated bytes of objects per `[key, value]` pair (both copies' headers, the pair, the result). */
 const PAIR_OVERHEAD_BYTES = 160;
 
+/** A key or value codec as the range iterator uses it (called as a method: codecs may use `this`). */
 interface Decoder {
   decode(bytes: Uint8Array): unknown;
 }

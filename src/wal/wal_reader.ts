@@ -302,45 +302,41 @@ class Replay {
     // Bytes a check may read; past them a peek stops, plausible so far.
     const have = p.length;
     let pos = 0;
-    const bad = (at: number, what: string) => {
-      cur[0] = at;
-      return what;
-    };
     while (pos < end) {
-      if (end - pos < RECORD_MIN_BYTES) return bad(pos, "record shorter than its header");
+      if (end - pos < RECORD_MIN_BYTES) return this.badAt(pos, "record shorter than its header");
       if (pos + RECORD_MIN_BYTES > have) return undefined;
       const opIndex = readU64(view, pos);
-      if (opIndex < 0) return bad(pos, "opIndex exceeds 2^53");
+      if (opIndex < 0) return this.badAt(pos, "opIndex exceeds 2^53");
       const count = readVarint(p, pos + 8, have, cur);
       if (count < 0 && have < end && pos + 16 >= have) return undefined;
       // Every op takes at least 4 bytes, which bounds the count by what remains.
-      if (count < 1 || count > (end - pos) / 4) return bad(pos, `bad op count ${count}`);
-      if (opIndex > Number.MAX_SAFE_INTEGER - (count - 1)) return bad(pos, "opIndex overflow");
+      if (count < 1 || count > (end - pos) / 4) return this.badAt(pos, `bad op count ${count}`);
+      if (opIndex > Number.MAX_SAFE_INTEGER - (count - 1)) return this.badAt(pos, "opIndex overflow");
       let q = cur[0];
       for (let k = 0; k < count; k++) {
-        if (end - q < 4) return bad(q, "op runs past the end of the frame");
+        if (end - q < 4) return this.badAt(q, "op runs past the end of the frame");
         if (q + 4 > have) return undefined;
         const kind = p[q];
         const flags = p[q + 1];
-        if (kind > OP_KIND_MAX) return bad(q, `unknown op kind ${kind}`);
-        if ((flags & ~OP_FLAG_EXPIRES) !== 0) return bad(q, `unknown op flags ${flags}`);
+        if (kind > OP_KIND_MAX) return this.badAt(q, `unknown op kind ${kind}`);
+        if ((flags & ~OP_FLAG_EXPIRES) !== 0) return this.badAt(q, `unknown op flags ${flags}`);
         const keyLength = readVarint(p, q + 2, have, cur);
         if (keyLength < 0 && have < end && q + 10 >= have) return undefined;
-        if (keyLength < 0 || keyLength > end - cur[0]) return bad(q, "bad key length");
+        if (keyLength < 0 || keyLength > end - cur[0]) return this.badAt(q, "bad key length");
         const keyStart = cur[0];
         q = keyStart + keyLength;
         if (q >= have && have < end) return undefined;
         const valueLength = readVarint(p, q, have, cur);
         if (valueLength < 0 && have < end && q + 8 >= have) return undefined;
-        if (valueLength < 0 || valueLength > end - cur[0]) return bad(q, "bad value length");
+        if (valueLength < 0 || valueLength > end - cur[0]) return this.badAt(q, "bad value length");
         const valueStart = cur[0];
         q = valueStart + valueLength;
         let expiresAt = 0;
         if ((flags & OP_FLAG_EXPIRES) !== 0) {
-          if (end - q < 8) return bad(q, "expiresAt runs past the end of the frame");
+          if (end - q < 8) return this.badAt(q, "expiresAt runs past the end of the frame");
           if (q + 8 > have) return undefined;
           expiresAt = view.getFloat64(q);
-          if (!Number.isFinite(expiresAt)) return bad(q, `bad expiresAt ${expiresAt}`);
+          if (!Number.isFinite(expiresAt)) return this.badAt(q, `bad expiresAt ${expiresAt}`);
           q += 8;
         }
         if (visiting) {
@@ -360,6 +356,12 @@ class Replay {
     return undefined;
   }
 
+  /** `what`, with `at` left in `cursor[0]`: how {@link walkRecords} reports a malformation. */
+  private badAt(at: number, what: string): string {
+    this.cursor[0] = at;
+    return what;
+  }
+
   private malformed(frameOff: number, payloadPos: number, what: string): never {
     throw new CorruptionError(
       this.path,
@@ -370,9 +372,9 @@ class Replay {
 
   /**
    * True when a valid frame starts anywhere after `off` (then the damage at `off` is not a torn
-   * tail). Cheap checks come first (frame type, length within the file, an opIndex after the
-   * last one seen and well-formed first records for a raw frame, a first LZ4 token with
-   * literals); only candidates passing them are checksummed, within a budget.
+   * tail). Cheap checks come first (frame type, length within the file; raw: an opIndex after
+   * the last one seen, then records that parse; LZ4: a plausible decoded length, then possible
+   * sequences); only candidates passing them are checksummed, within a budget.
    */
   private validFrameAfter(off: number): boolean {
     const size = this.win.size;
