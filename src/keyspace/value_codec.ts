@@ -490,9 +490,9 @@ function customCodec(spec: CustomValueCodec<unknown>): ValueCodec {
     },
     decode(bytes: Uint8Array): unknown {
       if (fixedWidth !== undefined) checkLength(bytes, fixedWidth);
-      // Stored bytes in memory may be views of a SharedArrayBuffer (pre-touched arena chunks,
-      // util/helper_thread.ts), which some APIs refuse (crypto.subtle, for one): user code gets
-      // bytes over a plain ArrayBuffer.
+      // User code gets bytes over a plain ArrayBuffer: views of a SharedArrayBuffer (in-memory
+      // arena chunks were shared once) are refused by some APIs (crypto.subtle, for one). The
+      // engine's buffers are plain today; this keeps that a guarantee, not a coincidence.
       const own = bytes.buffer instanceof ArrayBuffer ? bytes : copyBytes(bytes);
       return callUser(() => spec.decode(own), path, "decode");
     },

@@ -65,7 +65,7 @@ import {
 import { assert } from "../util/assert.ts";
 import { keyHashAt } from "./key_filter.ts";
 import { copyInto, copyOf } from "../util/bytes.ts";
-import { freshBuffer, freshPlainBuffer } from "../util/helper_thread.ts";
+import { freshPlainBuffer } from "../util/helper_thread.ts";
 
 /** Default records per leaf and children per branch (64 measured best among 32/64/128). */
 export const DEFAULT_FANOUT = 64;
@@ -97,7 +97,7 @@ const CHUNK_MAX = 1 << 20;
  */
 export function nextArenaChunk(previous: number, need: number): Uint8Array {
   const size = Math.max(need, Math.min(CHUNK_MAX, Math.max(CHUNK_MIN, 2 * previous)));
-  return size === CHUNK_MAX ? new Uint8Array(freshBuffer(size)) : new Uint8Array(size);
+  return size === CHUNK_MAX ? new Uint8Array(freshPlainBuffer(size)) : new Uint8Array(size);
 }
 
 class Leaf {
@@ -306,9 +306,9 @@ export class BPlusTree {
     if (this.slabUsed === this.slabLeaves) {
       const leaves = this.slabLeaves = Math.min(LEAVES_PER_SLAB_MAX, Math.max(1, 2 * this.slabLeaves));
       // One buffer for the three slabs (numbers first: 8-byte aligned). A plain one, pre-touched
-      // by the helper and transferred here when one is ready (util/helper_thread.ts), not a
-      // shared one like the arena's chunks: with the leaves in shared buffers too (76 MB of
-      // slabs besides 116 MB of arena for a million records) scans ran up to 35% slower.
+      // by the helper and transferred here when one is ready (util/helper_thread.ts), as the
+      // arena's chunks are; not a shared one: with the leaves in shared buffers (76 MB of slabs
+      // besides 116 MB of arena for a million records) scans ran up to 35% slower.
       const numBytes = 8 * 3 * f * leaves;
       const locBytes = 4 * LOC * f * leaves;
       const buffer = freshPlainBuffer(numBytes + locBytes + 4 * stride * f * leaves);

@@ -7,27 +7,22 @@
  * time costs a page fault, and in a virtual machine whose host backs guest memory lazily that
  * fault is expensive: ~12 us per 4 KiB page on the 2-core VM we measure on
  * (`bun bench/first_touch.ts`), so the arena and leaves of a million 100-byte records (~190 MB)
- * cost ~0.5 s of faults on the writer's thread alone. So the large buffers the B+tree keeps
- * asking for (its 1 MiB arena chunks) come from {@link freshBuffer}: a small pool of
- * `SharedArrayBuffer`s that the helper has already written to. For each size it keeps
- * {@link SPARES} ready, and each one handed out is replaced by a new one posted to the helper.
- * If the helper falls behind (or never started) the writer faults the pages in itself, exactly
- * as without it; nothing waits for the helper.
- *
- * Safety: the helper only ever executes `Atomics.compareExchange(page[0], 0, 0)` on the first
- * byte of each page: a locked read-modify-write, so the page is mapped for writing, that stores
- * 0 only where 0 already is. A buffer is zero until handed out, and if the writer has already
- * written a byte the helper's exchange fails and leaves it alone, so the helper can never change
- * what the writer sees, whatever the interleaving. Views of these buffers never reach callers:
- * values handed out are copies, and a custom value codec is given a copy when the stored bytes
- * are shared (`value_codec.ts`).
- *
- * **Leaf slabs, touched and handed over.** {@link freshPlainBuffer} gives plain `ArrayBuffer`s
+ * cost ~0.5 s of faults on the writer's thread alone. So the large buffers the in-memory
+ * segments keep asking for (the B+tree's and run tree's 1 MiB arena chunks, the B+tree's leaf
+ * slabs, the run tree's record pages) come from {@link freshPlainBuffer}: plain `ArrayBuffer`s
  * that the helper made, wrote to, and transferred here (moved, not copied: the helper's handle
- * is detached, so no interleaving is possible at all). The B+tree's leaf slabs come from it
- * (~80 MB for a million records). The replies are read with `receiveMessageOnPort`, without an
- * event-loop turn. Measured (`bench/peers` child runs, alternating): the writer's page faults in
- * a random load 33k -> 7.5k, rand-insert +20-25%.
+ * is detached, so no interleaving is possible at all). The replies are read with
+ * `receiveMessageOnPort`, without an event-loop turn. If the helper falls behind (or never
+ * started) the writer gets a fresh buffer and faults its pages in itself, exactly as without
+ * it; nothing waits for the helper. Measured (`bench/peers` child runs, alternating): the
+ * writer's page faults in a random load 33k -> 7.5k, rand-insert +20-25%.
+ *
+ * Arena chunks were `SharedArrayBuffer`s that the helper touched in place (a locked
+ * compare-exchange of 0 with 0 on each page, so it could never change a byte the writer had
+ * written); creating and zero-filling each one on the writer's thread took ~5% of a sequential
+ * load's profile and posting it ~2.5%. As transferred plain buffers (harness child runs, three
+ * alternating pairs): seq-insert 1.33-1.35M against 1.18-1.32M, forward scans 1.86-2.02M
+ * against 1.78-1.87M.
  *
  * **WAL syncs.** {@link syncOnHelper} runs `fdatasync(fd)` on a second helper (a sync can take
  * milliseconds; behind one, the first helper's buffers came late) and reports through a
@@ -39,17 +34,16 @@
  * Each helper is a `node:worker_threads` Worker running a few lines of evaluated JavaScript (no
  * module to load or type-check), started at its first request and `unref`'d, so it never keeps
  * a process alive. In Deno its constructor blocks for ~100 ms, once per process. Where no Worker
- * or `SharedArrayBuffer` is available, or the Worker fails, buffers are plain `ArrayBuffer`s and
- * syncs stay on the caller's thread, for the rest of the process.
+ * or `SharedArrayBuffer` is available, or the Worker fails, buffers are fresh and syncs stay on
+ * the caller's thread, for the rest of the process.
  *
- * The collector does not count `SharedArrayBuffer`s, nor buffers transferred in, when it sizes
- * its next collection, so memory held in them makes it collect more often (BUN_JSC_logGC=1, a
- * random load and two scans: 37-42 collections of the main heap with fresh slabs, 56-57 with
- * transferred ones). In harness child runs alternating with fresh slabs, the scans were not
- * slower (3 pairs); leaf slabs in *shared* buffers had made them up to 35% slower (not pinned
- * down further), which is why slabs are transferred, not shared.
+ * The collector does not count buffers transferred in when it sizes its next collection, so
+ * memory held in them makes it collect more often (BUN_JSC_logGC=1, a random load and two scans:
+ * 37-42 collections of the main heap with fresh slabs, 56-57 with transferred ones). In harness
+ * child runs alternating with fresh slabs, the scans were not slower (3 pairs); leaf slabs in
+ * *shared* buffers had made them up to 35% slower (not pinned down further).
  *
- * Used by `bplus_tree.ts` (buffers) and `local_file_system.ts` (syncs).
+ * Used by `bplus_tree.ts` and `run_tree.ts` (buffers) and `local_file_system.ts` (syncs).
  *
  * @module
  */
@@ -60,8 +54,6 @@ import {
   Worker as WorkerThread,
 } from "node:worker_threads";
 
-/** Spare buffers kept ready per size. */
-export const SPARES = 2;
 /**
  * Plain buffers asked for ahead, per size (measured: 2, 4 and 8 hand out the same share
  * pre-touched; when the helper falls behind, it is behind on work, not on requests).
@@ -70,11 +62,10 @@ const PLAIN_SPARES = 3;
 /** Sizes below this are plain `ArrayBuffer`s (small trees never start the helper). */
 export const POOLED_MIN_BYTES = 64 * 1024;
 /**
- * Distinct sizes pooled at once: shared buffers (the arenas ask for one: 1 MiB chunks), and
- * plain ones (the B+tree's leaf slabs take three, a run tree's one), where a new size replaces
- * the one asked for least recently.
+ * Distinct sizes pooled at once (the arenas' 1 MiB chunks, the B+tree's leaf slabs three, a run
+ * tree's pages one, with room to spare); a new size replaces the one asked for least recently.
  */
-const SIZES_MAX = 4;
+export const SIZES_MAX = 6;
 
 /** Sync cell states (`Int32Array` slot 0); slot 1 holds the errno of a failed sync. */
 export const SYNC_PENDING = 0;
@@ -120,6 +111,7 @@ function handle(m) {
     Atomics.notify(cell, 0);
     return;
   }
+  // Busy work for tests (touchForTest): a locked read-modify-write per page of a shared buffer.
   const bytes = new Uint8Array(m);
   for (let i = 0; i < bytes.length; i += 4096) Atomics.compareExchange(bytes, i, 0, 0);
   parentPort.postMessage(bytes.length);
@@ -146,12 +138,11 @@ let helper: Helper | null | undefined;
  * behind one the first helper's buffers would come late.
  */
 let syncHelper: Helper | null | undefined;
-const pool = new Map<number, SharedArrayBuffer[]>();
 /** Pre-touched plain buffers received from the helper and not handed out yet, by size. */
 const plainReady = new Map<number, ArrayBuffer[]>();
 let warming = true;
 let syncing = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
-/** Buffers the helper has finished touching (as reported back; for tests and stats). */
+/** Buffers the helper has finished touching for {@link touchForTest} (as reported back). */
 let touched = 0;
 /** Plain buffers handed out pre-touched, and fresh for want of one (stats, tests). */
 let plainHits = 0;
@@ -183,7 +174,6 @@ function startHelper(forSyncs: boolean): Helper | null {
     });
     w.on("error", () => {
       helper = null;
-      pool.clear();
       plainReady.clear();
     });
     w.unref(); // after the listeners: in Bun, adding one refs the Worker again
@@ -204,44 +194,12 @@ function theSyncHelper(): Helper | null {
 }
 
 /**
- * A zero-filled buffer of `byteLength` bytes for long-lived engine memory. Sizes of at least
- * {@link POOLED_MIN_BYTES} come from the pool of pre-touched `SharedArrayBuffer`s (see the
- * module comment); smaller ones, and every size when the helper is unavailable, are fresh
- * `ArrayBuffer`s.
- */
-export function freshBuffer(byteLength: number): ArrayBuffer | SharedArrayBuffer {
-  if (byteLength < POOLED_MIN_BYTES || !warming || helper === null) return new ArrayBuffer(byteLength);
-  let spares = pool.get(byteLength);
-  if (spares === undefined) {
-    if (pool.size >= SIZES_MAX) return new ArrayBuffer(byteLength);
-    if (theHelper() === null) return new ArrayBuffer(byteLength);
-    spares = [];
-    pool.set(byteLength, spares);
-  }
-  const out = spares.shift() ?? new SharedArrayBuffer(byteLength);
-  const h = helper;
-  if (h !== null && h !== undefined) {
-    try {
-      while (spares.length < SPARES) {
-        const spare = new SharedArrayBuffer(byteLength);
-        h.post(spare);
-        spares.push(spare);
-      }
-    } catch {
-      helper = null;
-      pool.clear();
-    }
-  }
-  return out;
-}
-
-/**
  * A zero-filled plain `ArrayBuffer` of `byteLength` bytes whose pages the helper has already
  * written, when one is ready; else a fresh one (the caller faults its pages in as it writes
  * them). The helper makes the buffer and transfers it here: it is this thread's alone (the
  * helper's handle is detached), an ordinary buffer to every view of it, though the collector
- * leaves it out of its budget as it does shared ones (see the module comment). For the
- * B+tree's leaf slabs (a million records: ~80 MB of them).
+ * leaves it out of its budget (see the module comment). For the in-memory segments' arena chunks
+ * and leaf slabs (a million 100-byte records: ~120 MB and ~80 MB of them).
  * Sizes below {@link POOLED_MIN_BYTES} are always fresh.
  */
 export function freshPlainBuffer(byteLength: number): ArrayBuffer {
@@ -276,7 +234,6 @@ export function freshPlainBuffer(byteLength: number): ArrayBuffer {
     requested.set(byteLength, asked);
   } catch {
     helper = null;
-    pool.clear();
     plainReady.clear();
   }
   return out ?? new ArrayBuffer(byteLength);
@@ -302,15 +259,12 @@ export function syncOnHelper(fd: number): Int32Array | undefined {
 
 /**
  * Turns pre-touched buffers (`warm`) or helper syncs (`sync`) off or back on for the rest of
- * the process; for tests and A/B measurements. Turning buffers off empties the pool.
+ * the process; for tests and A/B measurements. Turning buffers off drops the ready ones.
  */
 export function setHelperThread(options: { warm?: boolean; sync?: boolean }): void {
   if (options.warm !== undefined) {
     warming = options.warm;
-    if (!warming) {
-      pool.clear();
-      plainReady.clear();
-    }
+    if (!warming) plainReady.clear();
   }
   if (options.sync !== undefined) syncing = options.sync;
 }
@@ -320,7 +274,7 @@ export function helperSyncs(): boolean {
   return syncing && syncHelper !== null;
 }
 
-/** Buffers the helper has reported touched, buffers pooled now, syncs posted to it. */
+/** Buffers the helper has reported touched, plain buffers ready now, syncs posted to it. */
 export function helperStats(): {
   touched: number;
   pooled: number;
@@ -330,7 +284,7 @@ export function helperStats(): {
   plainMisses: number;
 } {
   let pooled = 0;
-  for (const s of pool.values()) pooled += s.length;
+  for (const s of plainReady.values()) pooled += s.length;
   return {
     touched,
     pooled,
