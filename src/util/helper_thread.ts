@@ -151,7 +151,6 @@ let plainHits = 0;
 let plainMisses = 0;
 /** Syncs posted to the helper (stats, tests). */
 let syncsStarted = 0;
-let touchedWaiters: (() => void)[] = [];
 
 function startHelper(forSyncs: boolean): Helper | null {
   if (typeof SharedArrayBuffer !== "function" || typeof WorkerThread !== "function") return null;
@@ -170,9 +169,6 @@ function startHelper(forSyncs: boolean): Helper | null {
     });
     w.on("message", () => {
       touched++;
-      const waiters = touchedWaiters;
-      touchedWaiters = [];
-      for (const f of waiters) f();
     });
     w.on("error", () => {
       helper = null;
@@ -297,18 +293,9 @@ export function helperStats(): {
   };
 }
 
-/** Resolves once the helper has reported at least `n` buffers touched in all. */
-export function whenTouched(n: number): Promise<void> {
-  if (touched >= n) return Promise.resolve();
-  return new Promise((resolve) => {
-    const check = () => (touched >= n ? resolve() : touchedWaiters.push(check));
-    touchedWaiters.push(check);
-  });
-}
-
 /**
- * Posts a buffer for touching to the helper directly, or to the sync helper (tests: the helper
- * must never change written bytes; a sync helper kept busy must not hang a writer).
+ * Posts a shared buffer to the helper, or to the sync helper, which touches every page of it:
+ * busy work for tests (a sync helper kept busy must not hang a writer).
  */
 export function touchForTest(buffer: SharedArrayBuffer, onSyncHelper = false): boolean {
   const h = onSyncHelper ? theSyncHelper() : theHelper();

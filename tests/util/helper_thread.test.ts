@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { defineKeyspace, memoryFileSystem, ZoneTree } from "../../mod.ts";
 import { KIND_PUT, newSlot } from "../../src/iter/record.ts";
-import { BPlusTree } from "../../src/memory/bplus_tree.ts";
+import { BPlusTree, nextArenaChunk } from "../../src/memory/bplus_tree.ts";
 import {
   freshPlainBuffer,
   helperStats,
@@ -54,6 +54,19 @@ describe("helper thread: pre-touched buffers", () => {
     expect(after.plainHits - before.plainHits).toBeGreaterThanOrEqual(5);
   });
 
+  test("full-size arena chunks, and only those, are asked of the helper", () => {
+    const asked = () => helperStats().plainHits + helperStats().plainMisses;
+    let before = asked();
+    const chunk = nextArenaChunk(MIB, 100);
+    expect(chunk.length).toBe(MIB);
+    expect(chunk.buffer).toBeInstanceOf(ArrayBuffer);
+    expect(asked() - before).toBe(1);
+    before = asked();
+    expect(nextArenaChunk(4096, 100).length).toBe(8192); // small chunks double, fresh
+    expect(nextArenaChunk(MIB, 3 * MIB).length).toBe(3 * MIB); // a record of its own
+    expect(asked() - before).toBe(0);
+  });
+
   test("turned off, every size is a fresh buffer and the helper is not asked", () => {
     setHelperThread({ warm: false });
     expect(helperStats().pooled).toBe(0);
@@ -64,6 +77,8 @@ describe("helper thread: pre-touched buffers", () => {
 
   test("a B+tree on pooled arena chunks (plain, unshared) reads back every record", () => {
     const rng = new Prng(3);
+    const asked = () => helperStats().plainHits + helperStats().plainMisses;
+    const before = asked();
     const tree = new BPlusTree(compareBytes, 64, 24);
     const model = new Map<string, Uint8Array>();
     for (let i = 0; i < 40_000; i++) {
@@ -76,6 +91,7 @@ describe("helper thread: pre-touched buffers", () => {
     }
     expect(tree.chunkBytes.filter((c) => c.byteLength === MIB).length).toBeGreaterThanOrEqual(3);
     for (const c of tree.chunkBytes) expect(c.buffer).toBeInstanceOf(ArrayBuffer);
+    expect(asked()).toBeGreaterThan(before);
     const slot = newSlot();
     for (const [hex, value] of model) {
       expect(tree.get(Uint8Array.from(Buffer.from(hex, "hex")), slot)).toBe(true);
