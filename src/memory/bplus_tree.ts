@@ -63,7 +63,7 @@ import {
   type RecordSlot,
 } from "../iter/record.ts";
 import { assert } from "../util/assert.ts";
-import { keyHashAt } from "./key_filter.ts";
+import { keyHashAt, keyHashWords } from "./key_filter.ts";
 import { copyInto, copyOf } from "../util/bytes.ts";
 import { freshPlainBuffer } from "../util/helper_thread.ts";
 
@@ -359,13 +359,25 @@ export class BPlusTree {
     return n;
   }
 
-  /** Calls `visit` with the arena bytes, offset and length of every key, in key order. */
-  forEachKey(visit: (bytes: Uint8Array, offset: number, length: number) => void): void {
-    const views = this.chunkBytes;
+  /** Calls `visit` with `keyHash` of every key, in key order (see {@link hashOfSlot}). */
+  forEachKeyHash(visit: (hash: number) => void): void {
     for (let leaf: Leaf | null = this.head; leaf !== null; leaf = leaf.next) {
-      const loc = leaf.loc;
-      for (let i = 0, b = 0; i < leaf.count; i++, b += LOC) visit(views[loc[b]], loc[b + 1], loc[b + 2]);
+      for (let i = 0; i < leaf.count; i++) visit(this.hashOfSlot(leaf, i));
     }
+  }
+
+  /**
+   * `keyHash` of the key in slot `i` of `leaf`: from the leaf's inline words when the whole key
+   * is there (read in order, leaf after leaf), else from its bytes in the arena (where keys lie
+   * in arrival order: a cache miss each when they came in random order).
+   */
+  private hashOfSlot(leaf: Leaf, i: number): number {
+    const loc = leaf.loc;
+    const b = LOC * i;
+    const n = loc[b + 2];
+    return n <= this.inlineKeyBytes
+      ? keyHashWords(leaf.pfx, i * this.stride, n)
+      : keyHashAt(this.chunkBytes[loc[b]], loc[b + 1], n);
   }
 
   /** Fills `out` with the record of `key` and returns true, or returns false if absent. */
@@ -444,7 +456,6 @@ export class BPlusTree {
     const table = this.hashTable!;
     const recs = this.hashRecords!;
     const mask = (table.length >>> 1) - 1;
-    const chunks = this.chunkBytes;
     let count = this.hashCount;
     let leaf = this.hashNext;
     for (let l = 0; leaf !== null && l < leaves; l++, leaf = leaf.next) {
@@ -453,7 +464,7 @@ export class BPlusTree {
       const loc = leaf.loc;
       const num = leaf.num;
       for (let s = 0, b = 0; s < leaf.count; s++, b += LOC) {
-        const hash = keyHashAt(chunks[loc[b]], loc[b + 1], loc[b + 2]);
+        const hash = this.hashOfSlot(leaf, s);
         let i = hash & mask;
         while (table[2 * i + 1] !== 0) i = (i + 1) & mask;
         table[2 * i] = hash;

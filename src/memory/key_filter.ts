@@ -39,22 +39,61 @@ export function keyHashAt(key: Uint8Array, start: number, n: number): number {
   let i = start;
   const end = start + n;
   for (; i + 4 <= end; i += 4) {
-    let k = key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24);
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    h ^= Math.imul(k, 0x1b873593);
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    h = mixBlock(h, key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24));
   }
   const rest = end - i;
   if (rest > 0) {
     let k = key[i];
     if (rest > 1) k |= key[i + 1] << 8;
     if (rest > 2) k |= key[i + 2] << 16;
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    h ^= Math.imul(k, 0x1b873593);
+    h = mixTail(h, k);
   }
+  return finish(h, n);
+}
+
+/**
+ * {@link keyHash} of an `n`-byte key held as big-endian u32 words from `words[base]` on (the
+ * B+tree's inline key form: zero-padded words, no byte past the key read), the same value as
+ * {@link keyHashAt} on its bytes. A frozen tree's hash index and a growing key filter hash
+ * every key of a segment; from the leaves' inline words they read memory in order instead of
+ * one arena record per key, scattered in arrival order.
+ */
+export function keyHashWords(words: Uint32Array, base: number, n: number): number {
+  let h = 0x2d358dcc;
+  const whole = n >>> 2;
+  for (let w = 0; w < whole; w++) {
+    const x = words[base + w];
+    h = mixBlock(h, (x >>> 24) | ((x >>> 8) & 0xff00) | ((x << 8) & 0xff0000) | (x << 24));
+  }
+  const rest = n & 3;
+  if (rest > 0) {
+    const x = words[base + whole];
+    let k = x >>> 24;
+    if (rest > 1) k |= ((x >>> 16) & 0xff) << 8;
+    if (rest > 2) k |= ((x >>> 8) & 0xff) << 16;
+    h = mixTail(h, k);
+  }
+  return finish(h, n);
+}
+
+/** murmur3's step for a whole 4-byte block `k` (little-endian). */
+function mixBlock(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** murmur3's step for the last 1-3 bytes `k`. */
+function mixTail(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  return h ^ Math.imul(k, 0x1b873593);
+}
+
+/** murmur3's finalization of `h` for a key of `n` bytes. */
+function finish(h: number, n: number): number {
   h ^= n;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);

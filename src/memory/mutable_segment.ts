@@ -226,9 +226,9 @@ export class MutableSegment implements SegmentReader {
    */
   private growFilter(full: KeyFilter): void {
     const grown = new KeyFilter(Math.min(this.keyFilterMax, full.capacity * FILTER_GROWTH));
-    const visit = (bytes: Uint8Array, offset: number, length: number) => grown.add(keyHashAt(bytes, offset, length));
-    if (this.runs !== null) this.runs.forEachKey(visit);
-    else this.tree.forEachKey(visit);
+    if (this.runs !== null) {
+      this.runs.forEachKey((bytes, offset, length) => grown.add(keyHashAt(bytes, offset, length)));
+    } else this.tree.forEachKeyHash((hash) => grown.add(hash));
     this.keyFilter = grown;
   }
 

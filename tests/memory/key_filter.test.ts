@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { defineKeyspace, memoryFileSystem, ZoneTree } from "../../mod.ts";
 import { newSlot } from "../../src/iter/record.ts";
-import { KeyFilter, keyHash, keyHashAt } from "../../src/memory/key_filter.ts";
+import { KeyFilter, keyHash, keyHashAt, keyHashWords } from "../../src/memory/key_filter.ts";
 import { filterCapacity, MutableSegment, RECORD_OVERHEAD_BYTES } from "../../src/memory/mutable_segment.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { Prng } from "../../src/util/prng.ts";
@@ -144,4 +144,35 @@ describe("engine reads through filtered layers", () => {
     }
     await tree.close();
   });
+});
+
+describe("keyHashWords", () => {
+  test("hashes a key's big-endian inline words to what keyHash gives its bytes (lengths 0-64)", () => {
+    const rng = new Prng(77);
+    for (let n = 0; n <= 64; n++) {
+      for (let round = 0; round < 20; round++) {
+        const key = new Uint8Array(n);
+        for (let i = 0; i < n; i++) key[i] = round === 0 ? 0xff : rng.int(256);
+        // The B+tree's inline form: big-endian words, the last one zero-padded, at an offset.
+        const words = new Uint32Array(3 + Math.ceil(n / 4) + 1);
+        for (let i = 0; i < n; i++) words[3 + (i >>> 2)] |= key[i] << (24 - 8 * (i & 3));
+        words[3 + Math.ceil(n / 4)] = n; // what follows the words (the length) is not read
+        expect(keyHashWords(words, 3, n)).toBe(keyHash(key));
+      }
+    }
+  });
+});
+
+test("keyHash keeps its values (the same in every process and runtime)", () => {
+  const enc = new TextEncoder();
+  const pinned: [string, number][] = [
+    ["", -1237741512],
+    ["a", 604787616],
+    ["ab", -1520153217],
+    ["abc", -1267723153],
+    ["abcd", -1528854654],
+    ["sensor-0001", 1641118362],
+    ["0123456789abcdef", -311307504],
+  ];
+  for (const [s, h] of pinned) expect(keyHash(enc.encode(s))).toBe(h);
 });
