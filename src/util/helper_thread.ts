@@ -116,7 +116,6 @@ function handle(m) {
   // Busy work for tests (touchForTest): a locked read-modify-write per page of a shared buffer.
   const bytes = new Uint8Array(m);
   for (let i = 0; i < bytes.length; i += 4096) Atomics.compareExchange(bytes, i, 0, 0);
-  parentPort.postMessage(bytes.length);
 }
 `;
 
@@ -144,8 +143,6 @@ let syncHelper: Helper | null | undefined;
 const plainReady = new Map<number, ArrayBuffer[]>();
 let warming = true;
 let syncing = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
-/** Buffers the helper has finished touching for {@link touchForTest} (as reported back). */
-let touched = 0;
 /** Plain buffers handed out pre-touched, and fresh for want of one (stats, tests). */
 let plainHits = 0;
 let plainMisses = 0;
@@ -166,9 +163,6 @@ function startHelper(forSyncs: boolean): Helper | null {
       eval: true,
       workerData: { plain: port2 },
       transferList: [port2],
-    });
-    w.on("message", () => {
-      touched++;
     });
     w.on("error", () => {
       helper = null;
@@ -272,9 +266,8 @@ export function helperSyncs(): boolean {
   return syncing && syncHelper !== null;
 }
 
-/** Buffers the helper has reported touched, plain buffers ready now, syncs posted to it. */
+/** Plain buffers ready now and handed out (ready or fresh), syncs posted to the helper. */
 export function helperStats(): {
-  touched: number;
   pooled: number;
   syncsStarted: number;
   running: boolean;
@@ -284,7 +277,6 @@ export function helperStats(): {
   let pooled = 0;
   for (const s of plainReady.values()) pooled += s.length;
   return {
-    touched,
     pooled,
     syncsStarted,
     running: helper !== undefined && helper !== null,
@@ -294,11 +286,11 @@ export function helperStats(): {
 }
 
 /**
- * Posts a shared buffer to the helper, or to the sync helper, which touches every page of it:
- * busy work for tests (a sync helper kept busy must not hang a writer).
+ * Posts a shared buffer to the sync helper, which touches every page of it: busy work for tests
+ * (a sync helper kept busy must not hang a writer).
  */
-export function touchForTest(buffer: SharedArrayBuffer, onSyncHelper = false): boolean {
-  const h = onSyncHelper ? theSyncHelper() : theHelper();
+export function touchForTest(buffer: SharedArrayBuffer): boolean {
+  const h = theSyncHelper();
   if (h === null) return false;
   h.post(buffer);
   return true;

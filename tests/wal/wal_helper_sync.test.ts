@@ -190,7 +190,7 @@ test("a helper sync that is not answered in time is done by the caller (a busy o
     h.append(new Uint8Array(100));
     // Keep the sync helper busy: it touches a 128 MiB buffer (~0.4 s here) before it gets to the
     // sync.
-    expect(touchForTest(new SharedArrayBuffer(128 << 20), true)).toBe(true);
+    expect(touchForTest(new SharedArrayBuffer(128 << 20))).toBe(true);
     const ticket = h.startSync!()!;
     const t0 = performance.now();
     ticket.wait(); // gives up after 20 ms and syncs on this thread
