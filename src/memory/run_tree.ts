@@ -16,12 +16,22 @@
  *
  * Shape: a run holds its records in pages (`Float64Array`s of 4, then 16, then 64 records each),
  * `stride` numbers per record: the suffix as big-endian u32 words (zero-padded), then the value's
- * place in the arena, its length and the record's kind in one number, opIndex and expiresAt (48
- * bytes a record for an 8-byte suffix). Pages are carved from slabs that the helper thread has pre-touched
+ * place in the arena (-1: inline), its length and the record's kind in one number, opIndex and
+ * expiresAt, then room for a small value inline (48 bytes a record for an 8-byte suffix, plus 16
+ * for a value of 9-16 bytes). Pages are carved from slabs that the helper thread has pre-touched
  * (`util/helper_thread.ts`): growing a run by doubling one array instead made and faulted in
  * fresh memory at every step (measured: 40% of a time-series load). The prefix is stored once per
- * run. Values live in an arena like the B+tree's (append-only chunks; an overwrite appends the
- * new value).
+ * run.
+ *
+ * Values: a value no longer than the tree's inline room is kept in its record, so a range over
+ * one sensor reads its values from the same few pages as its keys. The room is set by the first
+ * value the tree takes (its length rounded up to 8 bytes, at most {@link INLINE_VALUE_MAX}; none
+ * for a longer one): readings of one keyspace mostly share a size. Longer values live in an arena
+ * like the B+tree's (append-only chunks; an overwrite appends the new value). Measured (warm
+ * latest-100 queries over 1,000 sensors x 1,000 readings of 16 bytes): ~44 us a query with the
+ * values in the arena, laid out in arrival order (a cache miss a value), against ~20 us with them
+ * in the record. The inline bytes are written and moved through a byte view of the page, never
+ * as doubles (a load from a Float64Array may rewrite a NaN's bits).
  *
  * Out-of-order keys: an insert before the end of its run moves the records after it up by one.
  * Moves of up to `shiftMax` records (a reading a little late) are always taken; a longer one (a
@@ -72,6 +82,10 @@ export const RUN_SUFFIX_MAX = 16;
  * offset), its length * 4 + kind, opIndex, expiresAt.
  */
 const REC = 4;
+/** Most value bytes a record keeps inline (see the module comment). */
+export const INLINE_VALUE_MAX = 16;
+/** The arena position of a value kept inline in its record. */
+const INLINE = -1;
 /**
  * Arena offsets are below this: regular chunks are at most 1 MiB, and a value of a chunk of
  * its own starts at 0 (see `nextArenaChunk`).
@@ -113,6 +127,8 @@ class Run {
   count = 0;
   /** Pages of `stride` numbers per record (see the module comment and {@link pageOf}). */
   readonly pages: Float64Array[] = [];
+  /** A byte view of each page (for inline values). */
+  readonly pageBytes: Uint8Array[] = [];
   /** The prefix bytes (a copy the run owns). */
   readonly prefix: Uint8Array;
   /** `keyHashAt` of the prefix. */
@@ -143,8 +159,12 @@ export class RunTree {
   readonly width: number;
   /** u32 words of the suffix. */
   readonly words: number;
-  /** Numbers per record in a run. */
-  readonly stride: number;
+  /** Numbers per record in a run (set, with the inline room, by the first value). */
+  stride: number;
+  /** Bytes of a value kept inline in its record (see the module comment). */
+  inlineMax = 0;
+  /** Numbers before a record's inline value bytes. */
+  readonly inlineAt: number;
   /** The tree that took this one's records over, once it declined one (see the module comment). */
   replacedBy: BPlusTree | null = null;
   /** Arena chunks, each as a Uint8Array over its whole buffer. */
@@ -183,7 +203,7 @@ export class RunTree {
     assert(width >= 1 && width <= RUN_SUFFIX_MAX, `bad run suffix width ${width}`);
     this.width = width;
     this.words = (width + 3) >>> 2;
-    this.stride = this.words + REC;
+    this.stride = this.inlineAt = this.words + REC;
     this.shiftMax = shiftMax;
     this.runsMax = runsMax;
     this.shiftBudget = shiftBudget;
@@ -208,6 +228,7 @@ export class RunTree {
     let run = this.find(key, plen, hash);
     if (run === null) {
       if (this.all.length >= this.runsMax) return RUN_DECLINED;
+      if (this.all.length === 0) this.sizeInlineRoom(value.length);
       run = this.newRun(key, plen, hash);
     }
     this.loadSearch(key, plen);
@@ -222,9 +243,10 @@ export class RunTree {
         // Not an append: the key is at or before the run's last one.
         const r = c === 0 ? n - 1 : this.searchRun(run, 0, n - 1);
         if (r >= 0) {
+          const p = pageOf(r);
+          const rec = pages[p];
           const b = slotOf(r) * stride + words;
-          const rec = pages[pageOf(r)];
-          rec[b] = this.chunkIndexFor(value.length) * CHUNK_SPAN + this.append(value);
+          rec[b] = this.storeValue(run.pageBytes[p], b - words, value);
           rec[b + 1] = value.length * 4 + kind;
           rec[b + 2] = opIndex;
           rec[b + 3] = expiresAt;
@@ -237,19 +259,32 @@ export class RunTree {
       }
     }
     if (pageOf(n) === pages.length) this.addPage(run);
-    // Move the records after `pos` up by one, across pages.
+    // Move the records after `pos` up by one, across pages: the numbers as numbers, the inline
+    // value bytes as bytes.
+    const inlineAt = this.inlineAt;
+    const inlineBytes = (stride - inlineAt) * 8;
     for (let j = n; j > pos; j--) {
-      const to = pages[pageOf(j)];
+      const tp = pageOf(j);
+      const to = pages[tp];
       const tb = slotOf(j) * stride;
-      const from = pages[pageOf(j - 1)];
+      const fp = pageOf(j - 1);
+      const from = pages[fp];
       const fb = slotOf(j - 1) * stride;
-      for (let k = 0; k < stride; k++) to[tb + k] = from[fb + k];
+      for (let k = 0; k < inlineAt; k++) to[tb + k] = from[fb + k];
+      if (inlineBytes > 0 && to[tb + words] === INLINE) {
+        const tBytes = run.pageBytes[tp];
+        const fBytes = run.pageBytes[fp];
+        const t = (tb + inlineAt) * 8;
+        const f = (fb + inlineAt) * 8;
+        for (let k = 0; k < inlineBytes; k++) tBytes[t + k] = fBytes[f + k];
+      }
     }
-    const rec = pages[pageOf(pos)];
+    const p = pageOf(pos);
+    const rec = pages[p];
     const b = slotOf(pos) * stride;
     const search = this.search;
     for (let w = 0; w < words; w++) rec[b + w] = search[w];
-    rec[b + words] = this.chunkIndexFor(value.length) * CHUNK_SPAN + this.append(value);
+    rec[b + words] = this.storeValue(run.pageBytes[p], b, value);
     rec[b + words + 1] = value.length * 4 + kind;
     rec[b + words + 2] = opIndex;
     rec[b + words + 3] = expiresAt;
@@ -268,14 +303,20 @@ export class RunTree {
     this.loadSearch(key, plen);
     const r = this.searchRun(run, 0, run.count - 1);
     if (r < 0) return false;
-    const rec = run.pages[pageOf(r)];
+    const p = pageOf(r);
+    const rec = run.pages[p];
     const b = slotOf(r) * this.stride + this.words;
     out.key = key;
     const at = rec[b];
-    const chunk = (at / CHUNK_SPAN) | 0;
-    const off = at - chunk * CHUNK_SPAN;
     const lengthKind = rec[b + 1];
-    out.value = copyOf(this.chunkBytes[chunk], off, off + (lengthKind >>> 2));
+    if (at === INLINE) {
+      const off = (b - this.words + this.inlineAt) * 8;
+      out.value = copyOf(run.pageBytes[p], off, off + (lengthKind >>> 2));
+    } else {
+      const chunk = (at / CHUNK_SPAN) | 0;
+      const off = at - chunk * CHUNK_SPAN;
+      out.value = copyOf(this.chunkBytes[chunk], off, off + (lengthKind >>> 2));
+    }
     out.valueIsCopy = true;
     out.opIndex = rec[b + 2];
     out.expiresAt = rec[b + 3];
@@ -298,13 +339,20 @@ export class RunTree {
       buf.set(run.prefix);
       const key = buf.subarray(0, plen + this.width);
       for (let i = 0; i < run.count; i++) {
-        const rec = run.pages[pageOf(i)];
+        const p = pageOf(i);
+        const rec = run.pages[p];
         const b = slotOf(i) * stride;
         this.writeSuffix(key, plen, rec, b);
         const at = rec[b + words];
-        const chunk = (at / CHUNK_SPAN) | 0;
         const lengthKind = rec[b + words + 1];
-        const value = new Uint8Array(this.chunkBytes[chunk].buffer, at - chunk * CHUNK_SPAN, lengthKind >>> 2);
+        let value: Uint8Array;
+        if (at === INLINE) {
+          const bytes = run.pageBytes[p];
+          value = bytes.subarray((b + this.inlineAt) * 8, (b + this.inlineAt) * 8 + (lengthKind >>> 2));
+        } else {
+          const chunk = (at / CHUNK_SPAN) | 0;
+          value = new Uint8Array(this.chunkBytes[chunk].buffer, at - chunk * CHUNK_SPAN, lengthKind >>> 2);
+        }
         visit(key, value, rec[b + words + 2], lengthKind & 3, rec[b + words + 3]);
       }
     }
@@ -474,7 +522,9 @@ export class RunTree {
       this.allocated += this.slab.byteLength;
       this.slabUsed = 0;
     }
-    run.pages.push(this.slab.subarray(this.slabUsed, this.slabUsed + size));
+    const page = this.slab.subarray(this.slabUsed, this.slabUsed + size);
+    run.pages.push(page);
+    run.pageBytes.push(new Uint8Array(page.buffer, page.byteOffset, page.byteLength));
     this.slabUsed += size;
   }
 
@@ -515,6 +565,28 @@ export class RunTree {
       else return mid;
     }
     return ~lo;
+  }
+
+  /**
+   * Sets the inline room by the tree's first value (see the module comment): its length rounded
+   * up to 8 bytes, none when it is longer than {@link INLINE_VALUE_MAX}.
+   */
+  private sizeInlineRoom(length: number): void {
+    const room = length <= INLINE_VALUE_MAX ? Math.max(8, (length + 7) & ~7) : 0;
+    this.inlineMax = room;
+    this.stride = this.inlineAt + room / 8;
+  }
+
+  /**
+   * Stores `value` for the record at number `b` of a page whose bytes are `bytes`: inline when
+   * it fits (returns {@link INLINE}), else in the arena (returns its place there).
+   */
+  private storeValue(bytes: Uint8Array, b: number, value: Uint8Array): number {
+    if (value.length <= this.inlineMax) {
+      copyInto(bytes, (b + this.inlineAt) * 8, value);
+      return INLINE;
+    }
+    return this.chunkIndexFor(value.length) * CHUNK_SPAN + this.append(value);
   }
 
   /** The index of the chunk `append` will put `length` bytes into (making room first). */
@@ -578,9 +650,16 @@ export class RunTreeCursor implements RecordCursor {
   private keyRun: Run | null = null;
   private valueView: Uint8Array = EMPTY;
   private valueStale = false;
-  private valueChunk = 0;
+  /** Where the current value's bytes are: an arena chunk, or {@link inlineCopy}. */
+  private valueSource: Uint8Array = EMPTY;
   private valueOffset = 0;
   private valueLength = 0;
+  /**
+   * The current record's inline value, copied when the cursor lands on it: the record's own
+   * bytes change when an equal key is overwritten or a late key moves records up, and a value
+   * must stay as it was until the cursor moves (arena values never change in place).
+   */
+  private readonly inlineCopy = new Uint8Array(INLINE_VALUE_MAX);
   /** The replacing tree's cursor, once the tree was replaced. */
   private inner: RecordCursor | null = null;
 
@@ -644,14 +723,17 @@ export class RunTreeCursor implements RecordCursor {
     return this.seek(this.key, true);
   }
 
-  /** The current value, a view into the arena made on first read at a position. */
+  /**
+   * The current value, a view made on first read at a position: into the arena, or into the
+   * cursor's copy of an inline value (valid until the cursor moves, as `key` is).
+   */
   get value(): Uint8Array {
     if (!this.valid) return EMPTY;
     const inner = this.inner;
     if (inner !== null) return inner.value;
     if (this.valueStale) {
-      const chunk = this.tree.chunkBytes[this.valueChunk];
-      this.valueView = new Uint8Array(chunk.buffer, this.valueOffset, this.valueLength);
+      const source = this.valueSource;
+      this.valueView = new Uint8Array(source.buffer, source.byteOffset + this.valueOffset, this.valueLength);
       this.valueStale = false;
     }
     return this.valueView;
@@ -662,13 +744,13 @@ export class RunTreeCursor implements RecordCursor {
     throw new Error("a run tree cursor's value is read-only");
   }
 
-  /** See {@link RecordCursor.copyValue}: one slice of the arena, no view. */
+  /** See {@link RecordCursor.copyValue}: one copy of the value's bytes, no view. */
   copyValue(): Uint8Array {
     if (!this.valid) return new Uint8Array(0);
     const inner = this.inner;
     if (inner !== null) return inner.copyValue();
     const off = this.valueOffset;
-    return copyOf(this.tree.chunkBytes[this.valueChunk], off, off + this.valueLength);
+    return copyOf(this.valueSource, off, off + this.valueLength);
   }
 
   /** Makes the cursor invalid. */
@@ -695,10 +777,14 @@ export class RunTreeCursor implements RecordCursor {
     return true;
   }
 
-  /** Loads record `i` of `run`: the key into the cursor's buffer, the value left for `value`. */
+  /**
+   * Loads record `i` of `run`: the key into the cursor's buffer, an inline value into its copy,
+   * an arena value's place left for `value`.
+   */
   private load(run: Run, i: number): void {
     const tree = this.tree;
-    const rec = run.pages[pageOf(i)];
+    const p = pageOf(i);
+    const rec = run.pages[p];
     const b = slotOf(i) * tree.stride;
     const plen = run.prefix.length;
     if (this.keyRun !== run) {
@@ -711,11 +797,21 @@ export class RunTreeCursor implements RecordCursor {
     tree.writeSuffix(this.key, plen, rec, b);
     const v = b + tree.words;
     const at = rec[v];
-    const chunk = (at / CHUNK_SPAN) | 0;
     const lengthKind = rec[v + 1];
-    this.valueChunk = chunk;
-    this.valueOffset = at - chunk * CHUNK_SPAN;
-    this.valueLength = lengthKind >>> 2;
+    const length = lengthKind >>> 2;
+    if (at === INLINE) {
+      const bytes = run.pageBytes[p];
+      const from = (b + tree.inlineAt) * 8;
+      const copy = this.inlineCopy;
+      for (let k = 0; k < length; k++) copy[k] = bytes[from + k];
+      this.valueSource = copy;
+      this.valueOffset = 0;
+    } else {
+      const chunk = (at / CHUNK_SPAN) | 0;
+      this.valueSource = tree.chunkBytes[chunk];
+      this.valueOffset = at - chunk * CHUNK_SPAN;
+    }
+    this.valueLength = length;
     this.opIndex = rec[v + 2];
     this.expiresAt = rec[v + 3];
     this.kind = lengthKind & 3;

@@ -264,6 +264,61 @@ describe("MutableSegment as runs (keys of a prefix and a fixed-width last field)
   });
 });
 
+describe("values kept in their records (runs)", () => {
+  test("values that read as NaN keep their bytes when late readings move their records (own process)", () => {
+    const child = Bun.spawnSync([process.execPath, new URL("./nan_moves_child.ts", import.meta.url).pathname]);
+    expect(child.stderr.toString()).toBe("");
+    expect(JSON.parse(child.stdout.toString())).toEqual({ runs: true, seen: 3 * (2000 + 1970), changed: 0 });
+  });
+
+  test("a cursor's value stays as it was until the cursor moves: overwrites and moves of its record", () => {
+    const keys = new Keys(new Prng(32), 8, 1);
+    const p = keys.prefixes[0];
+    const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: 8 });
+    for (let t = 1; t <= 30; t++) seg.put(keys.key(p, keys.suffix(10 * t)), Uint8Array.of(t, t), t, KIND_PUT, 0);
+    for (const reverse of [false, true]) {
+      const c = seg.cursor(reverse);
+      expect(c.seek(keys.key(p, keys.suffix(150)))).toBe(true); // on the 15th reading
+      const key = hex(c.key);
+      const value = c.value;
+      expect(Array.from(value)).toEqual([15, 15]);
+      // An overwrite of the same key, and a late reading that moves it up by one.
+      seg.put(keys.key(p, keys.suffix(150)), Uint8Array.of(99, 99), 100, KIND_PUT, 0);
+      seg.put(keys.key(p, keys.suffix(reverse ? 5 : 145)), Uint8Array.of(77, 77), 101, KIND_PUT, 0);
+      expect(hex(c.key)).toBe(key);
+      expect(Array.from(c.value)).toEqual([15, 15]);
+      expect(Array.from(value)).toEqual([15, 15]);
+      expect(Array.from(c.copyValue())).toEqual([15, 15]);
+      expect(c.opIndex).toBe(15);
+      // Moving on: the cursor re-seeks past its key and sees the tree as it is now.
+      expect(c.next()).toBe(true);
+      expect(Array.from(c.value)).toEqual(reverse ? [77, 77] : [16, 16]);
+      // Put the overwritten reading back for the other direction.
+      seg.put(keys.key(p, keys.suffix(150)), Uint8Array.of(15, 15), 15, KIND_PUT, 0);
+    }
+  });
+
+  test("values longer than the room the first value set go to the arena, and a long first value sets none", () => {
+    for (const first of [4, 16, 17]) {
+      const keys = new Keys(new Prng(33 + first), 4, 5);
+      const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: 4 });
+      const model = new ModelSegment();
+      const rng = new Prng(first);
+      let op = 1;
+      for (let t = 0; t < 300; t++) {
+        for (const p of keys.prefixes) {
+          const k = keys.key(p, keys.suffix(rng.int(4) === 0 ? rng.int(t + 1) : t)); // some overwrites
+          const v = rng.bytes(op === 1 ? first : rng.int(40));
+          seg.put(k, v, op, KIND_PUT, 0);
+          model.put({ key: k, value: v, opIndex: op++, kind: KIND_PUT, expiresAt: 0 });
+        }
+      }
+      expect(seg.isRuns).toBe(true);
+      expect(drain(seg.cursor(true), false)).toEqual(model.sorted().map(show).reverse());
+    }
+  });
+});
+
 describe("memory of a segment kept as runs", () => {
   test("run slabs grow 8, 16, 32 KiB, then stay at one size that the helper pools (it pools four per process)", () => {
     const sizes: number[] = [];
