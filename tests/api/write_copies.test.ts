@@ -107,6 +107,31 @@ describe("keys of a one-field <bytes:N> layout are used as given, never kept", (
     });
   }
 
+  test("get, getMany and has take the key array as given and keep nothing of it between reads", async () => {
+    const tree = await ZoneTree.open({ dir: "/db", keyspace: raw, fs: memoryFileSystem(), maintenance: "manual" });
+    const at = (i: number) => Uint8Array.of(0, 1, i >> 8, i & 255);
+    for (let i = 0; i < 300; i += 2) tree.upsert(at(i), Uint8Array.of(i & 255, 7));
+    const key = new Uint8Array(4);
+    const check = () => {
+      for (let i = 0; i < 300; i++) {
+        key.set(at(i)); // one array, rewritten before each read
+        const v = tree.get(key);
+        expect(v === undefined ? undefined : Array.from(v)).toEqual(i % 2 === 0 ? [i & 255, 7] : undefined);
+        expect(tree.has(key)).toBe(i % 2 === 0);
+        expect(Array.from(key)).toEqual(Array.from(at(i))); // the read left the key as it was
+      }
+      const keys = [at(4), at(5), at(6)];
+      expect(tree.getMany(keys).map((v) => v?.[0])).toEqual([4, undefined, 6]);
+      expect(keys.map((k) => Array.from(k))).toEqual([at(4), at(5), at(6)].map((k) => Array.from(k)));
+    };
+    check();
+    tree.maintenance.moveMutableSegmentForward(); // a frozen segment (hash index) ...
+    check();
+    await tree.maintenance.merge(); // ... and a disk segment
+    check();
+    await tree.close();
+  });
+
   test("a key of the wrong length or type is still a KeyEncodingError naming it, nothing written", async () => {
     const tree = await ZoneTree.open({ dir: "/db", keyspace: raw, fs: memoryFileSystem() });
     expect(() => tree.upsert(new Uint8Array(5), new Uint8Array(1))).toThrow("expected 4 bytes, got 5");
