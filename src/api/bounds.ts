@@ -41,48 +41,52 @@ export interface EncodedBounds {
   prefix?: EncodedBound;
 }
 
-function tighterLower(a: ByteBound | undefined, b: ByteBound): ByteBound {
-  if (!a) return b;
-  const c = compareBytes(a.key, b.key);
-  if (c !== 0) return c > 0 ? a : b;
-  return a.inclusive ? b : a;
+/** The tighter of lower bound `a` and `key` (inclusive or not). */
+function tighterLower(a: ByteBound | undefined, key: Uint8Array, inclusive: boolean): ByteBound {
+  if (!a) return { key, inclusive };
+  const c = compareBytes(a.key, key);
+  if (c !== 0) return c > 0 ? a : { key, inclusive };
+  return a.inclusive ? { key, inclusive } : a;
 }
 
-function tighterUpper(a: ByteBound | undefined, b: ByteBound): ByteBound {
-  if (!a) return b;
-  const c = compareBytes(a.key, b.key);
-  if (c !== 0) return c < 0 ? a : b;
-  return a.inclusive ? b : a;
+/** The tighter of upper bound `a` and `key` (inclusive or not). */
+function tighterUpper(a: ByteBound | undefined, key: Uint8Array, inclusive: boolean): ByteBound {
+  if (!a) return { key, inclusive };
+  const c = compareBytes(a.key, key);
+  if (c !== 0) return c < 0 ? a : { key, inclusive };
+  return a.inclusive ? { key, inclusive } : a;
 }
 
-/** Combines encoded bounds into one byte range. */
+/**
+ * Combines encoded bounds into one byte range. Runs once per range query, so without closures:
+ * a process's first queries run it unoptimized, where making and calling two closures showed
+ * as ~10% of a cold pass of latest-100 queries.
+ */
 export function resolveBounds(b: EncodedBounds): ByteRange {
   let lower: ByteBound | undefined;
   let upper: ByteBound | undefined;
   let empty = false;
-  const addLower = (bound: ByteBound) => (lower = tighterLower(lower, bound));
-  const addUpper = (bound: ByteBound) => (upper = tighterUpper(upper, bound));
-  if (b.gte) addLower({ key: b.gte.bytes, inclusive: true });
+  if (b.gte) lower = { key: b.gte.bytes, inclusive: true };
   if (b.gt) {
-    if (b.gt.complete) addLower({ key: b.gt.bytes, inclusive: false });
+    if (b.gt.complete) lower = tighterLower(lower, b.gt.bytes, false);
     else {
       const succ = prefixSuccessor(b.gt.bytes);
-      if (succ) addLower({ key: succ, inclusive: true });
+      if (succ) lower = tighterLower(lower, succ, true);
       else empty = true;
     }
   }
   if (b.lte) {
-    if (b.lte.complete) addUpper({ key: b.lte.bytes, inclusive: true });
+    if (b.lte.complete) upper = { key: b.lte.bytes, inclusive: true };
     else {
       const succ = prefixSuccessor(b.lte.bytes);
-      if (succ) addUpper({ key: succ, inclusive: false });
+      if (succ) upper = { key: succ, inclusive: false };
     }
   }
-  if (b.lt) addUpper({ key: b.lt.bytes, inclusive: false });
+  if (b.lt) upper = tighterUpper(upper, b.lt.bytes, false);
   if (b.prefix) {
-    addLower({ key: b.prefix.bytes, inclusive: true });
+    lower = tighterLower(lower, b.prefix.bytes, true);
     const succ = prefixSuccessor(b.prefix.bytes);
-    if (succ) addUpper({ key: succ, inclusive: false });
+    if (succ) upper = tighterUpper(upper, succ, false);
   }
   if (lower && upper) {
     const c = compareBytes(lower.key, upper.key);
