@@ -15,7 +15,11 @@
  * - Key and value bytes live in the tree's arena: append-only `ArrayBuffer` chunks (4 KiB
  *   doubling to 1 MiB; a larger record gets a chunk of its own). Bytes in the arena are never
  *   changed once written, so views handed out stay valid and unchanged for good. An overwrite
- *   appends the new value (the old bytes stay until the segment is dropped).
+ *   appends the new value (the old bytes stay until the segment is dropped). A key no longer
+ *   than the inline bytes (below) is not copied to the arena at all: its slot's inline words
+ *   hold all of it (key chunk {@link KEY_INLINE}), and readers rebuild it from them. For
+ *   16-byte keys and 100-byte values that is 16 bytes a record fewer to copy and to fault in,
+ *   and a cursor or a point read reads the key from the leaf instead of a place in the arena.
  * - Leaves hold up to `fanout` records in flat parallel typed arrays, no object per record:
  *   `loc` (Int32Array) = [keyChunk0, keyOffset0, keyLength0, valueChunk0, valueOffset0,
  *   valueLength0, ...], `num` (Float64Array) = [opIndex0, expiresAt0, kind0, ...]. Leaves are
@@ -84,6 +88,8 @@ const HEIGHT_MAX = 48;
 
 /** Int32 per slot in {@link Leaf.loc}. */
 const LOC = 6;
+/** Key chunk of a slot whose key is only in its inline words (see the module comment). */
+const KEY_INLINE = -1;
 /** First arena chunk size; chunks double up to {@link CHUNK_MAX}. */
 const CHUNK_MIN = 4096;
 /** Largest regular arena chunk (a record larger than this gets a chunk of its own). */
@@ -168,6 +174,37 @@ function copyInline(src: Uint32Array, from: number, dst: Uint32Array, to: number
   for (let i = 0; i < n; i++) dst[to + i] = src[from + i];
 }
 
+/** Whether `key` is the key whose big-endian words (zero-padded) start at `words[base]`. */
+function sameAsWords(key: Uint8Array, words: Uint32Array, base: number): boolean {
+  const n = key.length;
+  let i = 0;
+  for (let w = base; i + 4 <= n; i += 4, w++) {
+    if (words[w] !== (((key[i] << 24) | (key[i + 1] << 16) | (key[i + 2] << 8) | key[i + 3]) >>> 0)) return false;
+  }
+  if (i < n) {
+    const word = words[base + (i >>> 2)];
+    for (let s = 24; i < n; i++, s -= 8) if (((word >>> s) & 0xff) !== key[i]) return false;
+  }
+  return true;
+}
+
+/** Writes the first `out.length` bytes of the big-endian words from `words[base]` into `out`. */
+function wordsToBytes(words: Uint32Array, base: number, out: Uint8Array): void {
+  const n = out.length;
+  let i = 0;
+  for (let w = base; i + 4 <= n; i += 4, w++) {
+    const word = words[w];
+    out[i] = word >>> 24;
+    out[i + 1] = (word >>> 16) & 0xff;
+    out[i + 2] = (word >>> 8) & 0xff;
+    out[i + 3] = word & 0xff;
+  }
+  if (i < n) {
+    const word = words[base + (i >>> 2)];
+    for (let s = 24; i < n; i++, s -= 8) out[i] = (word >>> s) & 0xff;
+  }
+}
+
 /** A B+tree map from key bytes to (value, opIndex, kind, expiresAt). Never removes keys. */
 export class BPlusTree {
   /** Distinct keys held. */
@@ -181,7 +218,7 @@ export class BPlusTree {
   /** Key bytes kept inline per slot (a multiple of 4). */
   readonly inlineKeyBytes: number;
   /** u32 per inline slot: inlineKeyBytes / 4 words, then the key length. */
-  private readonly stride: number;
+  readonly stride: number;
   /** Leftmost leaf (fixed for life: splits only add nodes to the right). */
   readonly head: Leaf;
   /** Rightmost leaf. */
@@ -204,6 +241,8 @@ export class BPlusTree {
   private chunkUsed = 0;
   /** Bytes appended to the arena so far (keys and values, overwritten values included). */
   arenaBytes = 0;
+  /** u32 words of the keys held only inline (each key's length rounded up to 4, over 4). */
+  private inlineKeyWords = 0;
   /** Bytes of the arena chunks, leaf slabs and branches allocated so far (see `memoryBytes`). */
   private allocated = 0;
   // Leaf slabs: a leaf's three typed arrays are views of shared slabs, so a million records are
@@ -331,7 +370,8 @@ export class BPlusTree {
    * chunk; returns the offset in chunk `chunkIndex` where `bytes` starts.
    */
   private append(bytes: Uint8Array, total: number): number {
-    if (this.chunkUsed + total > this.chunk.length) {
+    // The first append makes the first chunk, even an empty one (its index must name a chunk).
+    if (this.chunkUsed + total > this.chunk.length || this.chunkIndex < 0) {
       this.chunk = nextArenaChunk(this.chunk.length, total);
       this.allocated += this.chunk.length;
       this.chunkBytes.push(this.chunk);
@@ -345,10 +385,15 @@ export class BPlusTree {
     return at;
   }
 
-  /** A view of the key in slot `i` of `leaf`. */
+  /** The key in slot `i` of `leaf`: a view of the arena, or a copy rebuilt from inline words. */
   keyAt(leaf: Leaf, i: number): Uint8Array {
     const loc = leaf.loc;
     const b = LOC * i;
+    if (loc[b] === KEY_INLINE) {
+      const key = new Uint8Array(loc[b + 2]);
+      wordsToBytes(leaf.pfx, i * this.stride, key);
+      return key;
+    }
     return new Uint8Array(this.chunkBytes[loc[b]].buffer, loc[b + 1], loc[b + 2]);
   }
 
@@ -399,9 +444,13 @@ export class BPlusTree {
    * The indexed records, 8 numbers each (one cache line): key chunk, key offset, key length * 4
    * + kind, value chunk, value offset, value length, opIndex, expiresAt. A read touches the
    * table, this and the arena, where a leaf would cost its object, two typed arrays' headers
-   * and data.
+   * and data. A key held only inline has key chunk {@link KEY_INLINE} and its offset in
+   * {@link hashKeyWords}.
    */
   private hashRecords: Float64Array | undefined;
+  /** The inline words of the indexed keys that are not in the arena, one after another. */
+  private hashKeyWords: Uint32Array | undefined;
+  private hashKeyWordsUsed = 0;
   /** Records in `hashRecords`. */
   private hashCount = 0;
   /** The next leaf to index; null once every leaf is in. */
@@ -422,6 +471,7 @@ export class BPlusTree {
       while (capacity < this.size * 1.5) capacity *= 2;
       table = this.hashTable = new Int32Array(2 * capacity);
       this.hashRecords = new Float64Array(8 * this.size);
+      this.hashKeyWords = new Uint32Array(this.inlineKeyWords);
       this.hashNext = this.head;
     }
     if (this.hashNext !== null) this.indexLeaves(INDEX_LEAVES_PER_CALL);
@@ -436,9 +486,14 @@ export class BPlusTree {
       const r = 8 * (ref - 1);
       const lenKind = recs[r + 2];
       if (lenKind >>> 2 !== n) continue;
-      const bytes = chunks[recs[r]];
-      const off = recs[r + 1];
-      for (let j = 0; j < n; j++) if (bytes[off + j] !== key[j]) continue probe;
+      const chunk = recs[r];
+      if (chunk === KEY_INLINE) {
+        if (!sameAsWords(key, this.hashKeyWords!, recs[r + 1])) continue;
+      } else {
+        const bytes = chunks[chunk];
+        const off = recs[r + 1];
+        for (let j = 0; j < n; j++) if (bytes[off + j] !== key[j]) continue probe;
+      }
       out.key = key;
       const voff = recs[r + 4];
       out.value = copyOf(chunks[recs[r + 3]], voff, voff + recs[r + 5]);
@@ -471,7 +526,13 @@ export class BPlusTree {
         table[2 * i + 1] = count + 1;
         const r = 8 * count++;
         recs[r] = loc[b];
-        recs[r + 1] = loc[b + 1];
+        if (loc[b] === KEY_INLINE) {
+          const words = (loc[b + 2] + 3) >>> 2;
+          const at = this.hashKeyWordsUsed;
+          copyInline(leaf.pfx, s * this.stride, this.hashKeyWords!, at, words);
+          this.hashKeyWordsUsed = at + words;
+          recs[r + 1] = at;
+        } else recs[r + 1] = loc[b + 1];
         recs[r + 2] = loc[b + 2] * 4 + num[3 * s + 2];
         recs[r + 3] = loc[b + 3];
         recs[r + 4] = loc[b + 4];
@@ -603,16 +664,24 @@ export class BPlusTree {
     kind: number,
     expiresAt: number,
   ): void {
-    const at = this.append(key, key.length + value.length);
-    copyInto(this.chunk, at + key.length, value);
+    const n = key.length;
     const loc = leaf.loc;
     const b = LOC * i;
-    const c = this.chunkIndex;
-    loc[b] = c;
-    loc[b + 1] = at;
-    loc[b + 2] = key.length;
-    loc[b + 3] = c;
-    loc[b + 4] = at + key.length;
+    if (n <= this.inlineKeyBytes) {
+      // The inline words hold the whole key: only the value goes to the arena.
+      loc[b + 4] = this.append(value, value.length);
+      loc[b] = KEY_INLINE;
+      loc[b + 1] = 0;
+      this.inlineKeyWords += (n + 3) >>> 2;
+    } else {
+      const at = this.append(key, n + value.length);
+      copyInto(this.chunk, at + n, value);
+      loc[b] = this.chunkIndex;
+      loc[b + 1] = at;
+      loc[b + 4] = at + n;
+    }
+    loc[b + 2] = n;
+    loc[b + 3] = this.chunkIndex;
     loc[b + 5] = value.length;
     copyInline(this.search, 0, leaf.pfx, i * this.stride, this.stride);
     writeNumbers(leaf, i, opIndex, kind, expiresAt);
@@ -684,7 +753,10 @@ export class BPlusTree {
     // The separator is a view of the key's bytes in the arena (they never move or change): a
     // copy would be one more ArrayBuffer per leaf, and freeing tens of thousands of those when a
     // merged segment is dropped stalled Deno's event loop for 50-100 ms (malloc consolidation).
-    this.insertChild(depth - 1, this.keyAt(right, 0), right.pfx, right);
+    // A key held only inline needs no bytes at all: its inline words decide every comparison
+    // with it (`compareInline` asks for the keys only when both are longer than those words).
+    const sep = right.loc[0] === KEY_INLINE ? EMPTY : this.keyAt(right, 0);
+    this.insertChild(depth - 1, sep, right.pfx, right);
   }
 
   /** Moves records [from, count) of `leaf` into the empty `right`. */
@@ -893,8 +965,6 @@ export class BPlusTreeCursor implements RecordCursor {
   private load(leaf: Leaf, i: number): void {
     const loc = leaf.loc;
     const b = LOC * i;
-    const src = this.tree.chunkBytes[loc[b]];
-    const off = loc[b + 1];
     const len = loc[b + 2];
     let key = this.key;
     // `key` is only ever EMPTY, the buffer or a view of it (set here), so its length decides.
@@ -905,7 +975,13 @@ export class BPlusTreeCursor implements RecordCursor {
       if (this.keyBuf.length < len || this.keyBuf === EMPTY) this.keyBuf = new Uint8Array(len);
       key = this.key = len === this.keyBuf.length ? this.keyBuf : this.keyBuf.subarray(0, len);
     }
-    for (let j = 0; j < len; j++) key[j] = src[off + j];
+    const chunk = loc[b];
+    if (chunk === KEY_INLINE) wordsToBytes(leaf.pfx, i * this.tree.stride, key);
+    else {
+      const src = this.tree.chunkBytes[chunk];
+      const off = loc[b + 1];
+      for (let j = 0; j < len; j++) key[j] = src[off + j];
+    }
     this.valueChunk = loc[b + 3];
     this.valueOffset = loc[b + 4];
     this.valueLength = loc[b + 5];
@@ -962,7 +1038,7 @@ export class BPlusTreeCursor implements RecordCursor {
     const to = this.reverse ? pos + 1 : Math.min(leaf.count, pos + TOUCH_AHEAD);
     for (let i = from; i < to; i++) {
       const b = LOC * i;
-      if (loc[b + 2] > 0) sink |= chunks[loc[b]][loc[b + 1]];
+      if (loc[b + 2] > 0 && loc[b] !== KEY_INLINE) sink |= chunks[loc[b]][loc[b + 1]];
       if (loc[b + 5] > 0) sink |= chunks[loc[b + 3]][loc[b + 4] + loc[b + 5] - 1];
     }
     touchSink ^= sink;

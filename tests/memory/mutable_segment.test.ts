@@ -271,7 +271,9 @@ describe("MutableSegment accounting and freezing", () => {
     expect(timeFirst).toBeLessThan(shuffled);
     // Leaf object headers (~6 bytes a record) are not in memoryBytes.
     expect(shuffled + 6).toBeLessThanOrEqual(RECORD_OVERHEAD_BYTES);
-    expect(ascending).toBeGreaterThan(RECORD_OVERHEAD_BYTES * 0.6);
+    // These keys fit the inline words and are not copied to the arena (74-111 bytes a record
+    // over the user's bytes); the estimate also covers keys that are (16 bytes more here).
+    expect(ascending).toBeGreaterThan(RECORD_OVERHEAD_BYTES * 0.5);
   });
 
   test("put on a frozen segment is an assertion failure and reads keep working", () => {

@@ -22,12 +22,14 @@ function show(found: boolean, r: RecordSlot): string {
 }
 
 describe("frozen segment point index", () => {
-  // Values of 0-30 bytes, after a first one of 2 or 30.
-  for (const [fanout, first] of [[6, 2], [64, 2], [64, 30]]) {
-    test(`indexed gets equal descents, while building and after (fanout ${fanout}, first value ${first} bytes)`, () => {
-      const rng = new Prng(0x1d3 + fanout + first);
-      const seg = new MutableSegment(1, compareBytes, { fanout });
-      const model = new MutableSegment(2, compareBytes, { fanout });
+  // Values of 0-30 bytes, after a first one of 2 or 30. Keys no longer than the inline bytes are
+  // held only in the leaves' inline words (and the index keeps a copy of those words); longer
+  // ones in the arena: 4, 16 and 24 inline bytes mix both kinds differently.
+  for (const [fanout, first, inline] of [[6, 2, 24], [64, 2, 24], [64, 30, 24], [64, 2, 4], [16, 2, 16]]) {
+    test(`indexed gets equal descents, while building and after (fanout ${fanout}, first value ${first} bytes, inline ${inline})`, () => {
+      const rng = new Prng(0x1d3 + fanout + first + inline);
+      const seg = new MutableSegment(1, compareBytes, { fanout, inlineKeyBytes: inline });
+      const model = new MutableSegment(2, compareBytes, { fanout, inlineKeyBytes: 64 });
       const keys: Uint8Array[] = [];
       for (let i = 0; i < 20_000; i++) {
         const k = keys.length > 0 && rng.int(5) === 0 ? keys[rng.int(keys.length)] : randomKey(rng);
@@ -57,6 +59,31 @@ describe("frozen segment point index", () => {
       for (const k of keys) expect(show(seg.get(k, a), a)).toBe(show(model.get(k, b), b));
     });
   }
+
+  test("keys whose hashes collide are told apart by their bytes, inline words or arena", () => {
+    // Keys of 8 bytes are held only inline (24 inline bytes), keys of 30 in the arena.
+    for (const length of [8, 30]) {
+      const rng = new Prng(0xc011 + length);
+      const seen = new Map<number, Uint8Array>();
+      let pair: [Uint8Array, Uint8Array] | undefined;
+      while (pair === undefined) {
+        const k = rng.bytes(length);
+        const h = keyHash(k);
+        const other = seen.get(h);
+        if (other !== undefined && other.some((b, i) => b !== k[i])) pair = [other, k];
+        else seen.set(h, k);
+      }
+      const [stored, lookalike] = pair;
+      expect(keyHash(stored)).toBe(keyHash(lookalike));
+      const seg = new MutableSegment(1, compareBytes);
+      seg.put(stored, Uint8Array.of(1), 1, KIND_PUT, 0);
+      seg.freeze();
+      const out = newSlot();
+      expect(seg.get(lookalike, out, keyHash(lookalike))).toBe(false);
+      expect(seg.get(stored, out, keyHash(stored))).toBe(true);
+      expect([...out.value]).toEqual([1]);
+    }
+  });
 
   test("an empty frozen segment and a one-key one answer correctly", () => {
     const empty = new MutableSegment(1, compareBytes);
