@@ -1039,7 +1039,14 @@ export class BPlusTreeCursor implements RecordCursor {
     for (let i = from; i < to; i++) {
       const b = LOC * i;
       if (loc[b + 2] > 0 && loc[b] !== KEY_INLINE) sink |= chunks[loc[b]][loc[b + 1]];
-      if (loc[b + 5] > 0) sink |= chunks[loc[b + 3]][loc[b + 4] + loc[b + 5] - 1];
+      const length = loc[b + 5];
+      if (length > 0) {
+        // Both ends of the value (with its key in the arena before it, the key's read used to
+        // bring in the value's first line).
+        const value = chunks[loc[b + 3]];
+        const at = loc[b + 4];
+        sink |= value[at] | value[at + length - 1];
+      }
     }
     touchSink ^= sink;
     this.touchedTo = this.reverse ? pos - TOUCH_AHEAD : pos + TOUCH_AHEAD;
