@@ -62,17 +62,18 @@ export function filterCapacity(maxItemCount: number, maxBytes: number, runSuffix
 
 /**
  * Approximate bytes of memory per record beyond its key and value bytes: its leaf slot (six
- * 32-bit arena locations, three doubles, the inline key words: 76 bytes at the defaults) over
- * the leaves' fill, the branches, the key filter and the object headers of the leaves. Measured
- * ({@link MutableSegment.memoryBytes} at 100k-1M records, and the process's heap growth per
- * record): ascending keys 85-95, sensor readings arriving time-first 101-109, random keys
- * 124-132 (leaves 69% full; the key filter's share shrinks as the segment grows), plus ~6 of
- * leaf object headers. The worst of them, so that a segment moved forward at
+ * 32-bit arena locations with the kind, two doubles, the inline key words: 68 bytes at the
+ * defaults) over the leaves' fill, the branches, the key filter and the object headers of the
+ * leaves; a key no longer than the inline words is not in the arena, so its bytes count once,
+ * there. Measured ({@link MutableSegment.memoryBytes} at 100k records of 100-byte values):
+ * 16-byte keys ascending 66, random 99; 32-byte keys ascending 81, random 114; 8-byte random
+ * 107 (leaves 69% full when random; the key filter's share shrinks as the segment grows), plus
+ * ~6 of leaf object headers. About the worst of them, so that a segment moved forward at
  * `mutableSegmentMaxBytes` held at most about that much. (It was 200 while each record had two
- * byte-array objects of its own: segments moved forward at 60-70% of the bound.) Only used to
- * bound memory, so approximate.
+ * byte-array objects of its own, 140 while keys were always copied to the arena and the kind
+ * had a number of its own.) Only used to bound memory, so approximate.
  */
-export const RECORD_OVERHEAD_BYTES = 140;
+export const RECORD_OVERHEAD_BYTES = 124;
 
 /**
  * Bytes of a record's page slot in a run tree with suffixes of `width` bytes (the least memory

@@ -271,8 +271,8 @@ describe("MutableSegment accounting and freezing", () => {
     expect(timeFirst).toBeLessThan(shuffled);
     // Leaf object headers (~6 bytes a record) are not in memoryBytes.
     expect(shuffled + 6).toBeLessThanOrEqual(RECORD_OVERHEAD_BYTES);
-    // These keys fit the inline words and are not copied to the arena (74-111 bytes a record
-    // over the user's bytes); the estimate also covers keys that are (16 bytes more here).
+    // These keys fit the inline words and are not copied to the arena (66-99 bytes a record
+    // over the user's bytes); the estimate also covers longer keys, which are (~15 more).
     expect(ascending).toBeGreaterThan(RECORD_OVERHEAD_BYTES * 0.5);
   });
 
