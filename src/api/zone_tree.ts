@@ -556,11 +556,11 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
       if ("put" in op) {
         const key = this.#keyInCall(op.put);
         const value = this.#valueForWrite(op.value);
-        columns.add(KIND_PUT, key, value, expiryOf(op, BATCH_PUT_NAMES, `batch(ops): ops[${i}]`));
+        columns.add(KIND_PUT, key, value, expiryOf(op, BATCH_PUT_NAMES, i));
         return;
       }
       if ("del" in op) {
-        checkNames(op, ["del"], `batch(ops): ops[${i}]`);
+        checkNames(op, DEL_NAMES, i);
         columns.add(KIND_DELETE, this.#keyInCall(op.del), EMPTY, 0);
         return;
       }
@@ -993,17 +993,30 @@ function keySuffixWidth(fields: readonly KeyField[]): number {
 
 const WRITE_OPTION_NAMES = ["expiresAt", "ttlMs"];
 const BATCH_PUT_NAMES = ["put", "value", "expiresAt", "ttlMs"];
+const DEL_NAMES = ["del"];
+
+/**
+ * Where an option came from, for messages: a description, or the index of a `batch` op (the
+ * message is only built when thrown: a string per op cost ~10% of a batch's encoding).
+ */
+type OptionSource = string | number;
+
+function describeSource(what: OptionSource): string {
+  return typeof what === "number" ? `batch(ops): ops[${what}]` : what;
+}
 
 /**
  * Throws `InvalidOptionError` naming the first property of `obj` that is not in `allowed` (a
  * typo such as `{ ttl: 5 }` must not silently write a record that never expires), or if `obj`
  * is an array.
  */
-function checkNames(obj: object, allowed: readonly string[], what: string): void {
-  if (Array.isArray(obj)) throw new InvalidOptionError("options", `${what}: expected an object, got an array`);
+function checkNames(obj: object, allowed: readonly string[], what: OptionSource): void {
+  if (Array.isArray(obj)) {
+    throw new InvalidOptionError("options", `${describeSource(what)}: expected an object, got an array`);
+  }
   for (const name in obj) {
     if (!allowed.includes(name)) {
-      throw new InvalidOptionError(name, `${what}: unknown option "${name}" (${allowed.join(", ")})`);
+      throw new InvalidOptionError(name, `${describeSource(what)}: unknown option "${name}" (${allowed.join(", ")})`);
     }
   }
 }
@@ -1029,7 +1042,7 @@ function checkFunction(fn: unknown, what: string): void {
 function expiryOf(
   opts: WriteOptions | undefined,
   allowed: readonly string[] = WRITE_OPTION_NAMES,
-  what = "write options",
+  what: OptionSource = "write options",
 ): number {
   if (opts === undefined) return 0;
   if (opts === null || typeof opts !== "object") {

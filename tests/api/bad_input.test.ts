@@ -347,6 +347,12 @@ describe("bad options are INVALID_OPTION and write nothing", () => {
         `batch ${JSON.stringify(ops)}`,
       );
     }
+    // The message names the op by its index (built only when thrown).
+    const ok = { put: ["a", 1], value: 1 };
+    expect(() => tree.batch([ok, ok, { put: ["a", 2], value: 1, ttl: 5 }] as never)).toThrow(
+      'batch(ops): ops[2]: unknown option "ttl"',
+    );
+    expect(() => tree.batch([ok, { del: ["a", 1], x: 1 }] as never)).toThrow('batch(ops): ops[1]: unknown option "x"');
   });
 
   test("range, keys, count, iterator and deleteRange options", async () => {
