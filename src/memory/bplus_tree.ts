@@ -532,6 +532,8 @@ export class BPlusTree {
         if (loc[b] === KEY_INLINE) {
           const words = (loc[b + 2] + 3) >>> 2;
           const at = this.hashKeyWordsUsed;
+          // Sized by the words counted at each insert: a shortfall would drop words silently.
+          assert(at + words <= this.hashKeyWords!.length, "hash index key words overflow");
           copyInline(leaf.pfx, s * this.stride, this.hashKeyWords!, at, words);
           this.hashKeyWordsUsed = at + words;
           recs[r + 1] = at;
