@@ -178,20 +178,6 @@ function copyInline(src: Uint32Array, from: number, dst: Uint32Array, to: number
   for (let i = 0; i < n; i++) dst[to + i] = src[from + i];
 }
 
-/** Whether `key` is the key whose big-endian words (zero-padded) start at `words[base]`. */
-function sameAsWords(key: Uint8Array, words: Uint32Array, base: number): boolean {
-  const n = key.length;
-  let i = 0;
-  for (let w = base; i + 4 <= n; i += 4, w++) {
-    if (words[w] !== (((key[i] << 24) | (key[i + 1] << 16) | (key[i + 2] << 8) | key[i + 3]) >>> 0)) return false;
-  }
-  if (i < n) {
-    const word = words[base + (i >>> 2)];
-    for (let s = 24; i < n; i++, s -= 8) if (((word >>> s) & 0xff) !== key[i]) return false;
-  }
-  return true;
-}
-
 /** Writes the first `out.length` bytes of the big-endian words from `words[base]` into `out`. */
 function wordsToBytes(words: Uint32Array, base: number, out: Uint8Array): void {
   const n = out.length;
@@ -388,15 +374,14 @@ export class BPlusTree {
     return at;
   }
 
-  /** The key in slot `i` of `leaf`: a view of the arena, or a copy rebuilt from inline words. */
+  /**
+   * A view of the key in slot `i` of `leaf`, whose key is in the arena: the callers (the
+   * comparer fallback, a split's separator) never need a key held only inline.
+   */
   keyAt(leaf: Leaf, i: number): Uint8Array {
     const loc = leaf.loc;
     const b = LOC * i;
-    if (loc[b] === KEY_INLINE) {
-      const key = new Uint8Array(loc[b + 2]);
-      wordsToBytes(leaf.pfx, i * this.stride, key);
-      return key;
-    }
+    assert(loc[b] !== KEY_INLINE, "keyAt of a key held only inline");
     return new Uint8Array(this.chunkBytes[loc[b]].buffer, loc[b + 1], loc[b + 2]);
   }
 
@@ -482,6 +467,7 @@ export class BPlusTree {
     const chunks = this.chunkBytes;
     const mask = (table.length >>> 1) - 1;
     const n = key.length;
+    let searchLoaded = false;
     probe: for (let i = hash & mask;; i = (i + 1) & mask) {
       const ref = table[2 * i + 1];
       if (ref === 0) break;
@@ -491,7 +477,15 @@ export class BPlusTree {
       if (lenKind >>> 2 !== n) continue;
       const chunk = recs[r];
       if (chunk === KEY_INLINE) {
-        if (!sameAsWords(key, this.hashKeyWords!, recs[r + 1])) continue;
+        // The key's inline words (the form the leaves keep) against the copy of the record's.
+        if (!searchLoaded) {
+          this.loadSearch(key);
+          searchLoaded = true;
+        }
+        const words = this.hashKeyWords!;
+        const at = recs[r + 1];
+        const search = this.search;
+        for (let w = 0, end = (n + 3) >>> 2; w < end; w++) if (words[at + w] !== search[w]) continue probe;
       } else {
         const bytes = chunks[chunk];
         const off = recs[r + 1];
@@ -601,8 +595,11 @@ export class BPlusTree {
     }
     const storedLength = pfx[base + words];
     const keyLength = search[words];
-    // Both keys fully inline and equal on the padded bytes: the shorter is a prefix of the other.
-    if (storedLength <= this.inlineKeyBytes && keyLength <= this.inlineKeyBytes) {
+    // Equal on the zero-padded inline bytes, and one key no longer than them: that key's bytes
+    // are the other's first bytes (the padding matched the other's bytes there), so it is a
+    // prefix of the other and the lengths decide. Only two longer keys need their bytes (and so
+    // a key held only inline is never asked for its bytes: see `keyAt`).
+    if (storedLength <= this.inlineKeyBytes || keyLength <= this.inlineKeyBytes) {
       return storedLength - keyLength;
     }
     return NEEDS_KEYS;
