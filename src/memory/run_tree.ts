@@ -262,7 +262,7 @@ export class RunTree {
     // Move the records after `pos` up by one, across pages: the numbers as numbers, the inline
     // value bytes as bytes.
     const inlineAt = this.inlineAt;
-    const inlineBytes = (stride - inlineAt) * 8;
+    const inlineBytes = this.inlineMax;
     for (let j = n; j > pos; j--) {
       const tp = pageOf(j);
       const to = pages[tp];
@@ -274,8 +274,8 @@ export class RunTree {
       if (inlineBytes > 0 && to[tb + words] === INLINE) {
         const tBytes = run.pageBytes[tp];
         const fBytes = run.pageBytes[fp];
-        const t = (tb + inlineAt) * 8;
-        const f = (fb + inlineAt) * 8;
+        const t = this.inlineOffset(tb);
+        const f = this.inlineOffset(fb);
         for (let k = 0; k < inlineBytes; k++) tBytes[t + k] = fBytes[f + k];
       }
     }
@@ -310,7 +310,7 @@ export class RunTree {
     const at = rec[b];
     const lengthKind = rec[b + 1];
     if (at === INLINE) {
-      const off = (b - this.words + this.inlineAt) * 8;
+      const off = this.inlineOffset(b - this.words);
       out.value = copyOf(run.pageBytes[p], off, off + (lengthKind >>> 2));
     } else {
       const chunk = (at / CHUNK_SPAN) | 0;
@@ -347,8 +347,8 @@ export class RunTree {
         const lengthKind = rec[b + words + 1];
         let value: Uint8Array;
         if (at === INLINE) {
-          const bytes = run.pageBytes[p];
-          value = bytes.subarray((b + this.inlineAt) * 8, (b + this.inlineAt) * 8 + (lengthKind >>> 2));
+          const off = this.inlineOffset(b);
+          value = run.pageBytes[p].subarray(off, off + (lengthKind >>> 2));
         } else {
           const chunk = (at / CHUNK_SPAN) | 0;
           value = new Uint8Array(this.chunkBytes[chunk].buffer, at - chunk * CHUNK_SPAN, lengthKind >>> 2);
@@ -577,13 +577,18 @@ export class RunTree {
     this.stride = this.inlineAt + room / 8;
   }
 
+  /** Byte offset, in its page, of the inline value of the record whose numbers start at `b`. */
+  inlineOffset(b: number): number {
+    return (b + this.inlineAt) * 8;
+  }
+
   /**
    * Stores `value` for the record at number `b` of a page whose bytes are `bytes`: inline when
    * it fits (returns {@link INLINE}), else in the arena (returns its place there).
    */
   private storeValue(bytes: Uint8Array, b: number, value: Uint8Array): number {
     if (value.length <= this.inlineMax) {
-      copyInto(bytes, (b + this.inlineAt) * 8, value);
+      copyInto(bytes, this.inlineOffset(b), value);
       return INLINE;
     }
     return this.chunkIndexFor(value.length) * CHUNK_SPAN + this.append(value);
@@ -801,7 +806,7 @@ export class RunTreeCursor implements RecordCursor {
     const length = lengthKind >>> 2;
     if (at === INLINE) {
       const bytes = run.pageBytes[p];
-      const from = (b + tree.inlineAt) * 8;
+      const from = tree.inlineOffset(b);
       const copy = this.inlineCopy;
       for (let k = 0; k < length; k++) copy[k] = bytes[from + k];
       this.valueSource = copy;
