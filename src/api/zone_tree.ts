@@ -536,7 +536,9 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   }
 
   /**
-   * The encoded key for a write applied, or a point read answered, before this call returns, as
+   * The encoded key for a write applied, or a point read answered, before this call returns
+   * with no user code running in between (not `update` / `addOrUpdate`, whose callback could
+   * change the array between the read and the write), as
    * {@link #valueForWrite} for values: for a layout of one ascending `<bytes:N>` field the
    * encoding is the bytes themselves, so a Uint8Array of N bytes is used as given instead of
    * copied (the WAL and the in-memory segment copy a written key, a read only compares it; a
