@@ -23,6 +23,7 @@ import type { FileSystem } from "../fs/file_system.ts";
 import type { AnyKey, AnyKeyInput, AnyKeyspace, Keyspace } from "../keyspace/define_keyspace.ts";
 import { type EngineKeyspace, TreeEngine } from "../engine/tree_engine.ts";
 import { OpColumns } from "../wal/wal_format.ts";
+import { pace } from "../util/gc_pacer.ts";
 import { EMPTY, KIND_DELETE, KIND_PUT } from "../iter/record.ts";
 import { RangeCursor } from "../iter/range_cursor.ts";
 import { decodesToCopy } from "../keyspace/value_codec.ts";
@@ -178,6 +179,11 @@ export interface TreeMaintenance {
   mergeBottomSegments(from?: number, to?: number): Promise<void>;
 }
 
+/**
+ * Estimated bytes of one batch op's objects (the op and the arrays its key and value came in),
+ * counted with its key and value bytes for `util/gc_pacer.ts` once the batch is written.
+ */
+const BATCH_OP_OVERHEAD_BYTES = 96;
 const RANGE_OPTION_NAMES = ["gte", "gt", "lte", "lt", "prefix", "reverse", "limit", "snapshot"];
 /** The range options that are bounds, in the order they are encoded. */
 const BOUND_NAMES = ["gte", "gt", "lte", "lt", "prefix"] as const;
@@ -514,8 +520,13 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     const columns = this.#batchColumns ?? new OpColumns();
     this.#batchColumns = undefined;
     try {
-      for (let i = 0; i < ops.length; i++) this.#encodeOp(columns, ops[i], i);
-      return this.#engine.writeBatch(columns);
+      let bytes = 0;
+      for (let i = 0; i < ops.length; i++) bytes += this.#encodeOp(columns, ops[i], i);
+      const written = this.#engine.writeBatch(columns);
+      // The ops (objects, and as a rule their keys and values) were made for this call and are
+      // garbage now; count them for the young-generation pacing (`util/gc_pacer.ts`).
+      pace(bytes + ops.length * BATCH_OP_OVERHEAD_BYTES);
+      return written;
     } finally {
       columns.clear();
       this.#batchColumns = columns;
@@ -552,19 +563,23 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
       : this.keyspace.key.encode(key);
   }
 
-  /** Encodes op `i` of a batch into `columns` (in order: key, value, expiry). */
-  #encodeOp(columns: OpColumns, op: BatchOp<KIn, V>, i: number): void {
+  /**
+   * Encodes op `i` of a batch into `columns` (in order: key, value, expiry) and returns the
+   * bytes of its encoded key and value.
+   */
+  #encodeOp(columns: OpColumns, op: BatchOp<KIn, V>, i: number): number {
     if (op !== null && typeof op === "object") {
       if ("put" in op) {
         const key = this.#keyInCall(op.put);
         const value = this.#valueForWrite(op.value);
         columns.add(KIND_PUT, key, value, expiryOf(op, BATCH_PUT_NAMES, i));
-        return;
+        return key.length + value.length;
       }
       if ("del" in op) {
         checkNames(op, DEL_NAMES, i);
-        columns.add(KIND_DELETE, this.#keyInCall(op.del), EMPTY, 0);
-        return;
+        const key = this.#keyInCall(op.del);
+        columns.add(KIND_DELETE, key, EMPTY, 0);
+        return key.length;
       }
     }
     throw new InvalidOptionError("ops", `batch(ops): ops[${i}] is neither {put, value} nor {del}`);

@@ -55,3 +55,32 @@ test("ranges and gets count the copies they return", async () => {
     await tree.close();
   }
 });
+
+test("a batch counts its ops (made for the call), single writes do not", async () => {
+  let collections = 0;
+  const tree = await ZoneTree.open({
+    dir: "/db",
+    fs: memoryFileSystem(),
+    keyspace: defineKeyspace({ key: "<u32be>", value: "bytes" }),
+  });
+  try {
+    const value = new Uint8Array(4000);
+    setGcPacing(true, () => collections++);
+    // ~20 MB written one by one: no collection.
+    for (let i = 0; i < 5000; i++) tree.upsert(i, value);
+    expect(collections).toBe(0);
+    // ~4 MB of ops in one batch: counted, short of PACE_BYTES.
+    const ops = Array.from({ length: 1000 }, (_, i) => ({ put: i, value }));
+    tree.batch(ops);
+    expect(collections).toBe(0);
+    // Four more pass 16 MiB together (5 x 4.1 MB): one collection.
+    for (let b = 0; b < 4; b++) tree.batch(ops);
+    expect(collections).toBe(1);
+    // Deletes count their keys and op objects: 1,000 of them are far from PACE_BYTES.
+    tree.batch(ops.map((op) => ({ del: op.put })));
+    expect(collections).toBe(1);
+    expect(tree.get(0)).toBeUndefined();
+  } finally {
+    await tree.close();
+  }
+});
