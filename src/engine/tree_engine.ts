@@ -154,6 +154,9 @@ const OP_INDEX_LEASE = 1 << 20;
 /** Estimated bytes of a value copy's object, counted for `gc_pacer.ts` with its length. */
 const COPY_OVERHEAD_BYTES = 64;
 
+/** What `#diskHandles` returns when there is no disk segment (shared: never written to). */
+const NO_DISK_HANDLES: DiskHandle[] = [];
+
 /** Longest stretch a merge works before it yields to the event loop. */
 const MERGE_SLICE_MS = 8;
 
@@ -176,7 +179,7 @@ class PinnedCursor extends MergingCursor {
     super.close();
     const pinned = this.#pinned;
     this.#pinned = undefined;
-    if (pinned !== undefined) for (const h of pinned) this.#diskSet.release(h);
+    if (pinned !== undefined) for (let i = 0; i < pinned.length; i++) this.#diskSet.release(pinned[i]);
   }
 }
 
@@ -610,6 +613,7 @@ export class TreeEngine {
 
   /** Disk handles in layer order (disk segment, then bottom segments newest first). */
   #diskHandles(): DiskHandle[] {
+    if (this.#disk === undefined && this.#bottom.length === 0) return NO_DISK_HANDLES;
     const out: DiskHandle[] = [];
     if (this.#disk) out.push(this.#disk);
     for (let i = this.#bottom.length - 1; i >= 0; i--) out.push(this.#bottom[i]);
@@ -855,18 +859,23 @@ export class TreeEngine {
     if (snapshot && !this.options.readOnly && !this.#failure && this.#mutable.recordCount > 0) {
       this.moveMutableSegmentForward();
     }
-    const layers = snapshot ? this.#layers.slice(1) : this.#layers;
+    // Runs once per range query: no iterator protocol and no objects beyond the cursors (a
+    // process's first queries run it unoptimized).
+    const layers = this.#layers;
     const children: RecordCursor[] = [];
     // Short, bounded reads (a prefix, a limit) go through the block cache like point reads do;
     // full scans keep their blocks to themselves so they do not evict the working set.
-    const diskOptions = { fillCache };
-    for (const layer of layers) {
+    let diskOptions: { fillCache: boolean } | undefined;
+    for (let i = snapshot ? 1 : 0; i < layers.length; i++) {
+      const layer = layers[i];
       children.push(
-        layer instanceof MutableSegment ? layer.cursor(reverse) : (layer as DiskSegment).cursor(reverse, diskOptions),
+        layer instanceof MutableSegment
+          ? layer.cursor(reverse)
+          : (layer as DiskSegment).cursor(reverse, diskOptions ??= { fillCache }),
       );
     }
     const pinned = this.#diskHandles();
-    for (const h of pinned) this.#diskSet.acquire(h);
+    for (let i = 0; i < pinned.length; i++) this.#diskSet.acquire(pinned[i]);
     const merged = new PinnedCursor(children, reverse, this.compare, pinned, this.#diskSet);
     const tombstones = this.#tombstones;
     const cursor = tombstones.size === 0 ? merged : new TombstoneCursor(merged, tombstones);

@@ -71,20 +71,21 @@ export class MergingCursor implements RecordCursor {
    * winner first. The sorted path needs no copy (it never compares with the current key: the
    * tie flags say which children are at it).
    */
-  private currentKey = new Uint8Array(64);
+  private currentKey: Uint8Array = EMPTY;
   /** `currentKey` viewed at the current key's length (re-made only when the length changes). */
   private currentKeyView: Uint8Array = EMPTY;
 
   /**
    * `children`: one cursor per layer, newest first, all in direction `reverse`; the merging
-   * cursor owns them (closes them). `compare`: the key order.
+   * cursor owns them (closes them) and the array (keeps it: a range query opens one of these
+   * per call). `compare`: the key order.
    */
   constructor(children: RecordCursor[], reverse: boolean, compare: Comparer) {
-    assert(children.length <= CHILDREN_MAX, `too many layers: ${children.length}`);
+    if (children.length > CHILDREN_MAX) assert(false, `too many layers: ${children.length}`);
     for (let i = 0; i < children.length; i++) {
       assert(children[i].reverse === reverse, "merging children must share the direction");
     }
-    this.children = children.slice();
+    this.children = children;
     this.reverse = reverse;
     this.compare = compare;
     this.dir = reverse ? -1 : 1;
@@ -170,7 +171,7 @@ export class MergingCursor implements RecordCursor {
     const key = this.key;
     const n = key.length;
     if (this.currentKey.length < n) {
-      this.currentKey = new Uint8Array(Math.max(n, this.currentKey.length * 2));
+      this.currentKey = new Uint8Array(Math.max(n, 64, this.currentKey.length * 2));
       this.currentKeyView = EMPTY;
     }
     this.currentKey.set(key);

@@ -73,7 +73,7 @@ export class RangeCursor implements RecordCursor {
   /** Wraps `inner` (owned: closed with this cursor); direction is `inner.reverse`. */
   constructor(inner: RecordCursor, compare: Comparer, options: RangeOptions = {}) {
     const limit = options.limit ?? Infinity;
-    assert(limit === Infinity || (Number.isInteger(limit) && limit >= 0), `bad limit ${limit}`);
+    if (!(limit === Infinity || (Number.isInteger(limit) && limit >= 0))) assert(false, `bad limit ${limit}`);
     this.inner = inner;
     this.compare = compare;
     this.reverse = inner.reverse;

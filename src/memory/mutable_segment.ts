@@ -174,7 +174,8 @@ export class MutableSegment implements SegmentReader {
    * readers); `expiresAt` is epoch ms, 0 for never.
    */
   put(key: Uint8Array, value: Uint8Array, opIndex: number, kind: number, expiresAt: number): void {
-    assert(!this.isFrozen, `put into frozen segment ${this.id}`);
+    // Per record: the message is built only when it fails.
+    if (this.isFrozen) assert(false, `put into frozen segment ${this.id}`);
     // An overwrite appends the new value to the tree's arena (and the WAL): it counts in full.
     let inserted: boolean;
     const runs = this.runs;

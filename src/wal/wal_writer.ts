@@ -411,7 +411,7 @@ export class WalWriter {
     const { kinds, keys, values, expiresAt } = b;
     let need = RECORD_HEADER_MAX;
     for (let i = 0; i < n; i++) need += OP_OVERHEAD_MAX + keys[i].length + values[i].length;
-    assert(need <= FRAME_PAYLOAD_MAX_BYTES, `batch of ${need} bytes exceeds the WAL frame limit`);
+    if (need > FRAME_PAYLOAD_MAX_BYTES) assert(false, `batch of ${need} bytes exceeds the WAL frame limit`);
     if (this.len + need > this.buf.length) this.grow(need);
     const start = this.len;
     this.view.setUint32(start, Math.floor(firstOpIndex / 0x1_0000_0000));

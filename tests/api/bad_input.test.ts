@@ -373,6 +373,14 @@ describe("bad options are INVALID_OPTION and write nothing", () => {
       await refused(() => tree.range(o as never), "INVALID_OPTION", `range ${JSON.stringify(o)}`);
       await refused(() => tree.keys(o as never), "INVALID_OPTION", `keys ${JSON.stringify(o)}`);
     }
+    // The messages name the call and the option (built only when thrown).
+    expect(() => tree.range({ reverse: "yes" } as never).next()).toThrow(
+      "range(options): reverse yes is not a boolean",
+    );
+    expect(() => tree.keys({ snapshot: 1 } as never).next()).toThrow(
+      "keys(options): snapshot 1 is not a boolean",
+    );
+    expect(() => tree.range({ foo: 1 } as never).next()).toThrow('range(options): unknown option "foo"');
     for (const b of [null, 5, "x", { foo: 1 }]) {
       await refused(() => tree.count(b as never), "INVALID_OPTION", `count ${JSON.stringify(b)}`);
     }
