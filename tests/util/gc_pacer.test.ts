@@ -1,10 +1,19 @@
 // src/util/gc_pacer.ts: one young-generation collection per PACE_BYTES of copies handed out,
-// found in Bun (bun:jsc) and absent elsewhere; and the read paths count what they return.
+// found in Bun (bun:jsc) and absent elsewhere; the read paths count what they return, batches their ops.
 import { afterEach, expect, test } from "bun:test";
 import { defineKeyspace, memoryFileSystem, ZoneTree } from "../../mod.ts";
 import { pace, PACE_BYTES, setGcPacing } from "../../src/util/gc_pacer.ts";
 
 afterEach(() => void setGcPacing(true));
+
+/** A tree in memory with 4-byte keys and bytes values. */
+function openTree() {
+  return ZoneTree.open({
+    dir: "/db",
+    fs: memoryFileSystem(),
+    keyspace: defineKeyspace({ key: "<u32be>", value: "bytes" }),
+  });
+}
 
 test("finds bun:jsc's young-generation collection under Bun, and runs it", () => {
   setGcPacing(true);
@@ -29,11 +38,7 @@ test("collects once each time the bytes counted pass PACE_BYTES, and not when of
 
 test("ranges and gets count the copies they return", async () => {
   let collections = 0;
-  const tree = await ZoneTree.open({
-    dir: "/db",
-    fs: memoryFileSystem(),
-    keyspace: defineKeyspace({ key: "<u32be>", value: "bytes" }),
-  });
+  const tree = await openTree();
   try {
     const value = new Uint8Array(4000);
     for (let i = 0; i < 5000; i++) tree.upsert(i, value);
@@ -58,11 +63,7 @@ test("ranges and gets count the copies they return", async () => {
 
 test("a batch counts its ops (made for the call), single writes do not", async () => {
   let collections = 0;
-  const tree = await ZoneTree.open({
-    dir: "/db",
-    fs: memoryFileSystem(),
-    keyspace: defineKeyspace({ key: "<u32be>", value: "bytes" }),
-  });
+  const tree = await openTree();
   try {
     const value = new Uint8Array(4000);
     setGcPacing(true, () => collections++);
