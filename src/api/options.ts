@@ -160,3 +160,28 @@ function validateFs(fs: unknown): FileSystem | undefined {
   }
   return fs as FileSystem;
 }
+
+/**
+ * Throws `InvalidOptionError` naming the first property of `options` (own or inherited,
+ * enumerable) that is not in `allowed`: `` `${fn}(options): unknown option "x"` ``. For the
+ * read calls' options (`range`, `keys`, `count`, `iterator`); runs once per call, so it makes
+ * no array of the names and builds its message only when it throws.
+ */
+export function checkOptionNames(options: object, allowed: readonly string[], fn: string): void {
+  for (const name in options) {
+    if (!allowed.includes(name)) {
+      throw new InvalidOptionError(name, `${fn}(options): unknown option "${name}"`);
+    }
+  }
+}
+
+/**
+ * Whether option `name` of call `fn` is `true`; throws `InvalidOptionError` unless `v` is
+ * undefined or a boolean (`` `${fn}(options): reverse 1 is not a boolean` ``).
+ */
+export function checkBooleanOption(v: unknown, name: string, fn: string): boolean {
+  if (v !== undefined && typeof v !== "boolean") {
+    throw new InvalidOptionError(name, `${fn}(options): ${name} ${String(v)} is not a boolean`);
+  }
+  return v === true;
+}

@@ -10,6 +10,7 @@
  * @module
  */
 import { ClosedError, InvalidOptionError } from "./errors.ts";
+import { checkBooleanOption, checkOptionNames } from "./options.ts";
 import type { Keyspace } from "../keyspace/define_keyspace.ts";
 import type { TreeEngine } from "../engine/tree_engine.ts";
 import { KIND_DELETE } from "../iter/record.ts";
@@ -70,27 +71,15 @@ export class TreeIterator<K, V, P> implements Disposable {
     if (options === null || typeof options !== "object") {
       throw new InvalidOptionError("options", "iterator(options): options must be an object");
     }
-    for (const name of Object.keys(options)) {
-      if (!OPTION_NAMES.includes(name)) {
-        throw new InvalidOptionError(name, `iterator(options): unknown option "${name}"`);
-      }
-    }
+    checkOptionNames(options, OPTION_NAMES, "iterator");
     this.#keyspace = keyspace;
-    for (const name of OPTION_NAMES) {
-      const v = (options as Record<string, unknown>)[name];
-      if (v !== undefined && typeof v !== "boolean") {
-        throw new InvalidOptionError(
-          name,
-          `iterator(options): ${name} ${String(v)} is not a boolean`,
-        );
-      }
-    }
+    this.#reverse = checkBooleanOption(options.reverse, "reverse", "iterator");
+    const snapshot = checkBooleanOption(options.snapshot, "snapshot", "iterator");
+    const includeDeleted = checkBooleanOption(options.includeDeleted, "includeDeleted", "iterator");
     this.#engine = engine;
-    this.#reverse = options.reverse === true;
-    const snapshot = options.snapshot === true;
     const { cursor, openedAt } = engine.openCursor(this.#reverse, snapshot);
     this.#cursor = new RangeCursor(cursor, engine.compare, {
-      includeDeleted: options.includeDeleted === true,
+      includeDeleted,
       now: snapshot ? openedAt : undefined,
     });
   }

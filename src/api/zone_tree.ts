@@ -7,7 +7,12 @@
  * @module
  */
 import { InvalidOptionError } from "./errors.ts";
-import { type EngineOptions, validateOptions } from "./options.ts";
+import {
+  checkBooleanOption,
+  checkOptionNames,
+  type EngineOptions,
+  validateOptions,
+} from "./options.ts";
 import type {
   CompressionMode,
   DiskSegmentMode,
@@ -744,13 +749,7 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     if (options === null || typeof options !== "object") {
       throw new InvalidOptionError("options", `${fn}(options): options must be an object`);
     }
-    // Runs once per query, so without an array of the names (a process's first queries run it
-    // unoptimized) and with the messages built only when thrown.
-    for (const name in options) {
-      if (!RANGE_OPTION_NAMES.includes(name)) {
-        throw new InvalidOptionError(name, `${fn}(options): unknown option "${name}"`);
-      }
-    }
+    checkOptionNames(options, RANGE_OPTION_NAMES, fn);
     const limit = options.limit;
     if (
       limit !== undefined && (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0)
@@ -767,8 +766,8 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
       if (b !== undefined) encoded[side] = this.keyspace.key.encodeBound(b);
     }
     const range = resolveBounds(encoded);
-    const reverse = checkBoolean(options.reverse, "reverse", fn);
-    const snapshot = checkBoolean(options.snapshot, "snapshot", fn);
+    const reverse = checkBooleanOption(options.reverse, "reverse", fn);
+    const snapshot = checkBooleanOption(options.snapshot, "snapshot", fn);
     // A bounded or limited range is a query: it reads through the block cache.
     const bounded = range.lower !== undefined || range.upper !== undefined || limit !== undefined;
     const { cursor, openedAt } = this.#engine.openCursor(reverse, snapshot, bounded);
@@ -1038,17 +1037,6 @@ function checkNames(obj: object, allowed: readonly string[], what: OptionSource)
       throw new InvalidOptionError(name, `${describeSource(what)}: unknown option "${name}" (${allowed.join(", ")})`);
     }
   }
-}
-
-/**
- * Whether range option `name` of `fn` is `true`; throws `InvalidOptionError` unless `v` is
- * undefined or a boolean.
- */
-function checkBoolean(v: unknown, name: string, fn: string): boolean {
-  if (v !== undefined && typeof v !== "boolean") {
-    throw new InvalidOptionError(name, `${fn}(options): ${name} ${String(v)} is not a boolean`);
-  }
-  return v === true;
 }
 
 /** Throws `InvalidOptionError` unless `fn` is a function (checked before anything is read). */

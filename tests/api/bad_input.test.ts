@@ -381,6 +381,10 @@ describe("bad options are INVALID_OPTION and write nothing", () => {
       "keys(options): snapshot 1 is not a boolean",
     );
     expect(() => tree.range({ foo: 1 } as never).next()).toThrow('range(options): unknown option "foo"');
+    expect(() => tree.iterator({ includeDeleted: "no" } as never)).toThrow(
+      "iterator(options): includeDeleted no is not a boolean",
+    );
+    expect(() => tree.iterator({ foo: 1 } as never)).toThrow('iterator(options): unknown option "foo"');
     for (const b of [null, 5, "x", { foo: 1 }]) {
       await refused(() => tree.count(b as never), "INVALID_OPTION", `count ${JSON.stringify(b)}`);
     }
