@@ -597,6 +597,12 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
    * The value of `key`, or undefined if absent, deleted or expired. A key is an object by field
    * names or a tuple in field order (a bare scalar for a one-field layout).
    *
+   * Byte arrays a read hands out (a `"bytes"` value, a `bytes` key field) are the caller's to
+   * keep and change. Under Deno one of up to 256 bytes is a view into a shared 8 KiB buffer
+   * (Deno gives every new typed array a `malloc`'d buffer of its own, ~1 µs each): use its
+   * `byteOffset` and `byteLength` with its `buffer`, and `slice()` it to transfer it or to keep
+   * a few out of many. The same holds for `range`, `keys`, iterators and transactions.
+   *
    * @example
    * ```ts
    * import assert from "node:assert/strict";

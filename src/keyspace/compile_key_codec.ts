@@ -28,6 +28,7 @@ import { describeValue } from "./key_errors.ts";
 import { generateDecode, generateEncode } from "./generate_key_codec.ts";
 import type { ParsedTemplate } from "./parse_template.ts";
 import type { AnyKey, AnyKeyInput } from "./template_types.ts";
+import { newCopyArray } from "../util/bytes.ts";
 
 /** Encoded bytes of a key or prefix, and whether every field was given. */
 export interface KeyBound {
@@ -228,7 +229,7 @@ function writeFields(
   } else {
     for (let i = 0; i < given; i++) length += codecs[i].size(shape.valueAt(key, i));
   }
-  const out = new Uint8Array(length);
+  const out = newCopyArray(length);
   let pos = 0;
   for (let i = 0; i < given; i++) pos = codecs[i].write(out, pos, shape.valueAt(key, i));
   return out;

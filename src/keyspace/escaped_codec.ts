@@ -21,7 +21,7 @@
 import type { KeyField } from "./key_field_type.ts";
 import { keyDecodeError, keyFieldError, keyTypeError } from "./key_errors.ts";
 import { type FieldCodec, readCursor } from "./codec_contract.ts";
-import { copyOf } from "../util/bytes.ts";
+import { copyOf, newCopyArray } from "../util/bytes.ts";
 
 const ESCAPE = 0xff;
 const TERMINATOR = 0x01;
@@ -255,7 +255,7 @@ function readBytes(
   const stop = scanField(name, b, pos, end, mask);
   readCursor.pos = stop + 2;
   if (scan.escapes === 0 && mask === 0) return copyOf(b, pos, stop);
-  const out = new Uint8Array(stop - pos - scan.escapes);
+  const out = newCopyArray(stop - pos - scan.escapes);
   let n = 0;
   for (let i = pos; i < stop; i++) {
     const x = b[i] ^ mask;

@@ -20,6 +20,7 @@
  */
 import type { FieldCodec } from "./codec_contract.ts";
 import { readCursor } from "./codec_contract.ts";
+import { newCopyArray } from "../util/bytes.ts";
 
 /** Encode function of a layout. */
 export type EncodeFn = (key: unknown) => Uint8Array;
@@ -52,7 +53,7 @@ function pickValuesSource(names: readonly string[]): string {
 function writeSource(codecs: readonly FieldCodec[], fixedWidth: number | undefined): string {
   const lines: string[] = [];
   if (fixedWidth !== undefined) {
-    lines.push(`const out = new Uint8Array(${fixedWidth});`);
+    lines.push(`const out = alloc(${fixedWidth});`);
     let pos = 0;
     codecs.forEach((c, i) => {
       lines.push(`w${i}(out, ${pos}, v${i});`);
@@ -62,7 +63,7 @@ function writeSource(codecs: readonly FieldCodec[], fixedWidth: number | undefin
   }
   const fixedPart = codecs.reduce((sum, c) => sum + c.width, 0);
   const sizes = codecs.map((c, i) => (c.width > 0 ? "" : ` + s${i}(v${i})`)).join("");
-  lines.push(`const out = new Uint8Array(${fixedPart}${sizes});`, "let pos = 0;");
+  lines.push(`const out = alloc(${fixedPart}${sizes});`, "let pos = 0;");
   codecs.forEach((_, i) => lines.push(`pos = w${i}(out, pos, v${i});`));
   return lines.join("\n");
 }
@@ -79,7 +80,7 @@ export function generateEncode(
   const body = `return function encode(key) {\n${pickValuesSource(names)}\n${
     writeSource(codecs, fixedWidth)
   }\nreturn out;\n};`;
-  return compile<EncodeFn>(["slow", ...params], body, [slow, ...args]);
+  return compile<EncodeFn>(["slow", "alloc", ...params], body, [slow, newCopyArray, ...args]);
 }
 
 /** Generates `decode` for a layout; malformed bytes go to `slow`, which throws the error. */

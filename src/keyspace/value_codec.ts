@@ -32,7 +32,7 @@ import { readUuid, writeUuid } from "./field_codec.ts";
 import { bytesN, VALUE_SCALAR_TYPES } from "./key_field_type.ts";
 import { describeValue } from "./key_errors.ts";
 import type { CustomValueCodec, JsonSpec } from "./template_types.ts";
-import { copyBytes, copyOf } from "../util/bytes.ts";
+import { copyBytes, copyOf, newCopyArray } from "../util/bytes.ts";
 
 /** The value side of a compiled keyspace. */
 export interface ValueCodec<V = unknown> {
@@ -371,7 +371,7 @@ function single(type: string, s: Scalar): ValueCodec {
     id: type,
     fixedWidth: s.width,
     encode(value: unknown): Uint8Array {
-      const out = new Uint8Array(s.width);
+      const out = newCopyArray(s.width);
       s.write(out, 0, value);
       return out;
     },
@@ -442,7 +442,7 @@ function encodeStruct(
     );
   }
   const v = value as Record<string, unknown>;
-  const out = new Uint8Array(width);
+  const out = newCopyArray(width);
   let pos = 0;
   for (let i = 0; i < names.length; i++) {
     const x = v[names[i]];

@@ -354,3 +354,28 @@ Deno.test("GC pacing is Bun's alone: nothing to run here, and pacing is a no-op"
   assert.equal(collections, 1);
   setGcPacing(true);
 });
+
+Deno.test("small copies are pooled under Deno: each read hands out bytes of its own", async () => {
+  const { RUNTIME_POOLS_COPIES } = await import("../../src/util/bytes.ts");
+  const { memoryFileSystem } = await import("../../mod.ts");
+  assert.equal(RUNTIME_POOLS_COPIES, true);
+  const ks = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: "bytes" });
+  const tree = await ZoneTree.open({ dir: "/p", keyspace: ks, fs: memoryFileSystem(), maintenance: "manual" });
+  const valueOf = (s: number, t: number) => new Uint8Array(16 + (t % 3) * 50).fill((s * 7 + t) & 0xff);
+  for (let t = 0; t < 100; t++) {
+    tree.batch(Array.from({ length: 10 }, (_, s) => ({ put: [`s${s}`, t] as [string, number], value: valueOf(s, t) })));
+  }
+  const got = [...tree.range({})];
+  assert.equal(got.length, 1000);
+  assert.ok(got.some(([, v]) => v.byteOffset > 0), "values are views into shared slabs");
+  for (const [k, v] of got) assert.deepEqual(v, valueOf(Number(k.sensor.slice(1)), Number(k.ts)));
+  for (const [, v] of got) v.fill(0xee);
+  // A caller transferring one value's buffer away detaches its slab, not the engine's next reads.
+  const [[, first]] = tree.range({ prefix: ["s3"], limit: 1 });
+  const slab = first.buffer as ArrayBuffer;
+  structuredClone(slab, { transfer: [slab] });
+  assert.equal(first.length, 0);
+  for (const [k, v] of tree.range({ prefix: ["s3"] })) assert.deepEqual(v, valueOf(3, Number(k.ts)));
+  assert.deepEqual(tree.get(["s5", 42]), valueOf(5, 42));
+  await tree.close();
+});
