@@ -19,13 +19,35 @@ class Keys {
 
   private readonly seen = new Set<string>();
 
-  constructor(readonly rng: Prng, readonly width: number, prefixCount: number) {
+  /**
+   * `head`: when given, every prefix is `head`, then 4-6 bytes of 1..3 (so that many prefixes
+   * share their first bytes after the head), then the terminator, as sensor ids of one naming
+   * scheme are.
+   */
+  constructor(
+    readonly rng: Prng,
+    readonly width: number,
+    prefixCount: number,
+    readonly head?: Uint8Array,
+    readonly prefixMax = 40,
+  ) {
     while (this.prefixes.length < prefixCount) this.addPrefix();
   }
 
   /** A new prefix (so that some arrive while cursors are open). */
   addPrefix(): void {
     for (;;) {
+      const head = this.head;
+      if (head !== undefined) {
+        const n = 4 + this.rng.int(3);
+        const p = new Uint8Array(head.length + n + 1);
+        p.set(head);
+        for (let i = 0; i < n; i++) p[head.length + i] = 1 + this.rng.int(3);
+        if (this.seen.has(hex(p))) continue;
+        this.seen.add(hex(p));
+        this.prefixes.push(p);
+        return;
+      }
       const n = this.rng.int(6);
       const p = new Uint8Array(n + 1);
       for (let i = 0; i < n; i++) p[i] = 1 + this.rng.int(this.rng.int(2) === 0 ? 3 : 255);
@@ -53,7 +75,7 @@ class Keys {
   /** Mostly the prefix's next ascending suffix; sometimes a step back or a random one. */
   pick(): Uint8Array {
     const rng = this.rng;
-    if (this.prefixes.length < 40 && rng.int(40) === 0) this.addPrefix();
+    if (this.prefixes.length < this.prefixMax && rng.int(40) === 0) this.addPrefix();
     const p = rng.pick(this.prefixes);
     const at = this.next.get(hex(p)) ?? 0;
     const r = rng.int(10);
@@ -87,9 +109,32 @@ class Keys {
       }
       case 5:
         return rng.bytes(rng.int(8));
+      case 6:
+        if (this.head !== undefined) return this.nearPrefix();
+        return this.pick();
       default:
         return this.pick();
     }
+  }
+
+  /**
+   * With a head: a target around the shared bytes or a prefix's next ones: the head cut short
+   * or with a byte moved up or down, or a prefix (with or without a suffix) with one of its
+   * bytes changed to fall between or beside the held ones (0 and 4 are outside 1..3).
+   */
+  private nearPrefix(): Uint8Array {
+    const rng = this.rng;
+    const head = this.head!;
+    if (rng.int(3) === 0) {
+      const t = head.slice(0, rng.int(head.length + 1));
+      if (t.length > 0 && rng.int(2) === 0) t[rng.int(t.length)] += rng.int(2) === 0 ? 1 : -1;
+      return t;
+    }
+    const p = rng.pick(this.prefixes);
+    const t = rng.int(2) === 0 ? p.slice() : this.key(p, this.suffix(rng.int(40)));
+    const at = rng.int(head.length + 6);
+    if (at < t.length) t[at] = rng.pick([0, 1, 2, 3, 4, 0xff]);
+    return rng.int(3) === 0 ? t.subarray(0, rng.int(t.length + 1)) : t;
   }
 }
 
@@ -181,6 +226,35 @@ describe("MutableSegment as runs (keys of a prefix and a fixed-width last field)
           expect(ok ? show(c) : "(end)").toBe(show(sorted[at]));
           if (!ok) break;
           last = c.key.slice();
+        }
+      }
+    });
+  }
+
+  for (const seed of seeds(12, 900)) {
+    test(`many prefixes sharing their first bytes: seeks match the model (seed ${seed})`, () => {
+      const rng = new Prng(seed);
+      const head = rng.bytes(rng.int(4)).map((b) => 1 + (b % 250));
+      const width = rng.pick([1, 4, 8]);
+      const keys = new Keys(rng, width, 16 + rng.int(60), head, 120);
+      const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: width });
+      const model = new ModelSegment();
+      const held: Uint8Array[] = [];
+      for (let op = 1; op <= 300 + rng.int(2500); op++) {
+        const r = randomRecord(rng, keys.pick(), op);
+        seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
+        model.put(r);
+        held.push(r.key);
+      }
+      expect(seg.isRuns).toBe(true);
+      const sorted = model.sorted();
+      for (const frozen of [false, true]) {
+        if (frozen) seg.freeze();
+        for (const reverse of [false, true]) {
+          for (let i = 0; i < 150; i++) {
+            const r = seekAndStep(seg, sorted, keys.target(held), rng.int(2) === 0, reverse, rng.int(6));
+            expect(r.got).toEqual(r.want);
+          }
         }
       }
     });
