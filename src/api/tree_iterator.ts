@@ -15,7 +15,7 @@ import type { Keyspace } from "../keyspace/define_keyspace.ts";
 import type { TreeEngine } from "../engine/tree_engine.ts";
 import { KIND_DELETE } from "../iter/record.ts";
 import { RangeCursor } from "../iter/range_cursor.ts";
-import { prefixSuccessor } from "../util/bytes.ts";
+import { copyBytes, prefixSuccessor } from "../util/bytes.ts";
 import { decodesToCopy } from "../keyspace/value_codec.ts";
 import { pace } from "../util/gc_pacer.ts";
 
@@ -130,7 +130,7 @@ export class TreeIterator<K, V, P> implements Disposable {
   /** The current key's encoded bytes (a copy). */
   get rawKey(): Uint8Array {
     this.#current();
-    return this.#cursor.key.slice();
+    return copyBytes(this.#cursor.key);
   }
 
   /** The current value, decoded; undefined on a deletion marker. */

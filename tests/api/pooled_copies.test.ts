@@ -89,12 +89,18 @@ describe("pooled copies through the public API", () => {
     {
       using it = tree.iterator();
       const seen: [Uint8Array, Uint8Array][] = [];
-      while (it.next()) seen.push([it.key, it.value!]);
+      const raw: Uint8Array[] = [];
+      while (it.next()) {
+        seen.push([it.key, it.value!]);
+        raw.push(it.rawKey);
+      }
       expect(seen.length).toBe(500);
+      expect(raw.map((k) => Array.from(k))).toEqual(before);
       for (const [k, v] of seen) {
         k.fill(9);
         v.fill(9);
       }
+      for (const k of raw) k.fill(8);
     }
     const tx = tree.transaction();
     const value = new Uint8Array(24).fill(5);
