@@ -57,7 +57,7 @@ let slabUsed = 0;
 /** A zero-filled view of `n` (<= {@link POOLED_COPY_MAX}) bytes of the current slab. */
 function pooledArray(n: number): Uint8Array {
   // A slab whose buffer a caller transferred away is detached (length 0): start another.
-  if (slabUsed + n > slab.byteLength) {
+  if (slabUsed + n > slab.byteLength || slab.byteLength === 0) {
     slab = new ArrayBuffer(POOL_SLAB_BYTES);
     slabUsed = 0;
   }

@@ -101,5 +101,14 @@ describe("pooled copies (Deno's mode, forced on here)", () => {
     expect(b.length).toBe(32);
     expect(Array.from(b)).toEqual(Array.from(src.subarray(16, 48)));
     expect(b.buffer).not.toBe(a.buffer);
+    // An empty copy is a view of the slab too: transferring its buffer detaches its neighbours,
+    // and later copies, empty or not, come from a new slab.
+    const fresh = copyOf(src, 0, 64);
+    const empty = copyOf(src, 3, 3);
+    const emptySlab = empty.buffer as ArrayBuffer;
+    structuredClone(emptySlab, { transfer: [emptySlab] });
+    expect(fresh.length).toBe(0); // same slab
+    expect(copyOf(src, 5, 5).length).toBe(0);
+    expect(Array.from(copyOf(src, 1, 4))).toEqual([1, 2, 3]);
   });
 });
