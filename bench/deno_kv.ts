@@ -24,6 +24,7 @@
  * harness's warm-up does).
  */
 import { defineKeyspace, ZoneTree } from "../mod.ts";
+import { flags, fmtRate, removeDir, tempDir } from "./bench_common.ts";
 import { counterData, counterKeys, permutation } from "./peers/data.ts";
 import { Prng } from "../src/util/prng.ts";
 
@@ -33,13 +34,10 @@ const SENSORS = 1000;
 const STEP = 60_000;
 const BASE = 1_700_000_000_000;
 
-function arg(name: string, fallback: string): string {
-  const i = Deno.args.indexOf(`--${name}`);
-  return i >= 0 ? Deno.args[i + 1] : fallback;
-}
-const n = Number(arg("n", "200000"));
-const runs = Number(arg("runs", "3"));
-const child = arg("child", "");
+const args = flags({ n: "200000", runs: "3", child: "" });
+const n = Number(args.n);
+const runs = Number(args.runs);
+const child = args.child;
 
 interface Engine {
   open(dir: string, timeSeries: boolean): Promise<void>;
@@ -160,7 +158,7 @@ function check(what: string, got: number, want: number): void {
 async function warmUp(engine: Engine): Promise<void> {
   const m = 5000;
   const { keys, values } = counterData(m, 100, 9);
-  const dir = Deno.makeTempDirSync({ prefix: "zt-denokv-warm-" });
+  const dir = tempDir("denokv-warm");
   await engine.open(dir, false);
   for (let b = 0; b < m; b += BATCH) await engine.putBatch(keys, values, b, b + BATCH);
   for (let i = 0; i < m; i++) await engine.get(keys[(i * 7) % m]);
@@ -179,7 +177,7 @@ async function warmUp(engine: Engine): Promise<void> {
     }
   }
   await engine.close();
-  Deno.removeSync(dir, { recursive: true });
+  removeDir(dir);
 }
 
 async function runChild(engine: Engine): Promise<Rates> {
@@ -189,7 +187,7 @@ async function runChild(engine: Engine): Promise<Rates> {
   const order = permutation(n, new Prng(2));
   const prng = new Prng(3);
   const probes = counterKeys(Array.from({ length: n }, () => prng.int(n)));
-  const newDir = () => Deno.makeTempDirSync({ prefix: "zt-denokv-" });
+  const newDir = () => tempDir("denokv");
   const dirs: string[] = [];
 
   let dir = newDir();
@@ -246,7 +244,7 @@ async function runChild(engine: Engine): Promise<Rates> {
   });
   rates["ts-query 1h window"] = ids.length / ms * 1000;
   await engine.close();
-  for (const d of dirs) Deno.removeSync(d, { recursive: true });
+  for (const d of dirs) removeDir(d);
   return rates;
 }
 
@@ -274,10 +272,9 @@ if (child) {
     }
   }
   const med = (xs: number[]) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
-  const fmt = (x: number) => x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : `${(x / 1e3).toFixed(1)}k`;
   const cell = (rs: Rates[], m: string) => {
     const xs = rs.map((r) => r[m]);
-    return `${fmt(med(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`;
+    return `${fmtRate(med(xs))} (${fmtRate(Math.min(...xs))}-${fmtRate(Math.max(...xs))})`;
   };
   console.log(
     `Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${new Date().toISOString().slice(0, 10)}, ` +

@@ -12,11 +12,11 @@
  */
 import { defineKeyspace, memoryFileSystem, ZoneTree } from "../mod.ts";
 import { copyOf, RUNTIME_POOLS_COPIES, setPooledCopies } from "../src/util/bytes.ts";
+import { RUNTIME } from "./bench_common.ts";
 import { counterData } from "./peers/data.ts";
 
 const N = 300_000;
-const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? "bun" : "deno";
-console.log(`${runtime}: copies pooled by default: ${RUNTIME_POOLS_COPIES}`);
+console.log(`${RUNTIME}: copies pooled by default: ${RUNTIME_POOLS_COPIES}`);
 
 const src = new Uint8Array(1 << 20).map((_, i) => i * 7);
 let sink = 0;

@@ -83,14 +83,10 @@ export function newCopyArray(n: number): Uint8Array {
  */
 export function copyOf(src: Uint8Array, start: number, end: number): Uint8Array {
   const n = end - start;
-  if (n > COPY_LOOP_MAX) {
-    if (!pooled || n > POOLED_COPY_MAX) return src.slice(start, end);
-    const out = pooledArray(n);
-    out.set(src.subarray(start, end));
-    return out;
-  }
-  const out = pooled ? pooledArray(n) : new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = src[start + i];
+  if (n > COPY_LOOP_MAX && (!pooled || n > POOLED_COPY_MAX)) return src.slice(start, end);
+  const out = newCopyArray(n);
+  if (n > COPY_LOOP_MAX) out.set(src.subarray(start, end));
+  else for (let i = 0; i < n; i++) out[i] = src[start + i];
   return out;
 }
 
