@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { KIND_PUT, newSlot } from "../../src/iter/record.ts";
 import { MutableSegment, type MutableSegmentTuning, RECORD_OVERHEAD_BYTES } from "../../src/memory/mutable_segment.ts";
-import { nextRunSlabBytes } from "../../src/memory/run_tree.ts";
+import { nextRunSlabBytes, RUN_INSERTED, RunTree } from "../../src/memory/run_tree.ts";
 import { POOLED_MIN_BYTES } from "../../src/util/helper_thread.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { Prng } from "../../src/util/prng.ts";
@@ -256,6 +256,73 @@ describe("MutableSegment as runs (keys of a prefix and a fixed-width last field)
             expect(r.got).toEqual(r.want);
           }
         }
+      }
+    });
+  }
+
+  for (const seed of seeds(16, 1300)) {
+    test(`seeks into long runs whose suffixes are spread unevenly land where a sorted model does (seed ${seed})`, () => {
+      // The run search guesses a place from the first and last suffixes and gallops from there:
+      // clustered, geometric and wide random suffixes put the guess far from the answer, on
+      // either side, so every step of the gallop is taken.
+      const rng = new Prng(seed);
+      const width = rng.pick([2, 4, 8, 12]);
+      const tree = new RunTree(width);
+      const held: Uint8Array[] = [];
+      const prefixes = [Uint8Array.of(7, 0), Uint8Array.of(9, 9, 0), Uint8Array.of(0x20, 0)];
+      const suffixBytes = (n: number) => {
+        const s = new Uint8Array(width);
+        for (let i = width - 1; i >= 0; i--, n = Math.floor(n / 256)) s[i] = n % 256;
+        if (width > 8 && rng.int(2) === 0) s[0] = rng.int(256); // words past the guess's two
+        return s;
+      };
+      const max = 2 ** Math.min(8 * width, 52) - 1;
+      for (const prefix of prefixes) {
+        const count = 17 + rng.int(900);
+        const shape = rng.int(4);
+        const ns = new Set<number>();
+        for (let tries = 0; ns.size < count && tries < 20 * count; tries++) {
+          let n: number;
+          if (shape === 0) n = rng.int(8) === 0 ? Math.floor(rng.next() * max) : 1000 + rng.int(count * 2); // clustered, outliers
+          else if (shape === 1) n = Math.floor(Math.min(max, 1.05 ** (rng.next() * 1000))); // geometric
+          else if (shape === 2) n = Math.floor(rng.next() * max); // wide random
+          else n = ns.size * (1 + rng.int(3)); // nearly even
+          ns.add(Math.min(n, max));
+        }
+        const keys = [...ns].map((n) => {
+          const key = new Uint8Array(prefix.length + width);
+          key.set(prefix);
+          key.set(suffixBytes(n), prefix.length);
+          return key;
+        });
+        // In order (a run declines inserts that move too many records).
+        for (const key of keys.sort(compareBytes)) {
+          expect(tree.upsert(key, Uint8Array.of(1), 1, KIND_PUT, 0)).toBe(RUN_INSERTED);
+          held.push(key);
+        }
+      }
+      expect(tree.sortedRuns().every((run) => run.count > 16)).toBe(true);
+      const sorted = held.slice().sort(compareBytes);
+      const runs = tree.sortedRuns();
+      const firstOfRun = runs.map((_, r) => runs.slice(0, r).reduce((n, run) => n + run.count, 0));
+      for (let i = 0; i < 400; i++) {
+        const k = rng.pick(sorted);
+        const t = k.slice();
+        const at = k.length - 1 - rng.int(Math.min(width, 3));
+        const r = rng.int(4);
+        if (r === 1 && t[at] > 0) t[at]--;
+        else if (r === 2 && t[at] < 255) t[at]++;
+        const target = r === 3 ? t.subarray(0, k.length - rng.int(width + 1)) : t;
+        const strict = rng.int(2) === 0;
+        let want = 0;
+        while (want < sorted.length) {
+          const c = compareBytes(sorted[want], target);
+          if (c > 0 || (c === 0 && !strict)) break;
+          want++;
+        }
+        tree.lowerBound(target, strict);
+        const got = tree.foundRun === runs.length ? sorted.length : firstOfRun[tree.foundRun] + tree.foundIndex;
+        expect(`${hex(target)} ${strict} -> ${got}`).toBe(`${hex(target)} ${strict} -> ${want}`);
       }
     });
   }
