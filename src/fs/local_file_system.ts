@@ -29,7 +29,15 @@ import type {
   OpenFileOptions,
   SyncTicket,
 } from "./file_system.ts";
-import { SYNC_FAILED, SYNC_PENDING, syncOnHelper } from "../util/helper_thread.ts";
+import {
+  closeOnHelper,
+  helperSyncsByPath,
+  openOnHelper,
+  SYNC_DONE,
+  SYNC_FAILED,
+  SYNC_PENDING,
+  syncOnHelper,
+} from "../util/helper_thread.ts";
 
 /** A lock file whose content cannot be parsed is treated as stale once it is this old. */
 const GARBLED_LOCK_STALE_MS = 3000;
@@ -165,6 +173,19 @@ class LocalFileHandle implements FileHandle {
   private closed = false;
   /** Syncs started on the helper thread that may still run (`close` waits for them). */
   private readonly started: HelperSync[] = [];
+  /**
+   * Where the helper syncs files it opened by path (Deno): this file there (its id, and a cell
+   * that says whether it opened), null when it cannot be, undefined until first asked.
+   */
+  private remote: { id: number; cell: Int32Array } | null | undefined;
+  /**
+   * Whether a sync of this handle's own descriptor began after the helper had opened the file.
+   * Until then syncs stay here: Linux reports a write-back error to the descriptors open when it
+   * happened, so one that happened before the helper opened the file would pass its syncs by;
+   * a sync here after that point reports any such error, and the helper's own descriptor sees
+   * every later one.
+   */
+  private remoteCovered = false;
 
   constructor(path: string, fd: number) {
     this.path = path;
@@ -203,20 +224,36 @@ class LocalFileHandle implements FileHandle {
 
   sync(): void {
     this.checkOpen();
+    const covers = this.remoteOpened();
     nodeFs.fdatasyncSync(this.fd);
+    if (covers) this.remoteCovered = true;
   }
 
   syncAsync(): Promise<void> {
     this.checkOpen();
+    const covers = this.remoteOpened();
     return new Promise((resolve, reject) => {
-      nodeFs.fdatasync(this.fd, (e) => (e ? reject(e) : resolve()));
+      nodeFs.fdatasync(this.fd, (e) => {
+        if (e) return reject(e);
+        if (covers) this.remoteCovered = true;
+        resolve();
+      });
     });
   }
 
-  /** `fdatasync` on the helper thread (Bun: descriptors are the process's), see helper_thread.ts. */
+  /**
+   * `fdatasync` on the helper thread, see helper_thread.ts: of this descriptor (Bun: descriptors
+   * are the process's), or of the helper's own descriptor of this file (Deno), once it has
+   * opened it and a sync here has covered what came before (see {@link remoteCovered}).
+   */
   startSync(): SyncTicket | undefined {
     this.checkOpen();
-    const cell = syncOnHelper(this.fd);
+    let cell: Int32Array | undefined;
+    if (!helperSyncsByPath()) cell = syncOnHelper(this.fd);
+    else {
+      const id = this.remoteId();
+      if (id !== undefined) cell = syncOnHelper(id, true);
+    }
     if (cell === undefined) return undefined;
     const ticket = new HelperSync(this.path, cell, this.fd);
     const started = this.started;
@@ -227,6 +264,39 @@ class LocalFileHandle implements FileHandle {
       started.length = live;
     }
     return ticket;
+  }
+
+  /**
+   * The helper's id of this file once it can sync it there (see {@link remote}); asks it to open
+   * the file the first time, and says undefined (sync here) until it has.
+   */
+  private remoteId(): number | undefined {
+    const remote = this.remote;
+    if (remote === undefined) {
+      let st: nodeFs.BigIntStats;
+      try {
+        st = nodeFs.fstatSync(this.fd, { bigint: true });
+      } catch {
+        this.remote = null;
+        return undefined;
+      }
+      this.remote = openOnHelper(this.path, st.dev, st.ino) ?? null;
+      return undefined;
+    }
+    if (remote === null) return undefined;
+    const state = Atomics.load(remote.cell, 0);
+    if (state === SYNC_PENDING) return undefined;
+    if (state !== SYNC_DONE) {
+      this.remote = null; // could not open it, or another file has the path: sync here
+      return undefined;
+    }
+    return this.remoteCovered ? remote.id : undefined;
+  }
+
+  /** Whether the helper has opened this file (see {@link remote}). */
+  private remoteOpened(): boolean {
+    const remote = this.remote;
+    return remote !== undefined && remote !== null && Atomics.load(remote.cell, 0) === SYNC_DONE;
   }
 
   truncate(size: number): void {
@@ -243,6 +313,7 @@ class LocalFileHandle implements FileHandle {
     // does not answer in time is harmless by then, see `helperSyncPatienceMs`.)
     for (const t of this.started) t.settle();
     this.started.length = 0;
+    if (this.remote) closeOnHelper(this.remote.id);
     nodeFs.closeSync(this.fd);
   }
 

@@ -26,12 +26,17 @@
  * in four during a sequential load (a 1M-record load: 269 handed out ready, 92 made fresh);
  * it is busy faulting pages in, not short of requests.
  *
- * **WAL syncs.** {@link syncOnHelper} runs `fdatasync(fd)` on a second helper (a sync can take
+ * **WAL syncs.** {@link syncOnHelper} runs `fdatasync` on a second helper (a sync can take
  * milliseconds; behind one, the first helper's buffers came late) and reports through a
  * shared cell that the caller can poll or wait on (`Atomics.wait`) without an event-loop turn;
- * the local file handle builds its `startSync` on it (`local_file_system.ts`). Only in Bun, where
- * a file descriptor is the process's and valid on every thread (in Deno each isolate has its own
- * resource table: the helper gets EBADF).
+ * the local file handle builds its `startSync` on it (`local_file_system.ts`). In Bun a file
+ * descriptor is the process's and valid on every thread, so the helper syncs the caller's own
+ * descriptor. In Deno each isolate has its own resource table (the caller's descriptor is EBADF
+ * there), so the helper opens the file by path once ({@link openOnHelper}), checks that it is
+ * the same file (device and inode), and syncs its own descriptor: `fdatasync` flushes the file,
+ * whichever descriptor wrote it. Measured under Deno (a million 100-byte records in batches of
+ * 1,000, default WAL, 5 alternating runs): 0.97-1.29M records/s with the syncs on the writer's
+ * thread, 1.16-1.58M with them on the helper.
  *
  * Each helper is a `node:worker_threads` Worker running a few lines of evaluated JavaScript (no
  * module to load or type-check), started at its first request and `unref`'d, so it never keeps
@@ -99,18 +104,49 @@ parentPort.on("message", (m) => {
     // local_file_system.ts), and buffers are only an optimisation.
   }
 });
+// Files opened here by path (a runtime whose descriptors are per thread), by the caller's id.
+const opened = new Map();
+// Runs job() and answers through the caller's cell: done, or failed with the errno (job may
+// also return the failed state itself).
+function answer(cellBuffer, job) {
+  const cell = new Int32Array(cellBuffer);
+  let state = ${SYNC_DONE};
+  try {
+    state = job() ?? state;
+  } catch (e) {
+    state = ${SYNC_FAILED};
+    Atomics.store(cell, 1, typeof e?.errno === "number" ? e.errno : -1);
+  }
+  Atomics.store(cell, 0, state);
+  Atomics.notify(cell, 0);
+}
 function handle(m) {
+  if (typeof m === "object" && m !== null && m.open !== undefined) {
+    answer(m.cell, () => {
+      const fd = fs.openSync(m.path, "r+");
+      const st = fs.fstatSync(fd, { bigint: true });
+      if (st.dev === m.dev && st.ino === m.ino) opened.set(m.open, fd);
+      else {
+        // Another file now has this path (renamed over it): never sync it in this one's stead.
+        fs.closeSync(fd);
+        return ${SYNC_FAILED};
+      }
+    });
+    return;
+  }
+  if (typeof m === "object" && m !== null && m.close !== undefined) {
+    const fd = opened.get(m.close);
+    opened.delete(m.close);
+    if (fd !== undefined) fs.closeSync(fd);
+    return;
+  }
   if (typeof m === "object" && m !== null && m.sync !== undefined) {
-    const cell = new Int32Array(m.cell);
-    let state = ${SYNC_DONE};
-    try {
-      fs.fdatasyncSync(m.sync);
-    } catch (e) {
-      state = ${SYNC_FAILED};
-      Atomics.store(cell, 1, typeof e?.errno === "number" ? e.errno : -1);
-    }
-    Atomics.store(cell, 0, state);
-    Atomics.notify(cell, 0);
+    answer(m.cell, () => {
+      // A file opened here (by the caller's id), or the caller's own descriptor.
+      const fd = m.opened ? opened.get(m.sync) : m.sync;
+      if (fd === undefined) throw Object.assign(new Error("not opened"), { errno: -9 });
+      fs.fdatasyncSync(fd);
+    });
     return;
   }
   // Busy work for tests (touchForTest): a locked read-modify-write per page of a shared buffer.
@@ -142,7 +178,15 @@ let syncHelper: Helper | null | undefined;
 /** Pre-touched plain buffers received from the helper and not handed out yet, by size. */
 const plainReady = new Map<number, ArrayBuffer[]>();
 let warming = true;
-let syncing = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+let syncing = true;
+/**
+ * Whether the helper syncs the caller's descriptor (Bun, Node: descriptors are the process's) or
+ * a file it opened by path (Deno: descriptors are per isolate); see the module comment.
+ */
+let syncByPath = typeof (globalThis as { Bun?: unknown }).Bun === "undefined" &&
+  typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+/** Ids of files opened on the helper (see {@link openOnHelper}). */
+let nextOpenId = 1;
 /** Plain buffers handed out pre-touched, and fresh for want of one (stats, tests). */
 let plainHits = 0;
 let plainMisses = 0;
@@ -232,16 +276,18 @@ export function freshPlainBuffer(byteLength: number): ArrayBuffer {
 }
 
 /**
- * Starts `fdatasync(fd)` on the helper and returns its cell (see {@link SYNC_PENDING}), or
- * undefined where syncs cannot run there (not Bun, no helper, turned off): then sync here.
+ * Starts `fdatasync` on the helper and returns its cell (see {@link SYNC_PENDING}), or undefined
+ * where syncs cannot run there (no helper, turned off): then sync here. `target`: the caller's
+ * descriptor where the helper can use it ({@link helperSyncsByPath} false), or with `opened` the
+ * id of a file {@link openOnHelper} opened there (once its cell said so).
  */
-export function syncOnHelper(fd: number): Int32Array | undefined {
+export function syncOnHelper(target: number, opened = false): Int32Array | undefined {
   if (!syncing) return undefined;
   const h = theSyncHelper();
   if (h === null) return undefined;
   const cell = new Int32Array(new SharedArrayBuffer(8));
   try {
-    h.post({ sync: fd, cell: cell.buffer });
+    h.post({ sync: target, opened, cell: cell.buffer });
   } catch {
     return undefined;
   }
@@ -250,20 +296,64 @@ export function syncOnHelper(fd: number): Int32Array | undefined {
 }
 
 /**
+ * Where the helper syncs files it opened by path ({@link helperSyncsByPath}): opens `path` there,
+ * read-write, and keeps it only if it is the file of device `dev` and inode `ino` (the caller's,
+ * from `fstat`). Returns the id to sync and close it by, and a cell that turns
+ * {@link SYNC_DONE} once it is open there or {@link SYNC_FAILED} if it could not be (or is
+ * another file now); undefined when no helper runs. Nothing is opened for a zero inode (no
+ * identity to check).
+ */
+export function openOnHelper(
+  path: string,
+  dev: bigint,
+  ino: bigint,
+): { id: number; cell: Int32Array } | undefined {
+  if (!syncing || !syncByPath || ino === 0n) return undefined;
+  const h = theSyncHelper();
+  if (h === null) return undefined;
+  const id = nextOpenId++;
+  const cell = new Int32Array(new SharedArrayBuffer(8));
+  try {
+    h.post({ open: id, path, dev, ino, cell: cell.buffer });
+  } catch {
+    return undefined;
+  }
+  return { id, cell };
+}
+
+/** Closes the helper's descriptor of a file {@link openOnHelper} opened (after syncs posted before). */
+export function closeOnHelper(id: number): void {
+  try {
+    syncHelper?.post({ close: id });
+  } catch {
+    // No helper any more: its descriptors went with it.
+  }
+}
+
+/**
  * Turns pre-touched buffers (`warm`) or helper syncs (`sync`) off or back on for the rest of
  * the process; for tests and A/B measurements. Turning buffers off drops the ready ones.
  */
-export function setHelperThread(options: { warm?: boolean; sync?: boolean }): void {
+export function setHelperThread(options: { warm?: boolean; sync?: boolean; syncByPath?: boolean }): void {
   if (options.warm !== undefined) {
     warming = options.warm;
     if (!warming) plainReady.clear();
   }
   if (options.sync !== undefined) syncing = options.sync;
+  if (options.syncByPath !== undefined) syncByPath = options.syncByPath;
 }
 
-/** Whether syncs go to the helper (Bun, and not turned off). */
+/** Whether syncs go to the helper (not turned off, and it did not fail to start). */
 export function helperSyncs(): boolean {
   return syncing && syncHelper !== null;
+}
+
+/**
+ * Whether the helper syncs files it opened by path (Deno) rather than the caller's descriptors
+ * (Bun); see the module comment.
+ */
+export function helperSyncsByPath(): boolean {
+  return syncByPath;
 }
 
 /** Plain buffers ready now and handed out (ready or fresh), syncs posted to the helper. */

@@ -24,8 +24,8 @@
  * - Each write to the file is one whole frame (or the header), appended at the end.
  * - At most one write is not yet synced: a write is only issued once every earlier write is
  *   durable (in async mode the overflow path syncs first, blocking, or waits for the sync it
- *   started on the helper thread after its previous write: `FileHandle.startSync`, local files
- *   under Bun, see `util/helper_thread.ts`). So after a crash only the
+ *   started on the helper thread after its previous write: `FileHandle.startSync`, local files,
+ *   see `util/helper_thread.ts`). So after a crash only the
  *   last frame can be damaged, and the reader can tell a torn tail from corruption in the middle.
  * - Across the logs of consecutive segments ({@link WalWriter.follow}): no frame of a log is
  *   written before every record of the previous log is durable, so what a crash leaves of all

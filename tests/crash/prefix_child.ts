@@ -3,11 +3,13 @@
  * tree in "async-compressed" mode with small segments (so its WAL rotates every few MiB), in
  * bursts that never yield to the event loop and in stretches that yield after every batch, until
  * it is killed. Prints `READY` once writing starts and `FLUSHED <n>` each time a `flush()` that
- * was called after key n-1 resolved (keys below n are durable).
- *   bun tests/crash/prefix_child.ts <dir> <seed>
+ * was called after key n-1 resolved (keys below n are durable), with the number of WAL syncs
+ * started on the helper thread so far.
+ *   bun tests/crash/prefix_child.ts <dir> <seed> [<segment MiB>, default 3-6 by the seed]
  */
 import process from "node:process";
 import { defineKeyspace, type FileSystem, ZoneTree } from "../../mod.ts";
+import { helperStats } from "../../src/util/helper_thread.ts";
 import { Prng } from "../../src/util/prng.ts";
 
 export const prefixKeyspace = defineKeyspace({ key: "<u32be>", value: "bytes" });
@@ -43,13 +45,13 @@ export async function survivingPrefix(dir: string, fs?: FileSystem): Promise<num
 }
 
 if (import.meta.main) {
-  const [dir, seedText] = process.argv.slice(2);
+  const [dir, seedText, segmentMiB] = process.argv.slice(2);
   const prng = new Prng(Number(seedText));
   const tree = await ZoneTree.open({
     dir,
     keyspace: prefixKeyspace,
     wal: "async-compressed",
-    mutableSegmentMaxBytes: (3 + prng.int(4)) << 20,
+    mutableSegmentMaxBytes: (segmentMiB ? Number(segmentMiB) : 3 + prng.int(4)) << 20,
   });
   let next = 0;
   process.stdout.write("READY\n");
@@ -66,7 +68,7 @@ if (import.meta.main) {
     if (prng.int(8) === 0) {
       const n = next;
       await tree.flush();
-      process.stdout.write(`FLUSHED ${n}\n`);
+      process.stdout.write(`FLUSHED ${n} ${helperStats().syncsStarted}\n`);
     }
   }
 }

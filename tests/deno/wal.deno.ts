@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
+import { helperStats, helperSyncsByPath } from "../../src/util/helper_thread.ts";
 import { Prng } from "../../src/util/prng.ts";
 import type { WalMode, WalOp } from "../../src/wal/wal_format.ts";
 import { replayWal } from "../../src/wal/wal_reader.ts";
@@ -192,5 +193,36 @@ Deno.test(
     await next.close();
     assert.equal(replayAll(a).ops.length, i);
     assert.deepEqual(replayAll(b).ops.map((o) => o.opIndex), Array.from({ length: j - i }, (_, k) => i + 1 + k));
+  }),
+);
+
+Deno.test(
+  "under Deno the async WAL's overflow syncs run on the helper, which opened the file by path; its descriptor closes with the log",
+  withDir(async (dir) => {
+    assert.equal(helperSyncsByPath(), true);
+    const fs = localFileSystem();
+    const path = `${dir}/000007.wal`;
+    const value = new Uint8Array(1000).fill(5);
+    const before = helperStats().syncsStarted;
+    const wal = WalWriter.create(fs, path, 7, "async-compressed");
+    // No turn of the event loop: every write and sync is the overflow path's.
+    const n = 6500;
+    for (let i = 1; i <= n; i++) wal.appendOne(i, 0, Uint8Array.of(i & 255, i >> 8), value, 0);
+    // The first overflows sync here (the helper opens the file, then a sync here covers the
+    // time before that); the later ones on the helper.
+    assert.ok(helperStats().syncsStarted - before >= 2, `${helperStats().syncsStarted - before} helper syncs`);
+    await wal.close();
+    assert.equal(replayAll(path).ops.length, n);
+    const real = nodeFs.realpathSync(path);
+    const open = () =>
+      nodeFs.readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return nodeFs.readlinkSync(`/proc/self/fd/${fd}`) === real;
+        } catch {
+          return false;
+        }
+      }).length;
+    for (let t = 0; t < 500 && open() > 0; t++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(open(), 0);
   }),
 );

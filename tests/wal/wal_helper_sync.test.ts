@@ -1,6 +1,7 @@
 // The async WAL's overflow path with syncs started on another thread (FileHandle.startSync): the
 // invariant that at most one write is not yet durable, failures, and the real helper thread on
-// local files (Bun).
+// local files: syncing the caller's descriptor (Bun), and files it opened by path (Deno's way,
+// forced here; tests/deno/wal.deno.ts runs it under Deno).
 import { afterEach, expect, test } from "bun:test";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
@@ -8,11 +9,17 @@ import { IOError } from "../../src/api/errors.ts";
 import { type FileHandle, type FileSystem, joinPath, type SyncTicket } from "../../src/fs/file_system.ts";
 import { localFileSystem, setHelperSyncPatience } from "../../src/fs/local_file_system.ts";
 import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
-import { helperStats, setHelperThread, touchForTest } from "../../src/util/helper_thread.ts";
+import {
+  helperStats,
+  setHelperThread,
+  SYNC_DONE,
+  SYNC_FAILED,
+  touchForTest,
+} from "../../src/util/helper_thread.ts";
 import { ASYNC_BUFFER_MAX_BYTES, WalWriter } from "../../src/wal/wal_writer.ts";
 import { replayAll } from "./helpers.ts";
 
-afterEach(() => setHelperThread({ sync: true }));
+afterEach(() => setHelperThread({ sync: true, syncByPath: false }));
 
 interface FakeTicket extends SyncTicket {
   done: boolean;
@@ -202,3 +209,124 @@ test("a helper sync that is not answered in time is done by the caller (a busy o
     nodeFs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** The handle's helper file (syncs by path): its id and open cell, or null/undefined. */
+function remoteOf(h: FileHandle): { id: number; cell: Int32Array } | null | undefined {
+  return (h as unknown as { remote: { id: number; cell: Int32Array } | null | undefined }).remote;
+}
+
+/** Waits (at most 5 s) until the helper has answered the handle's open. */
+function awaitRemoteOpen(h: FileHandle): number {
+  const remote = remoteOf(h);
+  if (!remote) throw new Error("no open was asked of the helper");
+  Atomics.wait(remote.cell, 0, 0, 5000);
+  return Atomics.load(remote.cell, 0);
+}
+
+/** Descriptors of this process (the helper's included: Bun's are the process's) open on `path`. */
+function descriptorsOn(path: string): number {
+  const real = nodeFs.realpathSync(path);
+  let n = 0;
+  for (const fd of nodeFs.readdirSync("/proc/self/fd")) {
+    try {
+      if (nodeFs.readlinkSync(`/proc/self/fd/${fd}`) === real) n++;
+    } catch {
+      // closed while listing
+    }
+  }
+  return n;
+}
+
+/** Waits (at most 5 s) until no descriptor is open on `path`: the helper closes its own after a close. */
+function awaitNoDescriptors(path: string): number {
+  const deadline = performance.now() + 5000;
+  while (descriptorsOn(path) > 0 && performance.now() < deadline) Bun.sleepSync(5);
+  return descriptorsOn(path);
+}
+
+/** Runs `fn` in a fresh directory with the helper syncing files it opened by path (Deno's way). */
+async function byPath(fn: (dir: string) => Promise<void> | void): Promise<void> {
+  setHelperThread({ syncByPath: true });
+  const dir = nodeFs.mkdtempSync(joinPath(os.tmpdir(), "zt-helper-sync-"));
+  try {
+    await fn(dir);
+  } finally {
+    nodeFs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("by path: the helper opens the file, and takes syncs only after one here covered the time before it opened", () =>
+  byPath((dir) => {
+    const path = joinPath(dir, "f");
+    const h = localFileSystem().openFile(path, { create: true });
+    h.append(new Uint8Array(100));
+    h.sync(); // before the helper opened the file: covers nothing of what comes after
+    const before = helperStats().syncsStarted;
+    expect(h.startSync!()).toBeUndefined(); // asks the helper to open the file: sync here
+    expect(awaitRemoteOpen(h)).toBe(SYNC_DONE);
+    expect(descriptorsOn(path)).toBe(2); // ours and the helper's
+    // Opened, but a write-back error from before that would not reach the helper's descriptor:
+    // still here until a sync of our own descriptor began after the open.
+    expect(h.startSync!()).toBeUndefined();
+    expect(helperStats().syncsStarted).toBe(before);
+    h.sync();
+    h.append(new Uint8Array(100));
+    const ticket = h.startSync!()!;
+    expect(ticket).toBeDefined();
+    ticket.wait();
+    expect(ticket.poll()).toBe(true);
+    expect(helperStats().syncsStarted).toBe(before + 1);
+    h.close();
+    // The helper closes its descriptor after the close (a message behind the syncs).
+    expect(awaitNoDescriptors(path)).toBe(0);
+  }));
+
+test("by path: an async sync here that began after the open also covers it", () =>
+  byPath(async (dir) => {
+    const h = localFileSystem().openFile(joinPath(dir, "f"), { create: true });
+    h.append(new Uint8Array(100));
+    const early = h.syncAsync(); // began before the helper opened the file: covers nothing
+    expect(h.startSync!()).toBeUndefined();
+    expect(awaitRemoteOpen(h)).toBe(SYNC_DONE);
+    await early;
+    expect(h.startSync!()).toBeUndefined();
+    await h.syncAsync();
+    const ticket = h.startSync!()!;
+    expect(ticket).toBeDefined();
+    ticket.wait();
+    h.close();
+  }));
+
+test("by path: a file renamed over the path before the helper opened it is never synced in its stead", () =>
+  byPath((dir) => {
+    const path = joinPath(dir, "f");
+    const h = localFileSystem().openFile(path, { create: true });
+    h.append(new Uint8Array(100));
+    nodeFs.writeFileSync(joinPath(dir, "other"), "other file");
+    nodeFs.renameSync(joinPath(dir, "other"), path); // our handle's file is now unlinked
+    const before = helperStats().syncsStarted;
+    expect(h.startSync!()).toBeUndefined();
+    expect(awaitRemoteOpen(h)).toBe(SYNC_FAILED); // another inode: refused, and closed there
+    for (let i = 0; i < 3; i++) {
+      h.sync(); // here, on our own descriptor
+      expect(h.startSync!()).toBeUndefined();
+    }
+    expect(remoteOf(h)).toBe(null);
+    expect(helperStats().syncsStarted).toBe(before);
+    expect(descriptorsOn(path)).toBe(0);
+    h.close();
+  }));
+
+test("by path: the async WAL's overflow syncs run on the helper; everything replays and no descriptor is left", () =>
+  byPath(async (dir) => {
+    const fs = localFileSystem();
+    const path = joinPath(dir, "w.wal");
+    const before = helperStats().syncsStarted;
+    const wal = WalWriter.create(fs, path, 1, "async-compressed");
+    const n = appendMiB(wal, 6.5);
+    // The first overflows sync here (the open, then a sync here after it); the rest on the helper.
+    expect(helperStats().syncsStarted - before).toBeGreaterThanOrEqual(2);
+    await wal.close();
+    expect(replayAll(fs, path).ops.length).toBe(n);
+    expect(awaitNoDescriptors(path)).toBe(0);
+  }));
