@@ -34,13 +34,20 @@
  * descriptor. In Deno each isolate has its own resource table (the caller's descriptor is EBADF
  * there), so the helper opens the file by path once ({@link openOnHelper}), checks that it is
  * the same file (device and inode), and syncs its own descriptor: `fdatasync` flushes the file,
- * whichever descriptor wrote it. Measured under Deno (a million 100-byte records in batches of
- * 1,000, default WAL, 5 alternating runs): 0.97-1.29M records/s with the syncs on the writer's
- * thread, 1.16-1.58M with them on the helper.
+ * whichever descriptor wrote it. In Deno the buffer helper starts the sync helper, as soon as
+ * it runs itself (see {@link startSyncHelperThere}): a Worker's constructor there blocks the
+ * thread that calls it for 60-90 ms (Bun: 1-10 ms), and a second such pause would land in the
+ * middle of a load. The sync helper then takes a while to come up on a busy machine (~0.6 s
+ * into a million-record load on 2 cores); until it has opened a log, that log's syncs stay on
+ * the writer's thread. Measured under Deno, 3 alternating runs against the syncs all on the
+ * writer's thread: `bench/batch_load.ts` (a million 100-byte records, batches of 1,000) 1.18-1.23M
+ * records/s against 1.09-1.19M; `bench/deno_kv.ts --child zonetree` (200,000 records after a
+ * warm-up) seq-insert 1.01-1.44M against 0.92-1.17M, ts-ingest 1.15-1.66M against 1.02-1.21M.
  *
  * Each helper is a `node:worker_threads` Worker running a few lines of evaluated JavaScript (no
  * module to load or type-check), started at its first request and `unref`'d, so it never keeps
- * a process alive. In Deno its constructor blocks for ~100 ms, once per process. Where no Worker
+ * a process alive. In Deno the first one's constructor blocks for 60-90 ms, once per process
+ * (the second is started by the first). Where no Worker
  * or `SharedArrayBuffer` is available, or the Worker fails, buffers are fresh and syncs stay on
  * the caller's thread, for the rest of the process.
  *
@@ -96,14 +103,17 @@ plainPort?.on("message", (n) => {
     plainPort.postMessage(n); // no memory here: the caller allocates its own
   }
 });
-parentPort.on("message", (m) => {
+function onMessage(m) {
   try {
     handle(m);
   } catch {
     // Never die: a caller may be waiting on a sync cell (it gives up after a while, see
     // local_file_system.ts), and buffers are only an optimisation.
   }
-});
+}
+parentPort.on("message", onMessage);
+// A sync helper started by the buffer helper (see startSyncHelper) takes its jobs on this port.
+workerData?.sync?.on("message", onMessage);
 // Files opened here by path (a runtime whose descriptors are per thread), by the caller's id.
 const opened = new Map();
 // Runs job() and answers through the caller's cell: done, or failed with the errno (job may
@@ -121,6 +131,17 @@ function answer(cellBuffer, job) {
   Atomics.notify(cell, 0);
 }
 function handle(m) {
+  if (typeof m === "object" && m !== null && m.spawnSync !== undefined) {
+    // Start the sync helper here, so that its start does not hold up the caller's thread.
+    const { Worker } = require("node:worker_threads");
+    const w = new Worker(m.source, {
+      eval: true,
+      workerData: { sync: m.spawnSync },
+      transferList: [m.spawnSync],
+    });
+    w.unref();
+    return;
+  }
   if (typeof m === "object" && m !== null && m.open !== undefined) {
     answer(m.cell, () => {
       const fd = fs.openSync(m.path, "r+");
@@ -156,7 +177,7 @@ function handle(m) {
 `;
 
 interface Helper {
-  post(message: unknown): void;
+  post(message: unknown, transfer?: MessagePort[]): void;
   /** The buffer helper's channel for plain buffers; undefined for the sync helper. */
   plain: PlainChannel | undefined;
 }
@@ -213,20 +234,48 @@ function startHelper(forSyncs: boolean): Helper | null {
       plainReady.clear();
     });
     w.unref(); // after the listeners: in Bun, adding one refs the Worker again
-    return { post: (m) => w.postMessage(m), plain: { port: port1, requested: new Map() } };
+    return {
+      post: (m, transfer) => w.postMessage(m, transfer),
+      plain: { port: port1, requested: new Map() },
+    };
   } catch {
     return null;
   }
 }
 
 function theHelper(): Helper | null {
-  if (helper === undefined) helper = startHelper(false);
+  if (helper === undefined) {
+    helper = startHelper(false);
+    // Where syncs go by path, the buffer helper starts the sync helper now (see
+    // startSyncHelperThere): by the WAL's first 1 MiB write, it is likely running.
+    if (helper !== null && syncing && syncByPath) theSyncHelper();
+  }
   return helper;
 }
 
 function theSyncHelper(): Helper | null {
-  if (syncHelper === undefined) syncHelper = startHelper(true);
+  if (syncHelper === undefined) syncHelper = syncByPath ? startSyncHelperThere() : startHelper(true);
   return syncHelper;
+}
+
+/**
+ * Where syncs go by path (Deno): the sync helper, started by the buffer helper. Starting a
+ * Worker costs the thread that creates it 60-90 ms under Deno (Bun: 1-10 ms), a pause a load
+ * would take in the middle of its writes; there the buffer helper pays it instead. Jobs posted
+ * before the sync helper runs wait on its port; a file it has not opened yet is synced by the
+ * caller meanwhile (see `local_file_system.ts`), so nothing waits for the start.
+ */
+function startSyncHelperThere(): Helper | null {
+  const h = theHelper();
+  if (h === null) return null;
+  try {
+    const { port1, port2 } = new MessageChannel();
+    h.post({ spawnSync: port2, source: WORKER_SOURCE }, [port2]);
+    (port1 as { unref?: () => void }).unref?.();
+    return { post: (m) => port1.postMessage(m), plain: undefined };
+  } catch {
+    return null;
+  }
 }
 
 /**

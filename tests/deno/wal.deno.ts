@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
-import { helperStats, helperSyncsByPath } from "../../src/util/helper_thread.ts";
+import { helperStats, helperSyncsByPath, SYNC_DONE } from "../../src/util/helper_thread.ts";
 import { Prng } from "../../src/util/prng.ts";
 import type { WalMode, WalOp } from "../../src/wal/wal_format.ts";
 import { replayWal } from "../../src/wal/wal_reader.ts";
@@ -203,6 +203,16 @@ Deno.test(
     const fs = localFileSystem();
     const path = `${dir}/000007.wal`;
     const value = new Uint8Array(1000).fill(5);
+    // Under Deno the buffer helper starts the sync helper (a Worker's start would stall the
+    // caller's thread for 60-90 ms): wait until it runs, as it does early in a real load.
+    const probe = fs.openFile(`${dir}/probe`, { create: true });
+    assert.equal(probe.startSync!(), undefined); // asks the helper to open it
+    const remote = (probe as unknown as { remote: { cell: Int32Array } | null }).remote!;
+    for (let t = 0; t < 1000 && Atomics.load(remote.cell, 0) === 0; t++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(Atomics.load(remote.cell, 0), SYNC_DONE);
+    probe.close();
     const before = helperStats().syncsStarted;
     const wal = WalWriter.create(fs, path, 7, "async-compressed");
     // No turn of the event loop: every write and sync is the overflow path's.
