@@ -112,7 +112,7 @@ function onMessage(m) {
   }
 }
 parentPort.on("message", onMessage);
-// A sync helper started by the buffer helper (see startSyncHelper) takes its jobs on this port.
+// A sync helper started by the buffer helper (see startSyncHelperThere) takes its jobs here.
 workerData?.sync?.on("message", onMessage);
 // Files opened here by path (a runtime whose descriptors are per thread), by the caller's id.
 const opened = new Map();
@@ -200,12 +200,16 @@ let syncHelper: Helper | null | undefined;
 const plainReady = new Map<number, ArrayBuffer[]>();
 let warming = true;
 let syncing = true;
+/** Deno's `build.os` ("linux", "darwin", "windows", ...); undefined outside Deno. */
+const DENO_OS = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os;
 /**
  * Whether the helper syncs the caller's descriptor (Bun, Node: descriptors are the process's) or
- * a file it opened by path (Deno: descriptors are per isolate); see the module comment.
+ * a file it opened by path (Deno: descriptors are per isolate); see the module comment. Not on
+ * Windows, where a second handle of a log could keep it from being deleted or renamed: there
+ * Deno's syncs stay on the caller's thread.
  */
 let syncByPath = typeof (globalThis as { Bun?: unknown }).Bun === "undefined" &&
-  typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+  DENO_OS !== undefined && DENO_OS !== "windows";
 /** Ids of files opened on the helper (see {@link openOnHelper}). */
 let nextOpenId = 1;
 /** Plain buffers handed out pre-touched, and fresh for want of one (stats, tests). */
