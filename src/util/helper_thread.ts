@@ -199,7 +199,6 @@ let syncHelper: Helper | null | undefined;
 /** Pre-touched plain buffers received from the helper and not handed out yet, by size. */
 const plainReady = new Map<number, ArrayBuffer[]>();
 let warming = true;
-let syncing = true;
 /** Deno's `build.os` ("linux", "darwin", "windows", ...); undefined outside Deno. */
 const DENO_OS = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os;
 /**
@@ -210,6 +209,11 @@ const DENO_OS = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.bui
  */
 let syncByPath = typeof (globalThis as { Bun?: unknown }).Bun === "undefined" &&
   DENO_OS !== undefined && DENO_OS !== "windows";
+/**
+ * Whether WAL syncs go to a helper: in Bun (the caller's descriptor) and in Deno off Windows (by
+ * path), the runtimes the tests run; elsewhere (Node through the bundle) they stay on the caller.
+ */
+let syncing = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" || syncByPath;
 /** Ids of files opened on the helper (see {@link openOnHelper}). */
 let nextOpenId = 1;
 /** Plain buffers handed out pre-touched, and fresh for want of one (stats, tests). */
