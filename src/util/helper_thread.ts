@@ -89,7 +89,7 @@ export const SYNC_DONE = 1;
 export const SYNC_FAILED = 2;
 
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require("node:worker_threads");
+const { parentPort, workerData, Worker } = require("node:worker_threads");
 const fs = require("node:fs");
 // Plain buffers: made and written here, then transferred (moved, not copied) to the caller.
 const plainPort = workerData?.plain;
@@ -131,9 +131,8 @@ function answer(cellBuffer, job) {
   Atomics.notify(cell, 0);
 }
 function handle(m) {
-  if (typeof m === "object" && m !== null && m.spawnSync !== undefined) {
+  if (m?.spawnSync !== undefined) {
     // Start the sync helper here, so that its start does not hold up the caller's thread.
-    const { Worker } = require("node:worker_threads");
     const w = new Worker(m.source, {
       eval: true,
       workerData: { sync: m.spawnSync },
@@ -142,7 +141,7 @@ function handle(m) {
     w.unref();
     return;
   }
-  if (typeof m === "object" && m !== null && m.open !== undefined) {
+  if (m?.open !== undefined) {
     answer(m.cell, () => {
       const fd = fs.openSync(m.path, "r+");
       const st = fs.fstatSync(fd, { bigint: true });
@@ -155,13 +154,13 @@ function handle(m) {
     });
     return;
   }
-  if (typeof m === "object" && m !== null && m.close !== undefined) {
+  if (m?.close !== undefined) {
     const fd = opened.get(m.close);
     opened.delete(m.close);
     if (fd !== undefined) fs.closeSync(fd);
     return;
   }
-  if (typeof m === "object" && m !== null && m.sync !== undefined) {
+  if (m?.sync !== undefined) {
     answer(m.cell, () => {
       // A file opened here (by the caller's id), or the caller's own descriptor.
       const fd = m.opened ? opened.get(m.sync) : m.sync;
@@ -398,11 +397,6 @@ export function setHelperThread(options: { warm?: boolean; sync?: boolean; syncB
   }
   if (options.sync !== undefined) syncing = options.sync;
   if (options.syncByPath !== undefined) syncByPath = options.syncByPath;
-}
-
-/** Whether syncs go to the helper (not turned off, and it did not fail to start). */
-export function helperSyncs(): boolean {
-  return syncing && syncHelper !== null;
 }
 
 /**
