@@ -59,14 +59,39 @@ export interface KeyCodec<K = AnyKey, KIn = AnyKeyInput, P = AnyKeyInput> {
   readonly fixedWidth: number | undefined;
 }
 
+/** Most compiled key codecs kept for reuse (distinct field lists; the oldest goes first). */
+const CODEC_CACHE_MAX = 64;
+
 /**
- * Compiles the key codec for a parsed template. `generate: false` keeps the generic encode and
- * decode instead of the generated ones (tests compare the two).
+ * Compiled codecs by field list (names, types, order) and code generation. A codec holds no
+ * state beyond the synchronous scratch of one call, so keyspaces with the same fields share
+ * one: its generated functions are then the same function objects, and the JIT's optimized
+ * code for them carries over to every tree opened with the layout, instead of each
+ * `defineKeyspace` (a reopen, a partition per time bucket, a throwaway tree) compiling new
+ * functions that start again in the interpreter.
+ */
+const codecCache = new Map<string, KeyCodec>();
+
+/**
+ * Compiles the key codec for a parsed template, or returns the one compiled earlier for the same
+ * fields. `generate: false` keeps the generic encode and decode instead of the generated ones
+ * (tests compare the two).
  */
 export function compileKeyCodec(
   parsed: ParsedTemplate,
   options: { generate?: boolean } = {},
 ): KeyCodec {
+  const generate = options.generate ?? true;
+  const cacheKey = `${generate ? "g" : "n"}${JSON.stringify(parsed.fields)}`;
+  const cached = codecCache.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const codec = Object.freeze(buildKeyCodec(parsed, generate));
+  if (codecCache.size >= CODEC_CACHE_MAX) codecCache.delete(codecCache.keys().next().value!);
+  codecCache.set(cacheKey, codec);
+  return codec;
+}
+
+function buildKeyCodec(parsed: ParsedTemplate, generate: boolean): KeyCodec {
   const shape = new KeyShape(parsed.fields);
   const codecs = parsed.fields.map(fieldCodec);
   const widths = codecs.map((c) => c.width);
@@ -78,7 +103,6 @@ export function compileKeyCodec(
     return write(key, given);
   };
   const genericDecode = (bytes: Uint8Array) => decodeFields(codecs, shape.names, bytes, fixedWidth);
-  const generate = options.generate ?? true;
   const encode =
     (generate ? generateEncode(codecs, shape.names, fixedWidth, genericEncode) : undefined) ??
       genericEncode;

@@ -5,6 +5,7 @@
 import { expect, test } from "bun:test";
 import { compileKeyCodec } from "../../src/keyspace/compile_key_codec.ts";
 import { parseTemplate } from "../../src/keyspace/parse_template.ts";
+import { defineKeyspace } from "../../mod.ts";
 import type { Prng } from "../../src/util/prng.ts";
 import { type FieldSpec, GENERATORS, seedFor, templateOf, withSeed } from "./helpers.ts";
 
@@ -70,4 +71,30 @@ test("generated and generic key codecs agree on random layouts and inputs", () =
       }
     }
   });
+});
+
+test("keyspaces with the same fields share one compiled codec; any difference gets its own", () => {
+  const a = defineKeyspace({ key: "sensor:<str>:ts:<u64be>", value: "bytes" });
+  const b = defineKeyspace({ name: "other", key: "sensor:<str>:ts:<u64be>", value: "u32be" });
+  // Same functions: the JIT's compiled code for them serves every tree of the layout.
+  expect(b.key).toBe(a.key);
+  expect(b.key.decode).toBe(a.key.decode);
+  const differ = [
+    "sensor:<str>:ts:<u64be:desc>",
+    "sensor:<str>:at:<u64be>",
+    "sensor:<str>:ts:<i64be>",
+    "device:<str>:ts:<u64be>",
+  ].map((key) => defineKeyspace({ key, value: "bytes" }).key);
+  for (const k of differ) expect(k).not.toBe(a.key);
+  expect(new Set(differ).size).toBe(differ.length);
+  const parsed = parseTemplate("sensor:<str>:ts:<u64be>");
+  expect(compileKeyCodec(parsed, { generate: false })).not.toBe(a.key);
+  expect(compileKeyCodec(parsed, { generate: false }).decode).not.toBe(a.key.decode);
+  // Shared scratch state (the last bound's field count) stays per call.
+  expect(a.key.encodeBound({ sensor: "s" }).complete).toBe(false);
+  expect(b.key.encodeBound(["s", 5]).complete).toBe(true);
+  expect(a.key.encodeBound(["s"]).complete).toBe(false);
+  const desc = differ[0];
+  expect(desc.compare(desc.encode(["s", 1]), desc.encode(["s", 2]))).toBeGreaterThan(0);
+  expect(a.key.compare(a.key.encode(["s", 1]), a.key.encode(["s", 2]))).toBeLessThan(0);
 });
