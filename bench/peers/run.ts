@@ -1,6 +1,6 @@
 /**
  * Peer benchmark runner (issue 6): `bun run.ts [--engines a,b] [--workloads x,y] [--modes m,n]
- * [--runs 3] [--scale 1.0]`. For each run, each engine runs every workload in its own child
+ * [--runs 3] [--scale 1.0] [--warmup each|once]`. For each run, each engine runs every workload in its own child
  * process (so peak RSS, GC and native caches belong to one engine), engines interleaved run by
  * run. The table shows the median of the runs with min and max; it is printed and written to
  * bench/results/peers-<timestamp>.md, with the raw results in a .json beside it. An engine whose
@@ -12,7 +12,7 @@ import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Driver } from "./drivers/driver.ts";
-import { type Mode, type Plan, type Result, runAll, WORKLOADS } from "./workloads.ts";
+import { type Mode, type Plan, type Result, runAll, type WarmUp, WORKLOADS } from "./workloads.ts";
 
 const ENGINES: Record<string, string> = {
   zonetree: "./drivers/zonetree.ts",
@@ -29,6 +29,7 @@ const { values: args } = parseArgs({
     modes: { type: "string", default: "non-durable,durable" },
     runs: { type: "string", default: "3" },
     scale: { type: "string", default: "1" },
+    warmup: { type: "string", default: "each" },
     child: { type: "string" }, // internal: engine name, results go to --out
     out: { type: "string" },
   },
@@ -38,6 +39,7 @@ const plan: Plan = {
   workloads: new Set(list(args.workloads!)),
   modes: new Set(list(args.modes!) as Mode[]),
   scale: Number(args.scale),
+  warmUp: args.warmup as WarmUp,
 };
 for (const w of plan.workloads) {
   if (!(WORKLOADS as readonly string[]).includes(w)) {
@@ -48,6 +50,9 @@ for (const e of list(args.engines!)) {
   if (!(e in ENGINES)) fail(`unknown engine ${e}`);
 }
 if (!(plan.scale > 0)) fail(`--scale must be > 0, got ${args.scale}`);
+if (plan.warmUp !== "each" && plan.warmUp !== "once") {
+  fail(`--warmup must be each or once, got ${args.warmup}`);
+}
 
 function fail(message: string): never {
   console.error(`run.ts: ${message}`);
@@ -97,6 +102,7 @@ for (let run = 1; run <= runs; run++) {
     console.error(`run ${run}/${runs}: ${engine}`);
     const out = join(tmpdir(), `zt-peers-${process.pid}-${engine}-${run}.json`);
     const childArgs = ["--child", engine, "--out", out, "--scale", String(plan.scale)];
+    childArgs.push("--warmup", plan.warmUp);
     childArgs.push(
       "--workloads",
       [...plan.workloads].join(","),
@@ -146,6 +152,7 @@ function meta() {
     bun: Bun.version,
     platform: `${process.platform} ${process.arch}`,
     scale: plan.scale,
+    warmUp: plan.warmUp,
     runs,
     loadMin: Math.min(...loads),
     loadMax: Math.max(...loads),
@@ -171,7 +178,7 @@ function renderTable(): string {
   ];
   const lines = [
     `Peer benchmark, ${m.date.slice(0, 10)}: ${m.cpu}, ${m.nproc} cores, ${m.memoryGiB} GiB,` +
-    ` ${m.platform}, bun ${m.bun}; scale ${m.scale}, median of ${runs} run(s) (min-max).`,
+    ` ${m.platform}, bun ${m.bun}; scale ${m.scale}, warm-up ${m.warmUp}, median of ${runs} run(s) (min-max).`,
     `1-minute load average around the runs: ${m.loadMin.toFixed(1)}-${m.loadMax.toFixed(1)}` +
     ` (${m.nproc} cores); ${m.minutes.toFixed(1)} minutes. Command: \`${m.command}\``,
     "",
