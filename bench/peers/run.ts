@@ -1,8 +1,8 @@
 /**
  * Peer benchmark runner (issue 6): `bun run.ts [--engines a,b] [--workloads x,y] [--modes m,n]
- * [--runs 3] [--scale 1.0] [--warmup each|once]`. For each run, each engine runs every workload in its own child
- * process (so peak RSS, GC and native caches belong to one engine), engines interleaved run by
- * run. The table shows the median of the runs with min and max; it is printed and written to
+ * [--runs 3] [--scale 1.0] [--warmup each|once]`. For each run, each engine runs every workload
+ * in its own child process (so peak RSS, GC and native caches belong to one engine), engines
+ * interleaved run by run. The table shows the median of the runs with min and max; it is printed and written to
  * bench/results/peers-<timestamp>.md, with the raw results in a .json beside it. An engine whose
  * driver fails to import (ours, until the engine lands) is skipped with the reason.
  */
@@ -102,8 +102,9 @@ for (let run = 1; run <= runs; run++) {
     console.error(`run ${run}/${runs}: ${engine}`);
     const out = join(tmpdir(), `zt-peers-${process.pid}-${engine}-${run}.json`);
     const childArgs = ["--child", engine, "--out", out, "--scale", String(plan.scale)];
-    childArgs.push("--warmup", plan.warmUp);
     childArgs.push(
+      "--warmup",
+      plan.warmUp,
       "--workloads",
       [...plan.workloads].join(","),
       "--modes",
@@ -178,7 +179,8 @@ function renderTable(): string {
   ];
   const lines = [
     `Peer benchmark, ${m.date.slice(0, 10)}: ${m.cpu}, ${m.nproc} cores, ${m.memoryGiB} GiB,` +
-    ` ${m.platform}, bun ${m.bun}; scale ${m.scale}, warm-up ${m.warmUp}, median of ${runs} run(s) (min-max).`,
+    ` ${m.platform}, bun ${m.bun}; scale ${m.scale}, warm-up ${m.warmUp},` +
+    ` median of ${runs} run(s) (min-max).`,
     `1-minute load average around the runs: ${m.loadMin.toFixed(1)}-${m.loadMax.toFixed(1)}` +
     ` (${m.nproc} cores); ${m.minutes.toFixed(1)} minutes. Command: \`${m.command}\``,
     "",

@@ -208,7 +208,7 @@ export function defineKeyspace(def: KeyspaceDefinition<string, unknown>): Keyspa
     : { name: def.name, key: parsed.template, value: json };
   const keyspace: Keyspace = {
     name: def.name,
-    key: Object.freeze(key),
+    key, // frozen (and shared by keyspaces with the same fields) by compileKeyCodec
     value: Object.freeze(value),
     layout: `${fixedKey ? "fixed" : "variable"}-key-${fixedValue ? "fixed" : "variable"}-value`,
     identity: identityOf(canonical),
