@@ -36,6 +36,13 @@ const OPTION_NAMES = ["reverse", "snapshot", "includeDeleted"];
  * then `next()` until it returns false, reading `key`, `value` (decoded lazily), `rawKey` and
  * `isDeleted`. Dispose it (`using`, or `close()`) to release the segments it pins.
  *
+ * A default iterator can be kept and seeked again and again (one per direction for many short
+ * queries, say): each `seek`, and the first `next()`, sees every write made before it; when the
+ * tree's segments changed since the iterator last positioned itself (the mutable segment moved
+ * forward, a merge finished), it reopens over the current ones and lets the old ones go.
+ * Between seeks it may also see later writes ahead of its position. A `snapshot` iterator sees
+ * only what was there when it was made.
+ *
  * @example Seek into a sensor's readings, latest first
  * ```ts
  * import assert from "node:assert/strict";
@@ -54,11 +61,16 @@ const OPTION_NAMES = ["reverse", "snapshot", "includeDeleted"];
  */
 export class TreeIterator<K, V, P> implements Disposable {
   readonly #keyspace: Keyspace<K, V, unknown, P>;
-  readonly #cursor: RangeCursor;
+  #cursor: RangeCursor;
   readonly #reverse: boolean;
   readonly #engine: TreeEngine;
+  readonly #includeDeleted: boolean;
+  /** The engine's `layersVersion` when the cursor was opened; -1 for a snapshot (never reopened). */
+  #layersVersion: number;
   #closed = false;
   #valid = false;
+  /** Whether `next()` ran since the iterator was made. */
+  #started = false;
   /** A seek waiting for the next `next()`: [target, exclusive]. */
   #pending: [Uint8Array | undefined, boolean] | undefined;
 
@@ -77,11 +89,32 @@ export class TreeIterator<K, V, P> implements Disposable {
     const snapshot = checkBooleanOption(options.snapshot, "snapshot", "iterator");
     const includeDeleted = checkBooleanOption(options.includeDeleted, "includeDeleted", "iterator");
     this.#engine = engine;
+    this.#includeDeleted = includeDeleted;
+    this.#layersVersion = snapshot ? -1 : engine.layersVersion;
     const { cursor, openedAt } = engine.openCursor(this.#reverse, snapshot);
     this.#cursor = new RangeCursor(cursor, engine.compare, {
       includeDeleted,
       now: snapshot ? openedAt : undefined,
     });
+  }
+
+  /**
+   * Before a seek of a default iterator: when the tree's segments changed since its cursor was
+   * opened (the mutable segment moved forward, a merge replaced segments), a cursor over the
+   * current ones replaces it, so the seek sees every write made before it, and the segments
+   * the old cursor pinned are let go.
+   */
+  #refresh(): void {
+    const version = this.#layersVersion;
+    const current = this.#engine.layersVersion;
+    if (version < 0 || version === current) return;
+    const { cursor } = this.#engine.openCursor(this.#reverse, false);
+    const old = this.#cursor;
+    this.#cursor = new RangeCursor(cursor, this.#engine.compare, {
+      includeDeleted: this.#includeDeleted,
+    });
+    this.#layersVersion = current;
+    old.close();
   }
 
   #check(): void {
@@ -116,21 +149,30 @@ export class TreeIterator<K, V, P> implements Disposable {
     const pending = this.#pending;
     if (pending) {
       this.#pending = undefined;
+      this.#refresh();
       this.#valid = this.#cursor.seek(pending[0], pending[1]);
-    } else this.#valid = this.#cursor.next();
+    } else {
+      if (!this.#started) this.#refresh();
+      this.#valid = this.#cursor.next();
+    }
+    this.#started = true;
     return this.#valid;
   }
 
   /** The current key, decoded. */
   get key(): K {
     this.#current();
-    return this.#keyspace.key.decode(this.#cursor.key);
+    const bytes = this.#cursor.key;
+    pace(bytes.length + KEY_OVERHEAD_BYTES);
+    return this.#keyspace.key.decode(bytes);
   }
 
   /** The current key's encoded bytes (a copy). */
   get rawKey(): Uint8Array {
     this.#current();
-    return copyBytes(this.#cursor.key);
+    const bytes = this.#cursor.key;
+    pace(bytes.length + COPY_OVERHEAD_BYTES);
+    return copyBytes(bytes);
   }
 
   /** The current value, decoded; undefined on a deletion marker. */
@@ -138,8 +180,14 @@ export class TreeIterator<K, V, P> implements Disposable {
     this.#current();
     if (this.#cursor.kind === KIND_DELETE) return undefined;
     const codec = this.#keyspace.value;
-    if (decodesToCopy(codec)) return this.#cursor.copyValue() as V;
-    return codec.decode(this.#cursor.value);
+    if (decodesToCopy(codec)) {
+      const copy = this.#cursor.copyValue();
+      pace(copy.length + COPY_OVERHEAD_BYTES);
+      return copy as V;
+    }
+    const stored = this.#cursor.value;
+    pace(stored.length + COPY_OVERHEAD_BYTES);
+    return codec.decode(stored);
   }
 
   /** Whether the current record is a deletion marker (only with `includeDeleted`). */
@@ -163,6 +211,8 @@ export class TreeIterator<K, V, P> implements Disposable {
 
 /** Estimated bytes of objects per key a range returns (the key, its decoded form, the result). */
 const KEY_OVERHEAD_BYTES = 96;
+/** Estimated bytes of a copy's or a decoded value's objects (`TreeIterator`'s `value`, `rawKey`). */
+const COPY_OVERHEAD_BYTES = 64;
 /** Estimated bytes of objects per `[key, value]` pair (both copies' headers, the pair, the result). */
 const PAIR_OVERHEAD_BYTES = 160;
 

@@ -275,6 +275,7 @@ export class TreeEngine {
   #readOnly: ReadOnlyEntry[] = [];
   /** Every layer, newest first. Replaced (never mutated) when the segment set changes. */
   #layers: SegmentReader[] = [];
+  #layersVersion = 0;
   #nextSegmentId = 1;
   #lastOpIndex = 0;
   #closed = false;
@@ -592,6 +593,7 @@ export class TreeEngine {
     if (this.#disk) layers.push(this.#disk.segment);
     for (let i = this.#bottom.length - 1; i >= 0; i--) layers.push(this.#bottom[i].segment);
     this.#layers = layers;
+    this.#layersVersion++;
     // Tombstones of segments that left the set (merged) are gone with them.
     const all: RangeTombstone[] = [];
     for (const layer of layers) {
@@ -661,6 +663,14 @@ export class TreeEngine {
   /** True once `close()` has started. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Changes whenever the set of segments that cursors read changes (the mutable segment moved
+   * forward, a merge replaced segments): an open cursor does not see segments added after it.
+   */
+  get layersVersion(): number {
+    return this.#layersVersion;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -24,11 +24,12 @@
  * once, as they would be at the next collection anyway.
  *
  * Called by the read paths that return copies (`tree_engine.ts` for point reads,
- * `api/tree_iterator.ts` for ranges), and by `ZoneTree.batch` for its ops: the caller made an
- * array of op objects (as a rule with their keys and values) for the call, garbage once the
- * batch is written. Measured on the 2-core VM, 1M 16-byte keys with 100-byte values in batches
- * of 1,000 (the peer harness's `seq-insert`, first load of a process; `bun bench/batch_load.ts`
- * against `PACE=0`, 8 alternating processes): ~48k page faults against ~58k unpaced, median
+ * `api/tree_iterator.ts` for ranges and for a `TreeIterator`'s keys and values), and by
+ * `ZoneTree.batch` for its ops: the caller made an array of op objects (as a rule with their
+ * keys and values) for the call, garbage once the batch is written. Measured on the 2-core VM,
+ * 1M 16-byte keys with 100-byte values in batches of 1,000 (the peer harness's `seq-insert`,
+ * first load of a process; `bun bench/batch_load.ts` against `PACE=0`, 8 alternating
+ * processes): ~48k page faults against ~58k unpaced, median
  * 1.46M records/s against 1.33M. Not by single writes (`upsert` and
  * the like): the engine allocates next to nothing per record (keys and values are copied into
  * arenas), and pacing by the bytes written only added collections to `seq-insert-single`.

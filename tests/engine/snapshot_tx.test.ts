@@ -64,6 +64,57 @@ describe("snapshot iterators", () => {
   });
 });
 
+describe("kept iterators", () => {
+  /** Every key from `from` on that a seek to `from` reaches, then next() to the end. */
+  function seekAll(it: { seek(k: number): void; next(): boolean; readonly key: unknown; readonly value: unknown }, from: number) {
+    it.seek(from);
+    const out: [unknown, unknown][] = [];
+    while (it.next()) out.push([it.key, it.value]);
+    return out;
+  }
+
+  test("a kept default iterator's seek sees writes made in segments added after it was made", async () => {
+    const tree = await open();
+    for (let i = 0; i < 40; i++) tree.upsert(i, i);
+    using it = tree.iterator();
+    expect(seekAll(it, 0).length).toBe(40);
+    // Writes past the mutable segment's size move it forward: the new records live in a
+    // segment the iterator's cursor was not opened over.
+    for (let i = 40; i < 200; i++) tree.upsert(i, i);
+    tree.upsert(3, 33);
+    tree.maintenance.moveMutableSegmentForward();
+    tree.upsert(500, 5);
+    const after = seekAll(it, 0);
+    expect(after.length).toBe(201);
+    expect(after[3]).toEqual([3, 33]);
+    expect(after[200]).toEqual([500, 5]);
+    // A merge replaces the segments it read: the next seek reads the merged ones, same records.
+    await tree.maintenance.merge();
+    tree.forceDelete(7);
+    expect(seekAll(it, 5).map(([k]) => k).slice(0, 3)).toEqual([5, 6, 8]);
+    // Reverse, and the first next() without a seek.
+    using rev = tree.iterator({ reverse: true });
+    tree.maintenance.moveMutableSegmentForward();
+    tree.upsert(900, 9);
+    expect(rev.next()).toBe(true);
+    expect(rev.key).toBe(900);
+    await tree.close();
+  });
+
+  test("a snapshot iterator's seek does not reopen over later segments", async () => {
+    const tree = await open();
+    for (let i = 0; i < 40; i++) tree.upsert(i, i);
+    using it = tree.iterator({ snapshot: true });
+    for (let i = 40; i < 200; i++) tree.upsert(i, i);
+    tree.upsert(3, 33);
+    tree.maintenance.moveMutableSegmentForward();
+    const seen = seekAll(it, 0);
+    expect(seen.length).toBe(40);
+    expect(seen[3]).toEqual([3, 3]);
+    await tree.close();
+  });
+});
+
 describe("transactions", () => {
   test("read-your-own-writes, commit as one record, rollback drops writes", async () => {
     const tree = await open();
