@@ -17,7 +17,7 @@ import { KIND_DELETE } from "../iter/record.ts";
 import { RangeCursor } from "../iter/range_cursor.ts";
 import { copyBytes, prefixSuccessor } from "../util/bytes.ts";
 import { decodesToCopy } from "../keyspace/value_codec.ts";
-import { pace } from "../util/gc_pacer.ts";
+import { COPY_OVERHEAD_BYTES, pace } from "../util/gc_pacer.ts";
 
 /** Options of {@link ZoneTree.iterator}. */
 export interface TreeIteratorOptions {
@@ -69,10 +69,11 @@ export class TreeIterator<K, V, P> implements Disposable {
   #layersVersion: number;
   #closed = false;
   #valid = false;
-  /** Whether `next()` ran since the iterator was made. */
-  #started = false;
-  /** A seek waiting for the next `next()`: [target, exclusive]. */
-  #pending: [Uint8Array | undefined, boolean] | undefined;
+  /**
+   * A seek waiting for the next `next()`: [target, exclusive]. At first the start (a range
+   * cursor's first step is that seek), so the first `next()` also refreshes.
+   */
+  #pending: [Uint8Array | undefined, boolean] | undefined = [undefined, false];
 
   /** Created by {@link ZoneTree.iterator}. */
   constructor(
@@ -151,11 +152,7 @@ export class TreeIterator<K, V, P> implements Disposable {
       this.#pending = undefined;
       this.#refresh();
       this.#valid = this.#cursor.seek(pending[0], pending[1]);
-    } else {
-      if (!this.#started) this.#refresh();
-      this.#valid = this.#cursor.next();
-    }
-    this.#started = true;
+    } else this.#valid = this.#cursor.next();
     return this.#valid;
   }
 
@@ -211,8 +208,6 @@ export class TreeIterator<K, V, P> implements Disposable {
 
 /** Estimated bytes of objects per key a range returns (the key, its decoded form, the result). */
 const KEY_OVERHEAD_BYTES = 96;
-/** Estimated bytes of a copy's or a decoded value's objects (`TreeIterator`'s `value`, `rawKey`). */
-const COPY_OVERHEAD_BYTES = 64;
 /** Estimated bytes of objects per `[key, value]` pair (both copies' headers, the pair, the result). */
 const PAIR_OVERHEAD_BYTES = 160;
 

@@ -52,7 +52,7 @@ import { filterCapacity, MutableSegment, type MutableSegmentTuning } from "../me
 import { DEFAULT_INLINE_KEY_BYTES } from "../memory/bplus_tree.ts";
 import { keyHash } from "../memory/key_filter.ts";
 import { AssertionError } from "../util/assert.ts";
-import { pace } from "../util/gc_pacer.ts";
+import { COPY_OVERHEAD_BYTES, pace } from "../util/gc_pacer.ts";
 import { WalWriter } from "../wal/wal_writer.ts";
 import type { WalBatch } from "../wal/wal_format.ts";
 import { replayWal } from "../wal/wal_reader.ts";
@@ -151,8 +151,6 @@ function checkSizes(key: Uint8Array, value: Uint8Array): void {
 
 /** Size of one opIndex lease: numbers are reserved in metadata this many at a time. */
 const OP_INDEX_LEASE = 1 << 20;
-/** Estimated bytes of a value copy's object, counted for `gc_pacer.ts` with its length. */
-const COPY_OVERHEAD_BYTES = 64;
 
 /** What `#diskHandles` returns when there is no disk segment (shared: never written to). */
 const NO_DISK_HANDLES: DiskHandle[] = [];

@@ -29,9 +29,8 @@
  * keys and values) for the call, garbage once the batch is written. Measured on the 2-core VM,
  * 1M 16-byte keys with 100-byte values in batches of 1,000 (the peer harness's `seq-insert`,
  * first load of a process; `bun bench/batch_load.ts` against `PACE=0`, 8 alternating
- * processes): ~48k page faults against ~58k unpaced, median
- * 1.46M records/s against 1.33M. Not by single writes (`upsert` and
- * the like): the engine allocates next to nothing per record (keys and values are copied into
+ * processes): ~48k page faults against ~58k unpaced, median 1.46M records/s against 1.33M. Not
+ * by single writes (`upsert` and the like): the engine allocates next to nothing per record (keys and values are copied into
  * arenas), and pacing by the bytes written only added collections to `seq-insert-single`.
  * Leaf module: imports nothing.
  *
@@ -40,6 +39,12 @@
 
 /** Bytes of short-lived allocation between two collections this module asks for. */
 export const PACE_BYTES = 16 << 20;
+
+/**
+ * Estimated bytes of the objects of one copy or decoded value handed out (a point read's value,
+ * an iterator's value or raw key), counted with its length.
+ */
+export const COPY_OVERHEAD_BYTES = 64;
 
 /** `bun:jsc`'s young-generation collection, or null where there is none (not Bun). */
 type EdenGc = () => void;
