@@ -74,6 +74,9 @@ export class MergingCursor implements RecordCursor {
   private currentKey: Uint8Array = EMPTY;
   /** `currentKey` viewed at the current key's length (re-made only when the length changes). */
   private currentKeyView: Uint8Array = EMPTY;
+  /** The end set by {@link limitEnd} (in cursor direction), or undefined for none. */
+  private endKey: Uint8Array | undefined = undefined;
+  private endInclusive = true;
 
   /**
    * `children`: one cursor per layer, newest first, all in direction `reverse`; the merging
@@ -114,6 +117,19 @@ export class MergingCursor implements RecordCursor {
     if (this.useHeap) this.advanceHeap();
     else this.advanceSorted();
     return this.pick();
+  }
+
+  /**
+   * See {@link RecordCursor.limitEnd}. A child positioned past the end leaves the merge until
+   * the next seek (as an exhausted child does), so the records of the others are not compared
+   * with its key: a one-hour window of one sensor in the oldest layer, say, is read without a
+   * comparison per record against the newer layers' next keys (later readings, or the next
+   * sensor's). Always true.
+   */
+  limitEnd(key: Uint8Array, inclusive: boolean): boolean {
+    this.endKey = key;
+    this.endInclusive = inclusive;
+    return true;
   }
 
   /** Closes every child. Idempotent. */
@@ -163,6 +179,15 @@ export class MergingCursor implements RecordCursor {
     return true;
   }
 
+  /** Whether a child is off the merge: exhausted, or positioned past the end (see {@link limitEnd}). */
+  private out(c: RecordCursor): boolean {
+    if (!c.valid) return true;
+    const end = this.endKey;
+    if (end === undefined) return false;
+    const d = this.dir * this.compare(c.key, end);
+    return d > 0 || (d === 0 && !this.endInclusive);
+  }
+
   /**
    * The current key, copied into a buffer that no child can overwrite. Keys of one length
    * reuse one view, so this allocates nothing per step for fixed-width keys.
@@ -202,7 +227,8 @@ export class MergingCursor implements RecordCursor {
     }
     const w = order[0];
     const top = children[w];
-    if (!top.next()) {
+    top.next();
+    if (this.out(top)) {
       for (let j = 1; j < n; j++) {
         order[j - 1] = order[j];
         ties[j - 1] = ties[j];
@@ -242,7 +268,7 @@ export class MergingCursor implements RecordCursor {
     let n = 0;
     for (let x = 0; x < children.length; x++) {
       const c = children[x];
-      if (!c.valid) continue;
+      if (this.out(c)) continue;
       const key = c.key;
       let j = n;
       let tie = 0;
@@ -272,7 +298,8 @@ export class MergingCursor implements RecordCursor {
     for (let guard = children.length; guard > 0 && this.heapSize > 0; guard--) {
       const top = children[heap[0]];
       if (this.compare(top.key, current) !== 0) break;
-      if (!top.next()) heap[0] = heap[--this.heapSize];
+      top.next();
+      if (this.out(top)) heap[0] = heap[--this.heapSize];
       this.siftDown(0);
     }
   }
@@ -280,7 +307,7 @@ export class MergingCursor implements RecordCursor {
   private buildHeap(): void {
     const children = this.children;
     let n = 0;
-    for (let i = 0; i < children.length; i++) if (children[i].valid) this.heap[n++] = i;
+    for (let i = 0; i < children.length; i++) if (!this.out(children[i])) this.heap[n++] = i;
     this.heapSize = n;
     for (let i = (n >>> 1) - 1; i >= 0; i--) this.siftDown(i);
   }

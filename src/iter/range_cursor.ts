@@ -68,6 +68,8 @@ export class RangeCursor implements RecordCursor {
   private readonly includeDeleted: boolean;
   private readonly clock: (() => number) | null;
   private readonly fixedNow: number;
+  /** Whether `settle` compares keys with the end bound (false: the inner cursor stops there). */
+  private readonly checkEnd: boolean;
   private started = false;
 
   /** Wraps `inner` (owned: closed with this cursor); direction is `inner.reverse`. */
@@ -86,6 +88,9 @@ export class RangeCursor implements RecordCursor {
     const now = options.now ?? Date.now;
     this.clock = typeof now === "function" ? now : null;
     this.fixedNow = typeof now === "number" ? now : 0;
+    const endKey = this.reverse ? this.lowerKey : this.upperKey;
+    const endInclusive = this.reverse ? this.lowerInclusive : this.upperInclusive;
+    this.checkEnd = endKey !== undefined && inner.limitEnd?.(endKey, endInclusive) !== true;
   }
 
   /**
@@ -167,7 +172,7 @@ export class RangeCursor implements RecordCursor {
     const inner = this.inner;
     let now = -1;
     while (inner.valid && this.yielded < this.limit) {
-      if (this.pastEnd(inner.key)) break;
+      if (this.checkEnd && this.pastEnd(inner.key)) break;
       const hidden = (inner.kind === KIND_DELETE && !this.includeDeleted) ||
         (inner.expiresAt !== 0 && inner.expiresAt <= (now < 0 ? (now = this.readNow()) : now));
       if (!hidden) {

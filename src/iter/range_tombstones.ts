@@ -148,6 +148,11 @@ export class TombstoneCursor implements RecordCursor {
     return this.#load();
   }
 
+  /** See {@link RecordCursor.limitEnd}: the inner cursor's (this one only hides records). */
+  limitEnd(key: Uint8Array, inclusive: boolean): boolean {
+    return this.#inner.limitEnd?.(key, inclusive) ?? false;
+  }
+
   /** The inner value, read through (lazily), or EMPTY for a covered record. */
   get value(): Uint8Array {
     return this.valid && !this.#covered ? this.#inner.value : EMPTY;

@@ -81,6 +81,15 @@ export interface RecordCursor extends RecordSlot {
    */
   copyValue(): Uint8Array;
   close(): void;
+  /**
+   * Optional: asks the cursor to end its stream at `key` (the end in its direction: the largest
+   * key forward, the smallest in reverse; `inclusive`: whether a record at `key` is still in).
+   * Returns true when the cursor will never again be valid on a record past it, until a later
+   * call changes the end; then the caller need not check the end itself. A cursor that merges
+   * layers drops a layer from the merge once that layer is past the end, so the records it
+   * yields are no longer compared with that layer's.
+   */
+  limitEnd?(key: Uint8Array, inclusive: boolean): boolean;
 }
 
 /** A key comparer: negative, zero or positive, in memcmp order of encoded keys. */
