@@ -245,6 +245,10 @@ export class MutableSegment implements SegmentReader {
   /** Makes the segment read-only for good (it becomes a read-only segment). Idempotent. */
   freeze(): void {
     this.isFrozen = true;
+    // The run tree's prefix order is built on first need; every reader of a read-only segment
+    // (its queries, and the merge that writes it to disk) needs it, so it is built here, where
+    // the writer moves the segment forward, rather than inside the first query after that.
+    this.runs?.sortedRuns();
   }
 }
 

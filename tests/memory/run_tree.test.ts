@@ -403,6 +403,26 @@ describe("MutableSegment as runs (keys of a prefix and a fixed-width last field)
     expect(seg.isRuns).toBe(true);
     expect(drain(seg.cursor(false), false)).toEqual(model.sorted().map(show));
   });
+
+  test("freezing builds the prefix order, so the first read of a read-only segment does not sort", () => {
+    const keys = new Keys(new Prng(10), 8, 200);
+    const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: 8 });
+    const model = new ModelSegment();
+    let op = 1;
+    for (let t = 0; t < 5; t++) {
+      for (const p of keys.prefixes) {
+        const r = { key: keys.key(p, keys.suffix(1000 + t)), value: Uint8Array.of(t), opIndex: op++, kind: KIND_PUT, expiresAt: 0 };
+        seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
+        model.put(r);
+      }
+    }
+    // deno-lint-ignore no-explicit-any
+    const runs = (seg as any).runs;
+    expect(runs.sorted).toBeNull(); // nothing read it yet
+    seg.freeze();
+    expect(runs.sorted).not.toBeNull();
+    expect(drain(seg.cursor(true), false)).toEqual(model.sorted().reverse().map(show));
+  });
 });
 
 describe("values kept in their records (runs)", () => {
