@@ -9,9 +9,10 @@ import {
 } from "../../src/util/bytes.ts";
 
 describe("copyOf", () => {
-  // Both sides of the loop/slice threshold (128), at offsets inside a larger buffer.
+  // Both sides of the loop/slice threshold (64), every remainder of the loop's four-byte
+  // steps, at offsets inside a larger buffer.
   const src = Uint8Array.from({ length: 600 }, (_, i) => (i * 37 + 11) & 0xff);
-  for (const n of [0, 1, 15, 16, 100, 127, 128, 129, 300]) {
+  for (const n of [0, 1, 2, 3, 4, 5, 6, 7, 15, 16, 17, 63, 64, 65, 100, 127, 128, 129, 300]) {
     test(`${n} bytes: equal to the run, and its own memory`, () => {
       for (const start of [0, 7, 600 - n]) {
         const out = copyOf(src, start, start + n);
