@@ -179,7 +179,10 @@ export class MergingCursor implements RecordCursor {
     return true;
   }
 
-  /** Whether a child is off the merge: exhausted, or positioned past the end (see {@link limitEnd}). */
+  /**
+   * Whether a child is off the merge: exhausted, or positioned past the end (see
+   * {@link limitEnd}).
+   */
   private out(c: RecordCursor): boolean {
     if (!c.valid) return true;
     const end = this.endKey;
