@@ -5,6 +5,7 @@
  *   git worktree add /tmp/base <commit>; ln -s "$PWD/node_modules" /tmp/base/node_modules
  *   A=/tmp/base B=. bun bench/ab_checkouts.ts query    # time-series range queries
  *   A=/tmp/base B=. bun bench/ab_checkouts.ts ingest   # time-series loads
+ *   A=/tmp/base B=. bun bench/ab_checkouts.ts scan     # full scans of counter keys
  *
  * `query`: both checkouts load 1,000 sensors x 1,000 readings (`sensor:<str>:ts:<u64be>`,
  * 16-byte values, time-first, no yield: the in-memory layers the peer harness reads), then
@@ -12,8 +13,11 @@
  * window) on new random sensors, checkouts in alternating order, a full collection before each
  * pass. `ingest`: ROUNDS (default 4) loads of the same readings into a fresh tree per checkout,
  * alternating; with PRIOR=100 each checkout first loads 200,000 records of 100-byte values (code
- * compiled for another value size, as in the peer harness's order). Prints, per checkout and
- * shape, the median and the best time per round (ms) and every round.
+ * compiled for another value size, as in the peer harness's order). `scan`: both checkouts load
+ * 1,000,000 16-byte big-endian counter keys with 100-byte values (batches of 1,000, no yield:
+ * the in-memory layers the harness's scans read), then ROUNDS (default 8) rounds of a full
+ * forward and a full reverse `range()`, checkouts alternating. Prints, per checkout and shape,
+ * the median and the best time per round (ms) and every round.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,10 +25,12 @@ import { isAbsolute, join, resolve } from "node:path";
 import { Prng } from "../src/util/prng.ts";
 
 const mode = process.argv[2] ?? "query";
-if (mode !== "query" && mode !== "ingest") throw new Error(`mode must be query or ingest, not ${mode}`);
+if (mode !== "query" && mode !== "ingest" && mode !== "scan") {
+  throw new Error(`mode must be query, ingest or scan, not ${mode}`);
+}
 const root = (p: string) => (isAbsolute(p) ? p : resolve(p));
 const checkouts = { A: root(process.env.A ?? "."), B: root(process.env.B ?? ".") };
-const rounds = Number(process.env.ROUNDS ?? (mode === "query" ? 12 : 4));
+const rounds = Number(process.env.ROUNDS ?? (mode === "query" ? 12 : mode === "scan" ? 8 : 4));
 const gc = (globalThis as { Bun?: { gc(full: boolean): void } }).Bun?.gc;
 
 // deno-lint-ignore no-explicit-any
@@ -82,13 +88,51 @@ if (mode === "query") {
     }
   }
   for (const tree of Object.values(trees)) await tree.close();
+} else if (mode === "scan") {
+  const COUNT = 1_000_000;
+  const trees: Record<string, Mod> = {};
+  for (const [name, m] of Object.entries(mods)) {
+    const dir = mkdtempSync(join(tmpdir(), "zt-ab-"));
+    dirs.push(dir);
+    const tree = await m.ZoneTree.open({
+      dir,
+      keyspace: m.defineKeyspace({ key: "<bytes:16>", value: "bytes" }),
+    });
+    const v = new Uint8Array(100);
+    for (let b = 0; b < COUNT / 1000; b++) {
+      const ops = [];
+      for (let i = 0; i < 1000; i++) {
+        const k = new Uint8Array(16);
+        new DataView(k.buffer).setUint32(12, b * 1000 + i);
+        ops.push({ put: k, value: v });
+      }
+      tree.batch(ops);
+    }
+    trees[name] = tree;
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const name of round % 2 === 0 ? ["A", "B"] : ["B", "A"]) {
+      for (const reverse of [false, true]) {
+        gc?.(true);
+        const start = performance.now();
+        let n = 0;
+        for (const _ of trees[name].range({ reverse })) n++;
+        record(`scan ${reverse ? "reverse" : "forward"} ${name}`, performance.now() - start);
+        if (n !== COUNT) throw new Error(`scan saw ${n} of ${COUNT}`);
+      }
+    }
+  }
+  for (const tree of Object.values(trees)) await tree.close();
 } else {
   if (process.env.PRIOR) {
     const size = Number(process.env.PRIOR);
     for (const m of Object.values(mods)) {
       const dir = mkdtempSync(join(tmpdir(), "zt-ab-"));
       dirs.push(dir);
-      const tree = await m.ZoneTree.open({ dir, keyspace: m.defineKeyspace({ key: "<bytes:16>", value: "bytes" }) });
+      const tree = await m.ZoneTree.open({
+        dir,
+        keyspace: m.defineKeyspace({ key: "<bytes:16>", value: "bytes" }),
+      });
       const v = new Uint8Array(size);
       for (let b = 0; b < 200; b++) {
         const ops = [];
@@ -115,7 +159,12 @@ if (mode === "query") {
   }
 }
 
-console.log(`A = ${checkouts.A}\nB = ${checkouts.B}\n${mode}, ${rounds} rounds (ms per round of 1,000 queries, or per load)`);
+const unit = mode === "query"
+  ? "per round of 1,000 queries"
+  : mode === "scan"
+  ? "per scan"
+  : "per load";
+console.log(`A = ${checkouts.A}\nB = ${checkouts.B}\n${mode}, ${rounds} rounds (ms ${unit})`);
 for (const [key, list] of times) {
   const sorted = list.slice().sort((a, b) => a - b);
   console.log(

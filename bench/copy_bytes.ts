@@ -9,9 +9,10 @@
  * 1,000,000 copies per size and way, from consecutive places of a 64 MiB buffer (as a scan
  * reads), three rounds, ns per copy of the best round. Seen in Bun 1.4.5 on the 2-core VM
  * (2026-12-07), byte loop / four a step / slice: 24 bytes 27 / 25 / 33 ns; 64 bytes 38 / 32 /
- * 32 ns; 100 bytes 53 / 44 / 34 ns; 200 bytes 106 / 80 / 47 ns. A full in-memory scan of 1M
- * records with 100-byte values went from ~185 to ~150 ms when `copyOf` moved from a byte loop up
- * to 128 bytes to this (in-process A/B of two checkouts, 8 rounds).
+ * 32 ns; 100 bytes 53 / 44 / 34 ns; 200 bytes 106 / 80 / 47 ns. A full scan of a 1M-record
+ * in-memory tree of 100-byte values took a median 141 / 146 ms forward / reverse against 165 /
+ * 177 ms when `copyOf` moved from a byte loop up to 128 bytes to this (`A=<f1cbad0 checkout>
+ * B=. bun bench/ab_checkouts.ts scan`, 8 rounds).
  */
 import { copyOf } from "../src/util/bytes.ts";
 import { RUNTIME } from "./bench_common.ts";
