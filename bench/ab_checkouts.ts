@@ -56,6 +56,30 @@ async function openTree(m: Mod) {
   });
 }
 
+/**
+ * A new tree of `count` 16-byte big-endian counter keys, ascending, with `valueSize`-byte values,
+ * in batches of 1,000 (no yield).
+ */
+async function counterTree(m: Mod, count: number, valueSize: number) {
+  const dir = mkdtempSync(join(tmpdir(), "zt-ab-"));
+  dirs.push(dir);
+  const tree = await m.ZoneTree.open({
+    dir,
+    keyspace: m.defineKeyspace({ key: "<bytes:16>", value: "bytes" }),
+  });
+  const v = new Uint8Array(valueSize);
+  for (let b = 0; b < count / 1000; b++) {
+    const ops = [];
+    for (let i = 0; i < 1000; i++) {
+      const k = new Uint8Array(16);
+      new DataView(k.buffer).setUint32(12, b * 1000 + i);
+      ops.push({ put: k, value: v });
+    }
+    tree.batch(ops);
+  }
+  return tree;
+}
+
 const times = new Map<string, number[]>();
 const record = (key: string, ms: number) => times.set(key, [...(times.get(key) ?? []), ms]);
 
@@ -92,23 +116,7 @@ if (mode === "query") {
   const COUNT = 1_000_000;
   const trees: Record<string, Mod> = {};
   for (const [name, m] of Object.entries(mods)) {
-    const dir = mkdtempSync(join(tmpdir(), "zt-ab-"));
-    dirs.push(dir);
-    const tree = await m.ZoneTree.open({
-      dir,
-      keyspace: m.defineKeyspace({ key: "<bytes:16>", value: "bytes" }),
-    });
-    const v = new Uint8Array(100);
-    for (let b = 0; b < COUNT / 1000; b++) {
-      const ops = [];
-      for (let i = 0; i < 1000; i++) {
-        const k = new Uint8Array(16);
-        new DataView(k.buffer).setUint32(12, b * 1000 + i);
-        ops.push({ put: k, value: v });
-      }
-      tree.batch(ops);
-    }
-    trees[name] = tree;
+    trees[name] = await counterTree(m, COUNT, 100);
   }
   for (let round = 0; round < rounds; round++) {
     for (const name of round % 2 === 0 ? ["A", "B"] : ["B", "A"]) {
@@ -127,22 +135,7 @@ if (mode === "query") {
   if (process.env.PRIOR) {
     const size = Number(process.env.PRIOR);
     for (const m of Object.values(mods)) {
-      const dir = mkdtempSync(join(tmpdir(), "zt-ab-"));
-      dirs.push(dir);
-      const tree = await m.ZoneTree.open({
-        dir,
-        keyspace: m.defineKeyspace({ key: "<bytes:16>", value: "bytes" }),
-      });
-      const v = new Uint8Array(size);
-      for (let b = 0; b < 200; b++) {
-        const ops = [];
-        for (let i = 0; i < 1000; i++) {
-          const k = new Uint8Array(16);
-          new DataView(k.buffer).setUint32(12, b * 1000 + i);
-          ops.push({ put: k, value: v });
-        }
-        tree.batch(ops);
-      }
+      const tree = await counterTree(m, 200_000, size);
       for (const _ of tree.range({})) { /* read it all once */ }
       await tree.close();
     }
