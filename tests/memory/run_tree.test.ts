@@ -388,34 +388,30 @@ describe("MutableSegment as runs (keys of a prefix and a fixed-width last field)
     expect(seg2.recordCount).toBeLessThan(200);
   });
 
-  test("time-first readings of many sensors stay runs and come back sensor-first", () => {
-    const keys = new Keys(new Prng(9), 8, 300);
+  /** A run segment and its model holding `readings` time-first readings of every prefix. */
+  function timeFirst(seed: number, prefixes: number, readings: number) {
+    const keys = new Keys(new Prng(seed), 8, prefixes);
     const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: 8 });
     const model = new ModelSegment();
     let op = 1;
-    for (let t = 0; t < 50; t++) {
+    for (let t = 0; t < readings; t++) {
       for (const p of keys.prefixes) {
         const r = { key: keys.key(p, keys.suffix(1000 + t)), value: Uint8Array.of(t), opIndex: op++, kind: KIND_PUT, expiresAt: 0 };
         seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
         model.put(r);
       }
     }
+    return { seg, model };
+  }
+
+  test("time-first readings of many sensors stay runs and come back sensor-first", () => {
+    const { seg, model } = timeFirst(9, 300, 50);
     expect(seg.isRuns).toBe(true);
     expect(drain(seg.cursor(false), false)).toEqual(model.sorted().map(show));
   });
 
   test("freezing builds the prefix order, so the first read of a read-only segment does not sort", () => {
-    const keys = new Keys(new Prng(10), 8, 200);
-    const seg = new MutableSegment(1, compareBytes, { runSuffixWidth: 8 });
-    const model = new ModelSegment();
-    let op = 1;
-    for (let t = 0; t < 5; t++) {
-      for (const p of keys.prefixes) {
-        const r = { key: keys.key(p, keys.suffix(1000 + t)), value: Uint8Array.of(t), opIndex: op++, kind: KIND_PUT, expiresAt: 0 };
-        seg.put(r.key, r.value, r.opIndex, r.kind, r.expiresAt);
-        model.put(r);
-      }
-    }
+    const { seg, model } = timeFirst(10, 200, 5);
     // deno-lint-ignore no-explicit-any
     const runs = (seg as any).runs;
     expect(runs.sorted).toBeNull(); // nothing read it yet
