@@ -46,7 +46,8 @@
  * replaced that way points at its successor (`replacedBy`), and its open cursors move there.
  *
  * Invariants: runs are never empty; within a run suffixes strictly ascend; `sorted` (when built)
- * holds every run in ascending prefix order; `modCount` changes exactly when a new key is
+ * holds every run in ascending prefix order, and each run's `sortedIndex` is its place there (a
+ * seek to a whole key finds its run by the prefix hash, then its place in the order by that); `modCount` changes exactly when a new key is
  * inserted (and when the tree is replaced), so cursors re-seek then.
  *
  * Called by `mutable_segment.ts`.
@@ -133,11 +134,18 @@ class Run {
   readonly prefix: Uint8Array;
   /** `keyHashAt` of the prefix. */
   readonly hash: number;
+  /** This run's index in the tree's prefix order, while that order is built (else -1). */
+  sortedIndex = -1;
 
   constructor(prefix: Uint8Array, hash: number) {
     this.prefix = prefix;
     this.hash = hash;
   }
+}
+
+/** Sets `sortedIndex` of `sorted[from..]` to their positions. */
+function numberFrom(sorted: Run[], from: number): void {
+  for (let i = from; i < sorted.length; i++) sorted[i].sortedIndex = i;
 }
 
 /** Memcmp of two runs' prefixes. */
@@ -380,7 +388,10 @@ export class RunTree {
   /** The runs in prefix order (built on first need, then kept up to date by inserts). */
   sortedRuns(): Run[] {
     let sorted = this.sorted;
-    if (sorted === null) sorted = this.sorted = this.all.slice().sort(comparePrefixes);
+    if (sorted === null) {
+      sorted = this.sorted = this.all.slice().sort(comparePrefixes);
+      numberFrom(sorted, 0);
+    }
     return sorted;
   }
 
@@ -391,20 +402,30 @@ export class RunTree {
    */
   lowerBound(target: Uint8Array, strict: boolean): void {
     const runs = this.sortedRuns();
-    // First run whose keys are not all before `target`.
-    let lo = 0;
-    let hi = runs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (classify(runs[mid].prefix, target) < 0) lo = mid + 1;
-      else hi = mid;
-    }
     this.foundIndex = 0;
-    this.foundRun = lo;
-    if (lo === runs.length) return;
-    const run = runs[lo];
+    // A target that is a run's prefix plus `width` bytes (a whole key: the usual seek of a range
+    // over one prefix) lies in that run, found by its hash: one probe where the search by
+    // prefix below reads ~log2(runs) runs' prefixes, each a cache miss in a big tree.
+    const keyPrefix = target.length - this.width;
+    let run = keyPrefix >= 0 ? this.find(target, keyPrefix, keyHashAt(target, 0, keyPrefix)) : null;
+    if (run !== null) {
+      this.foundRun = run.sortedIndex;
+    } else {
+      // First run whose keys are not all before `target`.
+      let lo = 0;
+      let hi = runs.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (classify(runs[mid].prefix, target) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      this.foundRun = lo;
+      if (lo === runs.length) return;
+      run = runs[lo];
+      if (classify(run.prefix, target) > 0) return;
+    }
+    const lo = this.foundRun;
     const plen = run.prefix.length;
-    if (classify(run.prefix, target) > 0) return;
     // The target starts with this run's prefix: compare suffixes. Keys of the run are
     // `prefix + suffix`; the target's rest is zero-padded (or cut) to the suffix's words, and a
     // tie on those words is decided by the lengths: a rest shorter than the suffix is before
@@ -493,6 +514,7 @@ export class RunTree {
         else hi = mid;
       }
       sorted.splice(lo, 0, run);
+      numberFrom(sorted, lo);
     }
     return run;
   }
