@@ -73,6 +73,8 @@ export const RUN_DECLINED = -1;
 const DEFAULT_RUN_SHIFT_MAX = 64;
 /** Default bound on all records moved by inserts, per record held (see the module comment). */
 const DEFAULT_RUN_SHIFT_BUDGET = 8;
+/** Runs longer than this are searched from a guessed place (see {@link RunTree.lowerBound}). */
+const GUESS_MIN_RECORDS = 32;
 /** Default most runs (prefixes) a tree holds. */
 const DEFAULT_RUNS_MAX = 16384;
 /** Largest suffix handled (bytes): a `uuid` or `bytes:16` last field. */
@@ -433,22 +435,83 @@ export class RunTree {
     this.loadSearch(target, plen);
     const restLength = target.length - plen;
     const tie = restLength < this.width ? 1 : restLength > this.width ? -1 : 0;
-    const pages = run.pages;
-    const stride = this.stride;
+    // The answer is the first record not before the target: `a` and `z` bracket it (records
+    // before `a` are before the target, record `z` is not), narrowed by a binary search. In a
+    // long run the bracket comes from a guess first: the place the target's suffix would have
+    // if the run's suffixes were evenly spread between its first and last (readings at a steady
+    // rate are), then steps of 1, 2, 4, ... away from it until the answer is passed. A reading's
+    // place is then found in a handful of records near it, not ~log2(count) spread over the run
+    // (each on another page). Unevenly spread suffixes only cost more steps.
+    const n = run.count;
     let a = 0;
-    let z = run.count;
+    let z = n;
+    if (n > GUESS_MIN_RECORDS) {
+      const g = this.guess(run, n);
+      if (this.isBefore(run, g, tie, strict)) {
+        a = g + 1;
+        for (let step = 1; ; step *= 2) {
+          const p = g + step;
+          if (p >= n) break;
+          if (!this.isBefore(run, p, tie, strict)) {
+            z = p;
+            break;
+          }
+          a = p + 1;
+        }
+      } else {
+        z = g;
+        for (let step = 1; ; step *= 2) {
+          const p = g - step;
+          if (p < 0) break;
+          if (this.isBefore(run, p, tie, strict)) {
+            a = p + 1;
+            break;
+          }
+          z = p;
+        }
+      }
+    }
     while (a < z) {
       const mid = (a + z) >>> 1;
-      let c = this.compareAt(pages[pageOf(mid)], slotOf(mid) * stride); // search vs record
-      if (c === 0) c = -tie; // record vs target is `tie`; search vs record is its negation
-      // The record is before the target (or equal to it, when strict): go right.
-      if (c > 0 || (c === 0 && strict)) a = mid + 1;
+      if (this.isBefore(run, mid, tie, strict)) a = mid + 1;
       else z = mid;
     }
-    if (a === run.count) {
+    if (a === n) {
       this.foundRun = lo + 1;
       this.foundIndex = 0;
     } else this.foundIndex = a;
+  }
+
+  /**
+   * Whether record `i` of `run` comes before the target loaded by `loadSearch` (or is equal to
+   * it, when `strict`). `tie`: the order of a record against a target whose suffix words are
+   * equal to its own (the target's rest is shorter or longer than the suffix; see lowerBound).
+   */
+  private isBefore(run: Run, i: number, tie: number, strict: boolean): boolean {
+    let c = this.compareAt(run.pages[pageOf(i)], slotOf(i) * this.stride); // search vs record
+    if (c === 0) c = -tie; // record vs target is `tie`; search vs record is its negation
+    return c > 0 || (c === 0 && strict);
+  }
+
+  /**
+   * Where the loaded search suffix would be in `run` (`count` records) if its suffixes were
+   * evenly spread between the first and the last: an index in [0, count). From the first two
+   * suffix words (an 8-byte timestamp's), as one number.
+   */
+  private guess(run: Run, count: number): number {
+    const pages = run.pages;
+    const last = pages[pageOf(count - 1)];
+    const lb = slotOf(count - 1) * this.stride;
+    const first = pages[0];
+    const search = this.search;
+    const two = this.words > 1;
+    const lo = two ? first[0] * 0x1_0000_0000 + first[1] : first[0];
+    const hi = two ? last[lb] * 0x1_0000_0000 + last[lb + 1] : last[lb];
+    const s = two ? search[0] * 0x1_0000_0000 + search[1] : search[0];
+    if (!(s > lo)) return 0;
+    if (!(s < hi)) return count - 1;
+    const g = Math.floor(((s - lo) / (hi - lo)) * (count - 1));
+    return g < 0 ? 0 : g >= count ? count - 1 : g;
   }
 
   /** Results of {@link lowerBound}. */
