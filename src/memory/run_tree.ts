@@ -47,8 +47,9 @@
  *
  * Invariants: runs are never empty; within a run suffixes strictly ascend; `sorted` (when built)
  * holds every run in ascending prefix order, and each run's `sortedIndex` is its place there (a
- * seek to a whole key finds its run by the prefix hash, then its place in the order by that); `modCount` changes exactly when a new key is
- * inserted (and when the tree is replaced), so cursors re-seek then.
+ * seek to a whole key finds its run by the prefix hash, then its place in the order by that);
+ * `modCount` changes exactly when a new key is inserted (and when the tree is replaced), so
+ * cursors re-seek then.
  *
  * Called by `mutable_segment.ts`.
  *
@@ -136,7 +137,7 @@ class Run {
   readonly prefix: Uint8Array;
   /** `keyHashAt` of the prefix. */
   readonly hash: number;
-  /** This run's index in the tree's prefix order, while that order is built (else -1). */
+  /** This run's index in the tree's prefix order once that order is built (-1 before). */
   sortedIndex = -1;
 
   constructor(prefix: Uint8Array, hash: number) {
