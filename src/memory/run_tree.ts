@@ -427,7 +427,6 @@ export class RunTree {
       run = runs[lo];
       if (classify(run.prefix, target) > 0) return;
     }
-    const lo = this.foundRun;
     const plen = run.prefix.length;
     // The target starts with this run's prefix: compare suffixes. Keys of the run are
     // `prefix + suffix`; the target's rest is zero-padded (or cut) to the suffix's words, and a
@@ -477,10 +476,9 @@ export class RunTree {
       if (this.isBefore(run, mid, tie, strict)) a = mid + 1;
       else z = mid;
     }
-    if (a === n) {
-      this.foundRun = lo + 1;
-      this.foundIndex = 0;
-    } else this.foundIndex = a;
+    // Past the run's last record: the answer is the next run's first.
+    if (a === n) this.foundRun++;
+    else this.foundIndex = a;
   }
 
   /**
@@ -511,8 +509,8 @@ export class RunTree {
     const s = two ? search[0] * 0x1_0000_0000 + search[1] : search[0];
     if (!(s > lo)) return 0;
     if (!(s < hi)) return count - 1;
-    const g = Math.floor(((s - lo) / (hi - lo)) * (count - 1));
-    return g < 0 ? 0 : g >= count ? count - 1 : g;
+    // lo < s < hi, so the fraction is in (0, 1]: the index is in [0, count).
+    return Math.floor(((s - lo) / (hi - lo)) * (count - 1));
   }
 
   /** Results of {@link lowerBound}. */
