@@ -394,7 +394,7 @@ export class WalWriter {
     const end = this.encodeOp(start + 9, kind, key, value, expiresAt);
     this.appendedBytes += end - start;
     this.len = end;
-    this.afterAppend();
+    this.afterAppend(false);
   }
 
   /**
@@ -403,10 +403,38 @@ export class WalWriter {
    * writes nothing.
    */
   appendBatch(firstOpIndex: number, ops: readonly WalOp[] | WalBatch): void {
+    this.appendBatchRecord(firstOpIndex, ops, false);
+  }
+
+  /**
+   * Like {@link WalWriter.appendBatch}, but in the sync modes, where the file can sync on another
+   * thread (`FileHandle.startSync`), the frame is written and its sync only started: the caller
+   * applies the batch meanwhile and must call {@link WalWriter.settleSync} before it reports
+   * the batch written. Returns true if a sync was left running (false: the batch is durable
+   * already, or the mode is not a sync mode). Until it is settled, the next append, flush or
+   * close waits for it first, so at most one write is ever unsynced.
+   */
+  appendBatchOverlapped(firstOpIndex: number, ops: readonly WalOp[] | WalBatch): boolean {
+    return this.appendBatchRecord(firstOpIndex, ops, true);
+  }
+
+  /**
+   * Blocks until the sync that {@link WalWriter.appendBatchOverlapped} left running has
+   * finished; then everything appended is durable. Throws (and poisons the log) if it failed.
+   */
+  settleSync(): void {
+    this.settleTicket(true);
+  }
+
+  private appendBatchRecord(
+    firstOpIndex: number,
+    ops: readonly WalOp[] | WalBatch,
+    overlap: boolean,
+  ): boolean {
     const b = Array.isArray(ops) ? OpColumns.of(ops as readonly WalOp[]) : ops as WalBatch;
     this.checkWritable();
     const n = b.count;
-    if (n === 0) return;
+    if (n === 0) return false;
     checkOpIndex(firstOpIndex, n);
     const { kinds, keys, values, expiresAt } = b;
     let need = RECORD_HEADER_MAX;
@@ -420,7 +448,7 @@ export class WalWriter {
     for (let i = 0; i < n; i++) p = this.encodeOp(p, kinds[i], keys[i], values[i], expiresAt[i]);
     this.appendedBytes += p - start;
     this.len = p;
-    this.afterAppend();
+    return this.afterAppend(overlap);
   }
 
   /**
@@ -446,9 +474,15 @@ export class WalWriter {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     // The file exists and is durable once this resolves, even with nothing appended.
     if (this.opening !== undefined) return this.opening.then(() => this.flush());
-    if (this.syncedBytes >= this.appendedBytes || this.modeCode !== MODE_ASYNC) {
+    if (this.modeCode !== MODE_ASYNC) {
+      try {
+        this.settleTicket(true); // an overlapped batch's sync (see appendBatchOverlapped)
+      } catch (e) {
+        return Promise.reject(e);
+      }
       return Promise.resolve();
     }
+    if (this.syncedBytes >= this.appendedBytes) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ target: this.appendedBytes, resolve, reject });
       this.kick();
@@ -620,7 +654,8 @@ export class WalWriter {
   // -------------------------------------------------------------------------------------------
   // Writing.
 
-  private afterAppend(): void {
+  /** Writes (or buffers) what was appended; returns true if a sync was left running (`overlap`). */
+  private afterAppend(overlap: boolean): boolean {
     switch (this.modeCode) {
       case MODE_ASYNC: {
         const buffered = this.len - PAYLOAD_START;
@@ -629,7 +664,7 @@ export class WalWriter {
           // keep buffering (up to the hard bound) while its drain moves on without blocking.
           if (this.predecessor !== undefined && !this.predecessorDurable(buffered)) {
             if (this.timer === undefined && !this.pumpActive) this.armTimer();
-            return;
+            return false;
           }
           this.settleTicket(false);
           // Buffering past the bound beats blocking only when the event loop has had a turn
@@ -640,21 +675,30 @@ export class WalWriter {
           if (this.opening !== undefined && blockNow) this.takeOverOpen();
           if (this.opening === undefined && (this.fileBytes === this.fileSyncedBytes || blockNow)) {
             this.writeOverflow();
-            return;
+            return false;
           }
         }
         if (this.timer === undefined && !this.pumpActive) this.armTimer();
-        return;
+        return false;
       }
       case MODE_NONE:
         // Count the bytes as if a raw frame held them, then forget the record.
         this.fileBytes += FRAME_HEADER_RAW_BYTES + this.len - PAYLOAD_START;
         this.len = PAYLOAD_START;
         this.writtenBytes = this.syncedBytes = this.appendedBytes;
-        return;
-      default:
+        return false;
+      default: {
+        // An overlapped batch's sync still running: it finishes before the next frame is written.
+        this.settleTicket(true);
         this.writeBufferedFrame(this.modeCode === MODE_SYNC_COMPRESSED);
-        this.syncNow();
+        const started = overlap ? this.handle?.startSync?.() : undefined;
+        if (started === undefined) {
+          this.syncNow();
+          return false;
+        }
+        this.ticket = { sync: started, fileBytes: this.fileBytes, recordBytes: this.writtenBytes };
+        return true;
+      }
     }
   }
 

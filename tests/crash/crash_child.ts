@@ -8,10 +8,9 @@
  *
  * Variants:
  * - "ops": upsert (some with a TTL, some already expired), update, addOrUpdate, tryAdd,
- *   forceDelete, tryDelete,
- *   deleteRange, batches and transactions of 1–20 ops with a marker key, flushes, yields, moves
- *   of the mutable segment, merges awaited and running in the background, bottom segment merges,
- *   backups.
+ *   forceDelete, tryDelete, deleteRange, batches and transactions of 1–20 ops (one in ten of
+ *   128–191) with a marker key, flushes, yields, moves of the mutable segment, merges awaited
+ *   and running in the background, bottom segment merges, backups.
  * - "merge": loads a few thousand records in batches, then starts a large merge in the background
  *   and goes on with the "ops" mix while it runs (the parent kills it some time after "M").
  */
@@ -168,7 +167,9 @@ let background: Promise<unknown> | undefined;
 async function step(): Promise<void> {
   const x = prng.int(1000);
   if (x < 590) single();
-  else if (x < 790) batch(1 + prng.int(20));
+  // One batch in ten is large enough that the sync modes apply it while its log syncs on the
+  // helper thread (tree_engine.ts, OVERLAP_MIN_OPS).
+  else if (x < 790) batch(prng.int(10) === 0 ? 128 + prng.int(64) : 1 + prng.int(20));
   else if (x < 850) {
     const covered = lastWid;
     await t.flush();

@@ -1,9 +1,9 @@
 // Shared helpers of the WAL tests: random ops, writing them in a mode, replaying into a list.
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
-import type { FileSystem } from "../../src/fs/file_system.ts";
+import type { FileHandle, FileSystem, SyncTicket } from "../../src/fs/file_system.ts";
 import { localFileSystem } from "../../src/fs/local_file_system.ts";
-import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
+import { type MemoryFileSystem, memoryFileSystem } from "../../src/fs/memory_file_system.ts";
 import type { Prng } from "../../src/util/prng.ts";
 import type { WalMode, WalOp } from "../../src/wal/wal_format.ts";
 import { replayWal, type WalReplayResult } from "../../src/wal/wal_reader.ts";
@@ -110,4 +110,66 @@ export function firstMismatch(got: SeenOp[], want: SeenOp[]): number {
     ) return i;
   }
   return -1;
+}
+
+/** A sync started by a {@link withTickets} handle: settled only when waited for. */
+export interface FakeTicket extends SyncTicket {
+  done: boolean;
+  waited: boolean;
+}
+
+/**
+ * A memory provider whose handles start fake syncs: a ticket is done only once waited for (polls
+ * say no), or fails at `failAt` (the nth ticket). Appending a frame while the previous one is not
+ * yet durable (no sync of any kind finished since) breaks the invariant and throws here. Only
+ * files whose path passes `wraps` get such handles (an engine's segment files append freely).
+ * It keeps the memory provider's `crash()`: a ticket never waited for leaves its frame unsynced.
+ */
+export function withTickets(
+  failAt = Infinity,
+  wraps: (path: string) => boolean = () => true,
+): { fs: MemoryFileSystem; tickets: FakeTicket[]; writes: number[] } {
+  const base = memoryFileSystem();
+  const tickets: FakeTicket[] = [];
+  const writes: number[] = [];
+  const fs: MemoryFileSystem = Object.create(base);
+  fs.openFile = (p, o) => {
+    const h = base.openFile(p, o);
+    if (!wraps(p)) return h;
+    const wrapped: FileHandle = Object.create(h);
+    let unsynced = false; // a frame is written and no sync since has finished
+    wrapped.append = (buf) => {
+      if (unsynced) throw new Error(`frame ${writes.length + 1} written before frame ${writes.length} is durable`);
+      writes.push(buf.length);
+      h.append(buf);
+      unsynced = true;
+    };
+    wrapped.sync = () => {
+      h.sync();
+      unsynced = false;
+    };
+    wrapped.syncAsync = async () => {
+      await h.syncAsync();
+      unsynced = false;
+    };
+    wrapped.startSync = () => {
+      const n = tickets.length + 1;
+      const t: FakeTicket = {
+        done: false,
+        waited: false,
+        poll: () => false,
+        wait() {
+          t.waited = true;
+          if (n === failAt) throw Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" });
+          h.sync();
+          t.done = true;
+          unsynced = false;
+        },
+      };
+      tickets.push(t);
+      return t;
+    };
+    return wrapped;
+  };
+  return { fs, tickets, writes };
 }

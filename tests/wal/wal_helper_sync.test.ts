@@ -6,9 +6,9 @@ import { afterEach, expect, test } from "bun:test";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import { IOError } from "../../src/api/errors.ts";
-import { type FileHandle, type FileSystem, joinPath, type SyncTicket } from "../../src/fs/file_system.ts";
-import { localFileSystem, setHelperSyncPatience } from "../../src/fs/local_file_system.ts";
+import { type FileHandle, joinPath } from "../../src/fs/file_system.ts";
 import { memoryFileSystem } from "../../src/fs/memory_file_system.ts";
+import { localFileSystem, setHelperSyncPatience } from "../../src/fs/local_file_system.ts";
 import {
   helperStats,
   setHelperThread,
@@ -17,64 +17,9 @@ import {
   touchForTest,
 } from "../../src/util/helper_thread.ts";
 import { ASYNC_BUFFER_MAX_BYTES, WalWriter } from "../../src/wal/wal_writer.ts";
-import { replayAll } from "./helpers.ts";
+import { replayAll, withTickets } from "./helpers.ts";
 
 afterEach(() => setHelperThread({ sync: true, syncByPath: false }));
-
-interface FakeTicket extends SyncTicket {
-  done: boolean;
-  waited: boolean;
-}
-
-/**
- * A memory provider whose handles start fake syncs: a ticket is done only once waited for (polls
- * say no), or fails at `failAt` (the nth ticket). Appending a frame while the previous one is not
- * yet durable (no sync of any kind finished since) breaks the invariant and throws here.
- */
-function withTickets(failAt = Infinity): { fs: FileSystem; tickets: FakeTicket[]; writes: number[] } {
-  const base = memoryFileSystem();
-  const tickets: FakeTicket[] = [];
-  const writes: number[] = [];
-  const fs: FileSystem = Object.create(base);
-  fs.openFile = (p, o) => {
-    const h = base.openFile(p, o);
-    const wrapped: FileHandle = Object.create(h);
-    let unsynced = false; // a frame is written and no sync since has finished
-    wrapped.append = (buf) => {
-      if (unsynced) throw new Error(`frame ${writes.length + 1} written before frame ${writes.length} is durable`);
-      writes.push(buf.length);
-      h.append(buf);
-      unsynced = true;
-    };
-    wrapped.sync = () => {
-      h.sync();
-      unsynced = false;
-    };
-    wrapped.syncAsync = async () => {
-      await h.syncAsync();
-      unsynced = false;
-    };
-    wrapped.startSync = () => {
-      const n = tickets.length + 1;
-      const t: FakeTicket = {
-        done: false,
-        waited: false,
-        poll: () => false,
-        wait() {
-          t.waited = true;
-          if (n === failAt) throw Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" });
-          h.sync();
-          t.done = true;
-          unsynced = false;
-        },
-      };
-      tickets.push(t);
-      return t;
-    };
-    return wrapped;
-  };
-  return { fs, tickets, writes };
-}
 
 function appendMiB(wal: WalWriter, mib: number, first = 1): number {
   const value = new Uint8Array(1000).fill(3);
@@ -137,6 +82,87 @@ test("a failed helper sync poisons the log: the write that finds it throws IOErr
   const replayed = replayAll(fs, "/w.wal").ops.length;
   expect(replayed).toBeLessThanOrEqual(acknowledged);
   expect(replayed).toBeGreaterThan(0);
+});
+
+/** A batch of `n` ops with opIndexes from `first`: keys are the opIndex's bytes. */
+function batchOf(first: number, n: number): { kind: number; key: Uint8Array; value: Uint8Array; expiresAt: number }[] {
+  const out = [];
+  for (let i = first; i < first + n; i++) {
+    out.push({ kind: 0, key: new Uint8Array([i & 255, (i >> 8) & 255]), value: new Uint8Array(100).fill(i & 255), expiresAt: 0 });
+  }
+  return out;
+}
+
+for (const mode of ["sync", "sync-compressed"] as const) {
+  test(`${mode}: an overlapped batch is written with its sync left running until settleSync`, () => {
+    const { fs, tickets, writes } = withTickets();
+    const wal = WalWriter.create(fs, "/w.wal", 1, mode);
+    expect(wal.appendBatchOverlapped(1, batchOf(1, 100))).toBe(true);
+    expect(writes.length).toBe(2); // the header and the frame are in the file...
+    expect(tickets.length).toBe(1);
+    expect(tickets[0].waited).toBe(false); // ...and its sync not yet waited for
+    fs.crash({ keepUnsynced: "none" });
+    expect(replayAll(fs, "/w.wal").ops.length).toBe(0); // so a crash now would lose it
+  });
+
+  test(`${mode}: settleSync, the next append, flush and close each wait for the running sync first`, async () => {
+    const { fs, tickets, writes } = withTickets();
+    const wal = WalWriter.create(fs, "/w.wal", 1, mode);
+    wal.appendBatchOverlapped(1, batchOf(1, 100));
+    wal.settleSync();
+    expect(tickets[0].done).toBe(true);
+    wal.settleSync(); // nothing running: no-op
+    // The fake file throws if a frame is written before the previous one is durable.
+    wal.appendBatchOverlapped(101, batchOf(101, 100));
+    wal.appendOne(201, 0, new Uint8Array([1]), new Uint8Array([2]), 0);
+    expect(tickets[1].done).toBe(true);
+    wal.appendBatchOverlapped(202, batchOf(202, 100));
+    await wal.flush();
+    expect(tickets[2].done).toBe(true);
+    wal.appendBatchOverlapped(302, batchOf(302, 100));
+    await wal.close();
+    expect(tickets[3].done).toBe(true);
+    expect(writes.length).toBe(6); // the header and five frames
+    fs.crash({ keepUnsynced: "none" });
+    expect(replayAll(fs, "/w.wal").ops.map((o) => o.opIndex)).toEqual(
+      Array.from({ length: 401 }, (_, i) => i + 1),
+    );
+  });
+}
+
+test("a failed overlapped sync: settleSync throws IOError, the log takes no more writes", async () => {
+  const { fs, tickets } = withTickets(2);
+  const wal = WalWriter.create(fs, "/w.wal", 1, "sync");
+  wal.appendBatchOverlapped(1, batchOf(1, 100));
+  wal.settleSync();
+  wal.appendBatchOverlapped(101, batchOf(101, 100));
+  let thrown: unknown;
+  try {
+    wal.settleSync();
+  } catch (e) {
+    thrown = e;
+  }
+  expect(thrown).toBeInstanceOf(IOError);
+  expect(((thrown as Error).cause as Error).message).toContain("EIO");
+  expect(tickets[1].waited).toBe(true);
+  expect(() => wal.appendBatchOverlapped(201, batchOf(201, 100))).toThrow(IOError);
+  await expect(wal.flush()).rejects.toBe(thrown as Error);
+  await expect(wal.close()).rejects.toBe(thrown as Error);
+  fs.crash({ keepUnsynced: "none" });
+  expect(replayAll(fs, "/w.wal").ops.length).toBe(100); // the first batch only
+});
+
+test("without startSync, or in async mode, appendBatchOverlapped leaves no sync running", () => {
+  const plain = memoryFileSystem();
+  const wal = WalWriter.create(plain, "/w.wal", 1, "sync");
+  expect(wal.appendBatchOverlapped(1, batchOf(1, 100))).toBe(false);
+  plain.crash({ keepUnsynced: "none" });
+  expect(replayAll(plain, "/w.wal").ops.length).toBe(100); // synced before it returned
+  const { fs, tickets } = withTickets();
+  const async = WalWriter.create(fs, "/a.wal", 1, "async-compressed");
+  expect(async.appendBatchOverlapped(1, batchOf(1, 100))).toBe(false);
+  expect(tickets.length).toBe(0);
+  async.closeSync();
 });
 
 test("on local files under Bun the overflow syncs run on the helper thread; everything replays", async () => {
