@@ -196,6 +196,44 @@ Deno.test(
   }),
 );
 
+/**
+ * Under Deno the buffer helper starts the sync helper (a Worker's start would stall the caller's
+ * thread for 60-90 ms): waits until it runs, as it does early in a real load.
+ */
+async function waitForSyncHelper(dir: string): Promise<void> {
+  const probe = localFileSystem().openFile(`${dir}/probe`, { create: true });
+  assert.equal(probe.startSync!(), undefined); // asks the helper to open it
+  const remote = (probe as unknown as { remote: { cell: Int32Array } | null }).remote!;
+  for (let t = 0; t < 1000 && Atomics.load(remote.cell, 0) === 0; t++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(Atomics.load(remote.cell, 0), SYNC_DONE);
+  probe.close();
+}
+
+Deno.test(
+  "under Deno a sync log's overlapped batches sync on the helper (by path) while applied; every batch replays",
+  withDir(async (dir) => {
+    const fs = localFileSystem();
+    const path = `${dir}/000008.wal`;
+    await waitForSyncHelper(dir);
+    const before = helperStats().syncsStarted;
+    const wal = WalWriter.create(fs, path, 8, "sync");
+    const ops = randomOps(8, 40 * 200);
+    let overlapped = 0;
+    for (let b = 0; b < 40; b++) {
+      if (wal.appendBatchOverlapped(b * 200 + 1, ops.slice(b * 200, b * 200 + 200))) overlapped++;
+      wal.settleSync();
+    }
+    // The first batches sync here (the helper opens the file, then a sync here covers the time
+    // before that); the later ones on the helper.
+    assert.ok(overlapped >= 2, `${overlapped} overlapped batches`);
+    assert.equal(helperStats().syncsStarted - before, overlapped);
+    await wal.close();
+    assert.deepEqual(replayAll(path).ops, ops);
+  }),
+);
+
 Deno.test(
   "under Deno the async WAL's overflow syncs run on the helper, which opened the file by path; its descriptor closes with the log",
   withDir(async (dir) => {
@@ -203,16 +241,7 @@ Deno.test(
     const fs = localFileSystem();
     const path = `${dir}/000007.wal`;
     const value = new Uint8Array(1000).fill(5);
-    // Under Deno the buffer helper starts the sync helper (a Worker's start would stall the
-    // caller's thread for 60-90 ms): wait until it runs, as it does early in a real load.
-    const probe = fs.openFile(`${dir}/probe`, { create: true });
-    assert.equal(probe.startSync!(), undefined); // asks the helper to open it
-    const remote = (probe as unknown as { remote: { cell: Int32Array } | null }).remote!;
-    for (let t = 0; t < 1000 && Atomics.load(remote.cell, 0) === 0; t++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    assert.equal(Atomics.load(remote.cell, 0), SYNC_DONE);
-    probe.close();
+    await waitForSyncHelper(dir);
     const before = helperStats().syncsStarted;
     const wal = WalWriter.create(fs, path, 7, "async-compressed");
     // No turn of the event loop: every write and sync is the overflow path's.
