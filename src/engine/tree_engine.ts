@@ -746,8 +746,11 @@ export class TreeEngine {
     const wal = this.#mutableWal;
     // Sync modes: the log's sync runs on the helper thread while the batch goes into the
     // mutable segment here; the call returns only once both are done (see OVERLAP_MIN_OPS).
-    const syncing = this.#guardIO("append to the write-ahead log", () =>
-      n >= OVERLAP_MIN_OPS ? wal.appendBatchOverlapped(first, batch) : (wal.appendBatch(first, batch), false));
+    const syncing = this.#guardIO("append to the write-ahead log", () => {
+      if (n >= OVERLAP_MIN_OPS) return wal.appendBatchOverlapped(first, batch);
+      wal.appendBatch(first, batch);
+      return false;
+    });
     const m = this.#mutable;
     for (let i = 0; i < n; i++) m.put(keys[i], values[i], first + i, kinds[i], expiresAt[i]);
     if (syncing) this.#guardIO("sync the write-ahead log", () => wal.settleSync());

@@ -4,7 +4,9 @@
  * The byte layout is in `wal_format.ts`.
  *
  * Modes:
- * - "sync": each append is one raw frame, written and fdatasync'ed before the call returns.
+ * - "sync": each append is one raw frame, written and fdatasync'ed before the call returns
+ *   (`appendBatchOverlapped`: the sync runs on the helper thread until `settleSync`, so that
+ *   the engine applies a large batch meanwhile).
  * - "sync-compressed": the same, with the frame lz4-compressed when that makes it smaller.
  * - "async-compressed": appends are encoded into an in-memory buffer (no syscall); a background
  *   step writes the whole buffer as one frame (lz4 when smaller) and fdatasyncs it, at most
@@ -25,7 +27,8 @@
  * - At most one write is not yet synced: a write is only issued once every earlier write is
  *   durable (in async mode the overflow path syncs first, blocking, or waits for the sync it
  *   started on the helper thread after its previous write: `FileHandle.startSync`, local files,
- *   see `util/helper_thread.ts`). So after a crash only the
+ *   see `util/helper_thread.ts`; in the sync modes every append, flush and close first waits
+ *   for an overlapped batch's sync). So after a crash only the
  *   last frame can be damaged, and the reader can tell a torn tail from corruption in the middle.
  * - Across the logs of consecutive segments ({@link WalWriter.follow}): no frame of a log is
  *   written before every record of the previous log is durable, so what a crash leaves of all
