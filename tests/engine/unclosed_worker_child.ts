@@ -1,13 +1,16 @@
 /**
  * Child of worker_merge.test.ts: opens a tree on local files, runs a merge in the pooled merge
- * Worker, and ends without closing the tree. The process must exit by itself (an idle pooled
- * Worker is unref'd), in Bun and in Deno. Prints the worker merge count it saw.
+ * Worker, writes large batches until one has synced on the sync helper (which then sleeps in
+ * `Atomics.wait` for its next request), and ends without closing the tree. The process must
+ * exit by itself (an idle pooled Worker and the helpers are unref'd), in Bun and in Deno.
+ * Prints the worker merge count it saw and whether a helper sync ran.
  *
  *   bun|deno run -A unclosed_worker_child.ts <dir>
  */
 import { defineKeyspace, ZoneTree } from "../../mod.ts";
 import { TreeEngine } from "../../src/engine/tree_engine.ts";
 import { workerMergeCounts } from "../../src/merge/worker_merge.ts";
+import { helperStats } from "../../src/util/helper_thread.ts";
 
 TreeEngine.workerMergeMinRecords = 0;
 const dir = (globalThis as { Deno?: { args: string[] } }).Deno?.args[0] ?? process.argv[2];
@@ -20,5 +23,15 @@ const tree = await ZoneTree.open({
 for (let i = 0; i < 2000; i++) tree.upsert(i, `v${i}`);
 tree.maintenance.moveMutableSegmentForward();
 await tree.maintenance.merge();
-console.log(JSON.stringify({ done: workerMergeCounts.done, started: workerMergeCounts.started }));
+// Batches of 200 ops sync on the helper (under Deno once it has opened the log by path).
+const until = performance.now() + 10_000;
+for (let b = 0; helperStats().syncsStarted === 0 && performance.now() < until; b++) {
+  tree.batch(Array.from({ length: 200 }, (_, i) => ({ put: 10_000 + i, value: `b${b}` })));
+  await new Promise((r) => setTimeout(r, 5));
+}
+console.log(JSON.stringify({
+  done: workerMergeCounts.done,
+  started: workerMergeCounts.started,
+  helperSynced: helperStats().syncsStarted > 0,
+}));
 // No close(): the process ends when nothing else is pending.
