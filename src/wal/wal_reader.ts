@@ -3,9 +3,13 @@
  * to a visitor in log order. Called by recovery when a tree opens; the caller emits a torn tail
  * on the `error` event and passes `validLength` to `WalWriter.openForAppend`, which cuts it off.
  *
+ * Where the log ends: at the end of the file, or where only zeros follow (the writer writes
+ * zeros ahead of its frames in the sync modes, see `PREALLOC_BYTES` in `wal_writer.ts`).
+ *
  * Torn tail or corruption? The writer issues a write only once every earlier write is durable,
  * so a crash can damage only the last frame. Hence, at the first frame that is damaged
- * (checksum mismatch, impossible header, length past the end of the file, zeros):
+ * (checksum mismatch, impossible header, length past the end of the file, zeros before
+ * non-zero bytes):
  * - if some valid frame starts after it, the damage is in the middle: `CorruptionError` naming
  *   the file and the damaged frame's offset;
  * - otherwise it is a torn tail: replay stops there and reports it.
@@ -198,6 +202,12 @@ class Replay {
     while (off < size) {
       const next = this.readFrame(off);
       if (typeof next === "string") {
+        // Only zeros from here on: the writer's zeros ahead of its frames (sync modes; see
+        // PREALLOC_BYTES in wal_writer.ts), or a last frame of which nothing reached the disk.
+        // The log ends here either way, and nothing acknowledged was lost.
+        if (this.zerosFrom(off)) {
+          return { segmentId: header, validLength: off, lastOpIndex: this.lastOpIndex };
+        }
         if (this.validFrameAfter(off)) throw new CorruptionError(this.path, off, next);
         const tornTail = { offset: off, reason: next };
         return { segmentId: header, validLength: off, lastOpIndex: this.lastOpIndex, tornTail };
@@ -205,6 +215,18 @@ class Replay {
       off = next;
     }
     return { segmentId: header, validLength: off, lastOpIndex: this.lastOpIndex };
+  }
+
+  /** Whether every byte from `off` to the end of the file is zero. */
+  private zerosFrom(off: number): boolean {
+    const size = this.win.size;
+    for (let p = off; p < size;) {
+      const n = Math.min(READ_CHUNK_BYTES, size - p);
+      const b = this.win.load(p, n);
+      for (let i = p - this.win.start, end = i + n; i < end; i++) if (b[i] !== 0) return false;
+      p += n;
+    }
+    return true;
   }
 
   private tornAtCreation(reason: string): WalReplayResult {

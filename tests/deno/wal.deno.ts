@@ -93,7 +93,10 @@ Deno.test(
       nodeFs.writeFileSync(path, bytes.subarray(0, cut));
       const { ops: got, result } = replayAll(path);
       assert.deepEqual(got, ops.slice(0, 4));
-      assert.equal(result.tornTail?.offset, last);
+      // Only zeros of the frame left (its length's high bytes): the log ends there, as at the
+      // zeros a sync-mode log writes ahead; nothing to report.
+      const zeros = bytes.subarray(last, cut).every((b) => b === 0);
+      assert.equal(result.tornTail?.offset, zeros ? undefined : last);
       assert.equal(result.validLength, last);
     }
     const again = WalWriter.openForAppend(localFileSystem(), path, "sync", last);

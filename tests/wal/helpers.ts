@@ -138,11 +138,19 @@ export function withTickets(
     if (!wraps(p)) return h;
     const wrapped: FileHandle = Object.create(h);
     let unsynced = false; // a frame is written and no sync since has finished
-    wrapped.append = (buf) => {
+    const frame = (buf: Uint8Array) => {
       if (unsynced) throw new Error(`frame ${writes.length + 1} written before frame ${writes.length} is durable`);
       writes.push(buf.length);
-      h.append(buf);
       unsynced = true;
+    };
+    wrapped.append = (buf) => {
+      frame(buf);
+      h.append(buf);
+    };
+    // Frames are written at the log's end; zeros after it (sync modes) are not frames.
+    wrapped.write = (buf, position) => {
+      if (!buf.every((b) => b === 0)) frame(buf);
+      h.write(buf, position);
     };
     wrapped.sync = () => {
       h.sync();

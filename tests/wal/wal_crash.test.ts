@@ -72,8 +72,9 @@ test("a crash in the middle of a batch frame keeps all of the batch or none of i
     const prng = new Prng(seed);
     const fs = memoryFileSystem();
     fs.mkdirp("/db");
-    // The fourth write (header, op 1, op 2, then the batch frame) stores a random strict prefix, then fails.
-    const faulty = faultFileSystem(fs, { rules: [{ op: "write", nth: 4, short: true }], seed });
+    // The fifth write (the header, op 1 and the zeros written ahead after it, op 2, then the
+    // batch frame) stores a random strict prefix, then fails.
+    const faulty = faultFileSystem(fs, { rules: [{ op: "write", nth: 5, short: true }], seed });
     const wal = WalWriter.create(faulty, PATH, 1, seed % 2 ? "sync" : "sync-compressed");
     wal.appendOne(1, 0, new Uint8Array([1]), new Uint8Array([1]), 0);
     wal.appendOne(2, 0, new Uint8Array([2]), new Uint8Array([2]), 0);
@@ -92,7 +93,8 @@ test("a crash in the middle of a batch frame keeps all of the batch or none of i
 });
 
 test("after a failed write every later append and flush throws the same IOError", async () => {
-  const fs = faultFileSystem(memoryFileSystem(), { rules: [{ op: "write", path: "wal", nth: 3 }] });
+  // The fourth write: op 2's frame (after the header, op 1, and the zeros written ahead).
+  const fs = faultFileSystem(memoryFileSystem(), { rules: [{ op: "write", path: "wal", nth: 4 }] });
   fs.mkdirp("/db");
   const wal = WalWriter.create(fs, PATH, 1, "sync");
   wal.appendOne(1, 0, new Uint8Array(1), new Uint8Array(1), 0);
