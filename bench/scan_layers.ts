@@ -1,0 +1,64 @@
+/**
+ * What a full scan of in-memory records costs by how many layers hold them and in what order
+ * they arrived: 1,000,000 records (16-byte big-endian counter keys, 100-byte values) loaded in
+ * batches of 1,000 without yielding (so no merge runs, as in the peer harness), then full forward
+ * `range()` passes in the same process. Prints M records/s per pass; the first pass includes the
+ * compiles of the scan's code for that shape.
+ *
+ *   bun bench/scan_layers.ts                  # random order, default segments (four layers)
+ *   ORDER=seq bun bench/scan_layers.ts        # loaded in key order
+ *   ONE=1 bun bench/scan_layers.ts            # one 1 GiB mutable segment (one layer)
+ *   PASSES=10 bun bench/scan_layers.ts
+ *
+ * Seen on the 2-core VM (2026-12-07, two runs each, passes after the first): random order
+ * 2.35-3.02M (four layers) and 3.88-4.55M (one layer); key order 4.3-5.75M and 5.6-6.45M. First
+ * passes: 1.9-2.4M, 3.3-3.5M, 4.3-4.7M, 5.0-5.1M.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { defineKeyspace, ZoneTree } from "../mod.ts";
+import { Prng } from "../src/util/prng.ts";
+
+const N = 1_000_000;
+const ordered = process.env.ORDER === "seq";
+const oneLayer = process.env.ONE === "1";
+const passes = Number(process.env.PASSES ?? 5);
+
+const dir = mkdtempSync(join(tmpdir(), "zt-scan-layers-"));
+const tree = await ZoneTree.open({
+  dir,
+  keyspace: defineKeyspace({ key: "<bytes:16>", value: "bytes" }),
+  ...(oneLayer ? { mutableSegmentMaxBytes: 1 << 30, mutableSegmentMaxItemCount: 2_000_000 } : {}),
+});
+const order = Array.from({ length: N }, (_, i) => i);
+if (!ordered) {
+  const prng = new Prng(5);
+  for (let i = N - 1; i > 0; i--) {
+    const j = prng.int(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+}
+const values = new Uint8Array(N * 100);
+for (let i = 0; i < values.length; i++) values[i] = Math.imul(i, 2654435761) >>> 24;
+for (let b = 0; b < N; b += 1000) {
+  const ops = [];
+  for (let i = b; i < b + 1000; i++) {
+    const key = new Uint8Array(16);
+    new DataView(key.buffer).setUint32(12, order[i]);
+    ops.push({ put: key, value: values.subarray(order[i] * 100, order[i] * 100 + 100) });
+  }
+  tree.batch(ops);
+}
+const layers = tree.stats().readOnlySegmentsCount + 1;
+const rates: string[] = [];
+for (let p = 0; p < passes; p++) {
+  const start = performance.now();
+  let n = 0;
+  for (const _ of tree.range({})) n++;
+  if (n !== N) throw new Error(`scanned ${n} records, expected ${N}`);
+  rates.push((N / (performance.now() - start) / 1000).toFixed(2));
+}
+console.log(`${ordered ? "key order" : "random order"}, ${layers} layer(s): ${rates.join(" ")} M records/s`);
+await tree.close();
+rmSync(dir, { recursive: true, force: true });
