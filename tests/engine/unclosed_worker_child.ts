@@ -1,7 +1,7 @@
 /**
  * Child of worker_merge.test.ts: opens a tree on local files, runs a merge in the pooled merge
- * Worker, writes large batches until one has synced on the sync helper (which then sleeps in
- * `Atomics.wait` for its next request), and ends without closing the tree. The process must
+ * Worker, writes large batches until one has synced on the sync helper (which then waits in
+ * its event loop for the next request), and ends without closing the tree. The process must
  * exit by itself (an idle pooled Worker and the helpers are unref'd), in Bun and in Deno.
  * Prints the worker merge count it saw and whether a helper sync ran.
  *
