@@ -19,11 +19,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defineKeyspace, ZoneTree } from "../mod.ts";
 import { Prng } from "../src/util/prng.ts";
+import { helperStats, setHelperThread } from "../src/util/helper_thread.ts";
 
 const N = 1_000_000;
 const ordered = process.env.ORDER === "seq";
 const oneLayer = process.env.ONE === "1";
 const passes = Number(process.env.PASSES ?? 5);
+if (process.env.RELAYOUT === "0") setHelperThread({ relayout: false });
 
 const dir = mkdtempSync(join(tmpdir(), "zt-scan-layers-"));
 const tree = await ZoneTree.open({
@@ -41,6 +43,7 @@ if (!ordered) {
 }
 const values = new Uint8Array(N * 100);
 for (let i = 0; i < values.length; i++) values[i] = Math.imul(i, 2654435761) >>> 24;
+const loadStart = performance.now();
 for (let b = 0; b < N; b += 1000) {
   const ops = [];
   for (let i = b; i < b + 1000; i++) {
@@ -50,6 +53,7 @@ for (let b = 0; b < N; b += 1000) {
   }
   tree.batch(ops);
 }
+const loadMs = performance.now() - loadStart;
 const layers = tree.stats().readOnlySegmentsCount + 1;
 const rates: string[] = [];
 for (let p = 0; p < passes; p++) {
@@ -59,6 +63,10 @@ for (let p = 0; p < passes; p++) {
   if (n !== N) throw new Error(`scanned ${n} records, expected ${N}`);
   rates.push((N / (performance.now() - start) / 1000).toFixed(2));
 }
-console.log(`${ordered ? "key order" : "random order"}, ${layers} layer(s): ${rates.join(" ")} M records/s`);
+const { relayoutsStarted, relayoutsDone } = helperStats();
+console.log(
+  `${ordered ? "key order" : "random order"}, ${layers} layer(s): ${rates.join(" ")} M records/s ` +
+    `(load ${(N / loadMs / 1000).toFixed(2)} M/s; relayouts ${relayoutsDone} of ${relayoutsStarted})`,
+);
 await tree.close();
 rmSync(dir, { recursive: true, force: true });

@@ -578,6 +578,7 @@ export class TreeEngine {
       keyFilterCapacity: Math.min(max, Math.max(FIRST_FILTER_CAPACITY, hint)),
       keyFilterMaxCapacity: max,
       runSuffixWidth,
+      relayout: true,
       inlineKeyBytes: fixed > 0 && fixed < DEFAULT_INLINE_KEY_BYTES ? Math.max(4, (fixed + 3) & ~3) : undefined,
     };
   }

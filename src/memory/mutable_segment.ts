@@ -42,6 +42,12 @@ export interface MutableSegmentTuning {
    * run per prefix) and becomes a B+tree if the keys stop suiting it. 0 or absent: a B+tree.
    */
   runSuffixWidth?: number;
+  /**
+   * Lay the records out again in key order on the helper thread once frozen, when they were
+   * written out of order (see `BPlusTree.startRelayout`); the B+tree's arena is then in shared
+   * memory. The engine's segments do; a merge worker's replays (only scanned once) do not.
+   */
+  relayout?: boolean;
   /** Tests: the run tree's `shiftMax`, `shiftBudget` and `runsMax` (see `run_tree.ts`). */
   runShiftMax?: number;
   runShiftBudget?: number;
@@ -104,6 +110,9 @@ export class MutableSegment implements SegmentReader {
   private wasRuns = false;
   private bytes = 0;
   private isFrozen = false;
+  private readonly relayout: boolean;
+  /** A relayout of the frozen tree is running on the helper (see {@link freeze}). */
+  private relayoutPending = false;
 
   /**
    * An empty segment with the given id, ordered by `compare` (must agree with memcmp).
@@ -115,11 +124,12 @@ export class MutableSegment implements SegmentReader {
     this.compare = compare;
     this.fanout = tuning.fanout ?? DEFAULT_FANOUT;
     this.inlineKeyBytes = tuning.inlineKeyBytes ?? DEFAULT_INLINE_KEY_BYTES;
+    this.relayout = tuning.relayout ?? false;
     const width = tuning.runSuffixWidth ?? 0;
     if (width > 0) {
       this.runs = new RunTree(width, tuning.runShiftMax, tuning.runsMax, tuning.runShiftBudget);
       this.wasRuns = true;
-    } else this.tree = new BPlusTree(compare, this.fanout, this.inlineKeyBytes);
+    } else this.tree = new BPlusTree(compare, this.fanout, this.inlineKeyBytes, this.relayout);
     const capacity = tuning.keyFilterCapacity ?? 0;
     this.keyFilter = capacity > 0 ? new KeyFilter(capacity) : undefined;
     this.keyFilterMax = Math.max(capacity, tuning.keyFilterMaxCapacity ?? 0);
@@ -202,7 +212,7 @@ export class MutableSegment implements SegmentReader {
    * on; cursors open on the runs continue on it (see `RunTreeCursor`).
    */
   private leaveRuns(runs: RunTree): void {
-    const tree = new BPlusTree(this.compare, this.fanout, this.inlineKeyBytes);
+    const tree = new BPlusTree(this.compare, this.fanout, this.inlineKeyBytes, this.relayout);
     runs.forEach((key, value, opIndex, kind, expiresAt) => tree.upsert(key, value, opIndex, kind, expiresAt));
     this.tree = tree;
     this.runs = null;
@@ -217,7 +227,10 @@ export class MutableSegment implements SegmentReader {
    */
   get(key: Uint8Array, out: RecordSlot, hash?: number): boolean {
     if (this.runs !== null) return this.runs.get(key, out);
-    if (this.isFrozen) return this.tree.getIndexed(key, hash ?? keyHash(key), out);
+    if (this.isFrozen) {
+      if (this.relayoutPending) this.relayoutPending = this.tree.pollRelayout();
+      return this.tree.getIndexed(key, hash ?? keyHash(key), out);
+    }
     return this.tree.get(key, out);
   }
 
@@ -239,6 +252,7 @@ export class MutableSegment implements SegmentReader {
    * returned when records are inserted between its calls (it sees new keys ahead of it).
    */
   cursor(reverse: boolean): RecordCursor {
+    if (this.relayoutPending) this.relayoutPending = this.tree.pollRelayout();
     return this.runs !== null ? this.runs.cursor(reverse) : this.tree.cursor(reverse);
   }
 
@@ -249,6 +263,21 @@ export class MutableSegment implements SegmentReader {
     // (its queries, and the merge that writes it to disk) needs it, so it is built here, where
     // the writer moves the segment forward, rather than inside the first query after that.
     this.runs?.sortedRuns();
+    // A B+tree written out of key order is laid out again on the helper, so that scans of the
+    // read-only segment read its arena in order (see `BPlusTree.startRelayout`). Picked up by
+    // the first read (get or cursor) after it is done.
+    if (this.relayout && this.runs === null && !this.relayoutPending) {
+      this.relayoutPending = this.tree.startRelayout();
+    }
+  }
+
+  /**
+   * Whether a relayout of the frozen records is still running (see {@link freeze}); if it has
+   * finished, its layout is taken first. For tests and the engine's maintenance.
+   */
+  pollRelayout(): boolean {
+    if (this.relayoutPending) this.relayoutPending = this.tree.pollRelayout();
+    return this.relayoutPending;
   }
 }
 

@@ -93,16 +93,58 @@ const { parentPort, workerData, Worker } = require("node:worker_threads");
 const fs = require("node:fs");
 // Plain buffers: made and written here, then transferred (moved, not copied) to the caller.
 const plainPort = workerData?.plain;
+// A request n > 0 asks for a plain buffer of n bytes (transferred), n < 0 for a shared one of
+// -n bytes (shared: this thread lets go of it once posted).
 plainPort?.on("message", (n) => {
   try {
-    const buffer = new ArrayBuffer(n);
+    const buffer = n > 0 ? new ArrayBuffer(n) : new SharedArrayBuffer(-n);
     const bytes = new Uint8Array(buffer);
-    for (let i = 0; i < n; i += 4096) bytes[i] = 0;
-    plainPort.postMessage(buffer, [buffer]);
+    for (let i = 0; i < bytes.length; i += 4096) bytes[i] = 0;
+    if (n > 0) plainPort.postMessage(buffer, [buffer]);
+    else plainPort.postMessage(buffer);
   } catch {
     plainPort.postMessage(n); // no memory here: the caller allocates its own
   }
 });
+// Copies the spans [chunk, offset, length] of job.spans (job.count of them) out of job.chunks,
+// in order, into new plain buffers of at most job.chunkSize bytes each (a span never straddles
+// two; a longer span gets one of its own), and posts the buffers and where each span landed
+// ([buffer, offset] per span) on job.port, then sets job.cell to 1 (2 if it failed).
+function relayout(job) {
+  const cell = new Int32Array(job.cell);
+  try {
+    const src = job.chunks.map((c) => new Uint8Array(c));
+    const spans = new Int32Array(job.spans);
+    const count = job.count;
+    let left = 0;
+    for (let s = 0; s < count; s++) left += spans[3 * s + 2];
+    const buffers = [];
+    const locs = new Int32Array(2 * count);
+    let out = new Uint8Array(0);
+    let used = 0;
+    for (let s = 0; s < count; s++) {
+      const chunk = spans[3 * s];
+      const from = spans[3 * s + 1];
+      const len = spans[3 * s + 2];
+      if (buffers.length === 0 || used + len > out.length) {
+        out = new Uint8Array(Math.max(len, Math.min(job.chunkSize, left)));
+        buffers.push(out.buffer);
+        used = 0;
+      }
+      const bytes = src[chunk];
+      if (len > 64) out.set(bytes.subarray(from, from + len), used);
+      else for (let i = 0; i < len; i++) out[used + i] = bytes[from + i];
+      locs[2 * s] = buffers.length - 1;
+      locs[2 * s + 1] = used;
+      used += len;
+      left -= len;
+    }
+    job.port.postMessage({ buffers, locs: locs.buffer }, [...buffers, locs.buffer]);
+    Atomics.store(cell, 0, 1);
+  } catch {
+    Atomics.store(cell, 0, 2);
+  }
+}
 function onMessage(m) {
   try {
     handle(m);
@@ -131,6 +173,10 @@ function answer(cellBuffer, job) {
   Atomics.notify(cell, 0);
 }
 function handle(m) {
+  if (m?.relayout !== undefined) {
+    relayout(m.relayout);
+    return;
+  }
   if (m?.spawnSync !== undefined) {
     // Start the sync helper here, so that its start does not hold up the caller's thread.
     const w = new Worker(m.source, {
@@ -176,7 +222,7 @@ function handle(m) {
 `;
 
 interface Helper {
-  post(message: unknown, transfer?: MessagePort[]): void;
+  post(message: unknown, transfer?: (MessagePort | ArrayBuffer)[]): void;
   /** The buffer helper's channel for plain buffers; undefined for the sync helper. */
   plain: PlainChannel | undefined;
 }
@@ -195,8 +241,11 @@ let helper: Helper | null | undefined;
  * behind one the first helper's buffers would come late.
  */
 let syncHelper: Helper | null | undefined;
-/** Pre-touched plain buffers received from the helper and not handed out yet, by size. */
-const plainReady = new Map<number, ArrayBuffer[]>();
+/**
+ * Pre-touched buffers received from the helper and not handed out yet, by size: plain by their
+ * size, shared by minus their size.
+ */
+const plainReady = new Map<number, ArrayBufferLike[]>();
 let warming = true;
 /** Deno's `build.os` ("linux", "darwin", "windows", ...); undefined outside Deno. */
 const DENO_OS = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os;
@@ -220,6 +269,11 @@ let plainHits = 0;
 let plainMisses = 0;
 /** Syncs posted to the helper (stats, tests). */
 let syncsStarted = 0;
+/** Whether {@link relayoutOnHelper} posts relayouts (tests and A/B runs turn it off). */
+let relayouts = true;
+/** Relayouts posted to the helper, and taken back done (stats, tests). */
+let relayoutsStarted = 0;
+let relayoutsDone = 0;
 
 function startHelper(forSyncs: boolean): Helper | null {
   if (typeof SharedArrayBuffer !== "function" || typeof WorkerThread !== "function") return null;
@@ -290,45 +344,137 @@ function startSyncHelperThere(): Helper | null {
  * written, when one is ready; else a fresh one (the caller faults its pages in as it writes
  * them). The helper makes the buffer and transfers it here: it is this thread's alone (the
  * helper's handle is detached), an ordinary buffer to every view of it, though the collector
- * leaves it out of its budget (see the module comment). For the in-memory segments' arena chunks
- * and leaf slabs (a million 100-byte records: ~120 MB and ~80 MB of them).
+ * leaves it out of its budget (see the module comment). For the in-memory segments' leaf slabs
+ * and the run tree's pages (a million 100-byte records: ~80 MB of slabs).
  * Sizes below {@link POOLED_MIN_BYTES} are always fresh.
  */
 export function freshPlainBuffer(byteLength: number): ArrayBuffer {
-  if (byteLength < POOLED_MIN_BYTES || !warming || helper === null) return new ArrayBuffer(byteLength);
+  return (pooledBuffer(byteLength) as ArrayBuffer | undefined) ?? new ArrayBuffer(byteLength);
+}
+
+/**
+ * A zero-filled `SharedArrayBuffer` of `byteLength` bytes for memory that the helper may have
+ * to read later ({@link relayoutOnHelper}): pre-touched by the helper when one is ready (sizes
+ * of at least {@link POOLED_MIN_BYTES}), else fresh. Where no helper can run (or shared memory
+ * is missing) a plain `ArrayBuffer`: nothing would read it elsewhere anyway. For the engine's
+ * B+tree arena chunks (a million 100-byte records: ~110 MB of them).
+ */
+export function freshSharedBuffer(byteLength: number): ArrayBufferLike {
+  if (typeof SharedArrayBuffer !== "function" || theHelper() === null) return freshPlainBuffer(byteLength);
+  return (pooledBuffer(-byteLength) as SharedArrayBuffer | undefined) ?? new SharedArrayBuffer(byteLength);
+}
+
+/**
+ * A buffer from the helper's pool: plain of `size` bytes for `size` > 0, shared of `-size` for
+ * `size` < 0; undefined when none is ready (it asks for more either way).
+ */
+function pooledBuffer(size: number): ArrayBufferLike | undefined {
+  if (Math.abs(size) < POOLED_MIN_BYTES || !warming || helper === null) return undefined;
   const plain = theHelper()?.plain;
-  if (plain === undefined) return new ArrayBuffer(byteLength);
+  if (plain === undefined) return undefined;
   const { port, requested } = plain;
-  let out: ArrayBuffer | undefined;
+  let out: ArrayBufferLike | undefined;
   try {
     // Take in whatever arrived: replies come in request order, a buffer or (when the helper
     // could not allocate one) the size it was asked for.
     for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
-      const reply = m.message as ArrayBuffer | number;
-      const n = typeof reply === "number" ? reply : reply.byteLength;
+      const reply = m.message as ArrayBufferLike | number;
+      const n = typeof reply === "number"
+        ? reply
+        : reply instanceof ArrayBuffer
+        ? reply.byteLength
+        : -reply.byteLength;
       requested.set(n, (requested.get(n) ?? 1) - 1);
       if (typeof reply !== "number") plainReady.get(n)?.push(reply);
     }
-    let ready = plainReady.get(byteLength);
+    let ready = plainReady.get(size);
     // Kept in the order of the last request (a Map iterates in insertion order): a new size
     // replaces the one asked for least recently, so the sizes in use now stay pooled.
-    if (ready !== undefined) plainReady.delete(byteLength);
+    if (ready !== undefined) plainReady.delete(size);
     else {
       if (plainReady.size >= SIZES_MAX) plainReady.delete(plainReady.keys().next().value!);
       ready = [];
     }
-    plainReady.set(byteLength, ready);
+    plainReady.set(size, ready);
     out = ready.shift();
     if (out !== undefined) plainHits++;
     else plainMisses++;
-    let asked = requested.get(byteLength) ?? 0;
-    for (; ready.length + asked < PLAIN_SPARES; asked++) port.postMessage(byteLength);
-    requested.set(byteLength, asked);
+    let asked = requested.get(size) ?? 0;
+    for (; ready.length + asked < PLAIN_SPARES; asked++) port.postMessage(size);
+    requested.set(size, asked);
   } catch {
     helper = null;
     plainReady.clear();
   }
-  return out ?? new ArrayBuffer(byteLength);
+  return out;
+}
+
+/** A relayout running on the helper ({@link relayoutOnHelper}). */
+export interface RelayoutTicket {
+  /** 0 while it runs, 1 once its reply is posted, 2 if it failed. */
+  readonly cell: Int32Array;
+  /** Where the reply comes (read with `receiveMessageOnPort`). */
+  readonly port: MessagePort;
+}
+
+/** What a relayout made: the new buffers, and [buffer, offset] per span, in the spans' order. */
+export interface RelayoutResult {
+  buffers: ArrayBuffer[];
+  locs: Int32Array;
+}
+
+/**
+ * Asks the helper to copy `count` spans (`spans`: [chunk, offset, length] each, indexes into
+ * `chunks`) in order into new plain buffers of at most `chunkSize` bytes (a longer span gets one
+ * of its own), off this thread; {@link takeRelayout} picks the result up without an event-loop
+ * turn. Shared `chunks` are read in place (they must not change until it is done); plain ones
+ * are copied into the message. `spans`' buffer is transferred (detached here). Undefined where
+ * no helper runs or relayouts are off: the caller keeps its layout.
+ */
+export function relayoutOnHelper(
+  chunks: ArrayBufferLike[],
+  spans: Int32Array,
+  count: number,
+  chunkSize: number,
+): RelayoutTicket | undefined {
+  if (!relayouts || typeof SharedArrayBuffer !== "function") return undefined;
+  const h = theHelper();
+  if (h === null) return undefined;
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const { port1, port2 } = new MessageChannel();
+  try {
+    const buffer = spans.buffer as ArrayBuffer;
+    h.post({ relayout: { chunks, spans: buffer, count, chunkSize, port: port2, cell: cell.buffer } }, [
+      port2,
+      buffer,
+    ]);
+  } catch {
+    port1.close();
+    return undefined;
+  }
+  (port1 as { unref?: () => void }).unref?.();
+  relayoutsStarted++;
+  return { cell, port: port1 };
+}
+
+/**
+ * The result of a relayout: undefined while it runs (or its reply is not here yet), null if it
+ * failed (the ticket is then spent), else what it made (the ticket is spent).
+ */
+export function takeRelayout(ticket: RelayoutTicket): RelayoutResult | null | undefined {
+  const state = Atomics.load(ticket.cell, 0);
+  if (state === 0) return undefined;
+  let result: RelayoutResult | null = null;
+  if (state === 1) {
+    const reply = receiveMessageOnPort(ticket.port)?.message as
+      | { buffers: ArrayBuffer[]; locs: ArrayBuffer }
+      | undefined;
+    if (reply === undefined) return undefined;
+    result = { buffers: reply.buffers, locs: new Int32Array(reply.locs) };
+    relayoutsDone++;
+  }
+  ticket.port.close();
+  return result;
 }
 
 /**
@@ -387,10 +533,13 @@ export function closeOnHelper(id: number): void {
 }
 
 /**
- * Turns pre-touched buffers (`warm`) or helper syncs (`sync`) off or back on for the rest of
- * the process; for tests and A/B measurements. Turning buffers off drops the ready ones.
+ * Turns pre-touched buffers (`warm`), helper syncs (`sync`) or relayouts (`relayout`) off or
+ * back on for the rest of the process; for tests and A/B measurements. Turning buffers off drops the ready ones.
  */
-export function setHelperThread(options: { warm?: boolean; sync?: boolean; syncByPath?: boolean }): void {
+export function setHelperThread(
+  options: { warm?: boolean; sync?: boolean; syncByPath?: boolean; relayout?: boolean },
+): void {
+  if (options.relayout !== undefined) relayouts = options.relayout;
   if (options.warm !== undefined) {
     warming = options.warm;
     if (!warming) plainReady.clear();
@@ -407,13 +556,18 @@ export function helperSyncsByPath(): boolean {
   return syncByPath;
 }
 
-/** Plain buffers ready now and handed out (ready or fresh), syncs posted to the helper. */
+/**
+ * Buffers ready now and handed out (ready or fresh), syncs posted to the helper, relayouts
+ * posted and taken back done.
+ */
 export function helperStats(): {
   pooled: number;
   syncsStarted: number;
   running: boolean;
   plainHits: number;
   plainMisses: number;
+  relayoutsStarted: number;
+  relayoutsDone: number;
 } {
   let pooled = 0;
   for (const s of plainReady.values()) pooled += s.length;
@@ -423,6 +577,8 @@ export function helperStats(): {
     running: helper !== undefined && helper !== null,
     plainHits,
     plainMisses,
+    relayoutsStarted,
+    relayoutsDone,
   };
 }
 

@@ -379,3 +379,48 @@ Deno.test("small copies are pooled under Deno: each read hands out bytes of its 
   assert.deepEqual(tree.get(["s5", 42]), valueOf(5, 42));
   await tree.close();
 });
+
+Deno.test("a read-only segment written out of key order is laid out again on the helper under Deno", async () => {
+  const { helperStats } = await import("../../src/util/helper_thread.ts");
+  const { RELAYOUT_MIN_RECORDS } = await import("../../src/memory/bplus_tree.ts");
+  const { memoryFileSystem } = await import("../../mod.ts");
+  const ks = defineKeyspace({ key: "<bytes:16>", value: "bytes" });
+  const tree = await ZoneTree.open({ dir: "/r", keyspace: ks, fs: memoryFileSystem(), maintenance: "manual" });
+  const n = RELAYOUT_MIN_RECORDS + 3000;
+  const rng = new Prng(0xde);
+  const keyOf = (i: number) => {
+    const k = new Uint8Array(16);
+    new DataView(k.buffer).setUint32(12, i);
+    return k;
+  };
+  const valueOf = (i: number) => new Uint8Array(1 + (i % 120)).fill(i & 0xff);
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  for (let b = 0; b < n; b += 500) {
+    tree.batch(order.slice(b, b + 500).map((i) => ({ put: keyOf(i), value: valueOf(i) })));
+  }
+  const { relayoutsStarted, relayoutsDone } = helperStats();
+  tree.maintenance.moveMutableSegmentForward();
+  assert.equal(helperStats().relayoutsStarted, relayoutsStarted + 1);
+  const deadline = Date.now() + 20_000;
+  while (helperStats().relayoutsDone === relayoutsDone) {
+    assert.ok(Date.now() < deadline, "the relayout did not land in 20 s");
+    for (const _ of tree.range({ limit: 1 })) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  let i = 0;
+  for (const [k, v] of tree.range({})) {
+    assert.deepEqual(k, keyOf(i));
+    assert.deepEqual(v, valueOf(i));
+    i++;
+  }
+  assert.equal(i, n);
+  for (let r = 0; r < 500; r++) {
+    const j = rng.int(n);
+    assert.deepEqual(tree.get(keyOf(j)), valueOf(j));
+  }
+  await tree.close();
+});
