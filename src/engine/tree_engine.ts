@@ -240,7 +240,7 @@ function dumpSegmentToWal(
   dir: string,
 ): WalWriter {
   const wal = WalWriter.create(fs, joinPath(dir, walFileName(segment.id)), segment.id, "async-compressed");
-  const c = segment.cursor(false);
+  const c = segment.cursor(false, false);
   try {
     for (let ok = c.seek(undefined); ok; ok = c.next()) {
       wal.appendOne(c.opIndex, c.kind, c.key, c.value, c.expiresAt);
@@ -1003,7 +1003,7 @@ export class TreeEngine {
     if (base) this.#diskSet.acquire(base);
     const started = performance.now();
     this.events.emit("merge-started", { readOnlySegments: merged.length });
-    const newer = new MergingCursor(merged.map((r) => r.segment.cursor(false)), false, this.compare);
+    const newer = new MergingCursor(merged.map((r) => r.segment.cursor(false, false)), false, this.compare);
     try {
       const settings = this.#mergeSettings();
       let result: MergeResult | undefined | "unavailable" = "unavailable";

@@ -144,6 +144,10 @@ function relayout(job) {
   } catch {
     Atomics.store(cell, 0, 2);
   }
+  // This thread's handles of the shared chunks keep their memory alive until its collector
+  // frees them, and this thread allocates little: collect now where the runtime lets us (Bun).
+  job.chunks = null;
+  if (typeof Bun !== "undefined") Bun.gc(false);
 }
 function onMessage(m) {
   try {

@@ -1,7 +1,7 @@
 /**
  * A frozen segment written out of key order is laid out again in key order on the helper thread
- * (`BPlusTree.startRelayout`), and its slots are pointed at the new places at the first read
- * after that. Nothing a reader sees may change: every record (keys in the arena and held inline,
+ * (`BPlusTree.startRelayout`) once it is read, and its slots are pointed at the new places at
+ * the first read after that is done. Nothing a reader sees may change: every record (keys in the arena and held inline,
  * values of 0 bytes to over a chunk, overwrites, deletion markers, expiry) equals a model before
  * and after, through cursors (forward and reverse, one left open across the switch, with and
  * without its value read before it), point reads through a half-built hash index, and views
@@ -101,13 +101,16 @@ function scanEquals(seg: MutableSegment, sorted: ({ key: Uint8Array } & Rec)[], 
 describe("relayout of a frozen segment", () => {
   test("records, cursors and point reads are unchanged, and the arena is in key order after", async () => {
     const n = RELAYOUT_MIN_RECORDS + 4000;
+    const started = helperStats().relayoutsStarted;
     const { seg, sorted } = randomSegment(n, 0x7e1a);
     const tree = seg["tree"];
     expect(tree.arenaInKeyOrder()).toBe(false);
     // Part of the hash index built before the switch (each read indexes 64 leaves more): its
     // copies of the places must follow.
     const slot = newSlot();
+    expect(helperStats().relayoutsStarted).toBe(started);
     for (let i = 0; i < 2; i++) expect(seg.get(sorted[i * 99].key, slot)).toBe(true);
+    expect(helperStats().relayoutsStarted).toBe(started + 1);
     expect(tree["hashNext"]).not.toBe(null);
     // A cursor positioned mid-way whose value was read (a view kept), and one whose value was not.
     const read = seg.cursor(false);
@@ -117,7 +120,6 @@ describe("relayout of a frozen segment", () => {
     for (let i = 0; i <= mid; i++) unread.next();
     const kept = read.value;
     const keptCopy = kept.slice();
-    expect(helperStats().relayoutsStarted).toBeGreaterThan(0);
     const before = seg.memoryBytes();
     await relaidOut(seg);
     expect(tree.arenaInKeyOrder()).toBe(true);
@@ -161,6 +163,18 @@ describe("relayout of a frozen segment", () => {
       expect(c.seek(sorted[i].key)).toBe(true);
       expectRecord(c, sorted[i]);
     }
+  });
+
+  test("a merge's walk (a cursor not for a read) starts no relayout", () => {
+    const started = helperStats().relayoutsStarted;
+    const { seg, sorted } = randomSegment(RELAYOUT_MIN_RECORDS + 10, 9);
+    const c = seg.cursor(false, false);
+    let n = 0;
+    while (c.next()) n++;
+    expect(n).toBe(sorted.length);
+    expect(helperStats().relayoutsStarted).toBe(started);
+    expect(seg.pollRelayout()).toBe(true);
+    expect(helperStats().relayoutsStarted).toBe(started + 1);
   });
 
   test("segments written in key order, small ones, and unshared arenas are left alone", () => {
