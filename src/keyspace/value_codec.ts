@@ -490,9 +490,10 @@ function customCodec(spec: CustomValueCodec<unknown>): ValueCodec {
     },
     decode(bytes: Uint8Array): unknown {
       if (fixedWidth !== undefined) checkLength(bytes, fixedWidth);
-      // User code gets bytes over a plain ArrayBuffer: views of a SharedArrayBuffer (in-memory
-      // arena chunks were shared once) are refused by some APIs (crypto.subtle, for one). The
-      // engine's buffers are plain today; this keeps that a guarantee, not a coincidence.
+      // User code gets bytes over a plain ArrayBuffer: views of a SharedArrayBuffer are refused
+      // by some APIs (crypto.subtle, for one), and the arena chunks of the engine's B+tree
+      // segments are shared (the helper reads them to lay a read-only segment out again, see
+      // `BPlusTree.startRelayout`), so a value read from one is copied here first.
       const own = bytes.buffer instanceof ArrayBuffer ? bytes : copyBytes(bytes);
       return callUser(() => spec.decode(own), path, "decode");
     },

@@ -145,9 +145,10 @@ function relayout(job) {
     Atomics.store(cell, 0, 2);
   }
   // This thread's handles of the shared chunks keep their memory alive until its collector
-  // frees them, and this thread allocates little: collect now where the runtime lets us (Bun).
+  // frees them, and this thread allocates little: collect where the runtime lets us (Bun), in a
+  // later turn, once no frame of this job holds them any more.
   job.chunks = null;
-  if (typeof Bun !== "undefined") Bun.gc(false);
+  if (typeof Bun !== "undefined") setTimeout(() => Bun.gc(true), 0);
 }
 function onMessage(m) {
   try {

@@ -181,7 +181,7 @@ describe("merges in a Worker", () => {
   const deno = new URL("../../node_modules/.bin/deno", import.meta.url).pathname;
   const child = new URL("./unclosed_worker_child.ts", import.meta.url).pathname;
   for (const runtime of ["bun", "deno"] as const) {
-    test(`${runtime}: a process that leaves its tree open exits by itself after a worker merge and helper syncs`, async () => {
+    test(`${runtime}: a process that leaves its tree open exits by itself after a worker merge, a relayout and helper syncs`, async () => {
       const cmd = runtime === "bun"
         ? [process.execPath, child, join(root, "db")]
         : [deno, "run", "-A", "--quiet", child, join(root, "db")];
@@ -193,7 +193,7 @@ describe("merges in a Worker", () => {
       const out = await new Response(proc.stdout).text();
       const err = await new Response(proc.stderr).text();
       expect({ code, signal: proc.signalCode, err }).toEqual({ code: 0, signal: null, err: "" });
-      expect(JSON.parse(out)).toEqual({ done: 1, started: 1, helperSynced: true });
+      expect(JSON.parse(out)).toEqual({ done: 1, started: 1, helperSynced: true, relaidOut: true });
       expect(performance.now() - started).toBeLessThan(20_000);
     }, 30_000);
   }
