@@ -8,8 +8,9 @@
  * fault is expensive: ~12 us per 4 KiB page on the 2-core VM we measure on
  * (`bun bench/first_touch.ts`), so the arena and leaves of a million 100-byte records (~190 MB)
  * cost ~0.5 s of faults on the writer's thread alone. So the large buffers the in-memory
- * segments keep asking for (the B+tree's and run tree's 1 MiB arena chunks, the B+tree's leaf
- * slabs, the run tree's record pages) come from {@link freshPlainBuffer}: plain `ArrayBuffer`s
+ * segments keep asking for (the run tree's 1 MiB arena chunks, the B+tree's leaf slabs, the
+ * run tree's record pages; the B+tree's arena chunks too, shared, see below) come from
+ * {@link freshPlainBuffer}: plain `ArrayBuffer`s
  * that the helper made, wrote to, and transferred here (moved, not copied: the helper's handle
  * is detached, so no interleaving is possible at all). The replies are read with
  * `receiveMessageOnPort`, without an event-loop turn. If the helper falls behind (or never
@@ -25,6 +26,15 @@
  * forward scans 1.86-2.02M against 1.78-1.87M. The helper keeps up with about three requests
  * in four during a sequential load (a 1M-record load: 269 handed out ready, 92 made fresh);
  * it is busy faulting pages in, not short of requests.
+ *
+ * The engine's B+tree arena chunks are shared again now, but made by the helper itself
+ * ({@link freshSharedBuffer}: it creates and writes each one before anyone else has it, then
+ * shares it; nothing is created or touched in place on the writer's thread), because the helper
+ * has to read them: **relayouts** ({@link relayoutOnHelper}) copy the records of a read-only
+ * segment written out of key order into new plain buffers in key order, off the reader's
+ * thread (see `BPlusTree.startRelayout`). Shared arenas alone measured no slower (harness
+ * rand-insert children, ten alternating triples: medians 380k plain, 360k shared, within the
+ * runs' spread; scans within noise in `bench/scan_layers.ts`).
  *
  * **WAL syncs.** {@link syncOnHelper} runs `fdatasync` on a second helper (a sync can take
  * milliseconds; behind one, the first helper's buffers came late) and reports through a
@@ -57,7 +67,8 @@
  * child runs alternating with fresh slabs, the scans were not slower (3 pairs); leaf slabs in
  * *shared* buffers had made them up to 35% slower (not pinned down further).
  *
- * Used by `bplus_tree.ts` and `run_tree.ts` (buffers) and `local_file_system.ts` (syncs).
+ * Used by `bplus_tree.ts` (buffers, relayouts), `run_tree.ts` (buffers) and
+ * `local_file_system.ts` (syncs).
  *
  * @module
  */
