@@ -256,9 +256,6 @@ export class BPlusTree {
   private outOfOrder = 0;
   /** The relayout running on the helper, if any (see {@link startRelayout}). */
   private relayoutTicket: RelayoutTicket | undefined;
-  /** Records and spans the running relayout was started with. */
-  private relayoutRecords = 0;
-  private relayoutSpans = 0;
   /**
    * Changes each time the arena is laid out again: a cursor that took a record's place in the
    * arena under another epoch reads it again from its slot.
@@ -392,8 +389,6 @@ export class BPlusTree {
     const buffers: ArrayBufferLike[] = new Array(chunks.length);
     for (let i = 0; i < chunks.length; i++) buffers[i] = chunks[i].buffer;
     this.relayoutTicket = relayoutOnHelper(buffers, spans, count, CHUNK_MAX);
-    this.relayoutRecords = this.size;
-    this.relayoutSpans = count;
     return this.relayoutTicket !== undefined;
   }
 
@@ -452,10 +447,8 @@ export class BPlusTree {
 
   /** Points the slots at the places `locs` gives ([buffer, offset] per span) in `buffers`. */
   private applyRelayout(buffers: ArrayBuffer[], locs: Int32Array): void {
-    assert(
-      this.size === this.relayoutRecords && locs.length === 2 * this.relayoutSpans,
-      "relayout of a tree that changed",
-    );
+    // The spans were listed from this (frozen) tree: a record (and its key in the arena) per span.
+    assert(locs.length === 2 * (this.size + this.arenaKeys), "relayout of a tree that changed");
     const recs = this.hashRecords;
     const indexed = this.hashCount;
     let t = 0;
