@@ -49,7 +49,9 @@ import {
 import { MergingCursor } from "../iter/merging_cursor.ts";
 import { type RangeTombstone, TombstoneCursor, TombstoneSet } from "../iter/range_tombstones.ts";
 import { filterCapacity, MutableSegment, type MutableSegmentTuning } from "../memory/mutable_segment.ts";
-import { DEFAULT_INLINE_KEY_BYTES } from "../memory/bplus_tree.ts";
+import { DEFAULT_INLINE_KEY_BYTES, RELAYOUT_MIN_RECORDS } from "../memory/bplus_tree.ts";
+import { CombinedRun } from "../memory/combined_run.ts";
+import { combineOnHelper, type RelayoutTicket, takeCombine } from "../util/helper_thread.ts";
 import { keyHash } from "../memory/key_filter.ts";
 import { AssertionError } from "../util/assert.ts";
 import { COPY_OVERHEAD_BYTES, pace } from "../util/gc_pacer.ts";
@@ -123,6 +125,15 @@ interface ReadOnlyEntry {
   /** The close (flush + sync) of its WAL while that runs; never rejects (a failure stops the tree). */
   closing?: Promise<void>;
 }
+
+/** A combined run and the read-only segments (newest first, adjacent) it stands in for. */
+interface CombinedGroup {
+  run: CombinedRun;
+  covers: ReadOnlyEntry[];
+}
+
+/** Largest buffer a combine copies records into (the B+tree arena's chunk size). */
+const COMBINE_CHUNK_BYTES = 1 << 20;
 
 /** Key filter capacity of a tree's first mutable segment (32 KiB of filter). */
 const FIRST_FILTER_CAPACITY = 16_384;
@@ -283,6 +294,17 @@ export class TreeEngine {
   #readOnly: ReadOnlyEntry[] = [];
   /** Every layer, newest first. Replaced (never mutated) when the segment set changes. */
   #layers: SegmentReader[] = [];
+  /**
+   * What range queries read: {@link #layers} with combined runs standing in for the read-only
+   * segments they cover (see {@link #combineStep}).
+   */
+  #scanLayers: (SegmentReader | CombinedRun)[] = [];
+  /** Combined runs whose segments are all still in the read-only queue. */
+  #combined: CombinedGroup[] = [];
+  /** The combine running on the helper: its ticket, the segments, each one's bytes. */
+  #combining: { ticket: RelayoutTicket; covers: ReadOnlyEntry[]; bytes: number[] } | undefined;
+  /** Whether a read should call {@link #combineStep}: a segment moved forward, or one runs. */
+  #combineCheck = false;
   #layersVersion = 0;
   #nextSegmentId = 1;
   #lastOpIndex = 0;
@@ -603,6 +625,7 @@ export class TreeEngine {
     for (let i = this.#bottom.length - 1; i >= 0; i--) layers.push(this.#bottom[i].segment);
     this.#layers = layers;
     this.#layersVersion++;
+    this.#rebuildScanLayers();
     // Tombstones of segments that left the set (merged) are gone with them.
     const all: RangeTombstone[] = [];
     for (const layer of layers) {
@@ -614,6 +637,84 @@ export class TreeEngine {
     }
     all.push(...decodeTombstones(this.#meta.rangeTombstones));
     this.#tombstones = all.length === 0 ? TombstoneSet.EMPTY : new TombstoneSet(all);
+  }
+
+  /**
+   * {@link #scanLayers} from {@link #layers}: each combined run in place of its segments, while
+   * all of them are in the read-only queue (a merge that took some of them drops the run).
+   */
+  #rebuildScanLayers(): void {
+    const readOnly = this.#readOnly;
+    this.#combined = this.#combined.filter((g) => g.covers.every((r) => readOnly.includes(r)));
+    if (this.#combined.length === 0) {
+      this.#scanLayers = this.#layers;
+      return;
+    }
+    const layers: (SegmentReader | CombinedRun)[] = [this.#mutable];
+    for (const r of readOnly) {
+      const group = this.#combined.find((g) => g.covers.includes(r));
+      if (group === undefined) layers.push(r.segment);
+      else if (group.covers[0] === r) layers.push(group.run);
+    }
+    for (let i = 1 + readOnly.length; i < this.#layers.length; i++) layers.push(this.#layers[i]);
+    this.#scanLayers = layers;
+  }
+
+  /**
+   * Run by reads (point reads and range queries) while {@link #combineCheck} is set. When two or
+   * more read-only segments that no read has laid out yet sit at the front of the queue (a load
+   * that did not read: a million random records leave three), has the helper lay their records
+   * out again together in key order (`combineOnHelper`) instead of each on its own; once that is
+   * done, points their slots at the new places and puts the combined run of their newest
+   * records in their place in {@link #scanLayers}. A scan then reads one key-ordered layer
+   * where it merged one cursor per segment (`bench/scan_layers.ts`). A single segment is laid
+   * out on its own (`MutableSegment.read`). The first read lists the segments' records (a walk
+   * of their leaves, ~10 ms per 280k records) and the read that finds the result applies it
+   * (about as long); the reads between them pay one atomic load.
+   */
+  #combineStep(): void {
+    const running = this.#combining;
+    if (running !== undefined) {
+      const result = takeCombine(running.ticket);
+      if (result === undefined) return;
+      this.#combining = undefined;
+      // Segments that moved forward meanwhile wait for the next read.
+      this.#combineCheck = this.#readOnly.length > 0 && this.#readOnly[0].segment.combinable;
+      if (result === null) return;
+      const { covers, bytes } = running;
+      let all = true;
+      for (let i = 0; i < covers.length; i++) {
+        if (this.#readOnly.includes(covers[i])) covers[i].segment.applyCombined(result.buffers, result.locs[i], bytes[i]);
+        else all = false;
+      }
+      if (all) {
+        this.#combined.push({ run: new CombinedRun(result.run, result.buffers), covers });
+        // Not a change of the records: open iterators keep their cursors over the segments.
+        this.#rebuildScanLayers();
+      }
+      return;
+    }
+    this.#combineCheck = false;
+    const readOnly = this.#readOnly;
+    let n = 0;
+    let records = 0;
+    while (n < readOnly.length && readOnly[n].segment.combinable) records += readOnly[n++].segment.recordCount;
+    if (n < 2 || records < RELAYOUT_MIN_RECORDS) return;
+    const covers = readOnly.slice(0, n);
+    const inputs = [];
+    const bytes: number[] = [];
+    for (const r of covers) {
+      const input = r.segment.takeCombineInput();
+      if (input === undefined) return;
+      let b = 0;
+      for (let i = 2; i < input.spans.length; i += 3) b += input.spans[i];
+      inputs.push(input);
+      bytes.push(b);
+    }
+    const ticket = combineOnHelper(inputs, COMBINE_CHUNK_BYTES);
+    if (ticket === undefined) return;
+    this.#combining = { ticket, covers, bytes };
+    this.#combineCheck = true;
   }
 
   #addMemTombstone(segmentId: number, t: RangeTombstone): void {
@@ -811,6 +912,7 @@ export class TreeEngine {
     const entry: ReadOnlyEntry = { segment: old, walPath: oldPath, lastOpIndex: this.#lastOpIndex };
     this.#readOnly.unshift(entry);
     this.#rebuildLayers();
+    this.#combineCheck = true;
     const closing = oldWal.close().catch((e) => this.#fail(e));
     entry.closing = closing;
     this.#pendingWalCloses.add(closing);
@@ -831,6 +933,7 @@ export class TreeEngine {
    * included) and copies it into `out`. Returns false if no layer has the key.
    */
   getRecord(key: Uint8Array, out: RecordSlot): boolean {
+    if (this.#combineCheck) this.#combineStep();
     const layers = this.#layers;
     out.valueIsCopy = false;
     // One hash per read, probed in every layer that keeps a key filter.
@@ -886,9 +989,10 @@ export class TreeEngine {
     if (snapshot && !this.options.readOnly && !this.#failure && this.#mutable.recordCount > 0) {
       this.moveMutableSegmentForward();
     }
+    if (this.#combineCheck) this.#combineStep();
     // Runs once per range query: no iterator protocol and no objects beyond the cursors (a
     // process's first queries run it unoptimized).
-    const layers = this.#layers;
+    const layers = this.#scanLayers;
     const children: RecordCursor[] = [];
     // Short, bounded reads (a prefix, a limit) go through the block cache like point reads do;
     // full scans keep their blocks to themselves so they do not evict the working set.
@@ -896,7 +1000,7 @@ export class TreeEngine {
     for (let i = snapshot ? 1 : 0; i < layers.length; i++) {
       const layer = layers[i];
       children.push(
-        layer instanceof MutableSegment
+        layer instanceof MutableSegment || layer instanceof CombinedRun
           ? layer.cursor(reverse)
           : (layer as DiskSegment).cursor(reverse, diskOptions ??= { fillCache }),
       );

@@ -71,6 +71,7 @@ import { assert } from "../util/assert.ts";
 import { keyHashAt, keyHashWords } from "./key_filter.ts";
 import { copyInto, copyOf } from "../util/bytes.ts";
 import {
+  type CombineInput,
   freshPlainBuffer,
   freshSharedBuffer,
   type RelayoutTicket,
@@ -393,6 +394,80 @@ export class BPlusTree {
   }
 
   /**
+   * This frozen tree's records for a relayout together with other trees' (see
+   * `combineOnHelper`; the engine's read-only segments): the spans {@link startRelayout} lists,
+   * plus each record's key bytes, numbers and kind, in key order. Undefined unless the arena is
+   * in shared memory (the helper reads it) and no relayout of this tree runs.
+   */
+  combineInput(): CombineInput | undefined {
+    if (!this.sharedArena || this.relayoutTicket !== undefined) return undefined;
+    const n = this.size;
+    const count = n + this.arenaKeys;
+    let keyBytes = 0;
+    for (let leaf: Leaf | null = this.head; leaf !== null; leaf = leaf.next) {
+      const loc = leaf.loc;
+      for (let s = 0, b = 0; s < leaf.count; s++, b += LOC) keyBytes += loc[b + 2];
+    }
+    const spans = new Int32Array(3 * count);
+    const keys = new Uint8Array(keyBytes);
+    const keyEnds = new Int32Array(n);
+    const num = new Float64Array(2 * n);
+    const kinds = new Uint8Array(n);
+    const chunks = this.chunkBytes;
+    const stride = this.stride;
+    let t = 0;
+    let r = 0;
+    let k = 0;
+    for (let leaf: Leaf | null = this.head; leaf !== null; leaf = leaf.next) {
+      const loc = leaf.loc;
+      const pfx = leaf.pfx;
+      num.set(leaf.num.subarray(0, 2 * leaf.count), 2 * r);
+      for (let s = 0, b = 0; s < leaf.count; s++, b += LOC, r++) {
+        const len = loc[b + 2];
+        let kind = loc[b + 5] & 3;
+        if (loc[b] !== KEY_INLINE) {
+          spans[t] = loc[b];
+          spans[t + 1] = loc[b + 1];
+          spans[t + 2] = len;
+          t += 3;
+          kind |= 4;
+          const src = chunks[loc[b]];
+          const off = loc[b + 1];
+          for (let j = 0; j < len; j++) keys[k + j] = src[off + j];
+        } else {
+          for (let j = 0, w = s * stride; j < len; j += 4, w++) {
+            const word = pfx[w];
+            keys[k + j] = word >>> 24;
+            if (j + 1 < len) keys[k + j + 1] = (word >>> 16) & 0xff;
+            if (j + 2 < len) keys[k + j + 2] = (word >>> 8) & 0xff;
+            if (j + 3 < len) keys[k + j + 3] = word & 0xff;
+          }
+        }
+        k += len;
+        keyEnds[r] = k;
+        kinds[r] = kind;
+        spans[t] = loc[b + 3];
+        spans[t + 1] = loc[b + 4];
+        spans[t + 2] = loc[b + 5] >>> 2;
+        t += 3;
+      }
+    }
+    assert(t === 3 * count && r === n && k === keyBytes, "combine input miscounted");
+    const buffers: ArrayBufferLike[] = new Array(chunks.length);
+    for (let i = 0; i < chunks.length; i++) buffers[i] = chunks[i].buffer;
+    return { chunks: buffers, spans, keys, keyEnds, num, kinds };
+  }
+
+  /**
+   * Points the slots at the places a combine gave this tree's spans (`locs`, see
+   * `combineOnHelper`) in `buffers`, which other trees share: `bytes` is this tree's share of
+   * them (its spans' bytes), for {@link memoryBytes}.
+   */
+  applyCombined(buffers: ArrayBuffer[], locs: Int32Array, bytes: number): void {
+    this.applyRelayout(buffers, locs, bytes);
+  }
+
+  /**
    * Whether every record's bytes (its key, when in the arena, then its value) lie after the
    * previous record's, in key order: what a relayout leaves. For tests.
    */
@@ -441,12 +516,19 @@ export class BPlusTree {
     const result = takeRelayout(ticket);
     if (result === undefined) return true;
     this.relayoutTicket = undefined;
-    if (result !== null) this.applyRelayout(result.buffers, result.locs);
+    if (result !== null) {
+      let bytes = 0;
+      for (const b of result.buffers) bytes += b.byteLength;
+      this.applyRelayout(result.buffers, result.locs, bytes);
+    }
     return false;
   }
 
-  /** Points the slots at the places `locs` gives ([buffer, offset] per span) in `buffers`. */
-  private applyRelayout(buffers: ArrayBuffer[], locs: Int32Array): void {
+  /**
+   * Points the slots at the places `locs` gives ([buffer, offset] per span) in `buffers`;
+   * `bytes` of them count as this tree's memory.
+   */
+  private applyRelayout(buffers: ArrayBuffer[], locs: Int32Array, bytes: number): void {
     // The spans were listed from this (frozen) tree: a record (and its key in the arena) per span.
     assert(locs.length === 2 * (this.size + this.arenaKeys), "relayout of a tree that changed");
     const recs = this.hashRecords;
@@ -478,10 +560,8 @@ export class BPlusTree {
     const chunks = this.chunkBytes;
     for (const c of chunks) this.allocated -= c.length;
     chunks.length = 0;
-    for (const b of buffers) {
-      chunks.push(new Uint8Array(b));
-      this.allocated += b.byteLength;
-    }
+    for (const b of buffers) chunks.push(new Uint8Array(b));
+    this.allocated += bytes;
     this.chunk = chunks.length > 0 ? chunks[chunks.length - 1] : EMPTY;
     this.chunkIndex = chunks.length - 1;
     this.chunkUsed = this.chunk.length;

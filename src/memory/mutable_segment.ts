@@ -21,6 +21,7 @@ import { assert } from "../util/assert.ts";
 import { BPlusTree, DEFAULT_FANOUT, DEFAULT_INLINE_KEY_BYTES } from "./bplus_tree.ts";
 import { KeyFilter, keyHash, keyHashAt } from "./key_filter.ts";
 import { RUN_DECLINED, RUN_INSERTED, RunTree } from "./run_tree.ts";
+import type { CombineInput } from "../util/helper_thread.ts";
 
 /** B+tree shape of a {@link MutableSegment}; the defaults are the measured best. */
 export interface MutableSegmentTuning {
@@ -277,6 +278,31 @@ export class MutableSegment implements SegmentReader {
       this.relayoutAsked = true;
       if (this.relayout && this.runs === null) this.relayoutPending = this.tree.startRelayout();
     } else this.relayoutPending = this.tree.pollRelayout();
+  }
+
+  /**
+   * Whether this frozen segment can be laid out again together with others (see
+   * `TreeEngine`'s combined runs): a B+tree in shared memory that no read has asked to lay out
+   * on its own yet.
+   */
+  get combinable(): boolean {
+    return this.isFrozen && this.relayout && this.runs === null && !this.relayoutAsked;
+  }
+
+  /**
+   * The records to lay out together with other segments' (`BPlusTree.combineInput`); from now
+   * on the segment starts no relayout of its own. REQUIRES: {@link combinable}. Undefined if the
+   * tree cannot give them (then it is left as it is).
+   */
+  takeCombineInput(): CombineInput | undefined {
+    assert(this.combinable, `segment ${this.id} is not combinable`);
+    this.relayoutAsked = true;
+    return this.tree.combineInput();
+  }
+
+  /** Takes this segment's part of a combine's result (see `BPlusTree.applyCombined`). */
+  applyCombined(buffers: ArrayBuffer[], locs: Int32Array, bytes: number): void {
+    this.tree.applyCombined(buffers, locs, bytes);
   }
 
   /** Makes the segment read-only for good (it becomes a read-only segment). Idempotent. */

@@ -32,7 +32,10 @@
  * shares it; nothing is created or touched in place on the writer's thread), because the helper
  * has to read them: **relayouts** ({@link relayoutOnHelper}) copy the records of a read-only
  * segment written out of key order into new plain buffers in key order, off the reader's
- * thread (see `BPlusTree.startRelayout`). Shared arenas alone measured no slower (harness
+ * thread (see `BPlusTree.startRelayout`), and **combines** ({@link combineOnHelper}) do that for
+ * several read-only segments at once, merging their records by key and listing the newest of
+ * each for a combined run that range queries read in their place (see `TreeEngine`'s
+ * `#combineStep`). Shared arenas alone measured no slower (harness
  * rand-insert children, ten alternating triples: medians 380k plain, 360k shared, within the
  * runs' spread; scans within noise in `bench/scan_layers.ts`).
  *
@@ -161,6 +164,135 @@ function relayout(job) {
   job.chunks = null;
   if (typeof Bun !== "undefined") setTimeout(() => Bun.gc(true), 0);
 }
+// Merges the records of several trees (job.trees, newest first: of equal keys, the first tree's
+// record wins and the others' are shadowed) in memcmp order of their keys, copying every
+// record's spans (its key when in the arena, marked by kinds bit 4, then its value) in that order
+// into new plain buffers, as relayout does (locs: [buffer, offset] per span, per tree), and lists
+// the winners as a run: key bytes and ends, value places [buffer, offset, length], numbers
+// [opIndex, expiresAt] and kinds. Posts it all on job.port, then sets job.cell to 1 (2: failed).
+function combine(job) {
+  const cell = new Int32Array(job.cell);
+  try {
+    const trees = job.trees.map((t) => ({
+      src: t.chunks.map((c) => new Uint8Array(c)),
+      spans: new Int32Array(t.spans),
+      keys: new Uint8Array(t.keys),
+      keyEnds: new Int32Array(t.keyEnds),
+      num: new Float64Array(t.num),
+      kinds: new Uint8Array(t.kinds),
+      n: t.n,
+      locs: new Int32Array(2 * t.spanCount),
+      r: 0, // next record
+      s: 0, // its first span
+      k: 0, // its key's start in keys
+    }));
+    let total = 0;
+    let keyBytes = 0;
+    let left = 0;
+    for (const t of trees) {
+      total += t.n;
+      keyBytes += t.keys.length;
+      for (let s = 0; s < t.locs.length / 2; s++) left += t.spans[3 * s + 2];
+    }
+    const runKeys = new Uint8Array(keyBytes);
+    const runKeyEnds = new Int32Array(total);
+    const runValues = new Int32Array(3 * total);
+    const runNum = new Float64Array(2 * total);
+    const runKinds = new Uint8Array(total);
+    const buffers = [];
+    let out = new Uint8Array(0);
+    let used = 0;
+    // Copies span s of tree t; its place goes to t.locs.
+    const copySpan = (t, s) => {
+      const len = t.spans[3 * s + 2];
+      if (buffers.length === 0 || used + len > out.length) {
+        out = new Uint8Array(Math.max(len, Math.min(job.chunkSize, left)));
+        buffers.push(out.buffer);
+        used = 0;
+      }
+      const bytes = t.src[t.spans[3 * s]];
+      const from = t.spans[3 * s + 1];
+      if (len > 64) out.set(bytes.subarray(from, from + len), used);
+      else for (let i = 0; i < len; i++) out[used + i] = bytes[from + i];
+      t.locs[2 * s] = buffers.length - 1;
+      t.locs[2 * s + 1] = used;
+      used += len;
+      left -= len;
+    };
+    const compare = (a, b) => {
+      const ak = a.keys, bk = b.keys;
+      const aEnd = a.keyEnds[a.r], bEnd = b.keyEnds[b.r];
+      const al = aEnd - a.k, bl = bEnd - b.k;
+      const n = al < bl ? al : bl;
+      for (let i = 0; i < n; i++) {
+        const d = ak[a.k + i] - bk[b.k + i];
+        if (d !== 0) return d;
+      }
+      return al - bl;
+    };
+    const equal = new Uint8Array(trees.length);
+    let m = 0;
+    let kUsed = 0;
+    for (;;) {
+      let w = -1;
+      for (let i = 0; i < trees.length; i++) {
+        const t = trees[i];
+        if (t.r < t.n && (w < 0 || compare(t, trees[w]) < 0)) w = i;
+      }
+      if (w < 0) break;
+      const win = trees[w];
+      for (let i = 0; i < trees.length; i++) {
+        const t = trees[i];
+        equal[i] = i === w || (i > w && t.r < t.n && compare(t, win) === 0) ? 1 : 0;
+      }
+      const end = win.keyEnds[win.r];
+      for (let i = win.k; i < end; i++) runKeys[kUsed++] = win.keys[i];
+      runKeyEnds[m] = kUsed;
+      for (let i = 0; i < trees.length; i++) {
+        if (equal[i] === 0) continue;
+        const t = trees[i];
+        const r = t.r;
+        if ((t.kinds[r] & 4) !== 0) copySpan(t, t.s++);
+        const s = t.s++;
+        copySpan(t, s);
+        if (i === w) {
+          runValues[3 * m] = t.locs[2 * s];
+          runValues[3 * m + 1] = t.locs[2 * s + 1];
+          runValues[3 * m + 2] = t.spans[3 * s + 2];
+          runNum[2 * m] = t.num[2 * r];
+          runNum[2 * m + 1] = t.num[2 * r + 1];
+          runKinds[m] = t.kinds[r] & 3;
+        }
+        t.k = t.keyEnds[r];
+        t.r = r + 1;
+      }
+      m++;
+    }
+    const locs = trees.map((t) => t.locs.buffer);
+    const run = {
+      count: m,
+      keys: runKeys.buffer,
+      keyEnds: runKeyEnds.buffer,
+      values: runValues.buffer,
+      num: runNum.buffer,
+      kinds: runKinds.buffer,
+    };
+    job.port.postMessage({ buffers, locs, run }, [
+      ...buffers,
+      ...locs,
+      run.keys,
+      run.keyEnds,
+      run.values,
+      run.num,
+      run.kinds,
+    ]);
+    Atomics.store(cell, 0, 1);
+  } catch {
+    Atomics.store(cell, 0, 2);
+  }
+  job.trees = null;
+  if (typeof Bun !== "undefined") setTimeout(() => Bun.gc(true), 0);
+}
 function onMessage(m) {
   try {
     handle(m);
@@ -191,6 +323,10 @@ function answer(cellBuffer, job) {
 function handle(m) {
   if (m?.relayout !== undefined) {
     relayout(m.relayout);
+    return;
+  }
+  if (m?.combine !== undefined) {
+    combine(m.combine);
     return;
   }
   if (m?.spawnSync !== undefined) {
@@ -287,7 +423,7 @@ let plainMisses = 0;
 let syncsStarted = 0;
 /** Whether {@link relayoutOnHelper} posts relayouts (tests and A/B runs turn it off). */
 let relayouts = true;
-/** Relayouts posted to the helper, and taken back done (stats, tests). */
+/** Relayouts and combines posted to the helper, and taken back done (stats, tests). */
 let relayoutsStarted = 0;
 let relayoutsDone = 0;
 
@@ -453,17 +589,23 @@ export function relayoutOnHelper(
   count: number,
   chunkSize: number,
 ): RelayoutTicket | undefined {
+  const buffer = spans.buffer as ArrayBuffer;
+  return postJob("relayout", { chunks, spans: buffer, count, chunkSize }, [buffer]);
+}
+
+/**
+ * Posts `job` as `{ [kind]: job }` to the helper, with a port and a done cell of its own for the
+ * reply (see {@link takeReply}); `transfer` is detached here. Undefined where no helper runs or
+ * relayouts are off.
+ */
+function postJob(kind: string, job: Record<string, unknown>, transfer: ArrayBuffer[]): RelayoutTicket | undefined {
   if (!relayouts || typeof SharedArrayBuffer !== "function") return undefined;
   const h = theHelper();
   if (h === null) return undefined;
   const cell = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();
   try {
-    const buffer = spans.buffer as ArrayBuffer;
-    h.post({ relayout: { chunks, spans: buffer, count, chunkSize, port: port2, cell: cell.buffer } }, [
-      port2,
-      buffer,
-    ]);
+    h.post({ [kind]: { ...job, port: port2, cell: cell.buffer } }, [port2, ...transfer]);
   } catch {
     port1.close();
     return undefined;
@@ -478,19 +620,112 @@ export function relayoutOnHelper(
  * failed (the ticket is then spent), else what it made (the ticket is spent).
  */
 export function takeRelayout(ticket: RelayoutTicket): RelayoutResult | null | undefined {
+  const reply = takeReply(ticket) as { buffers: ArrayBuffer[]; locs: ArrayBuffer } | null | undefined;
+  if (reply == null) return reply;
+  return { buffers: reply.buffers, locs: new Int32Array(reply.locs) };
+}
+
+/** A ticket's reply: undefined while it runs (or is not here yet), null if it failed. */
+function takeReply(ticket: RelayoutTicket): unknown {
   const state = Atomics.load(ticket.cell, 0);
   if (state === 0) return undefined;
-  let result: RelayoutResult | null = null;
+  let reply: unknown = null;
   if (state === 1) {
-    const reply = receiveMessageOnPort(ticket.port)?.message as
-      | { buffers: ArrayBuffer[]; locs: ArrayBuffer }
-      | undefined;
+    reply = receiveMessageOnPort(ticket.port)?.message;
     if (reply === undefined) return undefined;
-    result = { buffers: reply.buffers, locs: new Int32Array(reply.locs) };
     relayoutsDone++;
   }
   ticket.port.close();
-  return result;
+  return reply;
+}
+
+/**
+ * One tree's records for {@link combineOnHelper}, in key order: `spans` as for
+ * {@link relayoutOnHelper} (a record's key span first when its key is in the arena), and per
+ * record its key's bytes (`keys`, ending at `keyEnds[r]`), `num` ([opIndex, expiresAt]) and
+ * `kinds` (the kind, plus 4 when the record has a key span).
+ */
+export interface CombineInput {
+  chunks: ArrayBufferLike[];
+  spans: Int32Array;
+  keys: Uint8Array;
+  keyEnds: Int32Array;
+  num: Float64Array;
+  kinds: Uint8Array;
+}
+
+/**
+ * The newest record of each key over the combined trees, in key order: the key of record `i`
+ * is `keys[keyEnds[i - 1] .. keyEnds[i])` (from 0 for the first), its value is at
+ * `values[3i .. 3i + 3)` = [buffer, offset, length] in the combine's buffers, its
+ * [opIndex, expiresAt] at `num[2i ..]`, its kind at `kinds[i]`.
+ */
+export interface CombinedRecords {
+  count: number;
+  keys: Uint8Array;
+  keyEnds: Int32Array;
+  values: Int32Array;
+  num: Float64Array;
+  kinds: Uint8Array;
+}
+
+/** What a combine made: the new buffers, each tree's span places (as a relayout's), the run. */
+export interface CombineResult {
+  buffers: ArrayBuffer[];
+  locs: Int32Array[];
+  run: CombinedRecords;
+}
+
+/**
+ * Asks the helper to lay the records of several frozen trees (`inputs`, newest first) out again
+ * together, in the memcmp order of their keys, into new plain buffers of at most `chunkSize`
+ * bytes, and to list the newest record of each key (see {@link CombinedRecords}). The inputs'
+ * typed arrays are transferred (detached here); their shared chunks must not change until it is
+ * done. Undefined where no helper runs or relayouts are off.
+ */
+export function combineOnHelper(inputs: CombineInput[], chunkSize: number): RelayoutTicket | undefined {
+  const transfer: ArrayBuffer[] = [];
+  const trees = inputs.map((t) => {
+    const tree = {
+      chunks: t.chunks,
+      spans: t.spans.buffer as ArrayBuffer,
+      spanCount: t.spans.length / 3,
+      keys: t.keys.buffer as ArrayBuffer,
+      keyEnds: t.keyEnds.buffer as ArrayBuffer,
+      num: t.num.buffer as ArrayBuffer,
+      kinds: t.kinds.buffer as ArrayBuffer,
+      n: t.kinds.length,
+    };
+    transfer.push(tree.spans, tree.keys, tree.keyEnds, tree.num, tree.kinds);
+    return tree;
+  });
+  return postJob("combine", { trees, chunkSize }, transfer);
+}
+
+/** The result of a combine, as {@link takeRelayout}'s: undefined while it runs, null if it failed. */
+export function takeCombine(ticket: RelayoutTicket): CombineResult | null | undefined {
+  const reply = takeReply(ticket) as
+    | {
+      buffers: ArrayBuffer[];
+      locs: ArrayBuffer[];
+      run: { count: number; keys: ArrayBuffer; keyEnds: ArrayBuffer; values: ArrayBuffer; num: ArrayBuffer; kinds: ArrayBuffer };
+    }
+    | null
+    | undefined;
+  if (reply == null) return reply;
+  const r = reply.run;
+  return {
+    buffers: reply.buffers,
+    locs: reply.locs.map((l) => new Int32Array(l)),
+    run: {
+      count: r.count,
+      keys: new Uint8Array(r.keys),
+      keyEnds: new Int32Array(r.keyEnds),
+      values: new Int32Array(r.values),
+      num: new Float64Array(r.num),
+      kinds: new Uint8Array(r.kinds),
+    },
+  };
 }
 
 /**
@@ -574,7 +809,7 @@ export function helperSyncsByPath(): boolean {
 
 /**
  * Buffers ready now and handed out (ready or fresh), syncs posted to the helper, relayouts
- * posted and taken back done.
+ * (combines included) posted and taken back done.
  */
 export function helperStats(): {
   pooled: number;

@@ -426,3 +426,60 @@ Deno.test("a read-only segment written out of key order is laid out again on the
   }
   await tree.close();
 });
+
+Deno.test("read-only segments are laid out again together, and ranges read their combined run, under Deno", async () => {
+  const { helperStats } = await import("../../src/util/helper_thread.ts");
+  const { RELAYOUT_MIN_RECORDS } = await import("../../src/memory/bplus_tree.ts");
+  const { combinedRunCursorsOpened } = await import("../../src/memory/combined_run.ts");
+  const { memoryFileSystem } = await import("../../mod.ts");
+  const ks = defineKeyspace({ key: "<bytes:16>", value: "bytes" });
+  const tree = await ZoneTree.open({ dir: "/c", keyspace: ks, fs: memoryFileSystem(), maintenance: "manual" });
+  const n = RELAYOUT_MIN_RECORDS + 3000;
+  const rng = new Prng(0xdf);
+  const keyOf = (i: number) => {
+    const k = new Uint8Array(16);
+    new DataView(k.buffer).setUint32(12, i);
+    return k;
+  };
+  const model = new Map<number, Uint8Array>();
+  // Two segments of random keys from one range: the newer one overwrites some of the older's.
+  for (let segment = 0; segment < 2; segment++) {
+    for (let b = 0; b < n; b += 500) {
+      const ops = [];
+      for (let r = 0; r < 500; r++) {
+        const i = rng.int(2 * n);
+        const value = new Uint8Array(1 + (i % 120)).fill((i + segment) & 0xff);
+        ops.push({ put: keyOf(i), value });
+        model.set(i, value);
+      }
+      tree.batch(ops);
+    }
+    tree.maintenance.moveMutableSegmentForward();
+  }
+  const { relayoutsStarted, relayoutsDone } = helperStats();
+  const runCursors = combinedRunCursorsOpened();
+  assert.equal(tree.get(keyOf(2 * n + 1)), undefined);
+  assert.equal(helperStats().relayoutsStarted, relayoutsStarted + 1, "one relayout of both segments");
+  const deadline = Date.now() + 20_000;
+  while (helperStats().relayoutsDone === relayoutsDone) {
+    assert.ok(Date.now() < deadline, "the combine did not land in 20 s");
+    for (const _ of tree.range({ limit: 1 })) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const want = [...model.keys()].sort((a, b) => a - b);
+  for (const reverse of [false, true]) {
+    let i = reverse ? want.length - 1 : 0;
+    for (const [k, v] of tree.range({ reverse })) {
+      assert.deepEqual(k, keyOf(want[i]));
+      assert.deepEqual(v, model.get(want[i]));
+      i += reverse ? -1 : 1;
+    }
+    assert.equal(i, reverse ? -1 : want.length);
+  }
+  assert.ok(combinedRunCursorsOpened() > runCursors, "ranges read the combined run");
+  for (let r = 0; r < 500; r++) {
+    const j = want[rng.int(want.length)];
+    assert.deepEqual(tree.get(keyOf(j)), model.get(j));
+  }
+  await tree.close();
+});

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defineKeyspace, ZoneTree } from "../../mod.ts";
 import { RELAYOUT_MIN_RECORDS } from "../../src/memory/bplus_tree.ts";
+import { combinedRunCursorsOpened } from "../../src/memory/combined_run.ts";
 import { helperStats } from "../../src/util/helper_thread.ts";
 import { Prng } from "../../src/util/prng.ts";
 
@@ -18,6 +19,17 @@ const keyspace = defineKeyspace({ key: "k:<str>:n:<u32be>", value: "utf8" });
 type Key = { k: string; n: number };
 
 const NAMES = ["a", "sensor-with-a-long-name-past-the-inline-bytes", "b", "zz"];
+
+/** Reads (a range of one record) until `done` relayouts have landed in this process. */
+async function landed(tree: { range(o: { limit: number }): Iterable<unknown> }, done: number) {
+  const deadline = Date.now() + 20_000;
+  while (helperStats().relayoutsDone < done) {
+    if (Date.now() > deadline) throw new Error("relayouts did not land in 20 s");
+    for (const _ of tree.range({ limit: 1 })) break;
+    await Bun.sleep(5);
+  }
+  for (const _ of tree.range({ limit: 1 })) break; // the read that takes the result in
+}
 
 function sortedModel(model: Map<string, { key: Key; value: string }>) {
   return [...model.values()].sort((x, y) =>
@@ -38,6 +50,42 @@ describe("engine relayout of read-only segments", () => {
       tree.maintenance.moveMutableSegmentForward();
       expect(await tree.maintenance.merge()).toBe("ok");
       expect(helperStats().relayoutsStarted).toBe(started);
+      await tree.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a merge that takes the segments while they are laid out together: the result is dropped", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zt-relayout-"));
+    try {
+      const tree = await ZoneTree.open({ dir, keyspace, maintenance: "manual" });
+      const rng = new Prng(0xd0);
+      const model = new Map<string, string>();
+      for (let segment = 0; segment < 2; segment++) {
+        for (let b = 0; b < RELAYOUT_MIN_RECORDS / 500; b++) {
+          const ops = [];
+          for (let i = 0; i < 500; i++) {
+            const key = { k: NAMES[rng.int(NAMES.length)], n: rng.int(1e6) };
+            const value = `v${segment}-${i}`;
+            ops.push({ put: key, value });
+            model.set(`${key.k}/${key.n}`, value);
+          }
+          tree.batch(ops);
+        }
+        tree.maintenance.moveMutableSegmentForward();
+      }
+      const started = helperStats().relayoutsStarted;
+      const done = helperStats().relayoutsDone;
+      const runCursors = combinedRunCursorsOpened();
+      expect(tree.get({ k: "a", n: 1e7 })).toBeUndefined(); // the first read starts the combine
+      expect(helperStats().relayoutsStarted).toBe(started + 1);
+      expect(await tree.maintenance.merge()).toBe("ok");
+      await landed(tree, done + 1);
+      const got = [...tree.range()];
+      expect(got.length).toBe(model.size);
+      for (const [key, value] of got) expect(value).toBe(model.get(`${key.k}/${key.n}`));
+      expect(combinedRunCursorsOpened()).toBe(runCursors);
       await tree.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -93,18 +141,39 @@ describe("engine relayout of read-only segments", () => {
           expect(tree.get(key)).toBe(model.get(`${key.k}/${key.n}`)?.value);
         }
       };
+      const runCursors = combinedRunCursorsOpened();
       check();
-      // The reads started one per segment; later reads pick them up once done.
-      expect(helperStats().relayoutsStarted - started).toBe(3);
-      const deadline = Date.now() + 20_000;
-      while (helperStats().relayoutsDone - done < 3) {
-        if (Date.now() > deadline) throw new Error("relayouts did not land in 20 s");
-        for (const _ of tree.range({ limit: 1 })) break;
-        await Bun.sleep(5);
+      // The first read started one relayout of the three segments together (queries merge the
+      // segments until it lands: check() may have seen either).
+      expect(helperStats().relayoutsStarted - started).toBe(1);
+      await landed(tree, done + 1);
+      // Then they read the combined run in their place.
+      const landedAt = combinedRunCursorsOpened();
+      expect(landedAt).toBeGreaterThan(runCursors);
+      check();
+      expect(combinedRunCursorsOpened()).toBeGreaterThan(landedAt);
+      // A newer segment (overwrites and deletes of keys the run holds) reads before the run.
+      for (let b = 0; b < 4; b++) {
+        const ops = [];
+        for (const { key } of sortedModel(model).filter((_, i) => i % 40 === b)) {
+          if (b === 3) {
+            ops.push({ del: key });
+            model.delete(`${key.k}/${key.n}`);
+          } else {
+            const value = `new${op++}`;
+            ops.push({ put: key, value });
+            model.set(`${key.k}/${key.n}`, { key, value });
+          }
+        }
+        tree.batch(ops);
       }
+      tree.maintenance.moveMutableSegmentForward();
       check();
+      expect(helperStats().relayoutsStarted - started).toBe(1); // one segment alone (and small)
       expect(await tree.maintenance.merge()).toBe("ok");
+      const afterMerge = combinedRunCursorsOpened();
       check();
+      expect(combinedRunCursorsOpened()).toBe(afterMerge); // merged: the run is gone
       await tree.close();
       tree = await open();
       check();
