@@ -51,7 +51,7 @@ import { type RangeTombstone, TombstoneCursor, TombstoneSet } from "../iter/rang
 import { filterCapacity, MutableSegment, type MutableSegmentTuning } from "../memory/mutable_segment.ts";
 import { DEFAULT_INLINE_KEY_BYTES, RELAYOUT_MIN_RECORDS } from "../memory/bplus_tree.ts";
 import { CombinedRun } from "../memory/combined_run.ts";
-import { combineOnHelper, type RelayoutTicket, takeCombine } from "../util/helper_thread.ts";
+import { relayoutOnHelper, type RelayoutTicket, takeRelayout } from "../util/helper_thread.ts";
 import { keyHash } from "../memory/key_filter.ts";
 import { AssertionError } from "../util/assert.ts";
 import { COPY_OVERHEAD_BYTES, pace } from "../util/gc_pacer.ts";
@@ -664,7 +664,7 @@ export class TreeEngine {
    * Run by reads (point reads and range queries) while {@link #combineCheck} is set. When two or
    * more read-only segments that no read has laid out yet sit at the front of the queue (a load
    * that did not read: a million random records leave three), has the helper lay their records
-   * out again together in key order (`combineOnHelper`) instead of each on its own; once that is
+   * out again together in key order (`relayoutOnHelper`) instead of each on its own; once that is
    * done, points their slots at the new places and puts the combined run of their newest
    * records in their place in {@link #scanLayers}. A scan then reads one key-ordered layer
    * where it merged one cursor per segment (`bench/scan_layers.ts`). A single segment is laid
@@ -675,7 +675,7 @@ export class TreeEngine {
   #combineStep(): void {
     const running = this.#combining;
     if (running !== undefined) {
-      const result = takeCombine(running.ticket);
+      const result = takeRelayout(running.ticket);
       if (result === undefined) return;
       this.#combining = undefined;
       // Segments that moved forward meanwhile wait for the next read.
@@ -684,10 +684,10 @@ export class TreeEngine {
       const { covers, bytes } = running;
       let all = true;
       for (let i = 0; i < covers.length; i++) {
-        if (this.#readOnly.includes(covers[i])) covers[i].segment.applyCombined(result.buffers, result.locs[i], bytes[i]);
+        if (this.#readOnly.includes(covers[i])) covers[i].segment.applyLayout(result.buffers, result.locs[i], bytes[i]);
         else all = false;
       }
-      if (all) {
+      if (all && result.run !== undefined) {
         this.#combined.push({ run: new CombinedRun(result.run, result.buffers), covers });
         // Not a change of the records: open iterators keep their cursors over the segments.
         this.#rebuildScanLayers();
@@ -704,14 +704,12 @@ export class TreeEngine {
     const inputs = [];
     const bytes: number[] = [];
     for (const r of covers) {
-      const input = r.segment.takeCombineInput();
+      const input = r.segment.takeRelayoutInput();
       if (input === undefined) return;
-      let b = 0;
-      for (let i = 2; i < input.spans.length; i += 3) b += input.spans[i];
       inputs.push(input);
-      bytes.push(b);
+      bytes.push(input.bytes);
     }
-    const ticket = combineOnHelper(inputs, COMBINE_CHUNK_BYTES);
+    const ticket = relayoutOnHelper(inputs, COMBINE_CHUNK_BYTES, true);
     if (ticket === undefined) return;
     this.#combining = { ticket, covers, bytes };
     this.#combineCheck = true;

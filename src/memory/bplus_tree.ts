@@ -71,9 +71,9 @@ import { assert } from "../util/assert.ts";
 import { keyHashAt, keyHashWords } from "./key_filter.ts";
 import { copyInto, copyOf } from "../util/bytes.ts";
 import {
-  type CombineInput,
   freshPlainBuffer,
   freshSharedBuffer,
+  type RelayoutInput,
   type RelayoutTicket,
   relayoutOnHelper,
   takeRelayout,
@@ -264,8 +264,6 @@ export class BPlusTree {
   layoutEpoch = 0;
   /** u32 words of the keys held only inline (each key's length rounded up to 4, over 4). */
   private inlineKeyWords = 0;
-  /** Records whose key is in the arena (longer than the inline bytes). */
-  private arenaKeys = 0;
   /** Bytes of the arena chunks, leaf slabs and branches allocated so far (see `memoryBytes`). */
   private allocated = 0;
   // Leaf slabs: a leaf's three typed arrays are views of shared slabs, so a million records are
@@ -354,9 +352,11 @@ export class BPlusTree {
    * arrival order, so a scan of them misses the cache (and the TLB) at every record; laid out
    * in key order, it reads the arena front to back. Measured (`bench/scan_layers.ts`, a million
    * random 16/100-byte records in four in-memory layers, three of them laid out again): ~40%
-   * more records a second. The writer's thread only lists where each record's bytes are (a walk
-   * of the leaves) and later points the slots at the new places ({@link pollRelayout}); the
-   * helper reads the shared chunks and writes the new ones. Overwritten values are left behind.
+   * more records a second. The reader's thread only copies the leaves' arrays
+   * ({@link relayoutInput}) and later copies them back with the new places ({@link pollRelayout},
+   * {@link applyLayout}); the helper reads the shared chunks and writes the new ones.
+   * Overwritten values are left behind. (The engine lays several segments out together when it
+   * can: see `TreeEngine`'s `#combineStep`.)
    *
    * Does nothing unless the arena is in shared memory, the tree holds at least
    * {@link RELAYOUT_MIN_RECORDS} records, and at least one in {@link RELAYOUT_SHARE} of its
@@ -364,107 +364,41 @@ export class BPlusTree {
    * Returns whether a relayout started.
    */
   startRelayout(): boolean {
-    if (!this.sharedArena || this.relayoutTicket !== undefined) return false;
     if (this.size < RELAYOUT_MIN_RECORDS || this.outOfOrder * RELAYOUT_SHARE < this.size) return false;
-    const chunks = this.chunkBytes;
-    // Spans in key order: a record's key (when it is in the arena), then its value.
-    const count = this.size + this.arenaKeys;
-    const spans = new Int32Array(3 * count);
-    let t = 0;
-    for (let leaf: Leaf | null = this.head; leaf !== null; leaf = leaf.next) {
-      const loc = leaf.loc;
-      for (let s = 0, b = 0; s < leaf.count; s++, b += LOC) {
-        if (loc[b] !== KEY_INLINE) {
-          spans[t] = loc[b];
-          spans[t + 1] = loc[b + 1];
-          spans[t + 2] = loc[b + 2];
-          t += 3;
-        }
-        spans[t] = loc[b + 3];
-        spans[t + 1] = loc[b + 4];
-        spans[t + 2] = loc[b + 5] >>> 2;
-        t += 3;
-      }
-    }
-    assert(t === 3 * count, "relayout spans miscounted");
-    const buffers: ArrayBufferLike[] = new Array(chunks.length);
-    for (let i = 0; i < chunks.length; i++) buffers[i] = chunks[i].buffer;
-    this.relayoutTicket = relayoutOnHelper(buffers, spans, count, CHUNK_MAX);
+    const input = this.relayoutInput();
+    if (input === undefined) return false;
+    this.relayoutTicket = relayoutOnHelper([input], CHUNK_MAX, false);
     return this.relayoutTicket !== undefined;
   }
 
   /**
-   * This frozen tree's records for a relayout together with other trees' (see
-   * `combineOnHelper`; the engine's read-only segments): the spans {@link startRelayout} lists,
-   * plus each record's key bytes, numbers and kind, in key order. Undefined unless the arena is
-   * in shared memory (the helper reads it) and no relayout of this tree runs.
+   * This frozen tree's records for a relayout on the helper (`relayoutOnHelper`, alone or with
+   * other trees'): copies of its leaves' arrays in key order (three copies a leaf) and its
+   * arena's chunks. Undefined unless the arena is in shared memory (the helper reads it) and no
+   * relayout of this tree runs.
    */
-  combineInput(): CombineInput | undefined {
+  relayoutInput(): RelayoutInput | undefined {
     if (!this.sharedArena || this.relayoutTicket !== undefined) return undefined;
     const n = this.size;
-    const count = n + this.arenaKeys;
-    let keyBytes = 0;
-    for (let leaf: Leaf | null = this.head; leaf !== null; leaf = leaf.next) {
-      const loc = leaf.loc;
-      for (let s = 0, b = 0; s < leaf.count; s++, b += LOC) keyBytes += loc[b + 2];
-    }
-    const spans = new Int32Array(3 * count);
-    const keys = new Uint8Array(keyBytes);
-    const keyEnds = new Int32Array(n);
-    const num = new Float64Array(2 * n);
-    const kinds = new Uint8Array(n);
-    const chunks = this.chunkBytes;
     const stride = this.stride;
-    let t = 0;
+    const loc = new Int32Array(LOC * n);
+    const num = new Float64Array(2 * n);
+    const pfx = new Uint32Array(stride * n);
     let r = 0;
-    let k = 0;
     for (let leaf: Leaf | null = this.head; leaf !== null; leaf = leaf.next) {
-      const loc = leaf.loc;
-      const pfx = leaf.pfx;
-      num.set(leaf.num.subarray(0, 2 * leaf.count), 2 * r);
-      for (let s = 0, b = 0; s < leaf.count; s++, b += LOC, r++) {
-        const len = loc[b + 2];
-        let kind = loc[b + 5] & 3;
-        if (loc[b] !== KEY_INLINE) {
-          spans[t] = loc[b];
-          spans[t + 1] = loc[b + 1];
-          spans[t + 2] = len;
-          t += 3;
-          kind |= 4;
-          const src = chunks[loc[b]];
-          const off = loc[b + 1];
-          for (let j = 0; j < len; j++) keys[k + j] = src[off + j];
-        } else {
-          for (let j = 0, w = s * stride; j < len; j += 4, w++) {
-            const word = pfx[w];
-            keys[k + j] = word >>> 24;
-            if (j + 1 < len) keys[k + j + 1] = (word >>> 16) & 0xff;
-            if (j + 2 < len) keys[k + j + 2] = (word >>> 8) & 0xff;
-            if (j + 3 < len) keys[k + j + 3] = word & 0xff;
-          }
-        }
-        k += len;
-        keyEnds[r] = k;
-        kinds[r] = kind;
-        spans[t] = loc[b + 3];
-        spans[t + 1] = loc[b + 4];
-        spans[t + 2] = loc[b + 5] >>> 2;
-        t += 3;
-      }
+      const c = leaf.count;
+      loc.set(leaf.loc.subarray(0, LOC * c), LOC * r);
+      num.set(leaf.num.subarray(0, 2 * c), 2 * r);
+      pfx.set(leaf.pfx.subarray(0, stride * c), stride * r);
+      r += c;
     }
-    assert(t === 3 * count && r === n && k === keyBytes, "combine input miscounted");
+    assert(r === n, "relayout input miscounted");
+    let bytes = 0;
+    for (let b = 0; b < loc.length; b += LOC) bytes += (loc[b] === KEY_INLINE ? 0 : loc[b + 2]) + (loc[b + 5] >>> 2);
+    const chunks = this.chunkBytes;
     const buffers: ArrayBufferLike[] = new Array(chunks.length);
     for (let i = 0; i < chunks.length; i++) buffers[i] = chunks[i].buffer;
-    return { chunks: buffers, spans, keys, keyEnds, num, kinds };
-  }
-
-  /**
-   * Points the slots at the places a combine gave this tree's spans (`locs`, see
-   * `combineOnHelper`) in `buffers`, which other trees share: `bytes` is this tree's share of
-   * them (its spans' bytes), for {@link memoryBytes}.
-   */
-  applyCombined(buffers: ArrayBuffer[], locs: Int32Array, bytes: number): void {
-    this.applyRelayout(buffers, locs, bytes);
+    return { chunks: buffers, loc, num, pfx, stride, bytes };
   }
 
   /**
@@ -519,43 +453,36 @@ export class BPlusTree {
     if (result !== null) {
       let bytes = 0;
       for (const b of result.buffers) bytes += b.byteLength;
-      this.applyRelayout(result.buffers, result.locs, bytes);
+      this.applyLayout(result.buffers, result.locs[0], bytes);
     }
     return false;
   }
 
   /**
-   * Points the slots at the places `locs` gives ([buffer, offset] per span) in `buffers`;
-   * `bytes` of them count as this tree's memory.
+   * Points the slots (and the hash index's copies, and the branches' separators) at the places
+   * a relayout gave this frozen tree's records: `loc` is the `loc` of {@link relayoutInput} with
+   * the new places in `buffers`, which other trees may share; `bytes` of them count as this
+   * tree's memory. One copy a leaf: views handed out before keep the old chunks alive and
+   * unchanged; cursors read a record's place again when they see the epoch change.
    */
-  private applyRelayout(buffers: ArrayBuffer[], locs: Int32Array, bytes: number): void {
-    // The spans were listed from this (frozen) tree: a record (and its key in the arena) per span.
-    assert(locs.length === 2 * (this.size + this.arenaKeys), "relayout of a tree that changed");
+  applyLayout(buffers: ArrayBuffer[], loc: Int32Array, bytes: number): void {
+    assert(loc.length === LOC * this.size, "relayout of a tree that changed");
+    let r = 0;
+    for (let leaf: Leaf | null = this.head; leaf !== null; leaf = leaf.next) {
+      const c = leaf.count;
+      leaf.loc.set(loc.subarray(LOC * r, LOC * (r + c)));
+      r += c;
+    }
+    // The hash index holds the records in key order too (it indexes the leaves from the head).
     const recs = this.hashRecords;
     const indexed = this.hashCount;
-    let t = 0;
-    let k = 0;
-    for (let leaf: Leaf | null = this.head; leaf !== null; leaf = leaf.next) {
-      const loc = leaf.loc;
-      for (let s = 0, b = 0; s < leaf.count; s++, b += LOC, k++) {
-        const r = 8 * k;
-        if (loc[b] !== KEY_INLINE) {
-          loc[b] = locs[t];
-          loc[b + 1] = locs[t + 1];
-          t += 2;
-          if (k < indexed) {
-            recs![r] = loc[b];
-            recs![r + 1] = loc[b + 1];
-          }
-        }
-        loc[b + 3] = locs[t];
-        loc[b + 4] = locs[t + 1];
-        t += 2;
-        if (k < indexed) {
-          recs![r + 3] = loc[b + 3];
-          recs![r + 4] = loc[b + 4];
-        }
+    for (let k = 0, b = 0, x = 0; k < indexed; k++, b += LOC, x += 8) {
+      if (loc[b] !== KEY_INLINE) {
+        recs![x] = loc[b];
+        recs![x + 1] = loc[b + 1];
       }
+      recs![x + 3] = loc[b + 3];
+      recs![x + 4] = loc[b + 4];
     }
     const chunks = this.chunkBytes;
     for (const c of chunks) this.allocated -= c.length;
@@ -953,7 +880,6 @@ export class BPlusTree {
     } else {
       const at = this.append(key, n + value.length);
       copyInto(this.chunk, at + n, value);
-      this.arenaKeys++;
       loc[b] = this.chunkIndex;
       loc[b + 1] = at;
       loc[b + 4] = at + n;

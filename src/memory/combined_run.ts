@@ -1,7 +1,7 @@
 /**
  * A combined run: the newest record of each key over several read-only segments, in key order,
  * in flat arrays, for cursors. The engine has the helper thread lay the records of the
- * read-only segments out again together (`combineOnHelper` in `util/helper_thread.ts`: their
+ * read-only segments out again together (`relayoutOnHelper` in `util/helper_thread.ts`: their
  * bytes copied in the merged key order, the segments' slots pointed at the copies) and list the
  * winners; a range query then reads this one layer where it would merge one cursor per segment.
  * Measured (`bench/scan_layers.ts`, a million random 16/100-byte records): a merge over four

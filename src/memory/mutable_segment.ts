@@ -21,7 +21,7 @@ import { assert } from "../util/assert.ts";
 import { BPlusTree, DEFAULT_FANOUT, DEFAULT_INLINE_KEY_BYTES } from "./bplus_tree.ts";
 import { KeyFilter, keyHash, keyHashAt } from "./key_filter.ts";
 import { RUN_DECLINED, RUN_INSERTED, RunTree } from "./run_tree.ts";
-import type { CombineInput } from "../util/helper_thread.ts";
+import type { RelayoutInput } from "../util/helper_thread.ts";
 
 /** B+tree shape of a {@link MutableSegment}; the defaults are the measured best. */
 export interface MutableSegmentTuning {
@@ -290,19 +290,19 @@ export class MutableSegment implements SegmentReader {
   }
 
   /**
-   * The records to lay out together with other segments' (`BPlusTree.combineInput`); from now
+   * The records to lay out together with other segments' (`BPlusTree.relayoutInput`); from now
    * on the segment starts no relayout of its own. REQUIRES: {@link combinable}. Undefined if the
    * tree cannot give them (then it is left as it is).
    */
-  takeCombineInput(): CombineInput | undefined {
+  takeRelayoutInput(): RelayoutInput | undefined {
     assert(this.combinable, `segment ${this.id} is not combinable`);
     this.relayoutAsked = true;
-    return this.tree.combineInput();
+    return this.tree.relayoutInput();
   }
 
-  /** Takes this segment's part of a combine's result (see `BPlusTree.applyCombined`). */
-  applyCombined(buffers: ArrayBuffer[], locs: Int32Array, bytes: number): void {
-    this.tree.applyCombined(buffers, locs, bytes);
+  /** Takes this segment's part of a relayout of several segments (`BPlusTree.applyLayout`). */
+  applyLayout(buffers: ArrayBuffer[], loc: Int32Array, bytes: number): void {
+    this.tree.applyLayout(buffers, loc, bytes);
   }
 
   /** Makes the segment read-only for good (it becomes a read-only segment). Idempotent. */

@@ -32,10 +32,9 @@
  * shares it; nothing is created or touched in place on the writer's thread), because the helper
  * has to read them: **relayouts** ({@link relayoutOnHelper}) copy the records of a read-only
  * segment written out of key order into new plain buffers in key order, off the reader's
- * thread (see `BPlusTree.startRelayout`), and **combines** ({@link combineOnHelper}) do that for
- * several read-only segments at once, merging their records by key and listing the newest of
- * each for a combined run that range queries read in their place (see `TreeEngine`'s
- * `#combineStep`). Shared arenas alone measured no slower (harness
+ * thread (see `BPlusTree.startRelayout`), or of several read-only segments together, merged by
+ * key, listing the newest record of each for a combined run that range queries read in their
+ * place (see `TreeEngine`'s `#combineStep`). Shared arenas alone measured no slower (harness
  * rand-insert children, ten alternating triples: medians 380k plain, 360k shared, within the
  * runs' spread; scans within noise in `bench/scan_layers.ts`).
  *
@@ -120,119 +119,93 @@ plainPort?.on("message", (n) => {
     plainPort.postMessage(n); // no memory here: the caller allocates its own
   }
 });
-// Copies the spans [chunk, offset, length] of job.spans (job.count of them) out of job.chunks,
-// in order, into new plain buffers of at most job.chunkSize bytes each (a span never straddles
-// two; a longer span gets one of its own), and posts the buffers and where each span landed
-// ([buffer, offset] per span) on job.port, then sets job.cell to 1 (2 if it failed).
+// Lays the records of one or more frozen B+trees (job.trees, newest first) out again in new
+// plain buffers of at most job.chunkSize bytes, in key order: each record's key when it is in the
+// arena, then its value, merged over the trees in memcmp order of the keys (of equal keys the
+// first tree's record wins; the others' are copied right after it). A tree is given as copies of
+// its leaves' arrays in key order: loc (6 Int32 a record: key chunk (-1: inline), key offset,
+// key length, value chunk, value offset, value length * 4 + kind), num ([opIndex, expiresAt])
+// and pfx (job.stride words a record: the key's first bytes as big-endian words, zero-padded,
+// then its length). Posts on job.port the buffers, each tree's loc with the new places, and with
+// job.run the newest record of each key (key bytes and ends, value places [buffer, offset,
+// length], num, kinds); then sets job.cell to 1 (2 if it failed).
 function relayout(job) {
   const cell = new Int32Array(job.cell);
   try {
-    const src = job.chunks.map((c) => new Uint8Array(c));
-    const spans = new Int32Array(job.spans);
-    const count = job.count;
-    let left = 0;
-    for (let s = 0; s < count; s++) left += spans[3 * s + 2];
-    const buffers = [];
-    const locs = new Int32Array(2 * count);
-    let out = new Uint8Array(0);
-    let used = 0;
-    for (let s = 0; s < count; s++) {
-      const chunk = spans[3 * s];
-      const from = spans[3 * s + 1];
-      const len = spans[3 * s + 2];
-      if (buffers.length === 0 || used + len > out.length) {
-        out = new Uint8Array(Math.max(len, Math.min(job.chunkSize, left)));
-        buffers.push(out.buffer);
-        used = 0;
-      }
-      const bytes = src[chunk];
-      if (len > 64) out.set(bytes.subarray(from, from + len), used);
-      else for (let i = 0; i < len; i++) out[used + i] = bytes[from + i];
-      locs[2 * s] = buffers.length - 1;
-      locs[2 * s + 1] = used;
-      used += len;
-      left -= len;
-    }
-    job.port.postMessage({ buffers, locs: locs.buffer }, [...buffers, locs.buffer]);
-    Atomics.store(cell, 0, 1);
-  } catch {
-    Atomics.store(cell, 0, 2);
-  }
-  // This thread's handles of the shared chunks keep their memory alive until its collector
-  // frees them, and this thread allocates little: collect where the runtime lets us (Bun), in a
-  // later turn, once no frame of this job holds them any more.
-  job.chunks = null;
-  if (typeof Bun !== "undefined") setTimeout(() => Bun.gc(true), 0);
-}
-// Merges the records of several trees (job.trees, newest first: of equal keys, the first tree's
-// record wins and the others' are shadowed) in memcmp order of their keys, copying every
-// record's spans (its key when in the arena, marked by kinds bit 4, then its value) in that order
-// into new plain buffers, as relayout does (locs: [buffer, offset] per span, per tree), and lists
-// the winners as a run: key bytes and ends, value places [buffer, offset, length], numbers
-// [opIndex, expiresAt] and kinds. Posts it all on job.port, then sets job.cell to 1 (2: failed).
-function combine(job) {
-  const cell = new Int32Array(job.cell);
-  try {
+    const stride = job.stride;
+    const words = stride - 1;
+    const inlineBytes = 4 * words;
     const trees = job.trees.map((t) => ({
       src: t.chunks.map((c) => new Uint8Array(c)),
-      spans: new Int32Array(t.spans),
-      keys: new Uint8Array(t.keys),
-      keyEnds: new Int32Array(t.keyEnds),
+      loc: new Int32Array(t.loc),
       num: new Float64Array(t.num),
-      kinds: new Uint8Array(t.kinds),
+      pfx: new Uint32Array(t.pfx),
       n: t.n,
-      locs: new Int32Array(2 * t.spanCount),
-      r: 0, // next record
-      s: 0, // its first span
-      k: 0, // its key's start in keys
+      r: 0,
     }));
     let total = 0;
     let keyBytes = 0;
     let left = 0;
     for (const t of trees) {
       total += t.n;
-      keyBytes += t.keys.length;
-      for (let s = 0; s < t.locs.length / 2; s++) left += t.spans[3 * s + 2];
+      const loc = t.loc;
+      for (let b = 0; b < 6 * t.n; b += 6) {
+        keyBytes += loc[b + 2];
+        left += (loc[b] === -1 ? 0 : loc[b + 2]) + (loc[b + 5] >>> 2);
+      }
     }
-    const runKeys = new Uint8Array(keyBytes);
-    const runKeyEnds = new Int32Array(total);
-    const runValues = new Int32Array(3 * total);
-    const runNum = new Float64Array(2 * total);
-    const runKinds = new Uint8Array(total);
+    const run = job.run;
+    const runKeys = new Uint8Array(run ? keyBytes : 0);
+    const runKeyEnds = new Int32Array(run ? total : 0);
+    const runValues = new Int32Array(run ? 3 * total : 0);
+    const runNum = new Float64Array(run ? 2 * total : 0);
+    const runKinds = new Uint8Array(run ? total : 0);
     const buffers = [];
     let out = new Uint8Array(0);
     let used = 0;
-    // Copies span s of tree t; its place goes to t.locs.
-    const copySpan = (t, s) => {
-      const len = t.spans[3 * s + 2];
+    // Copies len bytes of chunk c at offset from, of tree t; its new place goes to t.loc[b], [b + 1].
+    const copy = (t, c, from, len, b) => {
       if (buffers.length === 0 || used + len > out.length) {
         out = new Uint8Array(Math.max(len, Math.min(job.chunkSize, left)));
         buffers.push(out.buffer);
         used = 0;
       }
-      const bytes = t.src[t.spans[3 * s]];
-      const from = t.spans[3 * s + 1];
+      const bytes = t.src[c];
       if (len > 64) out.set(bytes.subarray(from, from + len), used);
       else for (let i = 0; i < len; i++) out[used + i] = bytes[from + i];
-      t.locs[2 * s] = buffers.length - 1;
-      t.locs[2 * s + 1] = used;
+      t.loc[b] = buffers.length - 1;
+      t.loc[b + 1] = used;
       used += len;
       left -= len;
     };
+    // memcmp order of the current keys of trees a and b: their inline words, then their lengths,
+    // then (both longer than the inline bytes) the rest of their bytes in the arena.
     const compare = (a, b) => {
-      const ak = a.keys, bk = b.keys;
-      const aEnd = a.keyEnds[a.r], bEnd = b.keyEnds[b.r];
-      const al = aEnd - a.k, bl = bEnd - b.k;
-      const n = al < bl ? al : bl;
-      for (let i = 0; i < n; i++) {
-        const d = ak[a.k + i] - bk[b.k + i];
-        if (d !== 0) return d;
+      const pa = a.r * stride;
+      const pb = b.r * stride;
+      for (let w = 0; w < words; w++) {
+        const x = a.pfx[pa + w];
+        const y = b.pfx[pb + w];
+        if (x !== y) return x < y ? -1 : 1;
       }
-      return al - bl;
+      const la = a.pfx[pa + words];
+      const lb = b.pfx[pb + words];
+      if (la > inlineBytes && lb > inlineBytes) {
+        const ka = a.src[a.loc[6 * a.r]];
+        const oa = a.loc[6 * a.r + 1];
+        const kb = b.src[b.loc[6 * b.r]];
+        const ob = b.loc[6 * b.r + 1];
+        const n = la < lb ? la : lb;
+        for (let i = inlineBytes; i < n; i++) {
+          const d = ka[oa + i] - kb[ob + i];
+          if (d !== 0) return d;
+        }
+      }
+      return la - lb;
     };
     const equal = new Uint8Array(trees.length);
     let m = 0;
-    let kUsed = 0;
+    let k = 0;
     for (;;) {
       let w = -1;
       for (let i = 0; i < trees.length; i++) {
@@ -245,51 +218,61 @@ function combine(job) {
         const t = trees[i];
         equal[i] = i === w || (i > w && t.r < t.n && compare(t, win) === 0) ? 1 : 0;
       }
-      const end = win.keyEnds[win.r];
-      for (let i = win.k; i < end; i++) runKeys[kUsed++] = win.keys[i];
-      runKeyEnds[m] = kUsed;
+      if (run) {
+        // The winner's key bytes, before its key's place changes.
+        const b = 6 * win.r;
+        const len = win.loc[b + 2];
+        if (win.loc[b] === -1) {
+          const p = win.r * stride;
+          for (let i = 0; i < len; i++) runKeys[k + i] = (win.pfx[p + (i >>> 2)] >>> (24 - 8 * (i & 3))) & 255;
+        } else {
+          const bytes = win.src[win.loc[b]];
+          const off = win.loc[b + 1];
+          for (let i = 0; i < len; i++) runKeys[k + i] = bytes[off + i];
+        }
+        k += len;
+        runKeyEnds[m] = k;
+      }
       for (let i = 0; i < trees.length; i++) {
         if (equal[i] === 0) continue;
         const t = trees[i];
-        const r = t.r;
-        if ((t.kinds[r] & 4) !== 0) copySpan(t, t.s++);
-        const s = t.s++;
-        copySpan(t, s);
-        if (i === w) {
-          runValues[3 * m] = t.locs[2 * s];
-          runValues[3 * m + 1] = t.locs[2 * s + 1];
-          runValues[3 * m + 2] = t.spans[3 * s + 2];
-          runNum[2 * m] = t.num[2 * r];
-          runNum[2 * m + 1] = t.num[2 * r + 1];
-          runKinds[m] = t.kinds[r] & 3;
+        const b = 6 * t.r;
+        const loc = t.loc;
+        if (loc[b] !== -1) copy(t, loc[b], loc[b + 1], loc[b + 2], b);
+        copy(t, loc[b + 3], loc[b + 4], loc[b + 5] >>> 2, b + 3);
+        if (run && i === w) {
+          runValues[3 * m] = loc[b + 3];
+          runValues[3 * m + 1] = loc[b + 4];
+          runValues[3 * m + 2] = loc[b + 5] >>> 2;
+          runNum[2 * m] = t.num[2 * t.r];
+          runNum[2 * m + 1] = t.num[2 * t.r + 1];
+          runKinds[m] = loc[b + 5] & 3;
         }
-        t.k = t.keyEnds[r];
-        t.r = r + 1;
+        t.r++;
       }
       m++;
     }
-    const locs = trees.map((t) => t.locs.buffer);
-    const run = {
-      count: m,
-      keys: runKeys.buffer,
-      keyEnds: runKeyEnds.buffer,
-      values: runValues.buffer,
-      num: runNum.buffer,
-      kinds: runKinds.buffer,
-    };
-    job.port.postMessage({ buffers, locs, run }, [
-      ...buffers,
-      ...locs,
-      run.keys,
-      run.keyEnds,
-      run.values,
-      run.num,
-      run.kinds,
-    ]);
+    const locs = trees.map((t) => t.loc.buffer);
+    const result = run
+      ? {
+        count: m,
+        keys: runKeys.buffer,
+        keyEnds: runKeyEnds.buffer,
+        values: runValues.buffer,
+        num: runNum.buffer,
+        kinds: runKinds.buffer,
+      }
+      : undefined;
+    const transfer = [...buffers, ...locs];
+    if (result) transfer.push(result.keys, result.keyEnds, result.values, result.num, result.kinds);
+    job.port.postMessage({ buffers, locs, run: result }, transfer);
     Atomics.store(cell, 0, 1);
   } catch {
     Atomics.store(cell, 0, 2);
   }
+  // This thread's handles of the shared chunks keep their memory alive until its collector
+  // frees them, and this thread allocates little: collect where the runtime lets us (Bun), in a
+  // later turn, once no frame of this job holds them any more.
   job.trees = null;
   if (typeof Bun !== "undefined") setTimeout(() => Bun.gc(true), 0);
 }
@@ -323,10 +306,6 @@ function answer(cellBuffer, job) {
 function handle(m) {
   if (m?.relayout !== undefined) {
     relayout(m.relayout);
-    return;
-  }
-  if (m?.combine !== undefined) {
-    combine(m.combine);
     return;
   }
   if (m?.spawnSync !== undefined) {
@@ -423,7 +402,7 @@ let plainMisses = 0;
 let syncsStarted = 0;
 /** Whether {@link relayoutOnHelper} posts relayouts (tests and A/B runs turn it off). */
 let relayouts = true;
-/** Relayouts and combines posted to the helper, and taken back done (stats, tests). */
+/** Relayouts posted to the helper (of one tree or several), and taken back done (stats, tests). */
 let relayoutsStarted = 0;
 let relayoutsDone = 0;
 
@@ -569,43 +548,83 @@ export interface RelayoutTicket {
   readonly port: MessagePort;
 }
 
-/** What a relayout made: the new buffers, and [buffer, offset] per span, in the spans' order. */
+/**
+ * One frozen B+tree's records for {@link relayoutOnHelper}, in key order: copies of its leaves'
+ * `loc` (6 Int32 a record), `num` (2 Float64) and `pfx` (`stride` Uint32) arrays, and its arena
+ * chunks (shared: read in place, so they must not change until the relayout is done).
+ */
+export interface RelayoutInput {
+  chunks: ArrayBufferLike[];
+  loc: Int32Array;
+  num: Float64Array;
+  pfx: Uint32Array;
+  /** Words a record in `pfx`: the inline key words, then the key's length. */
+  stride: number;
+  /** Bytes the records will take in the new buffers (their keys in the arena and values). */
+  bytes: number;
+}
+
+/**
+ * The newest record of each key over the trees of a relayout, in key order: the key of record
+ * `i` is `keys[keyEnds[i - 1] .. keyEnds[i])` (from 0 for the first), its value is at
+ * `values[3i .. 3i + 3)` = [buffer, offset, length] in the relayout's buffers, its
+ * [opIndex, expiresAt] at `num[2i ..]`, its kind at `kinds[i]`.
+ */
+export interface CombinedRecords {
+  count: number;
+  keys: Uint8Array;
+  keyEnds: Int32Array;
+  values: Int32Array;
+  num: Float64Array;
+  kinds: Uint8Array;
+}
+
+/**
+ * What a relayout made: the new buffers; each tree's `loc` with its records' new places (key
+ * and value chunk and offset; same order and length as given); the combined records when asked.
+ */
 export interface RelayoutResult {
   buffers: ArrayBuffer[];
-  locs: Int32Array;
+  locs: Int32Array[];
+  run: CombinedRecords | undefined;
 }
 
 /**
- * Asks the helper to copy `count` spans (`spans`: [chunk, offset, length] each, indexes into
- * `chunks`) in order into new plain buffers of at most `chunkSize` bytes (a longer span gets one
- * of its own), off this thread; {@link takeRelayout} picks the result up without an event-loop
- * turn. Shared `chunks` are read in place (they must not change until it is done); plain ones
- * are copied into the message. `spans`' buffer is transferred (detached here). Undefined where
- * no helper runs or relayouts are off: the caller keeps its layout.
+ * Asks the helper to lay the records of `trees` (frozen B+trees, newest first, all of one
+ * `stride`) out again, off this thread, in the memcmp order of their keys:
+ * each record's key (when in the arena) and value copied into new plain buffers of at most
+ * `chunkSize` bytes (a longer one gets one of its own), merged over the trees (of equal keys the
+ * first tree's record comes first); with `run`, also the newest record of each key
+ * ({@link CombinedRecords}). {@link takeRelayout} picks the result up without an event-loop
+ * turn. The inputs' typed arrays are transferred (detached here). Undefined where no helper runs
+ * or relayouts are off: the caller keeps its layout.
  */
 export function relayoutOnHelper(
-  chunks: ArrayBufferLike[],
-  spans: Int32Array,
-  count: number,
+  trees: RelayoutInput[],
   chunkSize: number,
+  run: boolean,
 ): RelayoutTicket | undefined {
-  const buffer = spans.buffer as ArrayBuffer;
-  return postJob("relayout", { chunks, spans: buffer, count, chunkSize }, [buffer]);
-}
-
-/**
- * Posts `job` as `{ [kind]: job }` to the helper, with a port and a done cell of its own for the
- * reply (see {@link takeReply}); `transfer` is detached here. Undefined where no helper runs or
- * relayouts are off.
- */
-function postJob(kind: string, job: Record<string, unknown>, transfer: ArrayBuffer[]): RelayoutTicket | undefined {
   if (!relayouts || typeof SharedArrayBuffer !== "function") return undefined;
+  const stride = trees[0].stride;
+  if (trees.some((t) => t.stride !== stride)) return undefined;
   const h = theHelper();
   if (h === null) return undefined;
   const cell = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();
+  const transfer: (MessagePort | ArrayBuffer)[] = [port2];
+  const posted = trees.map((t) => {
+    const tree = {
+      chunks: t.chunks,
+      loc: t.loc.buffer as ArrayBuffer,
+      num: t.num.buffer as ArrayBuffer,
+      pfx: t.pfx.buffer as ArrayBuffer,
+      n: t.loc.length / 6,
+    };
+    transfer.push(tree.loc, tree.num, tree.pfx);
+    return tree;
+  });
   try {
-    h.post({ [kind]: { ...job, port: port2, cell: cell.buffer } }, [port2, ...transfer]);
+    h.post({ relayout: { trees: posted, stride, chunkSize, run, port: port2, cell: cell.buffer } }, transfer);
   } catch {
     port1.close();
     return undefined;
@@ -620,112 +639,35 @@ function postJob(kind: string, job: Record<string, unknown>, transfer: ArrayBuff
  * failed (the ticket is then spent), else what it made (the ticket is spent).
  */
 export function takeRelayout(ticket: RelayoutTicket): RelayoutResult | null | undefined {
-  const reply = takeReply(ticket) as { buffers: ArrayBuffer[]; locs: ArrayBuffer } | null | undefined;
-  if (reply == null) return reply;
-  return { buffers: reply.buffers, locs: new Int32Array(reply.locs) };
-}
-
-/** A ticket's reply: undefined while it runs (or is not here yet), null if it failed. */
-function takeReply(ticket: RelayoutTicket): unknown {
   const state = Atomics.load(ticket.cell, 0);
   if (state === 0) return undefined;
-  let reply: unknown = null;
+  let result: RelayoutResult | null = null;
   if (state === 1) {
-    reply = receiveMessageOnPort(ticket.port)?.message;
+    const reply = receiveMessageOnPort(ticket.port)?.message as
+      | {
+        buffers: ArrayBuffer[];
+        locs: ArrayBuffer[];
+        run?: { count: number; keys: ArrayBuffer; keyEnds: ArrayBuffer; values: ArrayBuffer; num: ArrayBuffer; kinds: ArrayBuffer };
+      }
+      | undefined;
     if (reply === undefined) return undefined;
+    const r = reply.run;
+    result = {
+      buffers: reply.buffers,
+      locs: reply.locs.map((l) => new Int32Array(l)),
+      run: r === undefined ? undefined : {
+        count: r.count,
+        keys: new Uint8Array(r.keys),
+        keyEnds: new Int32Array(r.keyEnds),
+        values: new Int32Array(r.values),
+        num: new Float64Array(r.num),
+        kinds: new Uint8Array(r.kinds),
+      },
+    };
     relayoutsDone++;
   }
   ticket.port.close();
-  return reply;
-}
-
-/**
- * One tree's records for {@link combineOnHelper}, in key order: `spans` as for
- * {@link relayoutOnHelper} (a record's key span first when its key is in the arena), and per
- * record its key's bytes (`keys`, ending at `keyEnds[r]`), `num` ([opIndex, expiresAt]) and
- * `kinds` (the kind, plus 4 when the record has a key span).
- */
-export interface CombineInput {
-  chunks: ArrayBufferLike[];
-  spans: Int32Array;
-  keys: Uint8Array;
-  keyEnds: Int32Array;
-  num: Float64Array;
-  kinds: Uint8Array;
-}
-
-/**
- * The newest record of each key over the combined trees, in key order: the key of record `i`
- * is `keys[keyEnds[i - 1] .. keyEnds[i])` (from 0 for the first), its value is at
- * `values[3i .. 3i + 3)` = [buffer, offset, length] in the combine's buffers, its
- * [opIndex, expiresAt] at `num[2i ..]`, its kind at `kinds[i]`.
- */
-export interface CombinedRecords {
-  count: number;
-  keys: Uint8Array;
-  keyEnds: Int32Array;
-  values: Int32Array;
-  num: Float64Array;
-  kinds: Uint8Array;
-}
-
-/** What a combine made: the new buffers, each tree's span places (as a relayout's), the run. */
-export interface CombineResult {
-  buffers: ArrayBuffer[];
-  locs: Int32Array[];
-  run: CombinedRecords;
-}
-
-/**
- * Asks the helper to lay the records of several frozen trees (`inputs`, newest first) out again
- * together, in the memcmp order of their keys, into new plain buffers of at most `chunkSize`
- * bytes, and to list the newest record of each key (see {@link CombinedRecords}). The inputs'
- * typed arrays are transferred (detached here); their shared chunks must not change until it is
- * done. Undefined where no helper runs or relayouts are off.
- */
-export function combineOnHelper(inputs: CombineInput[], chunkSize: number): RelayoutTicket | undefined {
-  const transfer: ArrayBuffer[] = [];
-  const trees = inputs.map((t) => {
-    const tree = {
-      chunks: t.chunks,
-      spans: t.spans.buffer as ArrayBuffer,
-      spanCount: t.spans.length / 3,
-      keys: t.keys.buffer as ArrayBuffer,
-      keyEnds: t.keyEnds.buffer as ArrayBuffer,
-      num: t.num.buffer as ArrayBuffer,
-      kinds: t.kinds.buffer as ArrayBuffer,
-      n: t.kinds.length,
-    };
-    transfer.push(tree.spans, tree.keys, tree.keyEnds, tree.num, tree.kinds);
-    return tree;
-  });
-  return postJob("combine", { trees, chunkSize }, transfer);
-}
-
-/** The result of a combine, as {@link takeRelayout}'s: undefined while it runs, null if it failed. */
-export function takeCombine(ticket: RelayoutTicket): CombineResult | null | undefined {
-  const reply = takeReply(ticket) as
-    | {
-      buffers: ArrayBuffer[];
-      locs: ArrayBuffer[];
-      run: { count: number; keys: ArrayBuffer; keyEnds: ArrayBuffer; values: ArrayBuffer; num: ArrayBuffer; kinds: ArrayBuffer };
-    }
-    | null
-    | undefined;
-  if (reply == null) return reply;
-  const r = reply.run;
-  return {
-    buffers: reply.buffers,
-    locs: reply.locs.map((l) => new Int32Array(l)),
-    run: {
-      count: r.count,
-      keys: new Uint8Array(r.keys),
-      keyEnds: new Int32Array(r.keyEnds),
-      values: new Int32Array(r.values),
-      num: new Float64Array(r.num),
-      kinds: new Uint8Array(r.kinds),
-    },
-  };
+  return result;
 }
 
 /**
@@ -809,7 +751,7 @@ export function helperSyncsByPath(): boolean {
 
 /**
  * Buffers ready now and handed out (ready or fresh), syncs posted to the helper, relayouts
- * (combines included) posted and taken back done.
+ * posted and taken back done.
  */
 export function helperStats(): {
   pooled: number;

@@ -1,5 +1,5 @@
 /**
- * Frozen segments laid out again together on the helper thread (`combineOnHelper`) and the
+ * Frozen segments laid out again together on the helper thread (`relayoutOnHelper` with several trees) and the
  * combined run of their newest records (`CombinedRun`). Nothing a reader sees may change: the
  * run's cursors (full scans both ways, seeks to keys held and between them, inclusive and
  * exclusive) equal a merging cursor over the segments, shadowed records and deletion markers
@@ -14,7 +14,7 @@ import { RELAYOUT_MIN_RECORDS } from "../../src/memory/bplus_tree.ts";
 import { CombinedRun } from "../../src/memory/combined_run.ts";
 import { MutableSegment } from "../../src/memory/mutable_segment.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
-import { type CombineResult, combineOnHelper, helperStats, takeCombine } from "../../src/util/helper_thread.ts";
+import { helperStats, type RelayoutResult, relayoutOnHelper, takeRelayout } from "../../src/util/helper_thread.ts";
 import { Prng } from "../../src/util/prng.ts";
 
 interface Rec {
@@ -77,18 +77,14 @@ function records(c: RecordCursor): Rec[] {
   return out;
 }
 
-async function combined(segs: MutableSegment[]): Promise<{ result: CombineResult; bytes: number[] }> {
-  const inputs = segs.map((s) => s.takeCombineInput()!);
-  const bytes = inputs.map((input) => {
-    let b = 0;
-    for (let i = 2; i < input.spans.length; i += 3) b += input.spans[i];
-    return b;
-  });
-  const ticket = combineOnHelper(inputs, 1 << 20);
+async function combined(segs: MutableSegment[]): Promise<{ result: RelayoutResult; bytes: number[] }> {
+  const inputs = segs.map((s) => s.takeRelayoutInput()!);
+  const bytes = inputs.map((input) => input.bytes);
+  const ticket = relayoutOnHelper(inputs, 1 << 20, true);
   expect(ticket).toBeDefined();
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const result = takeCombine(ticket!);
+    const result = takeRelayout(ticket!);
     if (result === null) throw new Error("combine failed");
     if (result !== undefined) return { result, bytes };
     if (Date.now() > deadline) throw new Error("combine did not finish in 20 s");
@@ -117,12 +113,12 @@ describe("combined run of frozen segments", () => {
     const { result, bytes } = await combined(segs);
     expect(helperStats().relayoutsStarted).toBe(started + 1);
     for (const s of segs) expect(s.combinable).toBe(false);
-    for (let i = 0; i < segs.length; i++) segs[i].applyCombined(result.buffers, result.locs[i], bytes[i]);
+    for (let i = 0; i < segs.length; i++) segs[i].applyLayout(result.buffers, result.locs[i], bytes[i]);
     // No relayout of their own afterwards.
     for (const s of segs) expect(s.pollRelayout()).toBe(false);
     expect(helperStats().relayoutsStarted).toBe(started + 1);
 
-    const run = new CombinedRun(result.run, result.buffers);
+    const run = new CombinedRun(result.run!, result.buffers);
     expect(run.recordCount).toBe(merged.length);
     const forward = run.cursor(false);
     for (const want of merged) {
