@@ -695,10 +695,30 @@ export class TreeEngine {
       return;
     }
     this.#combineCheck = false;
-    const readOnly = this.#readOnly;
+    let readOnly = this.#readOnly;
     let n = 0;
     let records = 0;
     while (n < readOnly.length && readOnly[n].segment.combinable) records += readOnly[n++].segment.recordCount;
+    // Writes stopped for reads after a write-only stretch (a load, then queries): the mutable
+    // segment, when large enough to be laid out on its own, moves forward to join the others,
+    // so that a scan reads one layer where it would have merged the run with the mutable
+    // segment's records in arrival order. Not in manual maintenance (nothing moves unless asked).
+    const m = this.#mutable;
+    if (
+      n > 0 && m.recordCount >= RELAYOUT_MIN_RECORDS && m.combinableOnceFrozen &&
+      this.options.maintenance === "auto" && !this.options.readOnly && this.#failure === undefined
+    ) {
+      try {
+        this.moveMutableSegmentForward();
+      } catch (e) {
+        // The tree stopped accepting writes (see #guardIO); this read goes on.
+        if (!(e instanceof IOError)) throw e;
+        return;
+      }
+      readOnly = this.#readOnly;
+      records += readOnly[0].segment.recordCount;
+      n++;
+    }
     if (n < 2 || records < RELAYOUT_MIN_RECORDS) return;
     const covers = readOnly.slice(0, n);
     const inputs = [];

@@ -286,7 +286,12 @@ export class MutableSegment implements SegmentReader {
    * on its own yet.
    */
   get combinable(): boolean {
-    return this.isFrozen && this.relayout && this.runs === null && !this.relayoutAsked;
+    return this.isFrozen && this.combinableOnceFrozen;
+  }
+
+  /** Whether the segment will be {@link combinable} once frozen (a B+tree in shared memory). */
+  get combinableOnceFrozen(): boolean {
+    return this.relayout && this.runs === null && !this.relayoutAsked;
   }
 
   /**

@@ -56,6 +56,61 @@ describe("engine relayout of read-only segments", () => {
     }
   });
 
+  test("after a write-only stretch, the first read moves a large mutable segment forward to join them (auto maintenance)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zt-relayout-"));
+    const per = RELAYOUT_MIN_RECORDS + 1000;
+    try {
+      const tree = await ZoneTree.open({ dir, keyspace, mutableSegmentMaxItemCount: per });
+      const rng = new Prng(0xa0);
+      const model = new Map<string, { key: Key; value: string }>();
+      const load = (records: number) => {
+        for (let b = 0; b < records / 500; b++) {
+          const ops = [];
+          for (let i = 0; i < 500; i++) {
+            const key = { k: NAMES[rng.int(NAMES.length)], n: rng.int(1e6) };
+            const value = `v${b}-${i}`;
+            ops.push({ put: key, value });
+            model.set(`${key.k}/${key.n}`, { key, value });
+          }
+          tree.batch(ops);
+        }
+      };
+      // Two segments' worth and most of a third, without yielding (no merge can start).
+      load(2 * per + RELAYOUT_MIN_RECORDS + 500);
+      const before = tree.stats();
+      expect(before.readOnlySegmentsCount).toBe(2);
+      expect(before.mutableSegmentRecordCount).toBeGreaterThanOrEqual(RELAYOUT_MIN_RECORDS);
+      const started = helperStats().relayoutsStarted;
+      const done = helperStats().relayoutsDone;
+      const runCursors = combinedRunCursorsOpened();
+      expect(tree.get({ k: "a", n: 2e6 })).toBeUndefined();
+      const after = tree.stats();
+      expect(after.readOnlySegmentsCount).toBe(3);
+      expect(after.mutableSegmentRecordCount).toBe(0);
+      expect(after.totalRecordCount).toBe(before.totalRecordCount);
+      expect(helperStats().relayoutsStarted).toBe(started + 1); // all three, together
+      // Wait without yielding (a merge would take the segments and drop the run).
+      const deadline = Date.now() + 20_000;
+      while (helperStats().relayoutsDone === done) {
+        if (Date.now() > deadline) throw new Error("the relayout did not land in 20 s");
+        tree.get({ k: "a", n: 2e6 });
+      }
+      // Writes go on into the new mutable segment, which ranges merge with the run.
+      load(1000);
+      const want = sortedModel(model);
+      const got = [...tree.range()];
+      expect(got.length).toBe(want.length);
+      for (let i = 0; i < want.length; i++) {
+        expect(got[i][0]).toEqual(want[i].key);
+        expect(got[i][1]).toBe(want[i].value);
+      }
+      expect(combinedRunCursorsOpened()).toBe(runCursors + 1);
+      await tree.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a merge that takes the segments while they are laid out together: the result is dropped", async () => {
     const dir = mkdtempSync(join(tmpdir(), "zt-relayout-"));
     try {
@@ -142,7 +197,15 @@ describe("engine relayout of read-only segments", () => {
         }
       };
       const runCursors = combinedRunCursorsOpened();
+      const mutable = [];
+      for (let n = 0; n < RELAYOUT_MIN_RECORDS; n++) {
+        mutable.push({ put: { k: "m", n }, value: `in the mutable segment ${n}` });
+        model.set(`m/${n}`, { key: { k: "m", n }, value: `in the mutable segment ${n}` });
+      }
+      tree.batch(mutable);
       check();
+      // Manual maintenance: reads never move the mutable segment forward.
+      expect(tree.stats().mutableSegmentRecordCount).toBe(RELAYOUT_MIN_RECORDS);
       // The first read started one relayout of the three segments together (queries merge the
       // segments until it lands: check() may have seen either).
       expect(helperStats().relayoutsStarted - started).toBe(1);
@@ -169,7 +232,8 @@ describe("engine relayout of read-only segments", () => {
       }
       tree.maintenance.moveMutableSegmentForward();
       check();
-      expect(helperStats().relayoutsStarted - started).toBe(1); // one segment alone (and small)
+      // The newer segment (the mutable one above, with the overwrites) is laid out on its own.
+      expect(helperStats().relayoutsStarted - started).toBe(2);
       expect(await tree.maintenance.merge()).toBe("ok");
       const afterMerge = combinedRunCursorsOpened();
       check();
