@@ -51,7 +51,13 @@ import { type RangeTombstone, TombstoneCursor, TombstoneSet } from "../iter/rang
 import { filterCapacity, MutableSegment, type MutableSegmentTuning } from "../memory/mutable_segment.ts";
 import { DEFAULT_INLINE_KEY_BYTES, RELAYOUT_MIN_RECORDS } from "../memory/bplus_tree.ts";
 import { CombinedRun } from "../memory/combined_run.ts";
-import { relayoutOnHelper, type RelayoutTicket, takeRelayout } from "../util/helper_thread.ts";
+import {
+  type RelayoutInput,
+  relayoutOnHelper,
+  type RelayoutResult,
+  type RelayoutTicket,
+  takeRelayout,
+} from "../util/helper_thread.ts";
 import { keyHash } from "../memory/key_filter.ts";
 import { AssertionError } from "../util/assert.ts";
 import { COPY_OVERHEAD_BYTES, pace } from "../util/gc_pacer.ts";
@@ -130,6 +136,22 @@ interface ReadOnlyEntry {
 interface CombinedGroup {
   run: CombinedRun;
   covers: ReadOnlyEntry[];
+}
+
+/**
+ * A relayout of several read-only segments together (`TreeEngine`'s `#combineStep`), one step
+ * per read: each segment's records listed, then the job posted to the helper, then its result
+ * taken (the combined run installed), then each segment pointed at the new places.
+ */
+interface Combining {
+  covers: ReadOnlyEntry[];
+  /** The segments' records listed so far (`covers[0 .. inputs.length)`), and their bytes. */
+  inputs: RelayoutInput[];
+  bytes: number[];
+  ticket?: RelayoutTicket;
+  result?: RelayoutResult;
+  /** Segments pointed at the result's places so far. */
+  applied: number;
 }
 
 /** Largest buffer a combine copies records into (the B+tree arena's chunk size). */
@@ -301,8 +323,8 @@ export class TreeEngine {
   #scanLayers: (SegmentReader | CombinedRun)[] = [];
   /** Combined runs whose segments are all still in the read-only queue. */
   #combined: CombinedGroup[] = [];
-  /** The combine running on the helper: its ticket, the segments, each one's bytes. */
-  #combining: { ticket: RelayoutTicket; covers: ReadOnlyEntry[]; bytes: number[] } | undefined;
+  /** The relayout of several read-only segments under way (see {@link #combineStep}). */
+  #combining: Combining | undefined;
   /** Whether a read should call {@link #combineStep}: a segment moved forward, or one runs. */
   #combineCheck = false;
   #layersVersion = 0;
@@ -664,45 +686,62 @@ export class TreeEngine {
    * Run by reads (point reads and range queries) while {@link #combineCheck} is set. When two or
    * more read-only segments that no read has laid out yet sit at the front of the queue (a load
    * that did not read: a million random records leave three), has the helper lay their records
-   * out again together in key order (`relayoutOnHelper`) instead of each on its own; once that is
-   * done, points their slots at the new places and puts the combined run of their newest
-   * records in their place in {@link #scanLayers}. A scan then reads one key-ordered layer
-   * where it merged one cursor per segment (`bench/scan_layers.ts`). A single segment is laid
-   * out on its own (`MutableSegment.read`). The first read lists the segments' records (a walk
-   * of their leaves, ~10 ms per 280k records) and the read that finds the result applies it
-   * (about as long); the reads between them pay one atomic load.
+   * out again together in key order (`relayoutOnHelper`) instead of each on its own, and puts
+   * the combined run of their newest records in their place in {@link #scanLayers}: a scan then
+   * reads one key-ordered layer where it merged one cursor per segment (`bench/scan_layers.ts`).
+   * With auto maintenance, a mutable segment large enough to be laid out on its own moves
+   * forward to join them (writes stopped for reads). A single segment is laid out on its own
+   * (`MutableSegment.read`).
+   *
+   * One step per read, so that no read pays for all of it: list one segment's records (copies
+   * of its leaves' arrays: ~20-30 ms for 280k records on the 2-core VM, mostly faulting in the
+   * copies), then post the job, then take the result and install the run, then point one
+   * segment at its new places (~5 ms). The reads between pay one atomic load.
    */
   #combineStep(): void {
-    const running = this.#combining;
-    if (running !== undefined) {
-      const result = takeRelayout(running.ticket);
+    const c = this.#combining;
+    if (c === undefined) {
+      this.#startCombine();
+      return;
+    }
+    const { covers } = c;
+    if (c.ticket === undefined) {
+      const input = covers[c.inputs.length].segment.relayoutInput();
+      if (input === undefined) return this.#endCombine();
+      c.inputs.push(input);
+      c.bytes.push(input.bytes);
+      if (c.inputs.length < covers.length) return;
+      c.ticket = relayoutOnHelper(c.inputs, COMBINE_CHUNK_BYTES, true);
+      c.inputs = []; // transferred
+      if (c.ticket === undefined) this.#endCombine();
+      return;
+    }
+    if (c.result === undefined) {
+      const result = takeRelayout(c.ticket);
       if (result === undefined) return;
-      this.#combining = undefined;
-      // Segments that moved forward meanwhile wait for the next read.
-      this.#combineCheck = this.#readOnly.length > 0 && this.#readOnly[0].segment.combinable;
-      if (result === null) return;
-      const { covers, bytes } = running;
-      let all = true;
-      for (let i = 0; i < covers.length; i++) {
-        if (this.#readOnly.includes(covers[i])) covers[i].segment.applyLayout(result.buffers, result.locs[i], bytes[i]);
-        else all = false;
-      }
-      if (all && result.run !== undefined) {
+      if (result === null) return this.#endCombine();
+      c.result = result;
+      // A merge may have taken some of the segments meanwhile: then the run stands for none.
+      if (result.run !== undefined && covers.every((r) => this.#readOnly.includes(r))) {
         this.#combined.push({ run: new CombinedRun(result.run, result.buffers), covers });
         // Not a change of the records: open iterators keep their cursors over the segments.
         this.#rebuildScanLayers();
       }
       return;
     }
+    const i = c.applied++;
+    const r = covers[i];
+    if (this.#readOnly.includes(r)) r.segment.applyLayout(c.result.buffers, c.result.locs[i], c.bytes[i]);
+    if (c.applied === covers.length) this.#endCombine();
+  }
+
+  /** Picks the segments of a combine (see {@link #combineStep}), or clears the check. */
+  #startCombine(): void {
     this.#combineCheck = false;
     let readOnly = this.#readOnly;
     let n = 0;
     let records = 0;
     while (n < readOnly.length && readOnly[n].segment.combinable) records += readOnly[n++].segment.recordCount;
-    // Writes stopped for reads after a write-only stretch (a load, then queries): the mutable
-    // segment, when large enough to be laid out on its own, moves forward to join the others,
-    // so that a scan reads one layer where it would have merged the run with the mutable
-    // segment's records in arrival order. Not in manual maintenance (nothing moves unless asked).
     const m = this.#mutable;
     if (
       n > 0 && m.recordCount >= RELAYOUT_MIN_RECORDS && m.combinableOnceFrozen &&
@@ -721,18 +760,16 @@ export class TreeEngine {
     }
     if (n < 2 || records < RELAYOUT_MIN_RECORDS) return;
     const covers = readOnly.slice(0, n);
-    const inputs = [];
-    const bytes: number[] = [];
-    for (const r of covers) {
-      const input = r.segment.takeRelayoutInput();
-      if (input === undefined) return;
-      inputs.push(input);
-      bytes.push(input.bytes);
-    }
-    const ticket = relayoutOnHelper(inputs, COMBINE_CHUNK_BYTES, true);
-    if (ticket === undefined) return;
-    this.#combining = { ticket, covers, bytes };
+    // From now on none of them starts a relayout of its own.
+    for (const r of covers) r.segment.joinRelayout();
+    this.#combining = { covers, inputs: [], bytes: [], applied: 0 };
     this.#combineCheck = true;
+  }
+
+  /** Ends the combine under way; reads check again if segments moved forward meanwhile. */
+  #endCombine(): void {
+    this.#combining = undefined;
+    this.#combineCheck = this.#readOnly.length > 0 && this.#readOnly[0].segment.combinable;
   }
 
   #addMemTombstone(segmentId: number, t: RangeTombstone): void {

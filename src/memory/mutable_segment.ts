@@ -295,14 +295,20 @@ export class MutableSegment implements SegmentReader {
   }
 
   /**
-   * The records to lay out together with other segments' (`BPlusTree.relayoutInput`); from now
-   * on the segment starts no relayout of its own. REQUIRES: {@link combinable}. Undefined if the
-   * tree cannot give them (then it is left as it is).
+   * Marks this segment as laid out together with others (see {@link combinable}): from now on
+   * it starts no relayout of its own. REQUIRES: {@link combinable}.
    */
-  takeRelayoutInput(): RelayoutInput | undefined {
+  joinRelayout(): void {
     assert(this.combinable, `segment ${this.id} is not combinable`);
     this.relayoutAsked = true;
-    return this.tree.relayoutInput();
+  }
+
+  /**
+   * The records to lay out together with other segments' (`BPlusTree.relayoutInput`), once
+   * {@link joinRelayout} was called. Undefined if the tree cannot give them.
+   */
+  relayoutInput(): RelayoutInput | undefined {
+    return this.runs === null ? this.tree.relayoutInput() : undefined;
   }
 
   /** Takes this segment's part of a relayout of several segments (`BPlusTree.applyLayout`). */

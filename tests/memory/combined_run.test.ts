@@ -78,7 +78,8 @@ function records(c: RecordCursor): Rec[] {
 }
 
 async function combined(segs: MutableSegment[]): Promise<{ result: RelayoutResult; bytes: number[] }> {
-  const inputs = segs.map((s) => s.takeRelayoutInput()!);
+  for (const s of segs) s.joinRelayout();
+  const inputs = segs.map((s) => s.relayoutInput()!);
   const bytes = inputs.map((input) => input.bytes);
   const ticket = relayoutOnHelper(inputs, 1 << 20, true);
   expect(ticket).toBeDefined();
