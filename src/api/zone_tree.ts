@@ -776,7 +776,9 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
     const snapshot = checkBooleanOption(options.snapshot, "snapshot", fn);
     // A bounded or limited range is a query: it reads through the block cache.
     const bounded = range.lower !== undefined || range.upper !== undefined || limit !== undefined;
-    const { cursor, openedAt } = this.#engine.openCursor(reverse, snapshot, bounded);
+    // A range opens its cursor at its first step and need not see later writes (API.md §4: a
+    // default iterator *may* see them), so an empty mutable segment is left out.
+    const { cursor, openedAt } = this.#engine.openCursor(reverse, snapshot, bounded, true);
     return new RangeCursor(cursor, this.#engine.compare, {
       lower: range.lower,
       upper: range.upper,

@@ -55,6 +55,7 @@ import {
   type RelayoutInput,
   relayoutOnHelper,
   type RelayoutResult,
+  relayoutsAvailable,
   type RelayoutTicket,
   takeRelayout,
 } from "../util/helper_thread.ts";
@@ -744,7 +745,7 @@ export class TreeEngine {
     while (n < readOnly.length && readOnly[n].segment.combinable) records += readOnly[n++].segment.recordCount;
     const m = this.#mutable;
     if (
-      n > 0 && m.recordCount >= RELAYOUT_MIN_RECORDS && m.combinableOnceFrozen &&
+      n > 0 && m.recordCount >= RELAYOUT_MIN_RECORDS && m.combinableOnceFrozen && relayoutsAvailable() &&
       this.options.maintenance === "auto" && !this.options.readOnly && this.#failure === undefined
     ) {
       try {
@@ -1035,11 +1036,13 @@ export class TreeEngine {
   }
 
   /**
-   * A merging cursor over every layer. With `snapshot`, the mutable segment is first moved
-   * forward so that the cursor reads only frozen segments: it then sees exactly the records
-   * present now, whatever is written later.
+   * A merging cursor over every layer (a single in-memory layer's own cursor when there is only
+   * one). With `snapshot`, the mutable segment is first moved forward so that the cursor reads
+   * only frozen segments: it then sees exactly the records present now, whatever is written
+   * later. With `skipEmpty`, an empty mutable segment is left out: the cursor then sees no write
+   * made after it opened (`range()`; a positioned iterator's seeks must see them).
    */
-  openCursor(reverse: boolean, snapshot: boolean, fillCache = false): LayerCursor {
+  openCursor(reverse: boolean, snapshot: boolean, fillCache = false, skipEmpty = false): LayerCursor {
     this.checkOpen();
     if (snapshot && !this.options.readOnly && !this.#failure && this.#mutable.recordCount > 0) {
       this.moveMutableSegmentForward();
@@ -1054,6 +1057,8 @@ export class TreeEngine {
     let diskOptions: { fillCache: boolean } | undefined;
     for (let i = snapshot ? 1 : 0; i < layers.length; i++) {
       const layer = layers[i];
+      // Only the mutable segment can be empty; a cursor that need not see later writes skips it.
+      if (skipEmpty && layer.recordCount === 0) continue;
       children.push(
         layer instanceof MutableSegment || layer instanceof CombinedRun
           ? layer.cursor(reverse)
@@ -1061,12 +1066,18 @@ export class TreeEngine {
       );
     }
     const pinned = this.#diskHandles();
-    for (let i = 0; i < pinned.length; i++) this.#diskSet.acquire(pinned[i]);
-    const merged = new PinnedCursor(children, reverse, this.compare, pinned, this.#diskSet);
+    let merged: RecordCursor;
+    // One in-memory layer (a load's combined run, say): its cursor alone, with no merge around it.
+    if (children.length === 1 && pinned.length === 0) merged = children[0];
+    else {
+      for (let i = 0; i < pinned.length; i++) this.#diskSet.acquire(pinned[i]);
+      merged = new PinnedCursor(children, reverse, this.compare, pinned, this.#diskSet);
+    }
     const tombstones = this.#tombstones;
     const cursor = tombstones.size === 0 ? merged : new TombstoneCursor(merged, tombstones);
     return { cursor, openedAt: snapshot ? Date.now() : 0 };
   }
+
 
   // ---------------------------------------------------------------------------------------------
   // Merges

@@ -589,6 +589,11 @@ export interface RelayoutResult {
   run: CombinedRecords | undefined;
 }
 
+/** Whether {@link relayoutOnHelper} can run here now (a helper runs and relayouts are on). */
+export function relayoutsAvailable(): boolean {
+  return relayouts && typeof SharedArrayBuffer === "function" && theHelper() !== null;
+}
+
 /**
  * Asks the helper to lay the records of `trees` (frozen B+trees, newest first, all of one
  * `stride`) out again, off this thread, in the memcmp order of their keys:
@@ -604,11 +609,10 @@ export function relayoutOnHelper(
   chunkSize: number,
   run: boolean,
 ): RelayoutTicket | undefined {
-  if (!relayouts || typeof SharedArrayBuffer !== "function") return undefined;
+  if (!relayoutsAvailable()) return undefined;
   const stride = trees[0].stride;
   if (trees.some((t) => t.stride !== stride)) return undefined;
-  const h = theHelper();
-  if (h === null) return undefined;
+  const h = theHelper()!;
   const cell = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();
   const transfer: (MessagePort | ArrayBuffer)[] = [port2];
