@@ -3,19 +3,21 @@
  * they arrived: 1,000,000 records (16-byte big-endian counter keys, 100-byte values) loaded in
  * batches of 1,000 without yielding (so no merge runs, as in the peer harness), then full forward
  * `range()` passes in the same process. Prints M records/s per pass; the first pass includes the
- * compiles of the scan's code for that shape. Before the passes, a range of one record starts the
- * relayouts of the read-only segments (see `BPlusTree.startRelayout`), and the bench waits until
- * they have landed (as the harness's point reads before its scans give them time to).
+ * compiles of the scan's code for that shape. Before the passes, reads (ranges of one record,
+ * without yielding) start the relayout of the read-only segments and take it in: after such a
+ * load, the read-only segments and the mutable one (moved forward at the first read) are laid
+ * out together and read as one combined run (see `TreeEngine`'s `#combineStep`).
  *
- *   bun bench/scan_layers.ts                  # random order, default segments (four layers)
- *   RELAYOUT=0 bun bench/scan_layers.ts       # the read-only segments not laid out again
+ *   bun bench/scan_layers.ts                  # random order, default segments
+ *   RELAYOUT=0 bun bench/scan_layers.ts       # no relayouts: four layers merged per record
  *   ORDER=seq bun bench/scan_layers.ts        # loaded in key order
- *   ONE=1 bun bench/scan_layers.ts            # one 1 GiB mutable segment (one layer)
+ *   ONE=1 bun bench/scan_layers.ts            # one 1 GiB mutable segment (in arrival order)
  *   PASSES=10 bun bench/scan_layers.ts
  *
- * Seen on the 2-core VM (2026-12-07, before relayouts, two runs each, passes after the first):
- * random order 2.35-3.02M (four layers) and 3.88-4.55M (one layer); key order 4.3-5.75M and
- * 5.6-6.45M. First passes: 1.9-2.4M, 3.3-3.5M, 4.3-4.7M, 5.0-5.1M.
+ * Seen on the 2-core VM (2026-12-07, f21408d, two runs each; first pass, then the others): random
+ * order 6.44-6.98M, then 7.31-8.02M; without relayouts 1.31-2.39M, then 1.98-2.41M; key order
+ * 3.96M, then 5.96-6.33M (before the lone layer was read without a merge); one mutable segment
+ * 3.31M, then 3.52-4.27M. Before any relayout (session 23): four layers 2.35-3.02M.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -693,7 +693,9 @@ export class ZoneTree<K = AnyKey, V = unknown, KIn = AnyKeyInput, P = AnyKeyInpu
   /**
    * `[key, value]` pairs in key order (or reverse), newest version wins, deleted and expired
    * hidden. Bounds (`gte`, `gt`, `lte`, `lt`, `prefix`) are full keys or prefixes (leading
-   * fields); `snapshot: true` reads exactly the records present when the range starts.
+   * fields); `snapshot: true` reads exactly the records present when the range starts. The
+   * range starts at its first step: it sees every write made before that, and may or may not
+   * see writes made while it runs (API.md §4).
    *
    * @example A one-hour window and the latest reading of a sensor
    * ```ts

@@ -1036,10 +1036,9 @@ export class TreeEngine {
   }
 
   /**
-   * A merging cursor over every layer (a single in-memory layer's own cursor when there is only
-   * one). With `snapshot`, the mutable segment is first moved forward so that the cursor reads
-   * only frozen segments: it then sees exactly the records present now, whatever is written
-   * later. With `skipEmpty`, an empty mutable segment is left out: the cursor then sees no write
+   * A merging cursor over every layer. With `snapshot`, the mutable segment is first moved
+   * forward so that the cursor reads only frozen segments: it then sees exactly the records
+   * present now, whatever is written later. With `skipEmpty`, an empty mutable segment is left out: the cursor then sees no write
    * made after it opened (`range()`; a positioned iterator's seeks must see them).
    */
   openCursor(reverse: boolean, snapshot: boolean, fillCache = false, skipEmpty = false): LayerCursor {
@@ -1066,13 +1065,9 @@ export class TreeEngine {
       );
     }
     const pinned = this.#diskHandles();
-    let merged: RecordCursor;
-    // One in-memory layer (a load's combined run, say): its cursor alone, with no merge around it.
-    if (children.length === 1 && pinned.length === 0) merged = children[0];
-    else {
-      for (let i = 0; i < pinned.length; i++) this.#diskSet.acquire(pinned[i]);
-      merged = new PinnedCursor(children, reverse, this.compare, pinned, this.#diskSet);
-    }
+    for (let i = 0; i < pinned.length; i++) this.#diskSet.acquire(pinned[i]);
+    // With one layer (a load's combined run, say) the merge steps that child alone.
+    const merged = new PinnedCursor(children, reverse, this.compare, pinned, this.#diskSet);
     const tombstones = this.#tombstones;
     const cursor = tombstones.size === 0 ? merged : new TombstoneCursor(merged, tombstones);
     return { cursor, openedAt: snapshot ? Date.now() : 0 };
