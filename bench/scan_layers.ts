@@ -14,10 +14,11 @@
  *   ONE=1 bun bench/scan_layers.ts            # one 1 GiB mutable segment (in arrival order)
  *   PASSES=10 bun bench/scan_layers.ts
  *
- * Seen on the 2-core VM (2026-12-07, f21408d, two runs each; first pass, then the others): random
- * order 6.44-6.98M, then 7.31-8.02M; without relayouts 1.31-2.39M, then 1.98-2.41M; key order
- * 3.96M, then 5.96-6.33M (before the lone layer was read without a merge); one mutable segment
- * 3.31M, then 3.52-4.27M. Before any relayout (session 23): four layers 2.35-3.02M.
+ * Seen on the 2-core VM (2026-12-07 21:30, 2225a37, first pass, then the others; a slow stretch
+ * of the VM): random order 4.11-4.67M, then 4.02-5.78M (two runs); without relayouts 1.97M, then
+ * 1.84-2.56M; key order 3.36-5.15M, then 3.75-6.56M; one mutable segment 2.69-3.25M, then
+ * 3.36-4.04M. An hour earlier, faster: random order 6.44-6.98M first, 7.31-8.02M after. Before
+ * any relayout (session 23): four layers merged, 2.35-3.02M.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
