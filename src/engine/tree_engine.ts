@@ -755,6 +755,8 @@ export class TreeEngine {
         if (!(e instanceof IOError)) throw e;
         return;
       }
+      // A "segment-moved" listener that read the tree has picked the segments already.
+      if (this.#combining !== undefined) return;
       readOnly = this.#readOnly;
       records += readOnly[0].segment.recordCount;
       n++;

@@ -141,6 +141,31 @@ describe("engine relayout of read-only segments", () => {
     }
   });
 
+  test("a segment-moved listener that reads while a read moves the mutable segment forward", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zt-relayout-"));
+    const per = RELAYOUT_MIN_RECORDS + 1000;
+    try {
+      const tree = await ZoneTree.open({ dir, keyspace, mutableSegmentMaxItemCount: per });
+      const rng = new Prng(0xa1);
+      for (let b = 0; b < (2 * per + RELAYOUT_MIN_RECORDS + 500) / 500; b++) {
+        tree.batch(Array.from({ length: 500 }, () => ({ put: { k: "s", n: rng.int(1e6) }, value: "v" })));
+      }
+      let heard = 0;
+      tree.events.on("segment-moved", () => {
+        heard++;
+        expect(tree.get({ k: "s", n: 2e6 })).toBeUndefined();
+      });
+      const started = helperStats().relayoutsStarted;
+      expect(tree.get({ k: "s", n: 2e6 })).toBeUndefined(); // moves the mutable segment forward
+      expect(heard).toBe(1);
+      expect(tree.stats().readOnlySegmentsCount).toBe(3);
+      expect(readsUntilStarted(tree, started)).toBeLessThanOrEqual(3);
+      await tree.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a merge that takes the segments while they are laid out together: the result is dropped", async () => {
     const dir = mkdtempSync(join(tmpdir(), "zt-relayout-"));
     try {
