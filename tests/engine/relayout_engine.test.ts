@@ -42,6 +42,29 @@ function readsUntilStarted(tree: { get(k: Key): unknown }, started: number): num
   return reads;
 }
 
+/**
+ * Writes `records` puts of random keys (of NAMES, numbers below 1e6) in batches of 500, without
+ * yielding, and keeps `model` (key id to key and value) up to date.
+ */
+function loadRandom(
+  tree: { batch(ops: { put: Key; value: string }[]): unknown },
+  rng: Prng,
+  records: number,
+  model = new Map<string, { key: Key; value: string }>(),
+) {
+  for (let b = 0; b < records / 500; b++) {
+    const ops = [];
+    for (let i = 0; i < 500; i++) {
+      const key = { k: NAMES[rng.int(NAMES.length)], n: rng.int(1e6) };
+      const value = `v${b}-${i}`;
+      ops.push({ put: key, value });
+      model.set(`${key.k}/${key.n}`, { key, value });
+    }
+    tree.batch(ops);
+  }
+  return model;
+}
+
 function sortedModel(model: Map<string, { key: Key; value: string }>) {
   return [...model.values()].sort((x, y) =>
     x.key.k < y.key.k ? -1 : x.key.k > y.key.k ? 1 : x.key.n - y.key.n
@@ -74,18 +97,7 @@ describe("engine relayout of read-only segments", () => {
       const tree = await ZoneTree.open({ dir, keyspace, mutableSegmentMaxItemCount: per });
       const rng = new Prng(0xa0);
       const model = new Map<string, { key: Key; value: string }>();
-      const load = (records: number) => {
-        for (let b = 0; b < records / 500; b++) {
-          const ops = [];
-          for (let i = 0; i < 500; i++) {
-            const key = { k: NAMES[rng.int(NAMES.length)], n: rng.int(1e6) };
-            const value = `v${b}-${i}`;
-            ops.push({ put: key, value });
-            model.set(`${key.k}/${key.n}`, { key, value });
-          }
-          tree.batch(ops);
-        }
-      };
+      const load = (records: number) => loadRandom(tree, rng, records, model);
       // Two segments' worth and most of a third, without yielding (no merge can start).
       load(2 * per + RELAYOUT_MIN_RECORDS + 500);
       const before = tree.stats();
@@ -147,9 +159,7 @@ describe("engine relayout of read-only segments", () => {
     try {
       const tree = await ZoneTree.open({ dir, keyspace, mutableSegmentMaxItemCount: per });
       const rng = new Prng(0xa1);
-      for (let b = 0; b < (2 * per + RELAYOUT_MIN_RECORDS + 500) / 500; b++) {
-        tree.batch(Array.from({ length: 500 }, () => ({ put: { k: "s", n: rng.int(1e6) }, value: "v" })));
-      }
+      loadRandom(tree, rng, 2 * per + RELAYOUT_MIN_RECORDS + 500);
       let heard = 0;
       tree.events.on("segment-moved", () => {
         heard++;
@@ -171,18 +181,9 @@ describe("engine relayout of read-only segments", () => {
     try {
       const tree = await ZoneTree.open({ dir, keyspace, maintenance: "manual" });
       const rng = new Prng(0xd0);
-      const model = new Map<string, string>();
+      const model = new Map<string, { key: Key; value: string }>();
       for (let segment = 0; segment < 2; segment++) {
-        for (let b = 0; b < RELAYOUT_MIN_RECORDS / 500; b++) {
-          const ops = [];
-          for (let i = 0; i < 500; i++) {
-            const key = { k: NAMES[rng.int(NAMES.length)], n: rng.int(1e6) };
-            const value = `v${segment}-${i}`;
-            ops.push({ put: key, value });
-            model.set(`${key.k}/${key.n}`, value);
-          }
-          tree.batch(ops);
-        }
+        loadRandom(tree, rng, RELAYOUT_MIN_RECORDS, model);
         tree.maintenance.moveMutableSegmentForward();
       }
       const started = helperStats().relayoutsStarted;
@@ -194,7 +195,7 @@ describe("engine relayout of read-only segments", () => {
       await landed(tree, done + 1);
       const got = [...tree.range()];
       expect(got.length).toBe(model.size);
-      for (const [key, value] of got) expect(value).toBe(model.get(`${key.k}/${key.n}`));
+      for (const [key, value] of got) expect(value).toBe(model.get(`${key.k}/${key.n}`)?.value);
       expect(combinedRunCursorsOpened()).toBe(runCursors);
       await tree.close();
     } finally {
