@@ -133,6 +133,8 @@ class Run {
   readonly pages: Float64Array[] = [];
   /** A byte view of each page (for inline values). */
   readonly pageBytes: Uint8Array[] = [];
+  /** A 32-bit word view of each page (to copy an inline value a word at a time). */
+  readonly pageWords: Int32Array[] = [];
   /** The prefix bytes (a copy the run owns). */
   readonly prefix: Uint8Array;
   /** `keyHashAt` of the prefix. */
@@ -196,6 +198,8 @@ export class RunTree {
   private table = new Int32Array(64);
   /** Suffix words of the key being inserted or looked up. */
   private readonly search: Float64Array;
+  /** Scratch for {@link runEndingAt}'s probe key. */
+  private probe = new Uint8Array(32);
   private allocated = 0;
   /** The slab pages are carved from, and the numbers of it in use. */
   private slab = new Float64Array(0);
@@ -413,6 +417,9 @@ export class RunTree {
     let run = keyPrefix >= 0 ? this.find(target, keyPrefix, keyHashAt(target, 0, keyPrefix)) : null;
     if (run !== null) {
       this.foundRun = run.sortedIndex;
+    } else if ((run = this.runEndingAt(target)) !== null) {
+      this.foundRun = run.sortedIndex + 1;
+      return;
     } else {
       // First run whose keys are not all before `target`.
       let lo = 0;
@@ -479,6 +486,25 @@ export class RunTree {
     // Past the run's last record: the answer is the next run's first.
     if (a === n) this.foundRun++;
     else this.foundIndex = a;
+  }
+
+  /**
+   * The run whose prefix is `target` with its last byte one less, or null: the target is then the
+   * exclusive end of a range over that prefix (its `prefixSuccessor`: where a reverse range over
+   * one prefix, such as a sensor's latest readings, seeks), found by one hash probe instead of a
+   * search of the prefixes. Every key of that run is before the target and every key of the
+   * runs after it is after: a prefix between the two would have the run's prefix as a proper
+   * prefix (runs are prefix-free), and no key equals the target (its run's prefix would be a
+   * proper prefix of the target, so of the run's prefix too).
+   */
+  private runEndingAt(target: Uint8Array): Run | null {
+    const n = target.length;
+    if (n === 0 || target[n - 1] === 0) return null;
+    let probe = this.probe;
+    if (probe.length < n) probe = this.probe = new Uint8Array(Math.max(n, 2 * probe.length));
+    for (let i = 0; i < n - 1; i++) probe[i] = target[i];
+    probe[n - 1] = target[n - 1] - 1;
+    return this.find(probe, n, keyHashAt(probe, 0, n));
   }
 
   /**
@@ -609,6 +635,7 @@ export class RunTree {
     const page = this.slab.subarray(this.slabUsed, this.slabUsed + size);
     run.pages.push(page);
     run.pageBytes.push(new Uint8Array(page.buffer, page.byteOffset, page.byteLength));
+    run.pageWords.push(new Int32Array(page.buffer, page.byteOffset, 2 * size));
     this.slabUsed += size;
   }
 
@@ -746,9 +773,19 @@ export class RunTreeCursor implements RecordCursor {
   /**
    * The current record's inline value, copied when the cursor lands on it: the record's own
    * bytes change when an equal key is overwritten or a late key moves records up, and a value
-   * must stay as it was until the cursor moves (arena values never change in place).
+   * must stay as it was until the cursor moves (arena values never change in place). Copied a
+   * word at a time: a byte at a time cost ~30 ns a record (a cursor walk over a run tree,
+   * `next` and `load`, ~72 ns a record against ~48 by words and ~42 with no copy). Reading a
+   * read-only tree's values in place instead measured no faster in warm time-series queries
+   * (one-hour windows slower, in-process pairs against the word copy).
    */
-  private readonly inlineCopy = new Uint8Array(INLINE_VALUE_MAX);
+  private inlineCopy: Uint8Array = EMPTY;
+  /**
+   * {@link inlineCopy} as 32-bit words; made at the first inline value (an `Int32Array`'s
+   * `buffer`, read in the constructor, cost a new `ArrayBuffer` per cursor: 4-10% of `count()`
+   * over one-hour windows).
+   */
+  private inlineWords: Int32Array | null = null;
   /** The replacing tree's cursor, once the tree was replaced. */
   private inner: RecordCursor | null = null;
 
@@ -889,11 +926,22 @@ export class RunTreeCursor implements RecordCursor {
     const lengthKind = rec[v + 1];
     const length = lengthKind >>> 2;
     if (at === INLINE) {
-      const bytes = run.pageBytes[p];
-      const from = tree.inlineOffset(b);
-      const copy = this.inlineCopy;
-      for (let k = 0; k < length; k++) copy[k] = bytes[from + k];
-      this.valueSource = copy;
+      // The inline room is 8 or 16 bytes (see sizeInlineRoom): two or four words.
+      const words = run.pageWords[p];
+      const w = tree.inlineOffset(b) >> 2;
+      let copy = this.inlineWords;
+      if (copy === null) {
+        const buffer = new ArrayBuffer(INLINE_VALUE_MAX);
+        copy = this.inlineWords = new Int32Array(buffer);
+        this.inlineCopy = new Uint8Array(buffer);
+      }
+      copy[0] = words[w];
+      copy[1] = words[w + 1];
+      if (length > 8) {
+        copy[2] = words[w + 2];
+        copy[3] = words[w + 3];
+      }
+      this.valueSource = this.inlineCopy;
       this.valueOffset = 0;
     } else {
       const chunk = (at / CHUNK_SPAN) | 0;

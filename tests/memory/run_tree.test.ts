@@ -3,7 +3,7 @@ import { KIND_PUT, newSlot } from "../../src/iter/record.ts";
 import { MutableSegment, type MutableSegmentTuning, RECORD_OVERHEAD_BYTES } from "../../src/memory/mutable_segment.ts";
 import { nextRunSlabBytes, RUN_INSERTED, RunTree } from "../../src/memory/run_tree.ts";
 import { POOLED_MIN_BYTES } from "../../src/util/helper_thread.ts";
-import { compareBytes } from "../../src/util/bytes.ts";
+import { compareBytes, prefixSuccessor } from "../../src/util/bytes.ts";
 import { Prng } from "../../src/util/prng.ts";
 import { drain, hex, ModelSegment, randomRecord, seekAndStep, seeds, seekIndex, show } from "../iter/record_model.ts";
 import { defineKeyspace, memoryFileSystem, ZoneTree } from "../../mod.ts";
@@ -86,10 +86,13 @@ class Keys {
     return this.key(p, this.suffix(n));
   }
 
-  /** A seek target: a held key, a prefix alone, a prefix with a cut or longer suffix, or bytes. */
+  /**
+   * A seek target: a held key, a prefix alone, a prefix with a cut or longer suffix, bytes, or
+   * the end of a range over a prefix (its successor: where a reverse range starts).
+   */
   target(held: Uint8Array[]): Uint8Array | undefined {
     const rng = this.rng;
-    switch (rng.int(7)) {
+    switch (rng.int(8)) {
       case 0:
         return undefined;
       case 1:
@@ -112,6 +115,10 @@ class Keys {
       case 6:
         if (this.head !== undefined) return this.nearPrefix();
         return this.pick();
+      case 7: {
+        const p = rng.pick(this.prefixes);
+        return prefixSuccessor(rng.int(4) === 0 ? p.subarray(0, rng.int(p.length + 1)) : p);
+      }
       default:
         return this.pick();
     }
