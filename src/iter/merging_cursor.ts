@@ -83,6 +83,12 @@ export class MergingCursor implements RecordCursor {
   /** The end set by {@link limitEnd} (in cursor direction), or undefined for none. */
   private endKey: Uint8Array | undefined = undefined;
   private endInclusive = true;
+  /**
+   * Bit `i` set: child `i` (of the first 31) took the end itself ({@link RecordCursor.limitEnd}
+   * returned true), so it is never compared with the end: a run tree's cursor knows where its
+   * stream stops from one search at its seek, instead of a key comparison per record.
+   */
+  private limitedChildren = 0;
 
   /**
    * `children`: one cursor per layer, newest first, all in direction `reverse`; the merging
@@ -122,9 +128,10 @@ export class MergingCursor implements RecordCursor {
     if (!this.valid) return false;
     if (this.ordered === 1) {
       // One child left in the merge (a lone layer, or the others done): it steps alone.
-      const c = this.children[this.winner];
+      const w = this.winner;
+      const c = this.children[w];
       c.next();
-      if (this.out(c)) {
+      if (this.out(w)) {
         this.ordered = 0;
         this.winner = -1;
         this.valid = false;
@@ -146,11 +153,17 @@ export class MergingCursor implements RecordCursor {
    * the next seek (as an exhausted child does), so the records of the others are not compared
    * with its key: a one-hour window of one sensor in the oldest layer, say, is read without a
    * comparison per record against the newer layers' next keys (later readings, or the next
-   * sensor's). Always true.
+   * sensor's). Passed on to every child. Always true.
    */
   limitEnd(key: Uint8Array, inclusive: boolean): boolean {
     this.endKey = key;
     this.endInclusive = inclusive;
+    const children = this.children;
+    let mask = 0;
+    for (let i = 0; i < children.length && i < 31; i++) {
+      if (children[i].limitEnd?.(key, inclusive) === true) mask |= 1 << i;
+    }
+    this.limitedChildren = mask;
     return true;
   }
 
@@ -202,13 +215,14 @@ export class MergingCursor implements RecordCursor {
   }
 
   /**
-   * Whether a child is off the merge: exhausted, or positioned past the end (see
-   * {@link limitEnd}).
+   * Whether child `i` is off the merge: exhausted, or positioned past the end (see
+   * {@link limitEnd}; a child that ends its own stream there is only ever exhausted).
    */
-  private out(c: RecordCursor): boolean {
+  private out(i: number): boolean {
+    const c = this.children[i];
     if (!c.valid) return true;
     const end = this.endKey;
-    if (end === undefined) return false;
+    if (end === undefined || (i < 31 && ((this.limitedChildren >>> i) & 1) === 1)) return false;
     const d = this.dir * this.compare(c.key, end);
     return d > 0 || (d === 0 && !this.endInclusive);
   }
@@ -253,7 +267,7 @@ export class MergingCursor implements RecordCursor {
     const w = order[0];
     const top = children[w];
     top.next();
-    if (this.out(top)) {
+    if (this.out(w)) {
       for (let j = 1; j < n; j++) {
         order[j - 1] = order[j];
         ties[j - 1] = ties[j];
@@ -292,9 +306,8 @@ export class MergingCursor implements RecordCursor {
     const compare = this.compare;
     let n = 0;
     for (let x = 0; x < children.length; x++) {
-      const c = children[x];
-      if (this.out(c)) continue;
-      const key = c.key;
+      if (this.out(x)) continue;
+      const key = children[x].key;
       let j = n;
       let tie = 0;
       while (j > 0) {
@@ -321,10 +334,11 @@ export class MergingCursor implements RecordCursor {
     const current = this.stableCurrentKey();
     // The children at the current key are exactly the heap's leading entries with that key.
     for (let guard = children.length; guard > 0 && this.heapSize > 0; guard--) {
-      const top = children[heap[0]];
+      const t = heap[0];
+      const top = children[t];
       if (this.compare(top.key, current) !== 0) break;
       top.next();
-      if (this.out(top)) heap[0] = heap[--this.heapSize];
+      if (this.out(t)) heap[0] = heap[--this.heapSize];
       this.siftDown(0);
     }
   }
@@ -332,7 +346,7 @@ export class MergingCursor implements RecordCursor {
   private buildHeap(): void {
     const children = this.children;
     let n = 0;
-    for (let i = 0; i < children.length; i++) if (!this.out(children[i])) this.heap[n++] = i;
+    for (let i = 0; i < children.length; i++) if (!this.out(i)) this.heap[n++] = i;
     this.heapSize = n;
     for (let i = (n >>> 1) - 1; i >= 0; i--) this.siftDown(i);
   }

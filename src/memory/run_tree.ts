@@ -58,10 +58,18 @@
 
 import { EMPTY, KIND_PUT, type RecordCursor, type RecordSlot } from "../iter/record.ts";
 import { assert } from "../util/assert.ts";
-import { copyInto, copyOf } from "../util/bytes.ts";
+import { compareBytes, copyInto, copyOf, newCopyArray } from "../util/bytes.ts";
 import { freshPlainBuffer } from "../util/helper_thread.ts";
 import { keyHashAt } from "./key_filter.ts";
 import { type BPlusTree, nextArenaChunk } from "./bplus_tree.ts";
+
+/** Whether this platform stores the low byte of a 32-bit word first (typed arrays use its order). */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+/** Shifts that take bytes 0..3 (in memory order) out of a 32-bit word read from memory. */
+const SHIFT0 = LITTLE_ENDIAN ? 0 : 24;
+const SHIFT1 = LITTLE_ENDIAN ? 8 : 16;
+const SHIFT2 = LITTLE_ENDIAN ? 16 : 8;
+const SHIFT3 = LITTLE_ENDIAN ? 24 : 0;
 
 /** Returned by {@link RunTree.upsert} when the record was inserted. */
 export const RUN_INSERTED = 1;
@@ -417,6 +425,12 @@ export class RunTree {
     let run = keyPrefix >= 0 ? this.find(target, keyPrefix, keyHashAt(target, 0, keyPrefix)) : null;
     if (run !== null) {
       this.foundRun = run.sortedIndex;
+    } else if ((run = this.find(target, target.length, keyHashAt(target, 0, target.length))) !== null) {
+      // The target is a run's prefix (where a forward range over that prefix starts, and a
+      // reverse one ends): every key of the run is after it (longer), every key before the run
+      // before it (runs are prefix-free).
+      this.foundRun = run.sortedIndex;
+      return;
     } else if ((run = this.runEndingAt(target)) !== null) {
       this.foundRun = run.sortedIndex + 1;
       return;
@@ -766,28 +780,41 @@ export class RunTreeCursor implements RecordCursor {
   private keyRun: Run | null = null;
   private valueView: Uint8Array = EMPTY;
   private valueStale = false;
-  /** Where the current value's bytes are: an arena chunk, or {@link inlineCopy}. */
+  /** Where the current value's bytes are (an arena chunk), unless it is {@link inline}. */
   private valueSource: Uint8Array = EMPTY;
   private valueOffset = 0;
   private valueLength = 0;
+  /** Whether the current value is inline: then its bytes are in {@link inlineWords}. */
+  private inline = false;
   /**
-   * The current record's inline value, copied when the cursor lands on it: the record's own
-   * bytes change when an equal key is overwritten or a late key moves records up, and a value
-   * must stay as it was until the cursor moves (arena values never change in place). Copied a
-   * word at a time: a byte at a time cost ~30 ns a record (a cursor walk over a run tree,
-   * `next` and `load`, ~72 ns a record against ~48 by words and ~42 with no copy). Reading a
-   * read-only tree's values in place instead measured no faster in warm time-series queries
-   * (one-hour windows slower, in-process pairs against the word copy).
+   * The current record's inline value as 32-bit words of the page (so in its byte order),
+   * copied when the cursor lands on it: the record's own bytes change when an equal key is
+   * overwritten or a late key moves records up, and a value must stay as it was until the
+   * cursor moves (arena values never change in place). A word at a time: a byte at a time cost
+   * ~30 ns a record (a cursor walk over a run tree, `next` and `load`, ~72 ns a record against
+   * ~48 by words and ~42 with no copy). Words alone, with no byte view over them: a view needs
+   * an `ArrayBuffer` of its own per cursor, which cost more than the copies in a query that
+   * reads a record or two (a sensor's latest).
    */
-  private inlineCopy: Uint8Array = EMPTY;
-  /**
-   * {@link inlineCopy} as 32-bit words; made at the first inline value (an `Int32Array`'s
-   * `buffer`, read in the constructor, cost a new `ArrayBuffer` per cursor: 4-10% of `count()`
-   * over one-hour windows).
-   */
-  private inlineWords: Int32Array | null = null;
+  private readonly inlineWords = new Int32Array(INLINE_VALUE_MAX / 4);
   /** The replacing tree's cursor, once the tree was replaced. */
   private inner: RecordCursor | null = null;
+  /** The end set by {@link limitEnd} (undefined: none), and whether a record at it is in. */
+  private endKey: Uint8Array | undefined = undefined;
+  private endInclusive = true;
+  /**
+   * Where the end is in the sorted runs (see {@link placeEnd}), once `endPlaced` (false from
+   * each seek to the first step after it).
+   */
+  private endRun = 0;
+  private endIndex = 0;
+  private endPlaced = true;
+  /**
+   * Forward: the current run's first index past the end, or its count. Reverse: its first index
+   * not past the end, or 0. Set by {@link settle}, which also ends the stream when a step leaves
+   * the run the end lies in.
+   */
+  private stop = 0;
 
   /** Prefer {@link RunTree.cursor}. */
   constructor(tree: RunTree, reverse: boolean) {
@@ -802,6 +829,7 @@ export class RunTreeCursor implements RecordCursor {
     if (tree.replacedBy !== null) return this.seekInner(target, exclusive);
     this.seenModCount = tree.modCount;
     const runs = this.runs = tree.sortedRuns();
+    this.endPlaced = this.endKey === undefined;
     if (target === undefined) {
       if (this.reverse) {
         const ri = runs.length - 1;
@@ -824,22 +852,63 @@ export class RunTreeCursor implements RecordCursor {
     return this.settle(ri, idx);
   }
 
+  /**
+   * See {@link RecordCursor.limitEnd}: the end's place in the runs is found at the first step
+   * after each seek (one search; the record a seek lands on is compared with the end, so a
+   * query that reads one record, such as a sensor's latest, searches once), and each step
+   * compares indices with it instead of keys. Always true.
+   */
+  limitEnd(key: Uint8Array, inclusive: boolean): boolean {
+    this.endKey = key;
+    this.endInclusive = inclusive;
+    // Positioned already: the next step re-seeks after the current key, which places the end.
+    this.seenModCount = -1;
+    return true;
+  }
+
+  /**
+   * Finds where the end is: forward, the first key past it (> the end when inclusive, >= when
+   * not); reverse, the first key not past it (>= the end when inclusive, > when not).
+   */
+  private placeEnd(): void {
+    const tree = this.tree;
+    tree.lowerBound(this.endKey!, this.reverse ? !this.endInclusive : this.endInclusive);
+    this.endRun = tree.foundRun;
+    this.endIndex = tree.foundIndex;
+    this.endPlaced = true;
+  }
+
+  /**
+   * The first step after a seek with an end: places the end, sets the current run's `stop` by
+   * it (the current record is inside: `settle` checked it), then steps.
+   */
+  private placeEndAndStep(): boolean {
+    this.placeEnd();
+    const run = this.run!;
+    const ri = this.ri;
+    if (this.reverse) this.stop = ri === this.endRun ? this.endIndex : 0;
+    else this.stop = ri === this.endRun ? this.endIndex : run.count;
+    return this.next();
+  }
+
   /** See {@link RecordCursor.next}. */
   next(): boolean {
     const run = this.run;
     if (run !== null && this.seenModCount === this.tree.modCount) {
       if (this.reverse) {
-        if (this.idx > 0) {
+        if (this.idx > this.stop) {
           this.load(run, --this.idx);
           return true;
         }
+        if (!this.endPlaced) return this.placeEndAndStep();
         const ri = this.ri - 1;
         return this.settle(ri, ri < 0 ? 0 : this.runs[ri].count - 1);
       }
-      if (this.idx + 1 < run.count) {
+      if (this.idx + 1 < this.stop) {
         this.load(run, ++this.idx);
         return true;
       }
+      if (!this.endPlaced) return this.placeEndAndStep();
       return this.settle(this.ri + 1, 0);
     }
     const inner = this.inner;
@@ -858,8 +927,11 @@ export class RunTreeCursor implements RecordCursor {
     const inner = this.inner;
     if (inner !== null) return inner.value;
     if (this.valueStale) {
-      const source = this.valueSource;
-      this.valueView = new Uint8Array(source.buffer, source.byteOffset + this.valueOffset, this.valueLength);
+      if (this.inline) this.valueView = this.inlineBytes();
+      else {
+        const source = this.valueSource;
+        this.valueView = new Uint8Array(source.buffer, source.byteOffset + this.valueOffset, this.valueLength);
+      }
       this.valueStale = false;
     }
     return this.valueView;
@@ -875,8 +947,24 @@ export class RunTreeCursor implements RecordCursor {
     if (!this.valid) return new Uint8Array(0);
     const inner = this.inner;
     if (inner !== null) return inner.copyValue();
+    if (this.inline) return this.inlineBytes();
     const off = this.valueOffset;
     return copyOf(this.valueSource, off, off + this.valueLength);
+  }
+
+  /** A new array holding the current inline value (from {@link inlineWords}). */
+  private inlineBytes(): Uint8Array {
+    const n = this.valueLength;
+    const out = newCopyArray(n);
+    const words = this.inlineWords;
+    for (let k = 0, i = 0; k < n; i++) {
+      const w = words[i];
+      out[k++] = w >> SHIFT0;
+      if (k < n) out[k++] = w >> SHIFT1;
+      if (k < n) out[k++] = w >> SHIFT2;
+      if (k < n) out[k++] = w >> SHIFT3;
+    }
+    return out;
   }
 
   /** Makes the cursor invalid. */
@@ -886,21 +974,48 @@ export class RunTreeCursor implements RecordCursor {
     this.inner?.close();
   }
 
-  /** Positions at record `idx` of sorted run `ri`, or invalid when `ri` is outside. */
+  /**
+   * Positions at record `idx` of sorted run `ri`, or invalid when `ri` is outside or the record
+   * is past the end (see {@link limitEnd}); sets where the current run's records stop.
+   */
   private settle(ri: number, idx: number): boolean {
     const runs = this.runs;
-    if (ri < 0 || ri >= runs.length) {
-      this.valid = false;
-      this.run = null;
-      return false;
-    }
+    if (ri < 0 || ri >= runs.length) return this.exhaust();
     const run = runs[ri];
+    if (this.endKey === undefined) {
+      this.stop = this.reverse ? 0 : run.count;
+    } else if (!this.endPlaced) {
+      // Right after a seek: this record is compared with the end below; the next step places
+      // the end (a stop at this record sends it there).
+      this.stop = this.reverse ? idx : idx + 1;
+    } else if (this.reverse) {
+      // In: records at or after (endRun, endIndex).
+      if (ri < this.endRun) return this.exhaust();
+      this.stop = ri === this.endRun ? this.endIndex : 0;
+      if (idx < this.stop) return this.exhaust();
+    } else {
+      // In: records before (endRun, endIndex).
+      if (ri > this.endRun) return this.exhaust();
+      this.stop = ri === this.endRun ? this.endIndex : run.count;
+      if (idx >= this.stop) return this.exhaust();
+    }
     this.ri = ri;
     this.idx = idx;
     this.run = run;
     this.load(run, idx);
+    if (!this.endPlaced) {
+      const c = compareBytes(this.key, this.endKey!);
+      if ((this.reverse ? c < 0 : c > 0) || (c === 0 && !this.endInclusive)) return this.exhaust();
+    }
     this.valid = true;
     return true;
+  }
+
+  /** Makes the cursor invalid (the stream ended) and returns false. */
+  private exhaust(): boolean {
+    this.valid = false;
+    this.run = null;
+    return false;
   }
 
   /**
@@ -929,21 +1044,16 @@ export class RunTreeCursor implements RecordCursor {
       // The inline room is 8 or 16 bytes (see sizeInlineRoom): two or four words.
       const words = run.pageWords[p];
       const w = tree.inlineOffset(b) >> 2;
-      let copy = this.inlineWords;
-      if (copy === null) {
-        const buffer = new ArrayBuffer(INLINE_VALUE_MAX);
-        copy = this.inlineWords = new Int32Array(buffer);
-        this.inlineCopy = new Uint8Array(buffer);
-      }
+      const copy = this.inlineWords;
       copy[0] = words[w];
       copy[1] = words[w + 1];
       if (length > 8) {
         copy[2] = words[w + 2];
         copy[3] = words[w + 3];
       }
-      this.valueSource = this.inlineCopy;
-      this.valueOffset = 0;
+      this.inline = true;
     } else {
+      this.inline = false;
       const chunk = (at / CHUNK_SPAN) | 0;
       this.valueSource = tree.chunkBytes[chunk];
       this.valueOffset = at - chunk * CHUNK_SPAN;
@@ -966,6 +1076,12 @@ export class RunTreeCursor implements RecordCursor {
   /** Takes the inner cursor's position after it moved. */
   private fromInner(valid: boolean): boolean {
     const inner = this.inner!;
+    const end = this.endKey;
+    if (valid && end !== undefined) {
+      // The replacing tree's cursor does not know the end: compare (run trees keep memcmp order).
+      const c = compareBytes(inner.key, end);
+      if ((this.reverse ? c < 0 : c > 0) || (c === 0 && !this.endInclusive)) valid = false;
+    }
     this.valid = valid;
     // `key` stays ours until the cursor moves: the inner cursor's buffer is its own.
     this.key = valid ? inner.key : this.key;

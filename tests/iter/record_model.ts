@@ -92,13 +92,27 @@ export function seekAndStep(
   exclusive: boolean,
   reverse: boolean,
   steps: number,
+  end?: { key: Uint8Array; inclusive: boolean },
 ): { got: string[]; want: string[] } {
   const c = seg.cursor(reverse);
+  // A cursor that takes the end must then never be valid past it; one that does not is checked
+  // as the range cursor would (records past the end are left out of what it returned).
+  const limited = end !== undefined && c.limitEnd?.(end.key, end.inclusive) === true;
   const valid = c.seek(target, exclusive);
   const at = seekIndex(sorted, target, exclusive, reverse);
-  const want = reverse ? sorted.slice(Math.max(0, at - steps), at + 1).reverse() : sorted.slice(at, at + steps + 1);
+  let want = reverse ? sorted.slice(Math.max(0, at - steps), at + 1).reverse() : sorted.slice(at, at + steps + 1);
+  let got = drain(c, true, steps + 1);
+  if (end !== undefined) {
+    const inside = (key: Uint8Array) => {
+      const d = compareBytes(key, end.key);
+      return (reverse ? d > 0 : d < 0) || (d === 0 && end.inclusive);
+    };
+    const cut = want.findIndex((r) => !inside(r.key));
+    if (cut >= 0) want = want.slice(0, cut);
+    if (!limited) got = got.slice(0, want.length);
+  }
   return {
-    got: [`valid ${valid}`, ...drain(c, true, steps + 1)],
+    got: [`valid ${limited || end === undefined ? valid : want.length > 0}`, ...got],
     want: [`valid ${want.length > 0}`, ...want.map(show)],
   };
 }
