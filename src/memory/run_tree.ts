@@ -957,12 +957,19 @@ export class RunTreeCursor implements RecordCursor {
     const n = this.valueLength;
     const out = newCopyArray(n);
     const words = this.inlineWords;
-    for (let k = 0, i = 0; k < n; i++) {
+    let k = 0;
+    for (let i = 0; k + 4 <= n; i++, k += 4) {
       const w = words[i];
-      out[k++] = w >> SHIFT0;
-      if (k < n) out[k++] = w >> SHIFT1;
-      if (k < n) out[k++] = w >> SHIFT2;
-      if (k < n) out[k++] = w >> SHIFT3;
+      out[k] = w >> SHIFT0;
+      out[k + 1] = w >> SHIFT1;
+      out[k + 2] = w >> SHIFT2;
+      out[k + 3] = w >> SHIFT3;
+    }
+    if (k < n) {
+      const w = words[k >> 2];
+      out[k] = w >> SHIFT0;
+      if (k + 1 < n) out[k + 1] = w >> SHIFT1;
+      if (k + 2 < n) out[k + 2] = w >> SHIFT2;
     }
     return out;
   }
