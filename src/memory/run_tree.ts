@@ -760,6 +760,7 @@ function classify(prefix: Uint8Array, target: Uint8Array): number {
  * `modCount` changed since the cursor positioned itself, `next()` re-seeks to the first key
  * strictly after the last key it returned (in its direction). Once the tree was replaced by a
  * B+tree, it continues on that tree's cursor. Once exhausted it stays so until the next `seek`.
+ * Given an end ({@link RunTreeCursor.limitEnd}), it is exhausted at the first record past it.
  */
 export class RunTreeCursor implements RecordCursor {
   key: Uint8Array = EMPTY;
@@ -919,8 +920,9 @@ export class RunTreeCursor implements RecordCursor {
   }
 
   /**
-   * The current value, a view made on first read at a position: into the arena, or into the
-   * cursor's copy of an inline value (valid until the cursor moves, as `key` is).
+   * The current value, made on first read at a position: a view into the arena, or an array of
+   * its own built from the cursor's copy of an inline value (valid until the cursor moves, as
+   * `key` is).
    */
   get value(): Uint8Array {
     if (!this.valid) return EMPTY;
