@@ -1012,12 +1012,18 @@ export class RunTreeCursor implements RecordCursor {
     this.idx = idx;
     this.run = run;
     this.load(run, idx);
-    if (!this.endPlaced) {
-      const c = compareBytes(this.key, this.endKey!);
-      if ((this.reverse ? c < 0 : c > 0) || (c === 0 && !this.endInclusive)) return this.exhaust();
-    }
+    if (!this.endPlaced && this.pastEnd(this.key)) return this.exhaust();
     this.valid = true;
     return true;
+  }
+
+  /**
+   * Whether `key` is past the end set by {@link limitEnd} in this cursor's direction (memcmp
+   * order: run trees hold only layouts that sort so). REQUIRES: an end is set.
+   */
+  private pastEnd(key: Uint8Array): boolean {
+    const c = compareBytes(key, this.endKey!);
+    return (this.reverse ? c < 0 : c > 0) || (c === 0 && !this.endInclusive);
   }
 
   /** Makes the cursor invalid (the stream ended) and returns false. */
@@ -1085,12 +1091,8 @@ export class RunTreeCursor implements RecordCursor {
   /** Takes the inner cursor's position after it moved. */
   private fromInner(valid: boolean): boolean {
     const inner = this.inner!;
-    const end = this.endKey;
-    if (valid && end !== undefined) {
-      // The replacing tree's cursor does not know the end: compare (run trees keep memcmp order).
-      const c = compareBytes(inner.key, end);
-      if ((this.reverse ? c < 0 : c > 0) || (c === 0 && !this.endInclusive)) valid = false;
-    }
+    // The replacing tree's cursor does not know the end: its keys are compared with it.
+    if (valid && this.endKey !== undefined && this.pastEnd(inner.key)) valid = false;
     this.valid = valid;
     // `key` stays ours until the cursor moves: the inner cursor's buffer is its own.
     this.key = valid ? inner.key : this.key;
