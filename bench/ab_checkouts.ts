@@ -6,6 +6,7 @@
  *   A=/tmp/base B=. bun bench/ab_checkouts.ts query    # time-series range queries
  *   A=/tmp/base B=. bun bench/ab_checkouts.ts ingest   # time-series loads
  *   A=/tmp/base B=. bun bench/ab_checkouts.ts scan     # full scans of counter keys
+ *   A=/tmp/base B=. bun bench/ab_checkouts.ts random   # loads of shuffled counter keys
  *
  * `query`: both checkouts load 1,000 sensors x 1,000 readings (`sensor:<str>:ts:<u64be>`,
  * 16-byte values, time-first, no yield: the in-memory layers the peer harness reads), then
@@ -16,7 +17,11 @@
  * compiled for another value size, as in the peer harness's order). `scan`: both checkouts load
  * 1,000,000 16-byte big-endian counter keys with 100-byte values (batches of 1,000, no yield:
  * the in-memory layers the harness's scans read), then ROUNDS (default 8) rounds of a full
- * forward and a full reverse `range()`, checkouts alternating. Prints, per checkout and shape,
+ * forward and a full reverse `range()`, checkouts alternating. `random`: ROUNDS (default 6)
+ * loads of 1,000,000 16-byte counter keys in a seeded shuffle with 100-byte random values, in
+ * batches of 1,000, into a fresh tree per checkout, alternating: the peer harness's
+ * `rand-insert` data (keys and values are views into two large buffers, as `bench/peers/data.ts`
+ * makes them, so reading them misses the cache as it does there). Prints, per checkout and shape,
  * the median and the best time per round (ms) and every round.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -25,12 +30,14 @@ import { isAbsolute, join, resolve } from "node:path";
 import { Prng } from "../src/util/prng.ts";
 
 const mode = process.argv[2] ?? "query";
-if (mode !== "query" && mode !== "ingest" && mode !== "scan") {
-  throw new Error(`mode must be query, ingest or scan, not ${mode}`);
+if (!["query", "ingest", "scan", "random"].includes(mode)) {
+  throw new Error(`mode must be query, ingest, scan or random, not ${mode}`);
 }
 const root = (p: string) => (isAbsolute(p) ? p : resolve(p));
 const checkouts = { A: root(process.env.A ?? "."), B: root(process.env.B ?? ".") };
-const rounds = Number(process.env.ROUNDS ?? (mode === "query" ? 12 : mode === "scan" ? 8 : 4));
+const rounds = Number(
+  process.env.ROUNDS ?? (mode === "query" ? 12 : mode === "scan" ? 8 : mode === "random" ? 6 : 4),
+);
 const gc = (globalThis as { Bun?: { gc(full: boolean): void } }).Bun?.gc;
 
 // deno-lint-ignore no-explicit-any
@@ -131,6 +138,43 @@ if (mode === "query") {
     }
   }
   for (const tree of Object.values(trees)) await tree.close();
+} else if (mode === "random") {
+  const COUNT = 1_000_000;
+  const keyBytes = new Uint8Array(16 * COUNT);
+  const valueBytes = new Uint8Array(100 * COUNT);
+  const p = new Prng(7);
+  for (let i = 0; i < valueBytes.length; i++) valueBytes[i] = p.int(256);
+  const order = Array.from({ length: COUNT }, (_, i) => i);
+  for (let i = COUNT - 1; i > 0; i--) {
+    const j = p.int(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const keys = order.map((i) => {
+    const k = keyBytes.subarray(16 * i, 16 * i + 16);
+    new DataView(k.buffer, k.byteOffset, 16).setUint32(12, i);
+    return k;
+  });
+  const values = order.map((i) => valueBytes.subarray(100 * i, 100 * i + 100));
+  for (let round = 0; round < rounds; round++) {
+    for (const name of round % 2 === 0 ? ["A", "B"] : ["B", "A"]) {
+      const dir = mkdtempSync(join(tmpdir(), "zt-ab-"));
+      dirs.push(dir);
+      const m = mods[name];
+      const tree = await m.ZoneTree.open({
+        dir,
+        keyspace: m.defineKeyspace({ key: "<bytes:16>", value: "bytes" }),
+      });
+      gc?.(true);
+      const start = performance.now();
+      for (let b = 0; b < COUNT; b += 1000) {
+        const ops = new Array(1000);
+        for (let i = 0; i < 1000; i++) ops[i] = { put: keys[b + i], value: values[b + i] };
+        tree.batch(ops);
+      }
+      record(`random load ${name}`, performance.now() - start);
+      await tree.close();
+    }
+  }
 } else {
   if (process.env.PRIOR) {
     const size = Number(process.env.PRIOR);
@@ -164,6 +208,18 @@ for (const [key, list] of times) {
     `${key.padEnd(18)} median ${sorted[sorted.length >> 1].toFixed(1).padStart(7)}  best ${
       sorted[0].toFixed(1).padStart(7)
     }   [${list.map((x) => x.toFixed(0)).join(" ")}]`,
+  );
+}
+// Per round, A's time over B's (rounds alternate which checkout goes first): above 1, B was faster.
+for (const [key, a] of times) {
+  if (!key.endsWith(" A")) continue;
+  const b = times.get(key.slice(0, -1) + "B");
+  if (b === undefined) continue;
+  const ratios = a.map((x, i) => x / b[i]).sort((x, y) => x - y);
+  console.log(
+    `${key.slice(0, -2).padEnd(18)} A/B per round: median ${
+      ratios[ratios.length >> 1].toFixed(3)
+    }, B faster in ${ratios.filter((r) => r > 1).length} of ${ratios.length}`,
   );
 }
 for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
